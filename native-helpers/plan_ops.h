@@ -8,7 +8,7 @@
 #define TH_SYNC_MAX_BYTES 131072u
 #define TH_MSG_HEADER_BYTES 16u
 
-enum th_field_kind { TH_F_U32 = 1, TH_F_U64 = 2, TH_F_STR = 3, TH_F_STRLIST = 4, TH_F_U32LIST = 5 };
+enum th_field_kind { TH_F_U32 = 1, TH_F_U64 = 2, TH_F_STR = 3, TH_F_STRLIST = 4, TH_F_U32LIST = 5, TH_F_BYTES = 6 };
 
 enum th_op_code {
   TH_OP_CLOSE_FDS = 1,
@@ -40,8 +40,9 @@ enum th_op_code {
   TH_OP_SECCOMP = 27,
   TH_OP_EXEC = 28,
   TH_OP_SET_NAME = 29,
+  TH_OP_CAPS_BOUNDING = 30,
 };
-#define TH_OP_MAX 29
+#define TH_OP_MAX 30
 
 #define TH_CLOSE_FDS_PRESERVE 0
 #define TH_NAMESPACE_NSTYPE 0
@@ -56,6 +57,8 @@ enum th_op_code {
 #define TH_MOUNT_PROPAGATION 4
 #define TH_MOUNT_DATA 5
 #define TH_MOUNT_KIND 6
+#define TH_MOUNT_REC_ATTR_SET 7
+#define TH_MOUNT_REC_ATTR_CLR 8
 #define TH_DEVICE_PATH 0
 #define TH_DEVICE_TYPE 1
 #define TH_DEVICE_MAJOR 2
@@ -92,15 +95,15 @@ enum th_op_code {
 #define TH_PROCESS_ARGS 0
 #define TH_PROCESS_ENV 1
 #define TH_PROCESS_DEFAULT_PATH 2
-#define TH_CAPS_BOUNDING 0
-#define TH_CAPS_EFFECTIVE 1
-#define TH_CAPS_PERMITTED 2
-#define TH_CAPS_INHERITABLE 3
-#define TH_CAPS_AMBIENT 4
+#define TH_CAPS_EFFECTIVE 0
+#define TH_CAPS_PERMITTED 1
+#define TH_CAPS_INHERITABLE 2
+#define TH_CAPS_AMBIENT 3
 #define TH_SECCOMP_FLAGS 0
 #define TH_SECCOMP_FILTER 1
 #define TH_SET_NAME_NAME 0
-#define TH_OP_MAX_FIELDS 8
+#define TH_CAPS_BOUNDING_BOUNDING 0
+#define TH_OP_MAX_FIELDS 9
 
 /* Field kinds per op code, 0-terminated; unused codes have no entry. */
 static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
@@ -108,7 +111,7 @@ static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
   [TH_OP_NAMESPACE] = {TH_F_U32, TH_F_STR, 0},
   [TH_OP_SYNC] = {TH_F_U32, 0},
   [TH_OP_ROOTFS] = {TH_F_STR, TH_F_U64, 0},
-  [TH_OP_MOUNT] = {TH_F_STR, TH_F_STR, TH_F_STR, TH_F_U64, TH_F_U64, TH_F_STR, TH_F_U32, 0},
+  [TH_OP_MOUNT] = {TH_F_STR, TH_F_STR, TH_F_STR, TH_F_U64, TH_F_U64, TH_F_STR, TH_F_U32, TH_F_U64, TH_F_U64, 0},
   [TH_OP_DEVICE] = {TH_F_STR, TH_F_U32, TH_F_U32, TH_F_U32, TH_F_U32, TH_F_U32, TH_F_U32, TH_F_U32, 0},
   [TH_OP_SYMLINK] = {TH_F_STR, TH_F_STR, 0},
   [TH_OP_HOOK] = {TH_F_U32, TH_F_STR, TH_F_STRLIST, TH_F_STRLIST, TH_F_U32, 0},
@@ -129,10 +132,11 @@ static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
   [TH_OP_CREATED] = {0},
   [TH_OP_WAIT_START] = {0},
   [TH_OP_NO_NEW_PRIVS] = {0},
-  [TH_OP_CAPS] = {TH_F_U64, TH_F_U64, TH_F_U64, TH_F_U64, TH_F_U64, 0},
-  [TH_OP_SECCOMP] = {TH_F_U32, TH_F_STR, 0},
+  [TH_OP_CAPS] = {TH_F_U64, TH_F_U64, TH_F_U64, TH_F_U64, 0},
+  [TH_OP_SECCOMP] = {TH_F_U32, TH_F_BYTES, 0},
   [TH_OP_EXEC] = {0},
   [TH_OP_SET_NAME] = {TH_F_STR, 0},
+  [TH_OP_CAPS_BOUNDING] = {TH_F_U64, 0},
 };
 
 /* Which op codes exist (1) and which do not (0). */
@@ -166,6 +170,7 @@ static const unsigned char th_op_known[TH_OP_MAX + 1] = {
   [TH_OP_SECCOMP] = 1,
   [TH_OP_EXEC] = 1,
   [TH_OP_SET_NAME] = 1,
+  [TH_OP_CAPS_BOUNDING] = 1,
 };
 
 static const char *const th_op_names[TH_OP_MAX + 1] = {
@@ -198,6 +203,7 @@ static const char *const th_op_names[TH_OP_MAX + 1] = {
   [TH_OP_SECCOMP] = "seccomp",
   [TH_OP_EXEC] = "exec",
   [TH_OP_SET_NAME] = "set-name",
+  [TH_OP_CAPS_BOUNDING] = "caps-bounding",
 };
 
 enum th_mount_kind {

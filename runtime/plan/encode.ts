@@ -2,9 +2,9 @@
  * Plan → bytes, in the format ops.ts draws. The encoder is the only writer of that format; the C
  * decoder (native-helpers/plan.c) is the only reader.
  */
-import { TsrunError } from '../../spec/errors.js';
-import { OP, OP_FIELDS, PLAN_MAGIC, PLAN_MAX_BYTES, type FieldKind, type OpName } from './ops.js';
-import type { Plan, PlanOp } from './types.js';
+import { TsrunError } from '../../spec/errors';
+import { OP, OP_FIELDS, PLAN_MAGIC, PLAN_MAX_BYTES, type FieldKind, type OpName } from './ops';
+import type { Plan, PlanOp } from './types';
 
 /** Serialise a plan to the bytes the C helper decodes. */
 export function encodePlan(plan: Plan): Buffer {

@@ -2,8 +2,8 @@
  * The plan as data: a list of ops whose fields are typed from OP_FIELDS in ops.ts, so an op added
  * there shows up here and in the encoder with no hand-written duplicate.
  */
-import type { FieldKind, OpName } from './ops.js';
-import { OP_FIELDS } from './ops.js';
+import type { FieldKind, OpName } from './ops';
+import { OP_FIELDS } from './ops';
 
 type KindType<K extends FieldKind> = K extends 'u32'
   ? number
