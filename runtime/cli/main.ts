@@ -1,0 +1,158 @@
+/*
+ * argv → command. The only code that prints, writes the --log file, or sets the exit status.
+ * Errors become: the plain message on stderr, one line in the --log file, exit status 1.
+ */
+import yargs from 'yargs';
+import type { Argv } from 'yargs';
+import { TsrunError } from '../../spec/errors';
+import { createLogger, type Logger } from './log';
+import type { CommandContext } from '../commands/context';
+
+declare const TSRUN_COMMIT: string;
+
+/** tsrun's version, printed by --version. */
+export const VERSION = '0.1.0';
+/** The runtime-spec version tsrun implements. */
+export const SPEC_VERSION = '1.2.0';
+
+interface GlobalArgs {
+  root: string;
+  log?: string;
+  'log-format': string;
+  debug: boolean;
+  'systemd-cgroup': boolean;
+}
+
+function versionText(): string {
+  const commit = typeof TSRUN_COMMIT === 'string' ? TSRUN_COMMIT : 'unknown';
+  return `tsrun version ${VERSION}\ncommit: ${commit}\nspec: ${SPEC_VERSION}\nnode: ${process.version}\n`;
+}
+
+/** Parse argv and run the command; resolves to the exit status. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const stdout = (s: string): void => void process.stdout.write(s);
+  const stderr = (s: string): void => void process.stderr.write(s);
+  let log: Logger = createLogger({ format: 'text', debug: false }, stderr);
+  let status = 0;
+  let pending: Promise<number> | undefined;
+
+  const context = (a: GlobalArgs): CommandContext => {
+    const format = a['log-format'];
+    if (format !== 'text' && format !== 'json') throw new TsrunError('InvalidArgument', `invalid --log-format ${JSON.stringify(format)}: use text or json`);
+    log = createLogger({ file: a.log, format, debug: a.debug }, stderr);
+    return { root: a.root, log, systemdCgroup: a['systemd-cgroup'], out: stdout };
+  };
+  const act = (fn: () => number | Promise<number>): void => {
+    pending = Promise.resolve().then(fn);
+  };
+
+  const createFlags = <T>(y: Argv<T>) =>
+    y
+      .positional('container-id', { type: 'string', demandOption: true, describe: 'the container id' })
+      .option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'path to the bundle directory' })
+      .option('pid-file', { type: 'string', describe: "file to write the init process's pid to" })
+      .option('no-pivot', { type: 'boolean', default: false, describe: 'use MS_MOVE and chroot instead of pivot_root' })
+      .option('no-new-keyring', { type: 'boolean', default: false, describe: 'do not create a new session keyring' })
+      .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N extra fds (3..3+N-1) to the container' });
+  const createArgs = (a: Record<string, unknown>) => ({
+    id: String(a['container-id']),
+    bundle: String(a['bundle']),
+    pidFile: a['pid-file'] === undefined ? undefined : String(a['pid-file']),
+    noPivot: Boolean(a['no-pivot']),
+    noNewKeyring: Boolean(a['no-new-keyring']),
+    preserveFds: preserveFds(a['preserve-fds']),
+  });
+
+  const parser = yargs(argv.slice())
+    .scriptName('tsrun')
+    .usage('tsrun [global options] <command> [command options] <container-id>')
+    .strict()
+    .exitProcess(false)
+    .version(false)
+    .help('help')
+    .alias('help', 'h')
+    .option('root', { type: 'string', default: '/run/tsrun', describe: 'root directory for container state', global: true })
+    .option('log', { type: 'string', describe: 'append errors (and --debug output) to this file', global: true })
+    .option('log-format', { type: 'string', default: 'text', describe: 'log file format: text or json', global: true })
+    .option('debug', { type: 'boolean', default: false, describe: 'log debug output', global: true })
+    .option('systemd-cgroup', { type: 'boolean', default: false, describe: 'use the systemd cgroup driver (needs systemd)', global: true })
+    .option('rootless', { type: 'string', describe: 'accepted for runc compatibility (true|false|auto)', global: true, hidden: true })
+    .option('criu', { type: 'string', describe: 'accepted for runc compatibility; checkpointing is not supported', global: true, hidden: true })
+    .option('version', { alias: 'v', type: 'boolean', describe: 'print the version' })
+    .command('create <container-id>', 'create a container from a bundle', (y) => createFlags(y), (a) => {
+      act(async () => (await import('../commands/create')).create(context(a as unknown as GlobalArgs), createArgs(a)));
+    })
+    .command('run <container-id>', 'create and start a container', (y) =>
+      createFlags(y)
+        .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the container to exit' })
+        .option('keep', { type: 'boolean', default: false, describe: 'do not delete the container after it exits' }),
+      (a) => {
+        act(async () => (await import('../commands/run')).run(context(a as unknown as GlobalArgs), { ...createArgs(a), detach: a.detach, keep: a.keep }));
+      })
+    .command('start <container-id>', 'start a created container', (y) => y.positional('container-id', { type: 'string', demandOption: true }), (a) => {
+      act(async () => (await import('../commands/start')).start(context(a as unknown as GlobalArgs), a['container-id']));
+    })
+    .command('state <container-id>', 'print the state of a container', (y) => y.positional('container-id', { type: 'string', demandOption: true }), (a) => {
+      act(async () => (await import('../commands/state')).state(context(a as unknown as GlobalArgs), a['container-id']));
+    })
+    .command('kill <container-id> [signal]', 'send a signal to the container init (default SIGTERM)', (y) =>
+      y.positional('container-id', { type: 'string', demandOption: true })
+        .positional('signal', { type: 'string', default: 'SIGTERM' })
+        .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'signal every process of the container' }),
+      (a) => {
+        act(async () => (await import('../commands/kill')).kill(context(a as unknown as GlobalArgs), a['container-id'], String(a.signal), a.all));
+      })
+    .command('delete <container-id>', 'delete a stopped container', (y) =>
+      y.positional('container-id', { type: 'string', demandOption: true })
+        .option('force', { alias: 'f', type: 'boolean', default: false, describe: 'kill the container first if it still runs' }),
+      (a) => {
+        act(async () => (await import('../commands/delete')).del(context(a as unknown as GlobalArgs), a['container-id'], a.force));
+      })
+    .command(['list', 'ls'], 'list containers', (y) =>
+      y.option('format', { alias: 'f', choices: ['table', 'json'] as const, default: 'table' as const })
+        .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only ids' }),
+      (a) => {
+        act(async () => (await import('../commands/list')).list(context(a as unknown as GlobalArgs), a.format, a.quiet));
+      })
+    .command('spec', 'write a default config.json', (y) =>
+      y.option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'where to write config.json' })
+        .option('rootless', { type: 'boolean', default: false, describe: 'a config for running as a non-root user' }),
+      (a) => {
+        act(async () => (await import('../commands/spec')).spec(context(a as unknown as GlobalArgs), a.bundle, a.rootless === true));
+      })
+    .fail((msg, err) => {
+      throw err ?? new TsrunError('InvalidArgument', msg);
+    });
+
+  try {
+    const parsed = await parser.parseAsync();
+    if (parsed['version'] === true) {
+      stdout(versionText());
+      return 0;
+    }
+    if (pending === undefined) {
+      if (parsed['help'] === true) return 0;
+      throw new TsrunError('InvalidArgument', 'no command given (see tsrun --help)');
+    }
+    status = await pending;
+  } catch (err) {
+    const e = err instanceof TsrunError ? err : new TsrunError('Internal', err instanceof Error ? err.message : String(err), { cause: err });
+    log.error(e.fullMessage());
+    if (e.code === 'InvalidArgument' && /Unknown argument|Not enough non-option|Missing required/.test(e.message)) log.error('see tsrun --help');
+    return 1;
+  }
+  return status;
+}
+
+function preserveFds(v: unknown): number {
+  const n = Number(v ?? 0);
+  if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new TsrunError('InvalidArgument', `invalid --preserve-fds ${String(v)}: want a count >= 0`);
+  return n;
+}
+
+// The bundle's entry point: run and exit with the status (only here).
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,40 @@
+/*
+ * `tsrun run`: create + start. In the foreground tsrun waits for init (its own child), forwards
+ * the signals it receives, deletes the container, and exits with init's status (128+signal when
+ * it was killed). With --detach it returns once the container runs.
+ */
+import { createContainer } from '../container/create';
+import { deleteContainer, startContainer } from '../container/lifecycle';
+import * as native from '../container/native-wait';
+import type { CreateArgs } from './create';
+import type { CommandContext } from './context';
+
+const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR2', 'SIGALRM', 'SIGCONT', 'SIGWINCH', 'SIGTTIN', 'SIGTTOU', 'SIGTSTP'];
+
+/** Run `run`; returns the exit code. */
+export async function run(ctx: CommandContext, a: CreateArgs & { readonly detach: boolean; readonly keep: boolean }): Promise<number> {
+  const state = createContainer({ root: ctx.root, systemdCgroup: ctx.systemdCgroup, ...a });
+  const forward = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(state.pid, sig);
+    } catch {
+      // Init is already gone; its exit status arrives through wait.
+    }
+  };
+  // Handlers go in before start so a signal during start is forwarded rather than killing tsrun.
+  if (!a.detach) for (const s of FORWARDED) process.on(s, forward);
+  try {
+    try {
+      for (const w of startContainer(ctx.root, a.id)) ctx.log.warn(w);
+    } catch (err) {
+      await deleteContainer(ctx.root, a.id, true).catch(() => []);
+      throw err;
+    }
+    if (a.detach) return 0;
+    const status = await native.waitForChild(state.pid);
+    if (!a.keep) for (const w of await deleteContainer(ctx.root, a.id, true)) ctx.log.warn(w);
+    return status;
+  } finally {
+    for (const s of FORWARDED) process.off(s, forward);
+  }
+}

@@ -1,0 +1,217 @@
+/*
+ * create: config.json → parseSpec → validateSpec → probeHost → buildPlan → encodePlan →
+ * native.spawn → sync messages → state saved. A failure at any step undoes every earlier one:
+ * no state directory, fifo, pid file or process is left behind.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseSpec, validateSpec, type Spec } from '../../spec';
+import { TsrunError, describeErrno, wrapSystemError } from '../../spec/errors';
+import * as native from '../native';
+import { probeHost, type HostFacts } from '../host/probe';
+import { bindSources, buildPlan } from '../plan/build';
+import { encodePlan } from '../plan/encode';
+import { MSG, HOOK_PHASE, stageName } from '../plan/ops';
+import { runHooks, type HookState } from './hooks';
+import { lockContainer } from './lock';
+import { namespaceLinks } from './processes';
+import { containerPaths, createContainerDir, removeContainerDir, writeState, STATE_VERSION, type ContainerState } from './state-store';
+import { parseProcStat } from './status';
+
+/** Options of `create` (and the create half of `run`). */
+export interface CreateOptions {
+  readonly root: string;
+  readonly id: string;
+  readonly bundle: string;
+  readonly pidFile?: string | undefined;
+  readonly noPivot: boolean;
+  readonly noNewKeyring: boolean;
+  readonly preserveFds: number;
+  readonly systemdCgroup: boolean;
+}
+
+/** How long set-up may go without a message from init before we give up. */
+const SYNC_TIMEOUT_MS = 5 * 60 * 1000;
+
+/** Load and check <bundle>/config.json. */
+export function loadBundle(bundle: string, host: HostFacts, systemdCgroup: boolean): Spec {
+  const configPath = path.join(bundle, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(configPath, 'utf8');
+  } catch (err) {
+    throw wrapSystemError(`read ${configPath}`, err);
+  }
+  const spec = parseSpec(text, configPath);
+  validateSpec(spec, { bundle, hasSystemd: host.hasSystemd });
+  if (systemdCgroup && !host.hasSystemd) {
+    throw new TsrunError('FailedPrecondition', 'systemd cgroup driver requested (--systemd-cgroup) but systemd is not running on this host (no /run/systemd/system)');
+  }
+  if (!spec.process) throw new TsrunError('InvalidArgument', `${configPath}: process: required to create a container`);
+  if (spec.process.terminal) {
+    // Terminals (console socket, pty proxying) are the engine-contract issue's work; refusing is
+    // better than running a container whose stdio is not what the config asked for.
+    throw new TsrunError('InvalidArgument', `${configPath}: process.terminal: terminals are not supported by this tsrun yet; set "terminal": false`);
+  }
+  return spec;
+}
+
+function statKind(p: string): 'dir' | 'file' | 'missing' {
+  try {
+    return fs.statSync(p).isDirectory() ? 'dir' : 'file';
+  } catch {
+    return 'missing';
+  }
+}
+
+/** Write the pid file atomically, as a bare decimal without a newline (containerd parses it with Atoi). */
+export function writePidFile(file: string, pid: number): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
+  try {
+    fs.writeFileSync(tmp, String(pid), { mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw wrapSystemError(`write pid file ${file}`, err);
+  }
+}
+
+/** Create a container: on return init is blocked on the exec fifo and state.json is saved. */
+export function createContainer(opts: CreateOptions): ContainerState {
+  const bundle = path.resolve(opts.bundle);
+  try {
+    if (!fs.statSync(bundle).isDirectory()) throw new TsrunError('InvalidArgument', `bundle ${bundle}: not a directory`);
+  } catch (err) {
+    throw wrapSystemError(`bundle ${bundle}`, err);
+  }
+  const host = probeHost();
+  const spec = loadBundle(bundle, host, opts.systemdCgroup);
+  const rootfs = path.resolve(bundle, spec.root?.path ?? 'rootfs');
+  if (statKind(rootfs) !== 'dir') {
+    throw new TsrunError('NotFound', `rootfs ${rootfs}: ${statKind(rootfs) === 'missing' ? 'no such file or directory' : 'not a directory'}`);
+  }
+  const pidFile = opts.pidFile ? path.resolve(opts.pidFile) : undefined;
+
+  const paths = createContainerDir(opts.root, opts.id);
+  const lock = (() => {
+    try {
+      return lockContainer(opts.root, opts.id);
+    } catch (err) {
+      removeContainerDir(opts.root, opts.id);
+      throw err;
+    }
+  })();
+  let child: native.Spawned | undefined;
+  let wrotePidFile = false;
+  try {
+    native.mkfifo(paths.fifo, 0o622);
+    const sourceKinds = Object.fromEntries(bindSources(spec, bundle).map((s) => [s, statKind(s)]));
+    const plan = buildPlan(spec, host, {
+      id: opts.id,
+      bundle,
+      rootfs,
+      execFifo: paths.fifo,
+      noPivot: opts.noPivot,
+      preserveFds: opts.preserveFds,
+      sourceKinds,
+    });
+    child = native.spawn(encodePlan(plan));
+    const startTime = parseProcStat(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8'))?.startTime ?? '';
+    const annotations = spec.annotations ?? {};
+    const hookState = (status: string): HookState => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid: child!.pid, bundle, annotations });
+    const docs = Buffer.from(`${JSON.stringify(hookState('creating'))}\0${JSON.stringify(hookState('created'))}\0`);
+    native.syncSend(child.syncFd, MSG.GO, docs);
+    for (;;) {
+      const msg = native.syncRecv(child.syncFd, SYNC_TIMEOUT_MS);
+      if (msg === null) throw initVanished(child.pid);
+      if (msg.type === MSG.CREATED) break;
+      if (msg.type === MSG.ERROR) throw initError(msg);
+      if (msg.type === MSG.HOOKS && msg.stage === HOOK_PHASE.CREATE_RUNTIME) {
+        try {
+          runHooks('prestart', spec.hooks?.prestart, hookState('creating'));
+          runHooks('createRuntime', spec.hooks?.createRuntime, hookState('creating'));
+        } catch (err) {
+          native.syncSend(child.syncFd, MSG.ABORT);
+          throw err;
+        }
+        native.syncSend(child.syncFd, MSG.RESUME);
+        continue;
+      }
+      throw new TsrunError('Internal', `unexpected sync message type ${msg.type} from container init`);
+    }
+    const hasPidns = (spec.linux?.namespaces ?? []).some((n) => n.type === 'pid');
+    const state: ContainerState = {
+      version: STATE_VERSION,
+      ociVersion: spec.ociVersion,
+      id: opts.id,
+      pid: child.pid,
+      pidStartTime: startTime,
+      bundle,
+      rootfs,
+      created: rfc3339(new Date()),
+      owner: '',
+      annotations,
+      hooks: { poststart: spec.hooks?.poststart ?? [], poststop: spec.hooks?.poststop ?? [] },
+      namespaces: namespaceLinks(child.pid),
+      sharesHostPidns: !hasPidns,
+    };
+    writeState(opts.root, state);
+    if (pidFile) {
+      writePidFile(pidFile, child.pid);
+      wrotePidFile = true;
+    }
+    fs.closeSync(child.syncFd);
+    return state;
+  } catch (err) {
+    const cleanup: Error[] = [];
+    const attempt = (fn: () => void): void => {
+      try {
+        fn();
+      } catch (e) {
+        cleanup.push(e as Error);
+      }
+    };
+    if (child) {
+      const c = child;
+      attempt(() => process.kill(c.pid, 'SIGKILL'));
+      attempt(() => void native.waitpid(c.pid));
+      attempt(() => fs.closeSync(c.syncFd));
+    }
+    if (wrotePidFile && pidFile) attempt(() => fs.rmSync(pidFile, { force: true }));
+    attempt(() => removeContainerDir(opts.root, opts.id));
+    lock.release();
+    const e = err instanceof TsrunError ? err : wrapSystemError(`create container ${opts.id}`, err);
+    if (cleanup.length === 0) throw e;
+    throw new TsrunError(e.code, e.message, { cause: e, cleanup, ...(e.errno ? { errno: e.errno } : {}), ...(e.stage ? { stage: e.stage } : {}) });
+  } finally {
+    lock.release();
+  }
+}
+
+function initError(msg: native.SyncMessage): TsrunError {
+  const text = msg.payload.toString('utf8').replace(/\0+$/, '');
+  const errno = msg.errno > 0 ? native.errnoName(msg.errno) : undefined;
+  const full = msg.value === 1 || !errno ? text : `${text}: ${describeErrno(errno)}`;
+  const stage = stageName(msg.stage);
+  const code = errno === 'ENOENT' ? 'NotFound' : errno === 'EACCES' || errno === 'EPERM' ? 'PermissionDenied' : 'FailedPrecondition';
+  return new TsrunError(code, `unable to start container process: ${stage}: ${full}`, { stage, ...(errno ? { errno } : {}) });
+}
+
+function initVanished(pid: number): TsrunError {
+  let how = 'it exited';
+  try {
+    const { status } = native.waitpid(pid, native.WNOHANG);
+    how = `exit code ${native.exitCodeOf(status)}`;
+  } catch {
+    // Already reaped or not our child: say what we know.
+  }
+  return new TsrunError('Internal', `container init (pid ${pid}) went away before reporting (${how})`);
+}
+
+/** RFC 3339 with fractional seconds trimmed the way Go's RFC3339Nano does. */
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.?0+Z$/, 'Z');
+}
+
+/** Paths for a container id (re-exported for commands). */
+export { containerPaths };

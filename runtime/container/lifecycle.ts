@@ -1,0 +1,151 @@
+/*
+ * start, kill, delete, state and list. Every mutating verb holds the container lock for its whole
+ * run; readers rely on state.json being replaced atomically.
+ */
+import * as fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { TsrunError, wrapSystemError } from '../../spec/errors';
+import { runHooksWarnOnly } from './hooks';
+import { lockContainer } from './lock';
+import { signalAll, signalProcess, waitGone } from './processes';
+import { containerPaths, listIds, readState, removeContainerDir, type ContainerState } from './state-store';
+import { computeStatus, hostProcView, type Status } from './status';
+
+/** The OCI state document `tsrun state` prints. */
+export interface OciState {
+  readonly ociVersion: string;
+  readonly id: string;
+  readonly pid: number;
+  readonly status: Status;
+  readonly bundle: string;
+  readonly rootfs: string;
+  readonly created: string;
+  readonly owner: string;
+  readonly annotations?: Readonly<Record<string, string>>;
+}
+
+/** Live status of a stored container. */
+export function statusOf(root: string, s: ContainerState): Status {
+  return computeStatus(s, hostProcView(containerPaths(root, s.id).fifo));
+}
+
+/** The OCI state of one container (pid 0 once it has stopped, like runc). */
+export function ociState(root: string, s: ContainerState): OciState {
+  const status = statusOf(root, s);
+  const out: OciState = {
+    ociVersion: s.ociVersion,
+    id: s.id,
+    pid: status === 'stopped' ? 0 : s.pid,
+    status,
+    bundle: s.bundle,
+    rootfs: s.rootfs,
+    created: s.created,
+    owner: s.owner,
+  };
+  return Object.keys(s.annotations).length > 0 ? { ...out, annotations: s.annotations } : out;
+}
+
+/** `state <id>`. */
+export function stateOf(root: string, id: string): OciState {
+  return ociState(root, readState(root, id));
+}
+
+/** `list`: every container that has a readable state. */
+export function listContainers(root: string): OciState[] {
+  const out: OciState[] = [];
+  for (const id of listIds(root)) {
+    try {
+      out.push(stateOf(root, id));
+    } catch {
+      // Being created or deleted right now: not a container yet, or not any more.
+    }
+  }
+  return out;
+}
+
+/** `start <id>`: release init blocked on the exec fifo, then run poststart hooks; returns warnings. */
+export function startContainer(root: string, id: string): string[] {
+  const lock = lockContainer(root, id);
+  try {
+    const s = readState(root, id);
+    const status = statusOf(root, s);
+    if (status === 'stopped') throw new TsrunError('FailedPrecondition', 'cannot start a container that has stopped');
+    if (status !== 'created') throw new TsrunError('FailedPrecondition', 'cannot start an already running container');
+    const fifo = containerPaths(root, id).fifo;
+    let fd: number;
+    try {
+      // Non-blocking: if init is gone there is no reader and open fails with ENXIO instead of hanging.
+      fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK | fs.constants.O_CLOEXEC);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENXIO') throw new TsrunError('FailedPrecondition', 'cannot start a container that has stopped', { cause: err });
+      throw wrapSystemError(`open exec fifo ${fifo}`, err);
+    }
+    try {
+      fs.writeSync(fd, Buffer.from([0]));
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.rmSync(fifo, { force: true });
+    const hookState = { ociVersion: s.ociVersion, id, status: 'running', pid: s.pid, bundle: s.bundle, annotations: s.annotations };
+    return runHooksWarnOnly('poststart', s.hooks.poststart, hookState);
+  } finally {
+    lock.release();
+  }
+}
+
+/** `kill [--all] <id> <signal>`. */
+export function killContainer(root: string, id: string, sig: number, all: boolean): void {
+  const lock = lockContainer(root, id);
+  try {
+    const s = readState(root, id);
+    const status = statusOf(root, s);
+    if (all) {
+      const n = signalAll(s, sig);
+      if (n === 0 && status === 'stopped') throw new TsrunError('FailedPrecondition', 'container not running');
+      return;
+    }
+    if (status === 'stopped' || !signalProcess(s.pid, sig, s.pidStartTime)) {
+      throw new TsrunError('FailedPrecondition', 'container not running');
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+/** How long `delete --force` waits for the container's processes to die after SIGKILL. */
+const FORCE_KILL_WAIT_MS = 10_000;
+
+/** `delete [--force] <id>`; returns warnings (poststop hook failures). */
+export async function deleteContainer(root: string, id: string, force: boolean): Promise<string[]> {
+  const lock = lockContainer(root, id);
+  try {
+    let s: ContainerState;
+    try {
+      s = readState(root, id);
+    } catch (err) {
+      // A directory without state.json is a create that died half-way: nothing runs, just remove it.
+      if (err instanceof TsrunError && err.code === 'NotFound' && fs.existsSync(containerPaths(root, id).dir)) {
+        removeContainerDir(root, id);
+        return [];
+      }
+      throw err;
+    }
+    const status = statusOf(root, s);
+    if (status !== 'stopped') {
+      if (!force) throw new TsrunError('FailedPrecondition', `cannot delete container ${id} that is not stopped: ${status}`);
+      signalAll(s, osConstants.signals.SIGKILL);
+      signalProcess(s.pid, osConstants.signals.SIGKILL, s.pidStartTime);
+      const left = await waitGone(s, FORCE_KILL_WAIT_MS);
+      if (left.length > 0) throw new TsrunError('Unavailable', `delete ${id}: processes still running after SIGKILL: ${left.join(' ')}`);
+    } else if (s.sharesHostPidns || force) {
+      // Without a pid namespace, init's exit does not take its children with it.
+      signalAll(s, osConstants.signals.SIGKILL);
+      await waitGone(s, FORCE_KILL_WAIT_MS);
+    }
+    removeContainerDir(root, id);
+    const hookState = { ociVersion: s.ociVersion, id, status: 'stopped', bundle: s.bundle, annotations: s.annotations };
+    return runHooksWarnOnly('poststop', s.hooks.poststop, hookState);
+  } finally {
+    lock.release();
+  }
+}

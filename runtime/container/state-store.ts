@@ -1,0 +1,169 @@
+/*
+ * On-disk state of containers under the runtime root:
+ *
+ *   <root>/                      mode 0700
+ *     <id>/                      one directory per container (mkdir is the create-exclusive step)
+ *       lock                     flock(LOCK_EX) held by every mutating verb for its whole run
+ *       state.json               ContainerState, written temp → fsync → rename (never half-written)
+ *       exec.fifo                exists from create until start; init blocks reading it
+ *     .<id>.deleting-<pid>       a container being deleted: renamed first, then removed
+ *
+ * state.json schema (version 1):
+ *   { version: 1, ociVersion, id, pid, pidStartTime, bundle, rootfs, created, owner,
+ *     annotations, hooks: {poststart, poststop}, namespaces: {pid?, mnt?} (ns inode links of init),
+ *     sharesHostPidns }
+ * Live status is never stored: it is computed on read from the init pid and its start time.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TsrunError, wrapSystemError } from '../../spec/errors';
+import type { Hook } from '../../spec';
+
+/** Current state.json version. */
+export const STATE_VERSION = 1;
+
+/** What we remember about a container between invocations. */
+export interface ContainerState {
+  readonly version: number;
+  readonly ociVersion: string;
+  readonly id: string;
+  readonly pid: number;
+  /** Field 22 of /proc/<pid>/stat at create: tells a reused pid from our init. */
+  readonly pidStartTime: string;
+  readonly bundle: string;
+  readonly rootfs: string;
+  /** RFC 3339 creation time. */
+  readonly created: string;
+  readonly owner: string;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly hooks: { readonly poststart: readonly Hook[]; readonly poststop: readonly Hook[] };
+  /** Namespace links of init ("pid:[4026532]") to find its processes after it is gone. */
+  readonly namespaces: { readonly pid?: string; readonly mnt?: string };
+  /** The container has no pid namespace of its own, so killing init does not kill the rest. */
+  readonly sharesHostPidns: boolean;
+}
+
+/** Valid container ids: what runc accepts (letters, digits, _ + - .), not "." or "..". */
+export function checkId(id: string): void {
+  if (!/^[\w+\-.]+$/.test(id) || id === '.' || id === '..' || id.length > 1024) {
+    throw new TsrunError('InvalidArgument', `invalid container id ${JSON.stringify(id)}: use letters, digits and _ + - . only`);
+  }
+}
+
+/** Paths of one container's files. */
+export interface ContainerPaths {
+  readonly dir: string;
+  readonly state: string;
+  readonly lock: string;
+  readonly fifo: string;
+}
+
+/** The paths under <root> for container id. */
+export function containerPaths(root: string, id: string): ContainerPaths {
+  const dir = path.join(root, id);
+  return { dir, state: path.join(dir, 'state.json'), lock: path.join(dir, 'lock'), fifo: path.join(dir, 'exec.fifo') };
+}
+
+/** Make sure the runtime root exists with mode 0700. */
+export function ensureRoot(root: string): void {
+  try {
+    fs.mkdirSync(root, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw wrapSystemError(`create runtime root ${root}`, err);
+  }
+}
+
+/** Create the container directory; fails with AlreadyExists when the id is taken. */
+export function createContainerDir(root: string, id: string): ContainerPaths {
+  checkId(id);
+  ensureRoot(root);
+  const p = containerPaths(root, id);
+  try {
+    fs.mkdirSync(p.dir, { mode: 0o711 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new TsrunError('AlreadyExists', `container with id ${id} already exists`, { cause: err });
+    }
+    throw wrapSystemError(`create state directory ${p.dir}`, err);
+  }
+  return p;
+}
+
+/** Read a container's state; NotFound ("container does not exist") when there is none. */
+export function readState(root: string, id: string): ContainerState {
+  checkId(id);
+  const p = containerPaths(root, id);
+  let text: string;
+  try {
+    text = fs.readFileSync(p.state, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new TsrunError('NotFound', 'container does not exist', { cause: err });
+    throw wrapSystemError(`read ${p.state}`, err);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new TsrunError('Internal', `read ${p.state}: not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const s = parsed as Partial<ContainerState>;
+  if (s.version !== STATE_VERSION || typeof s.id !== 'string' || typeof s.pid !== 'number') {
+    throw new TsrunError('FailedPrecondition', `read ${p.state}: state version ${String(s.version)} is not ${STATE_VERSION}`);
+  }
+  return s as ContainerState;
+}
+
+/** Write state.json atomically: temp file, fsync, rename, fsync of the directory. */
+export function writeState(root: string, state: ContainerState): void {
+  const p = containerPaths(root, state.id);
+  const tmp = `${p.state}.tmp-${process.pid}`;
+  try {
+    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_CLOEXEC, 0o600);
+    try {
+      fs.writeSync(fd, JSON.stringify(state));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, p.state);
+    const dfd = fs.openSync(p.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw wrapSystemError(`write ${p.state}`, err);
+  }
+}
+
+/** Remove a container's directory: rename it to a hidden name first so readers never see half of it. */
+export function removeContainerDir(root: string, id: string): void {
+  const p = containerPaths(root, id);
+  const hidden = path.join(root, `.${id}.deleting-${process.pid}`);
+  try {
+    fs.renameSync(p.dir, hidden);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw wrapSystemError(`remove state directory ${p.dir}`, err);
+  }
+  try {
+    fs.rmSync(hidden, { recursive: true, force: true });
+  } catch (err) {
+    throw wrapSystemError(`remove state directory ${hidden}`, err);
+  }
+}
+
+/** Ids of all containers under root (hidden entries being deleted are skipped). */
+export function listIds(root: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw wrapSystemError(`list ${root}`, err);
+  }
+  return names.filter((n) => !n.startsWith('.')).sort();
+}

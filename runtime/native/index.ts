@@ -1,0 +1,236 @@
+/*
+ * The only module that touches FFI. It loads build/libtsrun.so with koffi and turns the C
+ * helper's "-errno" convention into TsrunErrors. Nothing but runtime/container imports it.
+ *
+ * Functions are bound lazily on first use, so commands that never spawn (state, list) do not pay
+ * for loading koffi and the library.
+ */
+import { constants as osConstants } from 'node:os';
+import * as path from 'node:path';
+import { existsSync } from 'node:fs';
+import { TsrunError, codeForErrno, describeErrno } from '../../spec/errors';
+import { MSG_HEADER_BYTES, SYNC_MAX_BYTES } from '../plan/ops';
+
+/** The C ABI this code was written against (tsrun_abi_version()). */
+export const NATIVE_ABI = 1;
+
+type Fn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
+
+interface Lib {
+  abiVersion: Fn;
+  planVersion: Fn;
+  spawn: Fn;
+  syncSend: Fn;
+  syncRecv: Fn;
+  flock: Fn;
+  waitpid: Fn;
+  pidfdOpen: Fn;
+  pidfdSendSignal: Fn;
+  prctl: Fn;
+  mkfifo: Fn;
+  sendFd: Fn;
+  recvFd: Fn;
+}
+
+let lib: Lib | undefined;
+
+/** Where build/libtsrun.so lives: $TSRUN_LIBTSRUN, or build/ next to the bundle's bin/ directory. */
+export function libraryPath(): string {
+  const fromEnv = process.env['TSRUN_LIBTSRUN'];
+  if (fromEnv) return fromEnv;
+  const main = require.main?.filename ?? process.argv[1] ?? __filename;
+  const candidates = [
+    path.resolve(path.dirname(main), '..', 'build', 'libtsrun.so'),
+    path.resolve(__dirname, '..', '..', 'build', 'libtsrun.so'),
+    path.resolve(process.cwd(), 'build', 'libtsrun.so'),
+  ];
+  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+}
+
+function load(): Lib {
+  if (lib) return lib;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const koffi = require('koffi') as {
+    load(p: string): { func(sig: string): Fn };
+  };
+  const where = libraryPath();
+  let so: { func(sig: string): Fn };
+  try {
+    so = koffi.load(where);
+  } catch (err) {
+    throw new TsrunError('Unavailable', `load native helper ${where}: ${(err as Error).message} (run 'make build')`, { cause: err });
+  }
+  const l: Lib = {
+    abiVersion: so.func('int tsrun_abi_version(void)'),
+    planVersion: so.func('int tsrun_plan_version(void)'),
+    spawn: so.func('int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint32_t errlen)'),
+    syncSend: so.func('int tsrun_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t value, const uint8_t *payload, uint32_t len)'),
+    syncRecv: so.func('int tsrun_sync_recv(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen)'),
+    flock: so.func('int tsrun_flock(int fd, int op)'),
+    waitpid: so.func('int tsrun_waitpid(int pid, int32_t *status, int options)'),
+    pidfdOpen: so.func('int tsrun_pidfd_open(int pid, uint32_t flags)'),
+    pidfdSendSignal: so.func('int tsrun_pidfd_send_signal(int pidfd, int sig)'),
+    prctl: so.func('int tsrun_prctl(int option, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)'),
+    mkfifo: so.func('int tsrun_mkfifo(const char *path, uint32_t mode)'),
+    sendFd: so.func('int tsrun_send_fd(int sock, int fd, const char *name)'),
+    recvFd: so.func('int tsrun_recv_fd(int sock, uint8_t *name, uint32_t namelen)'),
+  };
+  const abi = l.abiVersion() as number;
+  if (abi !== NATIVE_ABI) {
+    throw new TsrunError('FailedPrecondition', `native helper ${where}: ABI version ${abi}, this tsrun needs ${NATIVE_ABI} (run 'make build')`);
+  }
+  lib = l;
+  return l;
+}
+
+const ERRNO_NAMES: Map<number, string> = new Map(
+  Object.entries(osConstants.errno).map(([name, num]) => [num, name] as [number, string]),
+);
+
+/** The symbolic name of an errno number ("ENOENT"), or "errno N". */
+export function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `errno ${n}`;
+}
+
+function check(what: string, rc: number): number {
+  if (rc >= 0) return rc;
+  const name = errnoName(-rc);
+  throw new TsrunError(codeForErrno(name), `${what}: ${describeErrno(name)}`, { errno: name });
+}
+
+/** The result of spawning a container init. */
+export interface Spawned {
+  readonly pid: number;
+  readonly syncFd: number;
+}
+
+/** Decode-check the plan in C, clone the init, and return its pid and our end of the sync socket. */
+export function spawn(plan: Buffer): Spawned {
+  const l = load();
+  const out = new Int32Array(2);
+  const err = Buffer.alloc(2048);
+  const rc = l.spawn(plan, plan.length, out, err, err.length) as number;
+  if (rc < 0) {
+    const name = errnoName(-rc);
+    const text = err.subarray(0, Math.max(0, err.indexOf(0))).toString('utf8') || 'spawn container init';
+    throw new TsrunError(codeForErrno(name), text, { errno: name, stage: 'clone' });
+  }
+  return { pid: out[0]!, syncFd: out[1]! };
+}
+
+/** One sync message, as the wire header in ops.ts draws it. */
+export interface SyncMessage {
+  readonly type: number;
+  readonly stage: number;
+  readonly errno: number;
+  readonly value: number;
+  readonly payload: Buffer;
+}
+
+/** Send one sync message. */
+export function syncSend(fd: number, type: number, payload: Buffer = Buffer.alloc(0), stage = 0, errno = 0, value = 0): void {
+  check('send sync message', load().syncSend(fd, type, stage, errno, value, payload, payload.length) as number);
+}
+
+/** Receive one sync message; null when the peer is gone. Throws Unavailable on timeout. */
+export function syncRecv(fd: number, timeoutMs: number): SyncMessage | null {
+  const buf = Buffer.alloc(SYNC_MAX_BYTES + MSG_HEADER_BYTES);
+  const n = load().syncRecv(fd, timeoutMs, buf, buf.length) as number;
+  if (n === 0) return null;
+  if (n === -osConstants.errno.ETIMEDOUT) {
+    throw new TsrunError('Unavailable', `wait for container init: no message within ${timeoutMs} ms`, { errno: 'ETIMEDOUT' });
+  }
+  check('receive sync message', n);
+  return {
+    type: buf.readUInt32LE(0),
+    stage: buf.readUInt32LE(4),
+    errno: buf.readInt32LE(8),
+    value: buf.readInt32LE(12),
+    payload: Buffer.from(buf.subarray(MSG_HEADER_BYTES, n)),
+  };
+}
+
+/** flock(2) operations. */
+export const LOCK = { SH: 1, EX: 2, NB: 4, UN: 8 } as const;
+
+/** flock(2) on an open fd; blocks unless LOCK.NB is given. */
+export function flock(fd: number, op: number, what: string): void {
+  check(what, load().flock(fd, op) as number);
+}
+
+/** Result of a wait: the pid reaped (0 with WNOHANG when nothing changed) and the raw status. */
+export interface WaitResult {
+  readonly pid: number;
+  readonly status: number;
+}
+
+/** waitpid(2) options. */
+export const WNOHANG = 1;
+
+/** waitpid(2), synchronously. */
+export function waitpid(pid: number, options = 0): WaitResult {
+  const status = new Int32Array(1);
+  const rc = check(`wait for process ${pid}`, load().waitpid(pid, status, options) as number);
+  return { pid: rc, status: status[0]! };
+}
+
+/** waitpid(2) on a worker thread, so the event loop (signal forwarding) keeps running. */
+export function waitpidAsync(pid: number): Promise<WaitResult> {
+  const l = load();
+  const status = new Int32Array(1);
+  return new Promise((resolve, reject) => {
+    l.waitpid.async(pid, status, 0, (err: unknown, rc: number) => {
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else {
+        try {
+          resolve({ pid: check(`wait for process ${pid}`, rc), status: status[0]! });
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+    });
+  });
+}
+
+/** Exit code the way a shell reports it: status, or 128+signal. */
+export function exitCodeOf(status: number): number {
+  const sig = status & 0x7f;
+  if (sig === 0) return (status >> 8) & 0xff;
+  return 128 + sig;
+}
+
+/** prctl(2) option numbers we use. */
+export const PR = { SET_CHILD_SUBREAPER: 36 } as const;
+
+/** prctl(2). */
+export function prctl(option: number, a2 = 0n, a3 = 0n, a4 = 0n, a5 = 0n): number {
+  return check(`prctl ${option}`, load().prctl(option, a2, a3, a4, a5) as number);
+}
+
+/** mkfifo(3). */
+export function mkfifo(p: string, mode: number): void {
+  check(`mkfifo ${p}`, load().mkfifo(p, mode) as number);
+}
+
+/** pidfd_open(2). */
+export function pidfdOpen(pid: number): number {
+  return check(`pidfd_open ${pid}`, load().pidfdOpen(pid, 0) as number);
+}
+
+/** pidfd_send_signal(2): signals exactly the process the pidfd names, never a reused pid. */
+export function pidfdSendSignal(pidfd: number, sig: number, what: string): void {
+  check(what, load().pidfdSendSignal(pidfd, sig) as number);
+}
+
+/** Send one fd with SCM_RIGHTS and a short name as the data (console socket protocol). */
+export function sendFd(sock: number, fd: number, name: string): void {
+  check('send fd', load().sendFd(sock, fd, name) as number);
+}
+
+/** Receive one fd sent with SCM_RIGHTS; returns the fd and the name sent with it. */
+export function recvFd(sock: number): { fd: number; name: string } {
+  const buf = Buffer.alloc(4096);
+  const fd = check('receive fd', load().recvFd(sock, buf, buf.length) as number);
+  const end = buf.indexOf(0);
+  return { fd, name: buf.subarray(0, end < 0 ? buf.length : end).toString('utf8') };
+}

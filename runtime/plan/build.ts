@@ -1,0 +1,253 @@
+/*
+ * (spec, host facts, options) → Plan. Pure: no I/O, no clock, no randomness, so every plan can be
+ * snapshot-tested without root. The order of ops here IS the order the child runs them in; see
+ * docs/architecture.md for why each step sits where it does.
+ */
+import * as path from 'node:path';
+import type { Spec } from '../../spec';
+import { parseMountOptions, rootfsPropagationFlags, MS_BIND, MS_REC, MS_SLAVE, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_RDONLY, MS_REMOUNT } from '../../spec';
+import type { HostFacts } from '../host/probe';
+import { capMask } from './capabilities';
+import { HOOK_PHASE, MOUNT_KIND, PIVOT_MODE, PLAN_VERSION } from './ops';
+import { RLIMITS } from './rlimits';
+import type { Plan, PlanOp, PlanOpOf } from './types';
+
+/** Per-invocation inputs that are not in config.json. */
+export interface BuildOptions {
+  readonly id: string;
+  /** Absolute bundle directory. */
+  readonly bundle: string;
+  /** Absolute rootfs path (root.path resolved against the bundle). */
+  readonly rootfs: string;
+  /** Absolute path of the exec fifo init waits on. */
+  readonly execFifo: string;
+  readonly noPivot: boolean;
+  /** Extra fds (3..3+n-1) passed to the container. */
+  readonly preserveFds: number;
+  /** Host-side facts about bind sources, looked up by the caller: 'dir' | 'file' | 'missing'. */
+  readonly sourceKinds: Readonly<Record<string, 'dir' | 'file' | 'missing'>>;
+}
+
+/** CLONE_NEW* flag per OCI namespace type. */
+export const NAMESPACE_FLAGS: Readonly<Record<string, number>> = {
+  mount: 0x00020000,
+  uts: 0x04000000,
+  ipc: 0x08000000,
+  user: 0x10000000,
+  pid: 0x20000000,
+  network: 0x40000000,
+  cgroup: 0x02000000,
+  time: 0x00000080,
+};
+
+/** PATH used to find args[0] when process.env has none (containerd sends no env without -t). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Device nodes every container gets unless the config names them (runc's list). */
+export const DEFAULT_DEVICES: readonly { path: string; major: number; minor: number }[] = [
+  { path: '/dev/null', major: 1, minor: 3 },
+  { path: '/dev/zero', major: 1, minor: 5 },
+  { path: '/dev/full', major: 1, minor: 7 },
+  { path: '/dev/random', major: 1, minor: 8 },
+  { path: '/dev/urandom', major: 1, minor: 9 },
+  { path: '/dev/tty', major: 5, minor: 0 },
+];
+
+const DEVICE_TYPE: Readonly<Record<string, number>> = { c: 0x63, u: 0x63, b: 0x62, p: 0x70 };
+
+/** Bind sources the builder wants the caller to stat (relative ones resolved against the bundle). */
+export function bindSources(spec: Spec, bundle: string): string[] {
+  const out: string[] = [];
+  for (const m of spec.mounts ?? []) {
+    const opts = parseMountOptions(m.options ?? []);
+    if ((opts.isBind || m.type === 'bind') && m.source) out.push(path.resolve(bundle, m.source));
+  }
+  return out;
+}
+
+/** Build the plan the C helper executes for a container's init. */
+export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan {
+  const ops: PlanOp[] = [];
+  const proc = spec.process;
+  const linux = spec.linux ?? {};
+  const hooks = spec.hooks ?? {};
+
+  ops.push({ op: 'CLOSE_FDS', preserve: opts.preserveFds });
+  ops.push({ op: 'SET_NAME', name: 'tsrun:[1:init]' });
+  for (const ns of linux.namespaces ?? []) {
+    ops.push({ op: 'NAMESPACE', nstype: NAMESPACE_FLAGS[ns.type] ?? 0, path: ns.path ?? '' });
+  }
+
+  // Mount set-up, all relative to the rootfs before pivot_root.
+  const propagation = linux.rootfsPropagation ? BigInt(rootfsPropagationFlags(linux.rootfsPropagation)) : BigInt(MS_SLAVE | MS_REC);
+  ops.push({ op: 'ROOTFS', path: opts.rootfs, propagation });
+  for (const m of spec.mounts ?? []) ops.push(...mountOps(m, host, opts));
+  ops.push(...deviceOps(spec, host));
+
+  // createRuntime and prestart hooks run in the runtime's namespaces, after the mounts and
+  // before pivot_root (runtime-spec config.md#createruntime-hooks); the child waits for them.
+  if ((hooks.prestart?.length ?? 0) + (hooks.createRuntime?.length ?? 0) > 0) {
+    ops.push({ op: 'SYNC', stage: HOOK_PHASE.CREATE_RUNTIME });
+  }
+  for (const h of hooks.createContainer ?? []) ops.push(hookOp(HOOK_PHASE.CREATE_CONTAINER, h));
+
+  ops.push({ op: 'EXEC_FIFO', path: opts.execFifo });
+  if (proc?.oomScoreAdj !== undefined) ops.push({ op: 'OOM_SCORE_ADJ', value: BigInt.asUintN(64, BigInt(proc.oomScoreAdj)) });
+  ops.push({ op: 'PIVOT', mode: opts.noPivot ? PIVOT_MODE.MOVE_CHROOT : PIVOT_MODE.PIVOT_ROOT });
+
+  if (spec.hostname !== undefined && spec.hostname !== '') ops.push({ op: 'HOSTNAME', name: spec.hostname });
+  if (spec.domainname !== undefined && spec.domainname !== '') ops.push({ op: 'DOMAINNAME', name: spec.domainname });
+  for (const [key, value] of Object.entries(linux.sysctl ?? {})) ops.push({ op: 'SYSCTL', key, value });
+  for (const p of linux.readonlyPaths ?? []) ops.push({ op: 'READONLY_PATH', path: p });
+  for (const p of linux.maskedPaths ?? []) ops.push({ op: 'MASK_PATH', path: p });
+  if (spec.root?.readonly) ops.push({ op: 'ROOT_READONLY' });
+
+  if (proc) {
+    // The cwd is created and entered as root, before the user switch, so a cwd the user cannot
+    // create still works (runc does the same); the C side checks it is inside the root.
+    ops.push({ op: 'CWD', path: proc.cwd });
+    for (const r of proc.rlimits ?? []) {
+      ops.push({ op: 'RLIMIT', resource: RLIMITS[r.type] ?? 0, soft: BigInt(r.soft), hard: BigInt(r.hard) });
+    }
+    const caps = proc.capabilities;
+    if (caps) ops.push({ op: 'CAPS_BOUNDING', bounding: capMask(caps.bounding, host.capLastCap) });
+    const user = proc.user;
+    ops.push({
+      op: 'USER',
+      uid: user.uid,
+      gid: user.gid,
+      groups: user.additionalGids ?? [],
+      // setgroups is refused in a user namespace whose setgroups file says deny; without one it
+      // must always run so the host's supplementary groups do not leak into the container.
+      setgroups: 1,
+    });
+    if (caps) {
+      ops.push({
+        op: 'CAPS',
+        effective: capMask(caps.effective, host.capLastCap),
+        permitted: capMask(caps.permitted, host.capLastCap),
+        inheritable: capMask(caps.inheritable, host.capLastCap),
+        ambient: capMask(caps.ambient, host.capLastCap),
+      });
+    }
+    if (user.umask !== undefined) ops.push({ op: 'UMASK', mask: user.umask });
+    if (proc.noNewPrivileges) ops.push({ op: 'NO_NEW_PRIVS' });
+    ops.push({ op: 'PROCESS', args: proc.args ?? [], env: proc.env ?? [], default_path: DEFAULT_PATH });
+  }
+  ops.push({ op: 'CREATED' });
+  ops.push({ op: 'WAIT_START' });
+  for (const h of hooks.startContainer ?? []) ops.push(hookOp(HOOK_PHASE.START_CONTAINER, h));
+  ops.push({ op: 'EXEC' });
+  return { version: PLAN_VERSION, ops };
+}
+
+type SpecMount = NonNullable<Spec['mounts']>[number];
+type SpecHook = NonNullable<NonNullable<Spec['hooks']>['prestart']>[number];
+
+function hookOp(phase: number, h: SpecHook): PlanOpOf<'HOOK'> {
+  return { op: 'HOOK', phase, path: h.path, args: h.args ?? [h.path], env: h.env ?? [], timeout: h.timeout ?? 0 };
+}
+
+/** Container paths are absolute; a relative destination is taken relative to "/" (runc does). */
+function containerPath(p: string): string {
+  return path.posix.resolve('/', p);
+}
+
+function mountOps(m: SpecMount, host: HostFacts, opts: BuildOptions): PlanOpOf<'MOUNT'>[] {
+  const o = parseMountOptions(m.options ?? []);
+  const destination = containerPath(m.destination);
+  const isBind = o.isBind || m.type === 'bind';
+  if (m.type === 'cgroup' && !isBind) return cgroupMountOps(destination, o.flags, host);
+  let flags = BigInt(o.flags);
+  let source = m.source ?? '';
+  let kind: number = MOUNT_KIND.DIR;
+  if (isBind) {
+    flags |= BigInt(MS_BIND);
+    if (o.isRecursiveBind) flags |= BigInt(MS_REC);
+    source = path.resolve(opts.bundle, source);
+    const k = opts.sourceKinds[source];
+    kind = k === 'file' ? MOUNT_KIND.FILE : k === 'dir' ? MOUNT_KIND.DIR : MOUNT_KIND.AUTO;
+  }
+  return [
+    {
+      op: 'MOUNT',
+      source,
+      destination,
+      fstype: isBind ? '' : (m.type ?? ''),
+      flags,
+      propagation: BigInt(o.propagation),
+      data: o.data,
+      kind,
+      rec_attr_set: BigInt(o.recAttrSet),
+      rec_attr_clr: BigInt(o.recAttrClr),
+    },
+  ];
+}
+
+/**
+ * A cgroup mount. On v1 (and hybrid) hosts it is a tmpfs with one read-only bind per hierarchy
+ * of the init's own cgroup (what runc and crun do without a cgroup namespace); on a unified host
+ * it is the init's cgroup2 directory bound in.
+ */
+function cgroupMountOps(destination: string, optionFlags: number | bigint, host: HostFacts): PlanOpOf<'MOUNT'>[] {
+  const readOnly = (BigInt(optionFlags) & BigInt(MS_RDONLY)) !== 0n;
+  const base = BigInt(MS_NOSUID | MS_NODEV | MS_NOEXEC);
+  const mk = (source: string, dest: string, fstype: string, flags: bigint, data: string): PlanOpOf<'MOUNT'> => ({
+    op: 'MOUNT', source, destination: dest, fstype, flags, propagation: 0n, data, kind: MOUNT_KIND.DIR, rec_attr_set: 0n, rec_attr_clr: 0n,
+  });
+  const bindFlags = BigInt(MS_BIND | MS_REC) | base | (readOnly ? BigInt(MS_RDONLY) : 0n);
+  if (host.cgroupMode === 'unified') {
+    const h = host.cgroupHierarchies.find((x) => x.version === 2);
+    if (!h) return [];
+    return [mk(hostCgroupDir(h.mountpoint, h.root, host.selfCgroups['0'] ?? '/'), destination, '', bindFlags, '')];
+  }
+  const ops: PlanOpOf<'MOUNT'>[] = [mk('tmpfs', destination, 'tmpfs', base, 'mode=755')];
+  for (const h of host.cgroupHierarchies) {
+    const name = path.posix.basename(h.mountpoint);
+    const key = h.version === 2 ? '0' : h.controllers.join(',');
+    const self = host.selfCgroups[key];
+    if (self === undefined) continue;
+    ops.push(mk(hostCgroupDir(h.mountpoint, h.root, self), path.posix.join(destination, name), '', bindFlags, ''));
+  }
+  if (readOnly) ops.push(mk('tmpfs', destination, 'tmpfs', BigInt(MS_REMOUNT | MS_RDONLY) | base, 'mode=755'));
+  return ops;
+}
+
+function hostCgroupDir(mountpoint: string, root: string, self: string): string {
+  const rel = root === '/' ? self : path.posix.relative(root, self);
+  return path.posix.join(mountpoint, rel.startsWith('..') ? '/' : rel);
+}
+
+function deviceOps(spec: Spec, host: HostFacts): PlanOp[] {
+  const ops: PlanOp[] = [];
+  const listed = new Set<string>();
+  for (const d of spec.linux?.devices ?? []) {
+    const p = containerPath(d.path);
+    listed.add(p);
+    ops.push({
+      op: 'DEVICE',
+      path: p,
+      type: DEVICE_TYPE[d.type] ?? 0,
+      major: d.major ?? 0,
+      minor: d.minor ?? 0,
+      mode: (d.fileMode ?? 0o666) & 0o7777,
+      uid: d.uid ?? 0,
+      gid: d.gid ?? 0,
+      bind: 0,
+    });
+  }
+  for (const d of DEFAULT_DEVICES) {
+    if (listed.has(d.path)) continue;
+    ops.push({ op: 'DEVICE', path: d.path, type: DEVICE_TYPE['c']!, major: d.major, minor: d.minor, mode: 0o666, uid: 0, gid: 0, bind: 0 });
+  }
+  const links: [string, string][] = [
+    ['/proc/self/fd', '/dev/fd'],
+    ['/proc/self/fd/0', '/dev/stdin'],
+    ['/proc/self/fd/1', '/dev/stdout'],
+    ['/proc/self/fd/2', '/dev/stderr'],
+    ['pts/ptmx', '/dev/ptmx'],
+  ];
+  if (host.hasKcore) links.push(['/proc/kcore', '/dev/core']);
+  for (const [target, linkpath] of links) if (!listed.has(linkpath)) ops.push({ op: 'SYMLINK', target, linkpath });
+  return ops;
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# make test: unit tests (no root), the C decoder's TAP test, and integration tests (as root,
+# real containers). Prints every runner's output, then one last line "N passed, M failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp -d /tmp/tsrun-tests.XXXXXX)
+trap 'rm -rf "$out"' EXIT
+passed=0; failed=0; skipped=0
+
+# Add one TAP stream's leaf counts; a runner that failed without a failing test point counts as one failure.
+tally() {
+  local name=$1 rc=$2 p f s
+  cat "$out/$name.tap"
+  read -r p f s < <(node scripts/tap-leaves.cjs "$out/$name.tap")
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); echo "# $name: runner exited $rc without a failing test point"; fi
+}
+
+echo "== unit"
+npx --no-install tap --reporter=tap --disable-coverage --allow-empty-coverage test/unit > "$out/unit.tap" 2>&1
+tally unit $?
+
+echo "== native"
+make -s test-native > "$out/native.tap" 2>&1
+tally native $?
+
+if [ "$(id -u)" = 0 ]; then
+  echo "== integration"
+  npx --no-install tap --reporter=tap --disable-coverage --allow-empty-coverage --jobs=2 --timeout=600 test/integration > "$out/integration.tap" 2>&1
+  tally integration $?
+else
+  echo "# integration tests skipped: they need root (real containers)"
+fi
+echo "# skipped: $skipped"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
