@@ -75,7 +75,7 @@ export function startContainer(root: string, id: string): string[] {
     let fd: number;
     try {
       // Non-blocking: if init is gone there is no reader and open fails with ENXIO instead of hanging.
-      fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK | fs.constants.O_CLOEXEC);
+      fd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENXIO') throw new TsrunError('FailedPrecondition', 'cannot start a container that has stopped', { cause: err });
       throw wrapSystemError(`open exec fifo ${fifo}`, err);

@@ -14,7 +14,7 @@ export function lockContainer(root: string, id: string): HeldLock {
   const p = containerPaths(root, id);
   let fd: number;
   try {
-    fd = fs.openSync(p.lock, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_CLOEXEC, 0o600);
+    fd = fs.openSync(p.lock, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new TsrunError('NotFound', 'container does not exist', { cause: err });

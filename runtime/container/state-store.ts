@@ -119,7 +119,7 @@ export function writeState(root: string, state: ContainerState): void {
   const p = containerPaths(root, state.id);
   const tmp = `${p.state}.tmp-${process.pid}`;
   try {
-    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_CLOEXEC, 0o600);
+    const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
     try {
       fs.writeSync(fd, JSON.stringify(state));
       fs.fsyncSync(fd);

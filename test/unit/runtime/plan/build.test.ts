@@ -1,0 +1,114 @@
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseSpec } from '../../../../spec';
+import type { HostFacts } from '../../../../runtime/host/probe';
+import { buildPlan, type BuildOptions } from '../../../../runtime/plan/build';
+import type { PlanOp } from '../../../../runtime/plan/types';
+
+const fixtures = path.resolve(__dirname, '../../../fixtures/spec/good');
+
+/** A hybrid host like the development machines, fixed so snapshots do not depend on the machine. */
+const hybrid: HostFacts = {
+  cgroupMode: 'hybrid',
+  cgroupHierarchies: [
+    { mountpoint: '/sys/fs/cgroup/memory', root: '/', version: 1, controllers: ['memory'] },
+    { mountpoint: '/sys/fs/cgroup/cpu,cpuacct', root: '/', version: 1, controllers: ['cpu', 'cpuacct'] },
+    { mountpoint: '/sys/fs/cgroup/systemd', root: '/', version: 1, controllers: ['name=systemd'] },
+    { mountpoint: '/sys/fs/cgroup/unified', root: '/', version: 2, controllers: [] },
+  ],
+  selfCgroups: { memory: '/user/1', 'cpu,cpuacct': '/user/1', 'name=systemd': '/user/1', '0': '/user/1' },
+  hasKcore: true,
+  capLastCap: 40,
+  hasSystemd: false,
+};
+const unified: HostFacts = {
+  ...hybrid,
+  cgroupMode: 'unified',
+  cgroupHierarchies: [{ mountpoint: '/sys/fs/cgroup', root: '/', version: 2, controllers: [] }],
+  selfCgroups: { '0': '/system.slice/x.service' },
+};
+const opts: BuildOptions = {
+  id: 'c1', bundle: '/b', rootfs: '/b/rootfs', execFifo: '/run/tsrun/c1/exec.fifo', noPivot: false, preserveFds: 0, sourceKinds: {},
+};
+
+/** Plans as JSON-able data: bigints as hex strings, byte arrays as lengths. */
+function show(ops: readonly PlanOp[]): unknown {
+  return JSON.parse(JSON.stringify(ops, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v instanceof Uint8Array ? `<${v.length} bytes>` : v)));
+}
+const names = (ops: readonly PlanOp[]): string[] => ops.map((o) => o.op);
+const load = (f: string) => parseSpec(fs.readFileSync(path.join(fixtures, f), 'utf8'), f);
+
+for (const f of fs.readdirSync(fixtures).filter((x) => x.endsWith('.json')).sort()) {
+  t.test(`plan for ${f}`, async (t) => {
+    const spec = load(f);
+    if (!spec.process) {
+      t.pass('no process: nothing to plan for create');
+      return;
+    }
+    const plan = buildPlan(spec, hybrid, opts);
+    const n = names(plan.ops);
+    t.equal(n[0], 'CLOSE_FDS', 'CLOSE_FDS first');
+    t.equal(n[n.length - 1], 'EXEC', 'EXEC last');
+    const at = (op: string) => n.indexOf(op);
+    t.ok(at('ROOTFS') < at('PIVOT') && at('EXEC_FIFO') < at('PIVOT'), 'rootfs and fifo before pivot');
+    t.ok(n.lastIndexOf('MOUNT') < at('PIVOT'), 'every mount before pivot');
+    t.ok(at('PROCESS') < at('CREATED') && at('CREATED') < at('WAIT_START'), 'PROCESS, CREATED, WAIT_START in order');
+    t.ok(at('USER') > at('RLIMIT') || at('RLIMIT') < 0, 'rlimits before the user switch');
+    if (at('CAPS') >= 0) t.ok(at('CAPS_BOUNDING') < at('USER') && at('USER') < at('CAPS'), 'bounding, user, caps');
+    const runtimeHooks = (spec.hooks?.prestart?.length ?? 0) + (spec.hooks?.createRuntime?.length ?? 0);
+    t.equal(at('SYNC') >= 0, runtimeHooks > 0, 'SYNC only when there are runtime-namespace hooks');
+    t.matchSnapshot(show(plan.ops), 'plan ops');
+  });
+}
+
+t.test('default devices and /dev links unless the config lists them', async (t) => {
+  const spec = load('runc-default.json');
+  const withNull = { ...spec, linux: { ...spec.linux, devices: [{ path: '/dev/null', type: 'c', major: 1, minor: 3, fileMode: 0o600 }] } };
+  const devs = buildPlan(withNull, hybrid, opts).ops.filter((o) => o.op === 'DEVICE');
+  t.same(devs.map((d) => (d.op === 'DEVICE' ? [d.path, d.mode] : [])), [
+    ['/dev/null', 0o600], ['/dev/zero', 0o666], ['/dev/full', 0o666], ['/dev/random', 0o666], ['/dev/urandom', 0o666], ['/dev/tty', 0o666],
+  ]);
+  const links = buildPlan(spec, hybrid, opts).ops.filter((o) => o.op === 'SYMLINK').map((o) => (o.op === 'SYMLINK' ? o.linkpath : ''));
+  t.same(links, ['/dev/fd', '/dev/stdin', '/dev/stdout', '/dev/stderr', '/dev/ptmx', '/dev/core']);
+  const noKcore = buildPlan(spec, { ...hybrid, hasKcore: false }, opts).ops.filter((o) => o.op === 'SYMLINK');
+  t.equal(noKcore.length, 5, 'no /dev/core without /proc/kcore');
+});
+
+t.test('cgroup mounts follow the host mode', async (t) => {
+  const spec = { ...load('runc-default.json'), mounts: [{ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid'] }] };
+  const v1 = buildPlan(spec, hybrid, opts).ops.filter((o) => o.op === 'MOUNT');
+  t.same(v1.map((m) => (m.op === 'MOUNT' ? [m.fstype, m.source, m.destination] : [])), [
+    ['tmpfs', 'tmpfs', '/sys/fs/cgroup'],
+    ['', '/sys/fs/cgroup/memory/user/1', '/sys/fs/cgroup/memory'],
+    ['', '/sys/fs/cgroup/cpu,cpuacct/user/1', '/sys/fs/cgroup/cpu,cpuacct'],
+    ['', '/sys/fs/cgroup/systemd/user/1', '/sys/fs/cgroup/systemd'],
+    ['', '/sys/fs/cgroup/unified/user/1', '/sys/fs/cgroup/unified'],
+    ['tmpfs', 'tmpfs', '/sys/fs/cgroup'],
+  ], 'v1: tmpfs, one read-only bind per hierarchy, then the tmpfs remounted read-only');
+  const v2 = buildPlan(spec, unified, opts).ops.filter((o) => o.op === 'MOUNT');
+  t.same(v2.map((m) => (m.op === 'MOUNT' ? [m.source, m.destination] : [])), [['/sys/fs/cgroup/system.slice/x.service', '/sys/fs/cgroup']]);
+});
+
+t.test('bind sources resolve against the bundle and carry their kind', async (t) => {
+  const spec = {
+    ...load('runc-default.json'),
+    mounts: [
+      { destination: 'data', type: 'bind', source: 'vol', options: ['rbind', 'ro'] },
+      { destination: '/etc/hosts', type: 'none', source: '/etc/hosts', options: ['bind'] },
+      { destination: '/x', type: 'bind', source: '/nope', options: [] },
+    ],
+  };
+  const mounts = buildPlan(spec, hybrid, { ...opts, sourceKinds: { '/b/vol': 'dir', '/etc/hosts': 'file', '/nope': 'missing' } }).ops.filter((o) => o.op === 'MOUNT');
+  t.same(mounts.map((m) => (m.op === 'MOUNT' ? [m.source, m.destination, m.kind, m.flags & 0x5001n] : [])), [
+    ['/b/vol', '/data', 0, 0x5001n],
+    ['/etc/hosts', '/etc/hosts', 1, 0x1000n],
+    ['/nope', '/x', 2, 0x1000n],
+  ]);
+});
+
+t.test('--no-pivot and --preserve-fds reach the plan', async (t) => {
+  const plan = buildPlan(load('runc-default.json'), hybrid, { ...opts, noPivot: true, preserveFds: 2 });
+  t.same(plan.ops[0], { op: 'CLOSE_FDS', preserve: 2 });
+  t.same(plan.ops.find((o) => o.op === 'PIVOT'), { op: 'PIVOT', mode: 1 });
+});
