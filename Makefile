@@ -65,7 +65,7 @@ build/decode_test: native-helpers/decode_test.c native-helpers/plan.c native-hel
 	@mkdir -p build
 	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -o $@ native-helpers/decode_test.c native-helpers/plan.c
 
-test: build ## run every test (unit, native, and integration as root); ends with "N passed, M failed"
+test: build typecheck ## run every test (unit, native, and integration as root); ends with "N passed, M failed"
 	bash scripts/run-tests.sh
 
 demo: build ## build a busybox bundle and run it with tsrun
