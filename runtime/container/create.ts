@@ -43,7 +43,7 @@ export function loadBundle(bundle: string, host: HostFacts, systemdCgroup: boole
     throw wrapSystemError(`read ${configPath}`, err);
   }
   const spec = parseSpec(text, configPath);
-  validateSpec(spec, { bundle, hasSystemd: host.hasSystemd });
+  validateSpec(spec, { bundle, hasSystemd: host.hasSystemd, systemdCgroup });
   if (systemdCgroup && !host.hasSystemd) {
     throw new TsrunError('FailedPrecondition', 'systemd cgroup driver requested (--systemd-cgroup) but systemd is not running on this host (no /run/systemd/system)');
   }

@@ -5,11 +5,10 @@
  */
 import * as path from 'node:path';
 import type { Spec } from '../../spec';
-import { parseMountOptions, rootfsPropagationFlags, MS_BIND, MS_REC, MS_SLAVE, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_RDONLY, MS_REMOUNT } from '../../spec';
+import { parseMountOptions, rootfsPropagationFlags, toU64, isNamespaceType, NAMESPACE_CLONE_FLAGS, RLIMIT_NUMBERS, MS_BIND, MS_REC, MS_SLAVE, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_RDONLY, MS_REMOUNT } from '../../spec';
 import type { HostFacts } from '../host/probe';
 import { capMask } from './capabilities';
 import { HOOK_PHASE, MOUNT_KIND, PIVOT_MODE, PLAN_VERSION } from './ops';
-import { RLIMITS } from './rlimits';
 import type { Plan, PlanOp, PlanOpOf } from './types';
 
 /** Per-invocation inputs that are not in config.json. */
@@ -27,18 +26,6 @@ export interface BuildOptions {
   /** Host-side facts about bind sources, looked up by the caller: 'dir' | 'file' | 'missing'. */
   readonly sourceKinds: Readonly<Record<string, 'dir' | 'file' | 'missing'>>;
 }
-
-/** CLONE_NEW* flag per OCI namespace type. */
-export const NAMESPACE_FLAGS: Readonly<Record<string, number>> = {
-  mount: 0x00020000,
-  uts: 0x04000000,
-  ipc: 0x08000000,
-  user: 0x10000000,
-  pid: 0x20000000,
-  network: 0x40000000,
-  cgroup: 0x02000000,
-  time: 0x00000080,
-};
 
 /** PATH used to find args[0] when process.env has none (containerd sends no env without -t). */
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -75,7 +62,7 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   ops.push({ op: 'CLOSE_FDS', preserve: opts.preserveFds });
   ops.push({ op: 'SET_NAME', name: 'tsrun:[1:init]' });
   for (const ns of linux.namespaces ?? []) {
-    ops.push({ op: 'NAMESPACE', nstype: NAMESPACE_FLAGS[ns.type] ?? 0, path: ns.path ?? '' });
+    ops.push({ op: 'NAMESPACE', nstype: isNamespaceType(ns.type) ? NAMESPACE_CLONE_FLAGS[ns.type] : 0, path: ns.path ?? '' });
   }
 
   // Mount set-up, all relative to the rootfs before pivot_root.
@@ -107,7 +94,7 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
     // create still works (runc does the same); the C side checks it is inside the root.
     ops.push({ op: 'CWD', path: proc.cwd });
     for (const r of proc.rlimits ?? []) {
-      ops.push({ op: 'RLIMIT', resource: RLIMITS[r.type] ?? 0, soft: BigInt(r.soft), hard: BigInt(r.hard) });
+      ops.push({ op: 'RLIMIT', resource: RLIMIT_NUMBERS[r.type] ?? 0, soft: toU64(r.soft), hard: toU64(r.hard) });
     }
     const caps = proc.capabilities;
     if (caps) ops.push({ op: 'CAPS_BOUNDING', bounding: capMask(caps.bounding, host.capLastCap) });

@@ -1510,10 +1510,10 @@ Array [
     "path": "/srv",
   },
   Object {
-    "hard": "0x10000000000000000",
+    "hard": "0xffffffffffffffff",
     "op": "RLIMIT",
     "resource": 4,
-    "soft": "0x10000000000000000",
+    "soft": "0xffffffffffffffff",
   },
   Object {
     "hard": "0x1000",
@@ -1522,7 +1522,7 @@ Array [
     "soft": "0x400",
   },
   Object {
-    "hard": "0x10000000000000000",
+    "hard": "0xffffffffffffffff",
     "op": "RLIMIT",
     "resource": 15,
     "soft": "0xf4240",
