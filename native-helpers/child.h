@@ -1,0 +1,122 @@
+/*
+ * The child (container init) between clone and exec. Everything it needs is in struct
+ * th_child, filled in by the parent before clone and kept in static storage (never on the
+ * heap: the child may not call malloc, because another Node thread may have held the
+ * allocator's lock at the moment of clone and that lock would never be released).
+ *
+ * Every op function returns 0, or a negative value after describing the failure with
+ * th_fail/th_fail_complete; the op loop in child.c turns that into one ERROR record and _exit.
+ */
+#ifndef TSRUN_CHILD_H
+#define TSRUN_CHILD_H
+
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "fmt.h"
+#include "plan.h"
+
+#pragma GCC visibility push(hidden)
+
+/** Largest ERROR record message, and the hook output kept for one. */
+#define TH_MSG_MAX 1024
+
+/** Everything the child uses: set-up from the parent, then its own state and buffers. */
+struct th_child {
+  /* Filled in by the parent before clone. */
+  const struct th_plan *plan;
+  int sync_fd;           /* the child's end of the sync socket */
+  int parent_fd;         /* the parent's end; the child closes its copy first thing */
+  pid_t parent_pid;      /* the runtime process, for the parent-death check */
+  int cap_last_cap;      /* /proc/sys/kernel/cap_last_cap, read before clone */
+  int second_fork;       /* init is a grandchild (see th_plan_needs_second_fork) */
+  uint64_t create_flags; /* CLONE_NEW* flags of the namespaces the plan creates */
+
+  /* The child's own state. */
+  int root_fd;             /* O_PATH fd of the container root: rootfs before PIVOT, "/" after */
+  const char *rootfs_path; /* ROOTFS.path (host path) */
+  int fifo_fd;             /* EXEC_FIFO fd, -1 until opened */
+  int ns_done;             /* the NAMESPACE ops have run (they run as one group) */
+  int have_go;             /* MSG_GO arrived */
+  int created;             /* MSG_CREATED sent: the runtime may be gone, ignore send errors */
+  const char *doc[2];      /* hook state documents from GO: createContainer, startContainer */
+  size_t doc_len[2];
+  const char *exec_path; /* PROCESS's resolved program, its args and env */
+  char *const *argv;
+  char *const *envp;
+
+  /* The failure being reported. */
+  int err_errno;
+  int err_complete; /* message needs no errno text appended */
+  struct th_buf msg;
+  char msg_mem[TH_MSG_MAX + 1];
+
+  /* Preallocated buffers. */
+  char exec_buf[PATH_MAX];
+  char path_a[PATH_MAX];
+  char path_b[PATH_MAX];
+  char name_buf[NAME_MAX + 1];
+  char hook_out[TH_MSG_MAX];
+  uint8_t go_buf[TH_SYNC_MAX_BYTES];
+};
+
+/** Run the set-up and the plan's ops, then exec; never returns. */
+_Noreturn void th_child_main(struct th_child *c);
+
+/** Whether this helper has an executor for op code (checked before clone). */
+int th_child_can_run(unsigned code);
+
+/**
+ * Describe a failure: the message is the concatenation of the strings up to NULL; the runtime
+ * appends ": <strerror(err)>". Returns -err (or -1 when err is 0).
+ */
+int th_fail(struct th_child *c, int err, ...) __attribute__((sentinel));
+/** Like th_fail, but the message is complete: the runtime must not append errno text. */
+int th_fail_complete(struct th_child *c, int err, ...) __attribute__((sentinel));
+
+/** In a freshly cloned init (second fork): parent-death signal, parent check, new session. */
+void th_child_adopt(struct th_child *c);
+
+/** Raw clone(2) that returns twice like fork, without glibc's fork handlers and locks. */
+pid_t th_raw_clone(unsigned long flags);
+
+/** "/proc/self/fd/<fd>" into out (at least 32 bytes); the way to name an O_PATH fd to mount(2). */
+const char *th_fd_path(char *out, int fd);
+
+/* Op executors, grouped by file. */
+int th_op_namespace(struct th_child *c, const struct th_op *op); /* ns.c */
+
+int th_op_rootfs(struct th_child *c, const struct th_op *op); /* mounts.c */
+int th_op_mount(struct th_child *c, const struct th_op *op);
+int th_op_pivot(struct th_child *c, const struct th_op *op);
+int th_op_mask_path(struct th_child *c, const struct th_op *op);
+int th_op_readonly_path(struct th_child *c, const struct th_op *op);
+int th_op_root_readonly(struct th_child *c, const struct th_op *op);
+
+int th_op_device(struct th_child *c, const struct th_op *op); /* devices.c */
+int th_op_symlink(struct th_child *c, const struct th_op *op);
+
+int th_op_hook(struct th_child *c, const struct th_op *op); /* hooks.c */
+
+int th_op_rlimit(struct th_child *c, const struct th_op *op); /* creds.c */
+int th_op_user(struct th_child *c, const struct th_op *op);
+int th_op_caps_bounding(struct th_child *c, const struct th_op *op);
+int th_op_caps(struct th_child *c, const struct th_op *op);
+int th_op_no_new_privs(struct th_child *c, const struct th_op *op);
+int th_op_seccomp(struct th_child *c, const struct th_op *op);
+int th_op_umask(struct th_child *c, const struct th_op *op);
+
+int th_op_hostname(struct th_child *c, const struct th_op *op); /* process.c */
+int th_op_domainname(struct th_child *c, const struct th_op *op);
+int th_op_set_name(struct th_child *c, const struct th_op *op);
+int th_op_sysctl(struct th_child *c, const struct th_op *op);
+int th_op_oom_score_adj(struct th_child *c, const struct th_op *op);
+int th_op_cwd(struct th_child *c, const struct th_op *op);
+int th_op_exec_fifo(struct th_child *c, const struct th_op *op);
+int th_op_process(struct th_child *c, const struct th_op *op);
+int th_op_exec(struct th_child *c, const struct th_op *op);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * NAMESPACE ops, run as one group at the first of them. Namespaces the plan creates come from
+ * the clone flags (tsrun_spawn) or, with a second fork, from unshare here. Joins open every
+ * path first (after setns(CLONE_NEWNS) the paths would resolve in the container's mount
+ * namespace), then join the user namespace first (it governs the permission to join the
+ * others, see setns(2)), then the rest, and the mount namespace last.
+ *
+ * Second fork: joining a pid namespace and creating a time namespace only affect the caller's
+ * children (pid_namespaces(7), time_namespaces(7)). The intermediate (this process, cloned with
+ * no CLONE_NEW* flags) joins, unshares, clones init with CLONE_PARENT so init is the runtime's
+ * child as well, reports init's pid (MSG_PID) and exits.
+ */
+#include "child.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include "sync.h"
+
+/* At most one NAMESPACE op per type (the decoder checks), and there are 8 types. */
+#define TH_NS_MAX 8
+
+static int th_join_pass(struct th_child *c, const struct th_op **ops, int *fds, unsigned n, int pass) {
+  for (unsigned i = 0; i < n; i++) {
+    uint32_t t = ops[i]->f[TH_NAMESPACE_NSTYPE].u32;
+    int want = t == CLONE_NEWUSER ? 0 : t == CLONE_NEWNS ? 2 : 1;
+    if (want != pass) continue;
+    if (setns(fds[i], (int)t) < 0)
+      return th_fail(c, errno, "join ", th_plan_ns_name(t), " namespace ", ops[i]->f[TH_NAMESPACE_PATH].s, NULL);
+  }
+  return 0;
+}
+
+static int th_join(struct th_child *c) {
+  const struct th_op *ops[TH_NS_MAX];
+  int fds[TH_NS_MAX];
+  unsigned n = 0;
+  int rc = 0;
+  for (uint32_t i = 0; i < c->plan->n && n < TH_NS_MAX; i++) {
+    const struct th_op *op = &c->plan->ops[i];
+    if (op->code != TH_OP_NAMESPACE || op->f[TH_NAMESPACE_PATH].len == 0) continue;
+    int fd = open(op->f[TH_NAMESPACE_PATH].s, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      rc = th_fail(c, errno, "open ", th_plan_ns_name(op->f[TH_NAMESPACE_NSTYPE].u32), " namespace ",
+                   op->f[TH_NAMESPACE_PATH].s, NULL);
+      goto out;
+    }
+    ops[n] = op;
+    fds[n++] = fd;
+  }
+  for (int pass = 0; pass < 3 && rc == 0; pass++) rc = th_join_pass(c, ops, fds, n, pass);
+out:
+  for (unsigned i = 0; i < n; i++) close(fds[i]);
+  return rc;
+}
+
+int th_op_namespace(struct th_child *c, const struct th_op *op) {
+  (void)op;
+  if (c->ns_done) return 0;
+  c->ns_done = 1;
+  int rc = th_join(c);
+  if (rc < 0 || !c->second_fork) return rc;
+
+  char h[TH_NUM_BYTES];
+  if (c->create_flags != 0 && unshare((int)c->create_flags) < 0)
+    return th_fail(c, errno, "unshare namespaces (flags ", th_hexs(h, c->create_flags), ")", NULL);
+  pid_t pid = th_raw_clone(CLONE_PARENT | SIGCHLD);
+  if (pid < 0) return th_fail(c, errno, "clone init (flags ", th_hexs(h, CLONE_PARENT | SIGCHLD), ")", NULL);
+  if (pid > 0) {
+    /* The intermediate's work is done. If the runtime cannot learn init's pid, init must go. */
+    if (th_sync_send(c->sync_fd, TH_MSG_PID, 0, 0, (int32_t)pid, NULL, 0) < 0) {
+      kill(pid, SIGKILL);
+      _exit(1);
+    }
+    _exit(0);
+  }
+  /* init: the parent-death signal does not survive clone, and the session is ours to start. */
+  th_child_adopt(c);
+  return 0;
+}

@@ -1,0 +1,78 @@
+/*
+ * Sync socket messages (see sync.h). The wire is little-endian by definition, so the header is
+ * packed byte by byte rather than through a struct.
+ */
+#include "sync.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "plan_ops.h"
+
+static void th_put32(uint8_t *p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+uint32_t th_sync_u32(const uint8_t *buf, size_t at) {
+  const uint8_t *p = buf + at;
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int th_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t value, const void *payload, size_t len) {
+  uint8_t hdr[TH_MSG_HEADER_BYTES];
+  if (len > TH_SYNC_MAX_BYTES - TH_MSG_HEADER_BYTES) return -EMSGSIZE;
+  if (payload == NULL) len = 0;
+  th_put32(hdr, type);
+  th_put32(hdr + 4, stage);
+  th_put32(hdr + 8, (uint32_t)err);
+  th_put32(hdr + 12, (uint32_t)value);
+  struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)payload, len}};
+  struct msghdr msg = {.msg_iov = iov, .msg_iovlen = len > 0 ? 2 : 1};
+  for (;;) {
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n >= 0) return 0; /* SOCK_SEQPACKET sends a datagram whole or not at all */
+    if (errno != EINTR) return -errno;
+  }
+}
+
+static int64_t th_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int th_sync_recv(int fd, int timeout_ms, uint8_t *buf, size_t buflen) {
+  if (buflen < TH_MSG_HEADER_BYTES) return -EINVAL;
+  int64_t deadline = timeout_ms >= 0 ? th_now_ms() + timeout_ms : 0;
+  for (;;) {
+    int wait = -1;
+    if (timeout_ms >= 0) {
+      int64_t left = deadline - th_now_ms();
+      wait = left > 0 ? (int)left : 0;
+    }
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, wait);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (r == 0) return -ETIMEDOUT;
+    struct iovec iov = {buf, buflen};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return -errno;
+    }
+    if (n == 0) return 0;
+    if (msg.msg_flags & MSG_TRUNC) return -EMSGSIZE;
+    if ((size_t)n < TH_MSG_HEADER_BYTES) return -EPROTO;
+    return (int)n;
+  }
+}

@@ -1,0 +1,51 @@
+/*
+ * The exported API of libtsrun.so, bound by runtime/native with koffi. Bump TSRUN_ABI_VERSION
+ * (returned by tsrun_abi_version) whenever a signature here changes. All functions return
+ * -errno on failure; none of them print.
+ */
+#ifndef TSRUN_H
+#define TSRUN_H
+
+#include <stdint.h>
+
+#define TSRUN_ABI_VERSION 1
+#define TSRUN_EXPORT __attribute__((visibility("default")))
+
+/** The ABI version of these signatures (1). */
+TSRUN_EXPORT int tsrun_abi_version(void);
+/** The plan format version this library reads (TH_PLAN_VERSION). */
+TSRUN_EXPORT int tsrun_plan_version(void);
+/**
+ * Decode and check plan, create the sync socket pair and clone the container's init.
+ * out[0] = init's host pid, out[1] = the runtime's end of the sync socket (CLOEXEC).
+ * 0 or -errno, with a message in err.
+ */
+TSRUN_EXPORT int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint32_t errlen);
+/** Send one sync message: header {type, stage, errno, value} + payload. 0 or -errno. */
+TSRUN_EXPORT int tsrun_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t value,
+                                 const uint8_t *payload, uint32_t len);
+/**
+ * Receive one sync message into buf (timeout_ms < 0: wait forever). Bytes received (>= 16),
+ * 0 on EOF, -ETIMEDOUT, -EMSGSIZE if truncated, -EPROTO if shorter than a header, or -errno.
+ */
+TSRUN_EXPORT int tsrun_sync_recv(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen);
+/** flock(2), retrying EINTR. 0 or -errno. */
+TSRUN_EXPORT int tsrun_flock(int fd, int op);
+/** waitpid(2), retrying EINTR; status may be NULL. pid, 0 (WNOHANG, none ready) or -errno. */
+TSRUN_EXPORT int tsrun_waitpid(int pid, int32_t *status, int options);
+/** pidfd_open(2). fd or -errno. */
+TSRUN_EXPORT int tsrun_pidfd_open(int pid, uint32_t flags);
+/** pidfd_send_signal(2) with no siginfo. 0 or -errno. */
+TSRUN_EXPORT int tsrun_pidfd_send_signal(int pidfd, int sig);
+/** prctl(2). Its result or -errno. */
+TSRUN_EXPORT int tsrun_prctl(int option, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
+/** mkfifo(3). 0 or -errno. */
+TSRUN_EXPORT int tsrun_mkfifo(const char *path, uint32_t mode);
+/** Send fd over a unix socket with name as the data (one sendmsg, one SCM_RIGHTS fd). 0 or -errno. */
+TSRUN_EXPORT int tsrun_send_fd(int sock, int fd, const char *name);
+/** Receive one fd (made CLOEXEC) and its name (NUL-terminated, truncated to namelen). fd or -errno. */
+TSRUN_EXPORT int tsrun_recv_fd(int sock, char *name, uint32_t namelen);
+/** close(2). 0 or -errno (EINTR counts as closed, as it is on Linux). */
+TSRUN_EXPORT int tsrun_close(int fd);
+
+#endif
