@@ -51,25 +51,25 @@ static const struct {
     [TH_OP_PIVOT] = {th_op_pivot, TH_STAGE_PIVOT},
     [TH_OP_MASK_PATH] = {th_op_mask_path, TH_STAGE_MASK_PATH},
     [TH_OP_READONLY_PATH] = {th_op_readonly_path, TH_STAGE_READONLY_PATH},
-    [TH_OP_ROOT_READONLY] = {th_op_root_readonly, TH_STAGE_READONLY_PATH},
+    [TH_OP_ROOT_READONLY] = {th_op_root_readonly, TH_STAGE_ROOT_READONLY},
     [TH_OP_HOSTNAME] = {th_op_hostname, TH_STAGE_HOSTNAME},
-    [TH_OP_DOMAINNAME] = {th_op_domainname, TH_STAGE_HOSTNAME},
+    [TH_OP_DOMAINNAME] = {th_op_domainname, TH_STAGE_DOMAINNAME},
     [TH_OP_SYSCTL] = {th_op_sysctl, TH_STAGE_SYSCTL},
     [TH_OP_OOM_SCORE_ADJ] = {th_op_oom_score_adj, TH_STAGE_OOM_SCORE_ADJ},
     [TH_OP_RLIMIT] = {th_op_rlimit, TH_STAGE_RLIMIT},
     [TH_OP_USER] = {th_op_user, TH_STAGE_USER},
-    [TH_OP_UMASK] = {th_op_umask, TH_STAGE_USER},
+    [TH_OP_UMASK] = {th_op_umask, TH_STAGE_UMASK},
     [TH_OP_CWD] = {th_op_cwd, TH_STAGE_CWD},
     [TH_OP_EXEC_FIFO] = {th_op_exec_fifo, TH_STAGE_EXEC_FIFO},
     [TH_OP_PROCESS] = {th_op_process, TH_STAGE_PROCESS},
-    [TH_OP_CREATED] = {th_op_created, TH_STAGE_SYNC},
+    [TH_OP_CREATED] = {th_op_created, TH_STAGE_CREATED},
     [TH_OP_WAIT_START] = {th_op_wait_start, TH_STAGE_WAIT_START},
-    [TH_OP_NO_NEW_PRIVS] = {th_op_no_new_privs, TH_STAGE_PRCTL},
+    [TH_OP_NO_NEW_PRIVS] = {th_op_no_new_privs, TH_STAGE_NO_NEW_PRIVS},
     [TH_OP_CAPS] = {th_op_caps, TH_STAGE_CAPS},
     [TH_OP_SECCOMP] = {th_op_seccomp, TH_STAGE_SECCOMP},
     [TH_OP_EXEC] = {th_op_exec, TH_STAGE_EXEC},
-    [TH_OP_SET_NAME] = {th_op_set_name, TH_STAGE_PRCTL},
-    [TH_OP_CAPS_BOUNDING] = {th_op_caps_bounding, TH_STAGE_CAPS},
+    [TH_OP_SET_NAME] = {th_op_set_name, TH_STAGE_SET_NAME},
+    [TH_OP_CAPS_BOUNDING] = {th_op_caps_bounding, TH_STAGE_CAPS_BOUNDING},
 };
 
 int th_child_can_run(unsigned code) {
@@ -257,7 +257,16 @@ static int th_op_sync(struct th_child *c, const struct th_op *op) {
 
 static int th_op_created(struct th_child *c, const struct th_op *op) {
   (void)op;
-  int rc = th_sync_send(c->sync_fd, TH_MSG_CREATED, 0, 0, (int32_t)getpid(), NULL, 0);
+  /* Report what the runtime cannot see from outside, so tests can hold us to it: init must be
+     non-dumpable (no ptrace, no /proc/<pid>/mem or fd access by the container's processes). */
+  char facts[64], num[TH_NUM_BYTES];
+  struct th_buf b;
+  th_buf_init(&b, facts, sizeof facts);
+  th_buf_str(&b, "dumpable=");
+  th_buf_str(&b, th_i64s(num, prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)));
+  th_buf_str(&b, " nspid=");
+  th_buf_str(&b, th_i64s(num, getpid()));
+  int rc = th_sync_send(c->sync_fd, TH_MSG_CREATED, 0, 0, (int32_t)getpid(), (const uint8_t *)facts, (uint32_t)b.len);
   if (rc < 0) return th_fail(c, -rc, "tell the runtime the container is created", NULL);
   c->created = 1;
   /* `create` returns and the runtime exits; init must outlive it. */

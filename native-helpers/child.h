@@ -58,6 +58,8 @@ struct th_child {
   char path_b[PATH_MAX];
   char name_buf[NAME_MAX + 1];
   char hook_out[TH_MSG_MAX];
+  char home_env[PATH_MAX + 8]; /* "HOME=<dir>" when the env has none */
+  char passwd_buf[65536];      /* the container's /etc/passwd, read for HOME */
   uint8_t go_buf[TH_SYNC_MAX_BYTES];
 };
 

@@ -411,7 +411,7 @@ static void test_field_names(void) {
     if (k < TH_OP_MAX_FIELDS && th_plan_field_name(code, k) != NULL)
       good = 0, printf("# %s has a name for a field it does not have\n", th_op_names[code]);
   }
-  ok(good, "plan_names.h names exactly the fields plan_ops.h declares");
+  ok(good, "plan_ops.h names exactly the fields each op declares");
 }
 
 /* Deterministic mutations of a valid plan: no crash, no leak of a half-decoded plan. */

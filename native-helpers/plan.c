@@ -105,7 +105,9 @@ static int th_take_field(struct th_cursor *c, unsigned kind, struct th_field *f,
     uint32_t count;
     /* The smallest string is 5 bytes (length + NUL). */
     if (th_take_count(c, &count, 5, why, n) < 0) return -EINVAL;
-    f->list = calloc((size_t)count + 1, sizeof f->list[0]);
+    /* Two spare NULL slots: the terminator, and room for the child to append one entry without
+       allocating (PROCESS adds HOME= the way runc does). */
+    f->list = calloc((size_t)count + 2, sizeof f->list[0]);
     if (f->list == NULL) return th_say(why, n, "out of memory for %u strings", count), -ENOMEM;
     f->len = count;
     for (uint32_t i = 0; i < count; i++) {

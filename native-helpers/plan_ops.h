@@ -173,6 +173,35 @@ static const unsigned char th_op_known[TH_OP_MAX + 1] = {
   [TH_OP_CAPS_BOUNDING] = 1,
 };
 
+/* Field names per op, in wire order, for decoder messages. */
+static const char *const th_field_names[TH_OP_MAX + 1][TH_OP_MAX_FIELDS] = {
+  [TH_OP_CLOSE_FDS] = {"preserve"},
+  [TH_OP_NAMESPACE] = {"nstype", "path"},
+  [TH_OP_SYNC] = {"stage"},
+  [TH_OP_ROOTFS] = {"path", "propagation"},
+  [TH_OP_MOUNT] = {"source", "destination", "fstype", "flags", "propagation", "data", "kind", "rec_attr_set", "rec_attr_clr"},
+  [TH_OP_DEVICE] = {"path", "type", "major", "minor", "mode", "uid", "gid", "bind"},
+  [TH_OP_SYMLINK] = {"target", "linkpath"},
+  [TH_OP_HOOK] = {"phase", "path", "args", "env", "timeout"},
+  [TH_OP_PIVOT] = {"mode"},
+  [TH_OP_MASK_PATH] = {"path"},
+  [TH_OP_READONLY_PATH] = {"path"},
+  [TH_OP_HOSTNAME] = {"name"},
+  [TH_OP_DOMAINNAME] = {"name"},
+  [TH_OP_SYSCTL] = {"key", "value"},
+  [TH_OP_OOM_SCORE_ADJ] = {"value"},
+  [TH_OP_RLIMIT] = {"resource", "soft", "hard"},
+  [TH_OP_USER] = {"uid", "gid", "groups", "setgroups"},
+  [TH_OP_UMASK] = {"mask"},
+  [TH_OP_CWD] = {"path"},
+  [TH_OP_EXEC_FIFO] = {"path"},
+  [TH_OP_PROCESS] = {"args", "env", "default_path"},
+  [TH_OP_CAPS] = {"effective", "permitted", "inheritable", "ambient"},
+  [TH_OP_SECCOMP] = {"flags", "filter"},
+  [TH_OP_SET_NAME] = {"name"},
+  [TH_OP_CAPS_BOUNDING] = {"bounding"},
+};
+
 static const char *const th_op_names[TH_OP_MAX + 1] = {
   [TH_OP_CLOSE_FDS] = "close-fds",
   [TH_OP_NAMESPACE] = "namespace",
@@ -264,6 +293,13 @@ enum th_stage {
   TH_STAGE_EXEC = 25,
   TH_STAGE_SIGNALS = 26,
   TH_STAGE_PRCTL = 27,
+  TH_STAGE_ROOT_READONLY = 28,
+  TH_STAGE_DOMAINNAME = 29,
+  TH_STAGE_UMASK = 30,
+  TH_STAGE_CREATED = 31,
+  TH_STAGE_SET_NAME = 32,
+  TH_STAGE_NO_NEW_PRIVS = 33,
+  TH_STAGE_CAPS_BOUNDING = 34,
 };
 
 #endif

@@ -121,6 +121,63 @@ static const char *th_env_path(char *const *env) {
   return v;
 }
 
+static int th_env_has(char *const *env, const char *key, size_t klen) {
+  for (; *env != NULL; env++)
+    if (strncmp(*env, key, klen) == 0) return 1;
+  return 0;
+}
+
+/*
+ * HOME is not in the env: set it from the container's /etc/passwd entry for our uid, or "/" when
+ * there is none, as runc does (libcontainer/init_linux.go). The decoder left a spare NULL slot at
+ * the end of the env list for this, so nothing is allocated.
+ */
+static void th_set_home(struct th_child *c, char *const *env, size_t count) {
+  const char *home = "/";
+  size_t home_len = 1;
+  int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0) {
+    size_t used = 0;
+    ssize_t n;
+    while (used < sizeof c->passwd_buf - 1 && (n = read(fd, c->passwd_buf + used, sizeof c->passwd_buf - 1 - used)) > 0)
+      used += (size_t)n;
+    close(fd);
+    c->passwd_buf[used] = '\0';
+    char uid[TH_NUM_BYTES];
+    const char *want = th_u64s(uid, (uint64_t)getuid());
+    size_t want_len = strlen(want);
+    /* name:passwd:uid:gid:gecos:dir:shell */
+    for (char *line = c->passwd_buf; *line != '\0';) {
+      char *eol = strchr(line, '\n');
+      size_t llen = eol ? (size_t)(eol - line) : strlen(line);
+      const char *f[7] = {0};
+      size_t fl[7] = {0};
+      int k = 0;
+      const char *q = line;
+      for (size_t i = 0; i <= llen && k < 7; i++) {
+        if (i == llen || line[i] == ':') {
+          f[k] = q;
+          fl[k] = (size_t)(line + i - q);
+          k++;
+          q = line + i + 1;
+        }
+      }
+      if (k >= 6 && fl[2] == want_len && strncmp(f[2], want, want_len) == 0 && fl[5] > 0) {
+        home = f[5];
+        home_len = fl[5];
+        break;
+      }
+      if (eol == NULL) break;
+      line = eol + 1;
+    }
+  }
+  if (home_len > PATH_MAX) home_len = 1, home = "/";
+  memcpy(c->home_env, "HOME=", 5);
+  memcpy(c->home_env + 5, home, home_len);
+  c->home_env[5 + home_len] = '\0';
+  ((char **)env)[count] = c->home_env;
+}
+
 /*
  * Find args[0] like Go's exec.LookPath (which runc uses), with runc's exact wording: engines
  * match on it. Messages marked complete carry their own reason; the others get the errno text.
@@ -131,6 +188,7 @@ int th_op_process(struct th_child *c, const struct th_op *op) {
   struct stat st;
   c->argv = args;
   c->envp = op->f[TH_PROCESS_ENV].list;
+  if (!th_env_has(c->envp, "HOME=", 5)) th_set_home(c, c->envp, op->f[TH_PROCESS_ENV].len);
   if (strchr(arg0, '/') != NULL) {
     if (stat(arg0, &st) < 0) return th_fail(c, errno, "exec: \"", arg0, "\": stat ", arg0, NULL);
     if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0)

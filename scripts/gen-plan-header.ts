@@ -42,6 +42,13 @@ export function renderHeader(): string {
   out.push('static const unsigned char th_op_known[TH_OP_MAX + 1] = {');
   for (const n of names) out.push(`  [TH_OP_${n}] = 1,`);
   out.push('};', '');
+  out.push('/* Field names per op, in wire order, for decoder messages. */');
+  out.push('static const char *const th_field_names[TH_OP_MAX + 1][TH_OP_MAX_FIELDS] = {');
+  for (const n of names) {
+    const fields = OP_FIELDS[n] as readonly (readonly [string, FieldKind])[];
+    if (fields.length > 0) out.push(`  [TH_OP_${n}] = {${fields.map(([f]) => `"${f}"`).join(', ')}},`);
+  }
+  out.push('};', '');
   out.push('static const char *const th_op_names[TH_OP_MAX + 1] = {');
   for (const n of names) out.push(`  [TH_OP_${n}] = "${n.toLowerCase().replace(/_/g, '-')}",`);
   out.push('};', '');

@@ -14,6 +14,6 @@ export interface CreateArgs {
 
 /** Run `create`; returns the exit code. */
 export function create(ctx: CommandContext, a: CreateArgs): number {
-  createContainer({ root: ctx.root, systemdCgroup: ctx.systemdCgroup, ...a });
+  createContainer({ root: ctx.root, systemdCgroup: ctx.systemdCgroup, debug: (m) => ctx.log.debug(m), ...a });
   return 0;
 }

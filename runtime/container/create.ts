@@ -28,6 +28,8 @@ export interface CreateOptions {
   readonly noNewKeyring: boolean;
   readonly preserveFds: number;
   readonly systemdCgroup: boolean;
+  /** Where --debug output goes. */
+  readonly debug?: ((msg: string) => void) | undefined;
 }
 
 /** How long set-up may go without a message from init before we give up. */
@@ -118,13 +120,21 @@ export function createContainer(opts: CreateOptions): ContainerState {
     child = native.spawn(encodePlan(plan));
     const startTime = parseProcStat(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8'))?.startTime ?? '';
     const annotations = spec.annotations ?? {};
-    const hookState = (status: string): HookState => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid: child!.pid, bundle, annotations });
-    const docs = Buffer.from(`${JSON.stringify(hookState('creating'))}\0${JSON.stringify(hookState('created'))}\0`);
+    const spawned = child;
+    // runtime-spec: hooks in the runtime's namespace see init's host pid, hooks in the
+    // container's namespace see the pid as the container does.
+    const hookState = (status: string, pid = spawned.pid): HookState => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid, bundle, annotations });
+    const nsPid = innermostPid(spawned.pid);
+    const docs = Buffer.from(`${JSON.stringify(hookState('creating', nsPid))}\0${JSON.stringify(hookState('created', nsPid))}\0`);
+    opts.debug?.(`spawned init: host pid ${spawned.pid}, pid ${nsPid} in its namespace`);
     native.syncSend(child.syncFd, MSG.GO, docs);
     for (;;) {
       const msg = native.syncRecv(child.syncFd, SYNC_TIMEOUT_MS);
       if (msg === null) throw initVanished(child.pid);
-      if (msg.type === MSG.CREATED) break;
+      if (msg.type === MSG.CREATED) {
+        opts.debug?.(`init reports: ${msg.payload.toString('utf8')}`);
+        break;
+      }
       if (msg.type === MSG.ERROR) throw initError(msg);
       if (msg.type === MSG.HOOKS && msg.stage === HOOK_PHASE.CREATE_RUNTIME) {
         try {
@@ -206,6 +216,17 @@ function initVanished(pid: number): TsrunError {
     // Already reaped or not our child: say what we know.
   }
   return new TsrunError('Internal', `container init (pid ${pid}) went away before reporting (${how})`);
+}
+
+/** A process's pid in its own (innermost) pid namespace, from the NSpid line of /proc/<pid>/status. */
+function innermostPid(pid: number): number {
+  try {
+    const line = /^NSpid:\s*(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    const last = line?.trim().split(/\s+/).pop();
+    return last ? parseInt(last, 10) : pid;
+  } catch {
+    return pid;
+  }
 }
 
 /** RFC 3339 with fractional seconds trimmed the way Go's RFC3339Nano does. */

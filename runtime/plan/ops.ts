@@ -26,16 +26,21 @@
  *
  *   msg := type:u32 stage:u32 errno:i32 value:i32 payload
  *
- *   runtime                              child (init)
- *     | <──── PID (value = init pid) ──── |   only when the plan needs a second fork
- *     | ──── GO (payload: hook states) ─> |   child waits for this before any op
+ *   runtime (tsrun_spawn in C, then JS)   child (init)
+ *     | <──── PID (value = init pid) ──── |   second fork only; consumed inside tsrun_spawn
+ *     | ──── GO (payload: hook states) ─> |   the child waits for it after the NAMESPACE ops
  *     | <──── HOOKS (stage) ───────────── |   at a SYNC op: run createRuntime/prestart hooks
- *     | ──── RESUME ─────────────────────>|
- *     | <──── CREATED ─────────────────── |   set-up done; init now blocks on the exec fifo
- *     | <──── ERROR {stage,errno,msg} ─── |   any failure, then the child exits 1
+ *     | ──── RESUME or ABORT ────────────>|   ABORT: the child exits quietly (the runtime knows why)
+ *     | <──── CREATED (payload: facts) ── |   set-up done; "dumpable=0 nspid=1"; init blocks on the fifo
+ *     | <──── ERROR {stage,errno,msg} ─── |   any failure; value 1 = the message is complete (do not
+ *     |                                   |   append strerror text). Exit 1, or 127/126 when exec fails
  *
  * GO's payload is two NUL-terminated JSON documents: the state given to createContainer hooks,
  * then the state given to startContainer hooks.
+ *
+ * Beyond field framing, the decoder enforces the order rules docs/native-helper.md lists
+ * (CLOSE_FDS first, NAMESPACE ops before the rest, ROOTFS before mounts, SECCOMP right before
+ * EXEC, EXEC last, …), so a plan the builder gets wrong fails before anything is cloned.
  */
 
 /** Plan format version; bump on any change to ops, fields or messages. */
@@ -277,6 +282,13 @@ export const STAGE = {
   EXEC: 25,
   SIGNALS: 26,
   PRCTL: 27,
+  ROOT_READONLY: 28,
+  DOMAINNAME: 29,
+  UMASK: 30,
+  CREATED: 31,
+  SET_NAME: 32,
+  NO_NEW_PRIVS: 33,
+  CAPS_BOUNDING: 34,
 } as const;
 
 /** The name of a failure stage. */
