@@ -70,6 +70,7 @@ static const struct {
     [TH_OP_EXEC] = {th_op_exec, TH_STAGE_EXEC},
     [TH_OP_SET_NAME] = {th_op_set_name, TH_STAGE_SET_NAME},
     [TH_OP_CAPS_BOUNDING] = {th_op_caps_bounding, TH_STAGE_CAPS_BOUNDING},
+    [TH_OP_SESSION_KEYRING] = {th_op_session_keyring, TH_STAGE_SESSION_KEYRING},
 };
 
 int th_child_can_run(unsigned code) {

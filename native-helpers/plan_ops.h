@@ -41,8 +41,9 @@ enum th_op_code {
   TH_OP_EXEC = 28,
   TH_OP_SET_NAME = 29,
   TH_OP_CAPS_BOUNDING = 30,
+  TH_OP_SESSION_KEYRING = 31,
 };
-#define TH_OP_MAX 30
+#define TH_OP_MAX 31
 
 #define TH_CLOSE_FDS_PRESERVE 0
 #define TH_NAMESPACE_NSTYPE 0
@@ -103,6 +104,7 @@ enum th_op_code {
 #define TH_SECCOMP_FILTER 1
 #define TH_SET_NAME_NAME 0
 #define TH_CAPS_BOUNDING_BOUNDING 0
+#define TH_SESSION_KEYRING_NAME 0
 #define TH_OP_MAX_FIELDS 9
 
 /* Field kinds per op code, 0-terminated; unused codes have no entry. */
@@ -137,6 +139,7 @@ static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
   [TH_OP_EXEC] = {0},
   [TH_OP_SET_NAME] = {TH_F_STR, 0},
   [TH_OP_CAPS_BOUNDING] = {TH_F_U64, 0},
+  [TH_OP_SESSION_KEYRING] = {TH_F_STR, 0},
 };
 
 /* Which op codes exist (1) and which do not (0). */
@@ -171,6 +174,7 @@ static const unsigned char th_op_known[TH_OP_MAX + 1] = {
   [TH_OP_EXEC] = 1,
   [TH_OP_SET_NAME] = 1,
   [TH_OP_CAPS_BOUNDING] = 1,
+  [TH_OP_SESSION_KEYRING] = 1,
 };
 
 /* Field names per op, in wire order, for decoder messages. */
@@ -200,6 +204,7 @@ static const char *const th_field_names[TH_OP_MAX + 1][TH_OP_MAX_FIELDS] = {
   [TH_OP_SECCOMP] = {"flags", "filter"},
   [TH_OP_SET_NAME] = {"name"},
   [TH_OP_CAPS_BOUNDING] = {"bounding"},
+  [TH_OP_SESSION_KEYRING] = {"name"},
 };
 
 static const char *const th_op_names[TH_OP_MAX + 1] = {
@@ -233,6 +238,7 @@ static const char *const th_op_names[TH_OP_MAX + 1] = {
   [TH_OP_EXEC] = "exec",
   [TH_OP_SET_NAME] = "set-name",
   [TH_OP_CAPS_BOUNDING] = "caps-bounding",
+  [TH_OP_SESSION_KEYRING] = "session-keyring",
 };
 
 enum th_mount_kind {
@@ -300,6 +306,7 @@ enum th_stage {
   TH_STAGE_SET_NAME = 32,
   TH_STAGE_NO_NEW_PRIVS = 33,
   TH_STAGE_CAPS_BOUNDING = 34,
+  TH_STAGE_SESSION_KEYRING = 35,
 };
 
 #endif

@@ -27,6 +27,18 @@ int th_op_domainname(struct th_child *c, const struct th_op *op) {
   return 0;
 }
 
+/*
+ * A session keyring of the container's own, so it cannot read the caller's keys (runc does the
+ * same unless --no-new-keyring). Kernels without keyrings (ENOSYS) are not an error, as in runc.
+ */
+int th_op_session_keyring(struct th_child *c, const struct th_op *op) {
+  const char *name = op->f[TH_SESSION_KEYRING_NAME].s;
+  /* keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): glibc has no wrapper. */
+  if (syscall(SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, name, 0, 0, 0) < 0 && errno != ENOSYS)
+    return th_fail(c, errno, "join session keyring ", name, NULL);
+  return 0;
+}
+
 int th_op_set_name(struct th_child *c, const struct th_op *op) {
   /* The kernel keeps the first 15 bytes (TASK_COMM_LEN). */
   if (prctl(PR_SET_NAME, op->f[TH_SET_NAME_NAME].s, 0, 0, 0) < 0)

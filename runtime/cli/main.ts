@@ -68,6 +68,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .usage('tsrun [global options] <command> [command options] <container-id>')
     .strict()
     .exitProcess(false)
+    // runc's flags start with "no-" (--no-pivot, --no-new-keyring): they are names, not negations.
+    .parserConfiguration({ 'boolean-negation': false })
     .version(false)
     .help('help')
     .alias('help', 'h')

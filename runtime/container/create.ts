@@ -114,6 +114,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       rootfs,
       execFifo: paths.fifo,
       noPivot: opts.noPivot,
+      noNewKeyring: opts.noNewKeyring,
       preserveFds: opts.preserveFds,
       sourceKinds,
     });

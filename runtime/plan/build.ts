@@ -21,6 +21,8 @@ export interface BuildOptions {
   /** Absolute path of the exec fifo init waits on. */
   readonly execFifo: string;
   readonly noPivot: boolean;
+  /** --no-new-keyring: keep the caller's session keyring. */
+  readonly noNewKeyring: boolean;
   /** Extra fds (3..3+n-1) passed to the container. */
   readonly preserveFds: number;
   /** Host-side facts about bind sources, looked up by the caller: 'dir' | 'file' | 'missing'. */
@@ -64,6 +66,8 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   for (const ns of linux.namespaces ?? []) {
     ops.push({ op: 'NAMESPACE', nstype: isNamespaceType(ns.type) ? NAMESPACE_CLONE_FLAGS[ns.type] : 0, path: ns.path ?? '' });
   }
+
+  if (!opts.noNewKeyring) ops.push({ op: 'SESSION_KEYRING', name: `_ses.${opts.id}` });
 
   // Mount set-up, all relative to the rootfs before pivot_root.
   const propagation = linux.rootfsPropagation ? BigInt(rootfsPropagationFlags(linux.rootfsPropagation)) : BigInt(MS_SLAVE | MS_REC);

@@ -116,6 +116,8 @@ export const OP = {
   SET_NAME: 29,
   /** Drop every capability outside the bounding set and set PR_SET_KEEPCAPS; runs before USER. */
   CAPS_BOUNDING: 30,
+  /** Join a new session keyring with this name, so the container does not share the caller's (unless --no-new-keyring). */
+  SESSION_KEYRING: 31,
 } as const;
 
 /** The name of an op. */
@@ -211,6 +213,7 @@ export const OP_FIELDS = {
   EXEC: [],
   SET_NAME: [['name', 'str']],
   CAPS_BOUNDING: [['bounding', 'u64']],
+  SESSION_KEYRING: [['name', 'str']],
 } as const satisfies Record<OpName, readonly (readonly [string, FieldKind])[]>;
 
 /** MOUNT.kind: what to create at a missing destination, decided by the builder. */
@@ -289,6 +292,7 @@ export const STAGE = {
   SET_NAME: 32,
   NO_NEW_PRIVS: 33,
   CAPS_BOUNDING: 34,
+  SESSION_KEYRING: 35,
 } as const;
 
 /** The name of a failure stage. */

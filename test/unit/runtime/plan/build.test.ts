@@ -29,7 +29,7 @@ const unified: HostFacts = {
   selfCgroups: { '0': '/system.slice/x.service' },
 };
 const opts: BuildOptions = {
-  id: 'c1', bundle: '/b', rootfs: '/b/rootfs', execFifo: '/run/tsrun/c1/exec.fifo', noPivot: false, preserveFds: 0, sourceKinds: {},
+  id: 'c1', bundle: '/b', rootfs: '/b/rootfs', execFifo: '/run/tsrun/c1/exec.fifo', noPivot: false, noNewKeyring: false, preserveFds: 0, sourceKinds: {},
 };
 
 /** Plans as JSON-able data: bigints as hex strings, byte arrays as lengths. */
@@ -105,6 +105,11 @@ t.test('bind sources resolve against the bundle and carry their kind', async (t)
     ['/etc/hosts', '/etc/hosts', 1, 0x1000n],
     ['/nope', '/x', 2, 0x1000n],
   ]);
+});
+
+t.test('a new session keyring unless --no-new-keyring', async (t) => {
+  t.same(buildPlan(load('runc-default.json'), hybrid, opts).ops.filter((o) => o.op === 'SESSION_KEYRING'), [{ op: 'SESSION_KEYRING', name: '_ses.c1' }]);
+  t.same(buildPlan(load('runc-default.json'), hybrid, { ...opts, noNewKeyring: true }).ops.filter((o) => o.op === 'SESSION_KEYRING'), []);
 });
 
 t.test('--no-pivot and --preserve-fds reach the plan', async (t) => {

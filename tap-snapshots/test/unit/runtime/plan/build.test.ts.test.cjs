@@ -41,6 +41,10 @@ Array [
     "path": "",
   },
   Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
+  },
+  Object {
     "op": "ROOTFS",
     "path": "/b/rootfs",
     "propagation": "0x84000",
@@ -380,6 +384,10 @@ Array [
     "nstype": 131072,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
   },
   Object {
     "op": "ROOTFS",
@@ -789,6 +797,10 @@ Array [
     "nstype": 134217728,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
   },
   Object {
     "op": "ROOTFS",
@@ -1260,6 +1272,10 @@ Array [
     "path": "",
   },
   Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
+  },
+  Object {
     "op": "ROOTFS",
     "path": "/b/rootfs",
     "propagation": "0x84000",
@@ -1590,6 +1606,10 @@ Array [
     "op": "SET_NAME",
   },
   Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
+  },
+  Object {
     "op": "ROOTFS",
     "path": "/b/rootfs",
     "propagation": "0x84000",
@@ -1806,6 +1826,10 @@ Array [
     "path": "/proc/4242/ns/time",
   },
   Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
+  },
+  Object {
     "op": "ROOTFS",
     "path": "/b/rootfs",
     "propagation": "0x84000",
@@ -1973,6 +1997,10 @@ Array [
   Object {
     "name": "tsrun:[1:init]",
     "op": "SET_NAME",
+  },
+  Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
   },
   Object {
     "op": "ROOTFS",
@@ -2148,6 +2176,10 @@ Array [
     "nstype": 131072,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
   },
   Object {
     "op": "ROOTFS",
@@ -2614,6 +2646,10 @@ Array [
     "path": "",
   },
   Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
+  },
+  Object {
     "op": "ROOTFS",
     "path": "/b/rootfs",
     "propagation": "0x84000",
@@ -3021,6 +3057,10 @@ Array [
     "nstype": 268435456,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "name": "_ses.c1",
+    "op": "SESSION_KEYRING",
   },
   Object {
     "op": "ROOTFS",
