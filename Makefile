@@ -74,7 +74,7 @@ demo: build ## build a busybox bundle and run it with tsrun
 install: build ## install bin/tsrun into $(PREFIX)/bin
 	rm -rf $(PREFIX)/lib/tsrun && mkdir -p $(PREFIX)/lib/tsrun/bin $(PREFIX)/lib/tsrun/build $(PREFIX)/bin
 	cp bin/tsrun $(PREFIX)/lib/tsrun/bin/ && cp build/libtsrun.so $(PREFIX)/lib/tsrun/build/
-	mkdir -p $(PREFIX)/lib/tsrun/node_modules && cp -r node_modules/koffi $(PREFIX)/lib/tsrun/node_modules/
+	mkdir -p $(PREFIX)/lib/tsrun/node_modules && cp -r node_modules/koffi node_modules/@koromix $(PREFIX)/lib/tsrun/node_modules/
 	ln -sf $(PREFIX)/lib/tsrun/bin/tsrun $(PREFIX)/bin/tsrun
 
 uninstall: ## remove what install put in $(PREFIX)
