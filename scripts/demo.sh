@@ -16,7 +16,7 @@ node -e '
     "echo \"== my processes:\"; ps -o pid,comm",
     "echo \"== my mounts:\"; cat /proc/self/mounts",
     "echo \"== my network interfaces:\"; ip -o link | cut -d: -f2",
-    "echo \"== my fds:\"; ls /proc/self/fd",
+    "echo \"== my open fds (the shell, PID 1):\"; ls /proc/$$/fd",
   ].join("; ")];
   fs.writeFileSync(f, JSON.stringify(c, null, 2));
 '
