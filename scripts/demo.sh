@@ -17,6 +17,7 @@ node -e '
     "echo \"== my mounts:\"; cat /proc/self/mounts",
     "echo \"== my network interfaces:\"; ip -o link | cut -d: -f2",
     "echo \"== my open fds (the shell, PID 1):\"; ls /proc/$$/fd",
+    "echo \"== done\"",
   ].join("; ")];
   fs.writeFileSync(f, JSON.stringify(c, null, 2));
 '
