@@ -150,7 +150,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       }
       throw new TsrunError('Internal', `unexpected sync message type ${msg.type} from container init`);
     }
-    const hasPidns = (spec.linux?.namespaces ?? []).some((n) => n.type === 'pid');
+    const created = (type: string): boolean => (spec.linux?.namespaces ?? []).some((n) => n.type === type && !n.path);
     const state: ContainerState = {
       version: STATE_VERSION,
       ociVersion: spec.ociVersion,
@@ -164,7 +164,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       annotations,
       hooks: { poststart: spec.hooks?.poststart ?? [], poststop: spec.hooks?.poststop ?? [] },
       namespaces: namespaceLinks(child.pid),
-      sharesHostPidns: !hasPidns,
+      processScope: created('pid') ? 'pid' : created('mount') ? 'mnt' : 'init',
     };
     writeState(opts.root, state);
     if (pidFile) {

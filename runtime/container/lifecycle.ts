@@ -137,8 +137,8 @@ export async function deleteContainer(root: string, id: string, force: boolean):
       signalProcess(s.pid, osConstants.signals.SIGKILL, s.pidStartTime);
       const left = await waitGone(s, FORCE_KILL_WAIT_MS);
       if (left.length > 0) throw new TsrunError('Unavailable', `delete ${id}: processes still running after SIGKILL: ${left.join(' ')}`);
-    } else if (s.sharesHostPidns || force) {
-      // Without a pid namespace, init's exit does not take its children with it.
+    } else if (s.processScope !== 'pid') {
+      // Without a pid namespace of its own, init's exit does not take its children with it.
       signalAll(s, osConstants.signals.SIGKILL);
       await waitGone(s, FORCE_KILL_WAIT_MS);
     }

@@ -50,8 +50,9 @@ export function namespaceLinks(pid: number): { pid?: string; mnt?: string } {
 
 /** Host pids of every process in the container (init first when alive). */
 export function containerPids(state: ContainerState): number[] {
-  const ns = state.sharesHostPidns ? state.namespaces.mnt : state.namespaces.pid;
-  const kind = state.sharesHostPidns ? 'mnt' : 'pid';
+  if (state.processScope === 'init') return [state.pid];
+  const kind = state.processScope;
+  const ns = state.namespaces[kind];
   if (!ns) return [];
   const own = readLink(`/proc/self/ns/${kind}`);
   // Never treat the host's own namespace as the container's: that would signal the whole machine.

@@ -11,7 +11,7 @@
  * state.json schema (version 1):
  *   { version: 1, ociVersion, id, pid, pidStartTime, bundle, rootfs, created, owner,
  *     annotations, hooks: {poststart, poststop}, namespaces: {pid?, mnt?} (ns inode links of init),
- *     sharesHostPidns }
+ *     processScope: 'pid' | 'mnt' | 'init' }
  * Live status is never stored: it is computed on read from the init pid and its start time.
  */
 import * as fs from 'node:fs';
@@ -21,6 +21,9 @@ import type { Hook } from '../../spec';
 
 /** Current state.json version. */
 export const STATE_VERSION = 1;
+
+/** How a container's processes are found without cgroups (see ContainerState.processScope). */
+export type ProcessScope = 'pid' | 'mnt' | 'init';
 
 /** What we remember about a container between invocations. */
 export interface ContainerState {
@@ -39,8 +42,13 @@ export interface ContainerState {
   readonly hooks: { readonly poststart: readonly Hook[]; readonly poststop: readonly Hook[] };
   /** Namespace links of init ("pid:[4026532]") to find its processes after it is gone. */
   readonly namespaces: { readonly pid?: string; readonly mnt?: string };
-  /** The container has no pid namespace of its own, so killing init does not kill the rest. */
-  readonly sharesHostPidns: boolean;
+  /**
+   * Which processes belong to the container when they must all be signalled (kill --all,
+   * delete): everything in init's pid namespace when the container created it, else everything
+   * in its mount namespace when it created that, else init alone. A namespace joined by path
+   * belongs to someone else and is never swept.
+   */
+  readonly processScope: ProcessScope;
 }
 
 /** Valid container ids: what runc accepts (letters, digits, _ + - .), not "." or "..". */

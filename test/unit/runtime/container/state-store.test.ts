@@ -5,7 +5,7 @@ import { checkId, containerPaths, createContainerDir, listIds, readState, remove
 
 const sample = (id: string): ContainerState => ({
   version: STATE_VERSION, ociVersion: '1.2.0', id, pid: 1234, pidStartTime: '5678', bundle: '/b', rootfs: '/b/rootfs',
-  created: '2026-11-23T13:09:42.786Z', owner: '', annotations: {}, hooks: { poststart: [], poststop: [] }, namespaces: {}, sharesHostPidns: false,
+  created: '2026-11-23T13:09:42.786Z', owner: '', annotations: {}, hooks: { poststart: [], poststop: [] }, namespaces: {}, processScope: 'pid',
 });
 
 t.test('create, write, read, list, remove', async (t) => {
