@@ -1,16 +1,9 @@
 /* `tsrun create`: set the container up; init waits on the exec fifo for `start`. */
-import { createContainer } from '../container/create';
+import { createContainer, type CreateOptions } from '../container/create';
 import type { CommandContext } from './context';
 
-/** Flags of create (and run). */
-export interface CreateArgs {
-  readonly id: string;
-  readonly bundle: string;
-  readonly pidFile?: string | undefined;
-  readonly noPivot: boolean;
-  readonly noNewKeyring: boolean;
-  readonly preserveFds: number;
-}
+/** Flags of create (and run): the create options that do not come from the global flags. */
+export type CreateArgs = Omit<CreateOptions, 'root' | 'systemdCgroup' | 'debug'>;
 
 /** Run `create`; returns the exit code. */
 export function create(ctx: CommandContext, a: CreateArgs): number {
