@@ -184,18 +184,27 @@ export function createContainer(opts: CreateOptions): ContainerState {
     };
     if (child) {
       const c = child;
-      attempt(() => process.kill(c.pid, 'SIGKILL'));
-      attempt(() => void native.waitpid(c.pid));
+      // Init may already be dead and reaped (initVanished does that): ESRCH and ECHILD are fine.
+      attempt(() => ignoring(['ESRCH'], () => process.kill(c.pid, 'SIGKILL')));
+      attempt(() => ignoring(['ECHILD'], () => void native.waitpid(c.pid)));
       attempt(() => fs.closeSync(c.syncFd));
     }
     if (wrotePidFile && pidFile) attempt(() => fs.rmSync(pidFile, { force: true }));
     attempt(() => removeContainerDir(opts.root, opts.id));
-    lock.release();
     const e = err instanceof TsrunError ? err : wrapSystemError(`create container ${opts.id}`, err);
     if (cleanup.length === 0) throw e;
     throw new TsrunError(e.code, e.message, { cause: e, cleanup, ...(e.errno ? { errno: e.errno } : {}), ...(e.stage ? { stage: e.stage } : {}) });
   } finally {
     lock.release();
+  }
+}
+
+function ignoring(errnos: readonly string[], fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    const code = err instanceof TsrunError ? err.errno : (err as NodeJS.ErrnoException).code;
+    if (code === undefined || !errnos.includes(code)) throw err;
   }
 }
 

@@ -50,7 +50,10 @@ export function namespaceLinks(pid: number): { pid?: string; mnt?: string } {
 
 /** Host pids of every process in the container (init first when alive). */
 export function containerPids(state: ContainerState): number[] {
-  if (state.processScope === 'init') return [state.pid];
+  if (state.processScope === 'init') {
+    const st = parseProcStat(readOr(`/proc/${state.pid}/stat`));
+    return st && st.startTime === state.pidStartTime ? [state.pid] : [];
+  }
   const kind = state.processScope;
   const ns = state.namespaces[kind];
   if (!ns) return [];
