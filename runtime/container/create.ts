@@ -9,12 +9,13 @@ import { parseSpec, validateSpec, type Spec } from '../../spec';
 import { TsrunError, describeErrno, wrapSystemError } from '../../spec/errors';
 import * as native from '../native';
 import { probeHost, type HostFacts } from '../host/probe';
-import { bindSources, buildPlan } from '../plan/build';
+import { bindSources, buildPlan, createsUserNamespace } from '../plan/build';
 import { encodePlan } from '../plan/encode';
 import { MSG, HOOK_PHASE, stageName } from '../plan/ops';
 import { runHooks, type HookState } from './hooks';
 import { lockContainer } from './lock';
 import { namespaceLinks } from './processes';
+import { writeIdMaps } from './userns';
 import { containerPaths, createContainerDir, removeContainerDir, writeState, STATE_VERSION, type ContainerState } from './state-store';
 import { parseProcStat } from './status';
 
@@ -125,6 +126,9 @@ export function createContainer(opts: CreateOptions): ContainerState {
     // runtime-spec: hooks in the runtime's namespace see init's host pid, hooks in the
     // container's namespace see the pid as the container does.
     const hookState = (status: string, pid = spawned.pid): HookState => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid, bundle, annotations });
+    if (createsUserNamespace(spec)) {
+      writeIdMaps(spawned.pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? [], process.getuid?.() !== 0);
+    }
     const nsPid = innermostPid(spawned.pid);
     const docs = Buffer.from(`${JSON.stringify(hookState('creating', nsPid))}\0${JSON.stringify(hookState('created', nsPid))}\0`);
     opts.debug?.(`spawned init: host pid ${spawned.pid}, pid ${nsPid} in its namespace`);

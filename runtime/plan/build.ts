@@ -66,6 +66,16 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   for (const ns of linux.namespaces ?? []) {
     ops.push({ op: 'NAMESPACE', nstype: isNamespaceType(ns.type) ? NAMESPACE_CLONE_FLAGS[ns.type] : 0, path: ns.path ?? '' });
   }
+  // These two open host files while init still has its host credentials: after it becomes root
+  // of a user namespace whose 0 maps to another host uid, the private state directory and its own
+  // /proc files are closed to it.
+  ops.push({ op: 'EXEC_FIFO', path: opts.execFifo });
+  if (proc?.oomScoreAdj !== undefined) ops.push({ op: 'OOM_SCORE_ADJ', value: BigInt.asUintN(64, BigInt(proc.oomScoreAdj)) });
+  if (createsUserNamespace(spec)) {
+    // The runtime has written the id maps before GO; become root of the new namespace before
+    // anything else, so mounts and files are made by (and owned by) the container's root.
+    ops.push({ op: 'USER', uid: 0, gid: 0, groups: [], setgroups: 0 });
+  }
 
   if (!opts.noNewKeyring) ops.push({ op: 'SESSION_KEYRING', name: `_ses.${opts.id}` });
 
@@ -82,8 +92,6 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   }
   for (const h of hooks.createContainer ?? []) ops.push(hookOp(HOOK_PHASE.CREATE_CONTAINER, h));
 
-  ops.push({ op: 'EXEC_FIFO', path: opts.execFifo });
-  if (proc?.oomScoreAdj !== undefined) ops.push({ op: 'OOM_SCORE_ADJ', value: BigInt.asUintN(64, BigInt(proc.oomScoreAdj)) });
   ops.push({ op: 'PIVOT', mode: opts.noPivot ? PIVOT_MODE.MOVE_CHROOT : PIVOT_MODE.PIVOT_ROOT });
 
   if (spec.hostname !== undefined && spec.hostname !== '') ops.push({ op: 'HOSTNAME', name: spec.hostname });
@@ -130,6 +138,11 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   for (const h of hooks.startContainer ?? []) ops.push(hookOp(HOOK_PHASE.START_CONTAINER, h));
   ops.push({ op: 'EXEC' });
   return { version: PLAN_VERSION, ops };
+}
+
+/** The config asks for a new user namespace (not one joined by path). */
+export function createsUserNamespace(spec: Spec): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === 'user' && !n.path);
 }
 
 type SpecMount = NonNullable<Spec['mounts']>[number];

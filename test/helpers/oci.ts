@@ -78,6 +78,8 @@ export interface OciLinux {
   maskedPaths?: string[];
   readonlyPaths?: string[];
   cgroupsPath?: string;
+  uidMappings?: { containerID: number; hostID: number; size: number }[];
+  gidMappings?: { containerID: number; hostID: number; size: number }[];
 }
 
 /** A config.json document as far as the tests care. */

@@ -54,8 +54,10 @@ for (const f of fs.readdirSync(fixtures).filter((x) => x.endsWith('.json')).sort
     t.ok(at('ROOTFS') < at('PIVOT') && at('EXEC_FIFO') < at('PIVOT'), 'rootfs and fifo before pivot');
     t.ok(n.lastIndexOf('MOUNT') < at('PIVOT'), 'every mount before pivot');
     t.ok(at('PROCESS') < at('CREATED') && at('CREATED') < at('WAIT_START'), 'PROCESS, CREATED, WAIT_START in order');
-    t.ok(at('USER') > at('RLIMIT') || at('RLIMIT') < 0, 'rlimits before the user switch');
-    if (at('CAPS') >= 0) t.ok(at('CAPS_BOUNDING') < at('USER') && at('USER') < at('CAPS'), 'bounding, user, caps');
+    // The last USER op is the process user; a user namespace adds a switch to its root earlier.
+    const user = n.lastIndexOf('USER');
+    t.ok(user > at('RLIMIT') || at('RLIMIT') < 0, 'rlimits before the user switch');
+    if (at('CAPS') >= 0) t.ok(at('CAPS_BOUNDING') < user && user < at('CAPS'), 'bounding, user, caps');
     const runtimeHooks = (spec.hooks?.prestart?.length ?? 0) + (spec.hooks?.createRuntime?.length ?? 0);
     t.equal(at('SYNC') >= 0, runtimeHooks > 0, 'SYNC only when there are runtime-namespace hooks');
     t.matchSnapshot(show(plan.ops), 'plan ops');
@@ -105,6 +107,20 @@ t.test('bind sources resolve against the bundle and carry their kind', async (t)
     ['/etc/hosts', '/etc/hosts', 1, 0x1000n],
     ['/nope', '/x', 2, 0x1000n],
   ]);
+});
+
+t.test('a new user namespace: fifo and oom score first, then root of the namespace', async (t) => {
+  const base = load('runc-default.json');
+  const spec = { ...base, process: { ...base.process!, oomScoreAdj: 5 }, linux: { ...base.linux, namespaces: [...(base.linux?.namespaces ?? []), { type: 'user' as const }] } };
+  const ops = buildPlan(spec, hybrid, opts).ops;
+  const firstAfterNs = ops.findIndex((o) => o.op !== 'CLOSE_FDS' && o.op !== 'SET_NAME' && o.op !== 'NAMESPACE');
+  t.same(ops.slice(firstAfterNs, firstAfterNs + 3), [
+    { op: 'EXEC_FIFO', path: '/run/tsrun/c1/exec.fifo' },
+    { op: 'OOM_SCORE_ADJ', value: 5n },
+    { op: 'USER', uid: 0, gid: 0, groups: [], setgroups: 0 },
+  ]);
+  const noUserns = buildPlan(base, hybrid, opts).ops.filter((o) => o.op === 'USER');
+  t.equal(noUserns.length, 1, 'without a user namespace only the process user switch');
 });
 
 t.test('a new session keyring unless --no-new-keyring', async (t) => {

@@ -41,6 +41,10 @@ Array [
     "path": "",
   },
   Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
+  },
+  Object {
     "name": "_ses.c1",
     "op": "SESSION_KEYRING",
   },
@@ -230,10 +234,6 @@ Array [
     "target": "/proc/kcore",
   },
   Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
-  },
-  Object {
     "mode": 0,
     "op": "PIVOT",
   },
@@ -384,6 +384,10 @@ Array [
     "nstype": 131072,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
   },
   Object {
     "name": "_ses.c1",
@@ -635,10 +639,6 @@ Array [
     "target": "/proc/kcore",
   },
   Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
-  },
-  Object {
     "mode": 0,
     "op": "PIVOT",
   },
@@ -797,6 +797,14 @@ Array [
     "nstype": 134217728,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
+  },
+  Object {
+    "op": "OOM_SCORE_ADJ",
+    "value": "0x0",
   },
   Object {
     "name": "_ses.c1",
@@ -1088,14 +1096,6 @@ Array [
     "stage": 1,
   },
   Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
-  },
-  Object {
-    "op": "OOM_SCORE_ADJ",
-    "value": "0x0",
-  },
-  Object {
     "mode": 0,
     "op": "PIVOT",
   },
@@ -1270,6 +1270,21 @@ Array [
     "nstype": 128,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
+  },
+  Object {
+    "op": "OOM_SCORE_ADJ",
+    "value": "0xfffffffffffffc19",
+  },
+  Object {
+    "gid": 0,
+    "groups": Array [],
+    "op": "USER",
+    "setgroups": 0,
+    "uid": 0,
   },
   Object {
     "name": "_ses.c1",
@@ -1469,14 +1484,6 @@ Array [
     "target": "/proc/kcore",
   },
   Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
-  },
-  Object {
-    "op": "OOM_SCORE_ADJ",
-    "value": "0xfffffffffffffc19",
-  },
-  Object {
     "mode": 0,
     "op": "PIVOT",
   },
@@ -1606,6 +1613,10 @@ Array [
     "op": "SET_NAME",
   },
   Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
+  },
+  Object {
     "name": "_ses.c1",
     "op": "SESSION_KEYRING",
   },
@@ -1725,10 +1736,6 @@ Array [
     "timeout": 10,
   },
   Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
-  },
-  Object {
     "mode": 0,
     "op": "PIVOT",
   },
@@ -1826,6 +1833,10 @@ Array [
     "path": "/proc/4242/ns/time",
   },
   Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
+  },
+  Object {
     "name": "_ses.c1",
     "op": "SESSION_KEYRING",
   },
@@ -1929,10 +1940,6 @@ Array [
     "linkpath": "/dev/core",
     "op": "SYMLINK",
     "target": "/proc/kcore",
-  },
-  Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
   },
   Object {
     "mode": 0,
@@ -1999,6 +2006,10 @@ Array [
     "op": "SET_NAME",
   },
   Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
+  },
+  Object {
     "name": "_ses.c1",
     "op": "SESSION_KEYRING",
   },
@@ -2102,10 +2113,6 @@ Array [
     "linkpath": "/dev/core",
     "op": "SYMLINK",
     "target": "/proc/kcore",
-  },
-  Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
   },
   Object {
     "mode": 0,
@@ -2176,6 +2183,14 @@ Array [
     "nstype": 131072,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
+  },
+  Object {
+    "op": "OOM_SCORE_ADJ",
+    "value": "0x0",
   },
   Object {
     "name": "_ses.c1",
@@ -2463,14 +2478,6 @@ Array [
     "target": "/proc/kcore",
   },
   Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
-  },
-  Object {
-    "op": "OOM_SCORE_ADJ",
-    "value": "0x0",
-  },
-  Object {
     "mode": 0,
     "op": "PIVOT",
   },
@@ -2644,6 +2651,10 @@ Array [
     "nstype": 131072,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
   },
   Object {
     "name": "_ses.c1",
@@ -2895,10 +2906,6 @@ Array [
     "target": "/proc/kcore",
   },
   Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
-  },
-  Object {
     "mode": 0,
     "op": "PIVOT",
   },
@@ -3057,6 +3064,17 @@ Array [
     "nstype": 268435456,
     "op": "NAMESPACE",
     "path": "",
+  },
+  Object {
+    "op": "EXEC_FIFO",
+    "path": "/run/tsrun/c1/exec.fifo",
+  },
+  Object {
+    "gid": 0,
+    "groups": Array [],
+    "op": "USER",
+    "setgroups": 0,
+    "uid": 0,
   },
   Object {
     "name": "_ses.c1",
@@ -3306,10 +3324,6 @@ Array [
     "linkpath": "/dev/core",
     "op": "SYMLINK",
     "target": "/proc/kcore",
-  },
-  Object {
-    "op": "EXEC_FIFO",
-    "path": "/run/tsrun/c1/exec.fifo",
   },
   Object {
     "mode": 0,
