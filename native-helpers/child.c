@@ -71,6 +71,9 @@ static const struct {
     [TH_OP_SET_NAME] = {th_op_set_name, TH_STAGE_SET_NAME},
     [TH_OP_CAPS_BOUNDING] = {th_op_caps_bounding, TH_STAGE_CAPS_BOUNDING},
     [TH_OP_SESSION_KEYRING] = {th_op_session_keyring, TH_STAGE_SESSION_KEYRING},
+    [TH_OP_SCHEDULER] = {th_op_scheduler, TH_STAGE_SCHEDULER},
+    [TH_OP_IO_PRIORITY] = {th_op_io_priority, TH_STAGE_IO_PRIORITY},
+    [TH_OP_PERSONALITY] = {th_op_personality, TH_STAGE_PERSONALITY},
 };
 
 int th_child_can_run(unsigned code) {

@@ -12,6 +12,7 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -172,5 +173,52 @@ int th_op_seccomp(struct th_child *c, const struct th_op *op) {
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, op->f[TH_SECCOMP_FLAGS].u32, &prog) < 0)
     return th_fail(c, errno, "install the seccomp filter (", th_u64s(n, prog.len), " instructions, flags ",
                    th_hexs(h, op->f[TH_SECCOMP_FLAGS].u32), ")", NULL);
+  return 0;
+}
+
+/* struct sched_attr (sched_setattr(2)); glibc has neither the struct nor a wrapper. */
+struct th_sched_attr {
+  uint32_t size;
+  uint32_t sched_policy;
+  uint64_t sched_flags;
+  int32_t sched_nice;
+  uint32_t sched_priority;
+  uint64_t sched_runtime;
+  uint64_t sched_deadline;
+  uint64_t sched_period;
+};
+
+int th_op_scheduler(struct th_child *c, const struct th_op *op) {
+  const struct th_field *f = op->f;
+  struct th_sched_attr a = {
+      .size = sizeof a,
+      .sched_policy = f[TH_SCHEDULER_POLICY].u32,
+      .sched_flags = f[TH_SCHEDULER_FLAGS].u64,
+      .sched_nice = (int32_t)f[TH_SCHEDULER_NICE].u32,
+      .sched_priority = f[TH_SCHEDULER_PRIORITY].u32,
+      .sched_runtime = f[TH_SCHEDULER_RUNTIME].u64,
+      .sched_deadline = f[TH_SCHEDULER_DEADLINE].u64,
+      .sched_period = f[TH_SCHEDULER_PERIOD].u64,
+  };
+  char p[TH_NUM_BYTES], n[TH_NUM_BYTES], q[TH_NUM_BYTES];
+  if (syscall(SYS_sched_setattr, 0, &a, 0) < 0)
+    return th_fail(c, errno, "sched_setattr (policy ", th_u64s(p, a.sched_policy), ", nice ", th_i64s(n, a.sched_nice),
+                   ", priority ", th_u64s(q, a.sched_priority), ")", NULL);
+  return 0;
+}
+
+int th_op_io_priority(struct th_child *c, const struct th_op *op) {
+  uint32_t v = op->f[TH_IO_PRIORITY_VALUE].u32;
+  char a[TH_NUM_BYTES], b[TH_NUM_BYTES];
+  /* ioprio_set(IOPRIO_WHO_PROCESS, 0 = this process, (class << 13) | level) */
+  if (syscall(SYS_ioprio_set, 1, 0, (int)v) < 0)
+    return th_fail(c, errno, "ioprio_set (class ", th_u64s(a, v >> 13), ", level ", th_u64s(b, v & 0x1fff), ")", NULL);
+  return 0;
+}
+
+int th_op_personality(struct th_child *c, const struct th_op *op) {
+  uint32_t v = op->f[TH_PERSONALITY_PERSONA].u32;
+  char a[TH_NUM_BYTES];
+  if (personality(v) < 0) return th_fail(c, errno, "personality ", th_hexs(a, v), NULL);
   return 0;
 }

@@ -42,8 +42,11 @@ enum th_op_code {
   TH_OP_SET_NAME = 29,
   TH_OP_CAPS_BOUNDING = 30,
   TH_OP_SESSION_KEYRING = 31,
+  TH_OP_SCHEDULER = 32,
+  TH_OP_IO_PRIORITY = 33,
+  TH_OP_PERSONALITY = 34,
 };
-#define TH_OP_MAX 31
+#define TH_OP_MAX 34
 
 #define TH_CLOSE_FDS_PRESERVE 0
 #define TH_NAMESPACE_NSTYPE 0
@@ -105,6 +108,15 @@ enum th_op_code {
 #define TH_SET_NAME_NAME 0
 #define TH_CAPS_BOUNDING_BOUNDING 0
 #define TH_SESSION_KEYRING_NAME 0
+#define TH_SCHEDULER_POLICY 0
+#define TH_SCHEDULER_FLAGS 1
+#define TH_SCHEDULER_NICE 2
+#define TH_SCHEDULER_PRIORITY 3
+#define TH_SCHEDULER_RUNTIME 4
+#define TH_SCHEDULER_DEADLINE 5
+#define TH_SCHEDULER_PERIOD 6
+#define TH_IO_PRIORITY_VALUE 0
+#define TH_PERSONALITY_PERSONA 0
 #define TH_OP_MAX_FIELDS 9
 
 /* Field kinds per op code, 0-terminated; unused codes have no entry. */
@@ -140,6 +152,9 @@ static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
   [TH_OP_SET_NAME] = {TH_F_STR, 0},
   [TH_OP_CAPS_BOUNDING] = {TH_F_U64, 0},
   [TH_OP_SESSION_KEYRING] = {TH_F_STR, 0},
+  [TH_OP_SCHEDULER] = {TH_F_U32, TH_F_U64, TH_F_U32, TH_F_U32, TH_F_U64, TH_F_U64, TH_F_U64, 0},
+  [TH_OP_IO_PRIORITY] = {TH_F_U32, 0},
+  [TH_OP_PERSONALITY] = {TH_F_U32, 0},
 };
 
 /* Which op codes exist (1) and which do not (0). */
@@ -175,6 +190,9 @@ static const unsigned char th_op_known[TH_OP_MAX + 1] = {
   [TH_OP_SET_NAME] = 1,
   [TH_OP_CAPS_BOUNDING] = 1,
   [TH_OP_SESSION_KEYRING] = 1,
+  [TH_OP_SCHEDULER] = 1,
+  [TH_OP_IO_PRIORITY] = 1,
+  [TH_OP_PERSONALITY] = 1,
 };
 
 /* Field names per op, in wire order, for decoder messages. */
@@ -205,6 +223,9 @@ static const char *const th_field_names[TH_OP_MAX + 1][TH_OP_MAX_FIELDS] = {
   [TH_OP_SET_NAME] = {"name"},
   [TH_OP_CAPS_BOUNDING] = {"bounding"},
   [TH_OP_SESSION_KEYRING] = {"name"},
+  [TH_OP_SCHEDULER] = {"policy", "flags", "nice", "priority", "runtime", "deadline", "period"},
+  [TH_OP_IO_PRIORITY] = {"value"},
+  [TH_OP_PERSONALITY] = {"persona"},
 };
 
 static const char *const th_op_names[TH_OP_MAX + 1] = {
@@ -239,6 +260,9 @@ static const char *const th_op_names[TH_OP_MAX + 1] = {
   [TH_OP_SET_NAME] = "set-name",
   [TH_OP_CAPS_BOUNDING] = "caps-bounding",
   [TH_OP_SESSION_KEYRING] = "session-keyring",
+  [TH_OP_SCHEDULER] = "scheduler",
+  [TH_OP_IO_PRIORITY] = "io-priority",
+  [TH_OP_PERSONALITY] = "personality",
 };
 
 enum th_mount_kind {
@@ -307,6 +331,9 @@ enum th_stage {
   TH_STAGE_NO_NEW_PRIVS = 33,
   TH_STAGE_CAPS_BOUNDING = 34,
   TH_STAGE_SESSION_KEYRING = 35,
+  TH_STAGE_SCHEDULER = 36,
+  TH_STAGE_IO_PRIORITY = 37,
+  TH_STAGE_PERSONALITY = 38,
 };
 
 #endif

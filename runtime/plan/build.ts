@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import type { Spec } from '../../spec';
 import { parseMountOptions, rootfsPropagationFlags, toU64, isNamespaceType, NAMESPACE_CLONE_FLAGS, RLIMIT_NUMBERS, MS_BIND, MS_REC, MS_SLAVE, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_RDONLY, MS_REMOUNT } from '../../spec';
+import { TsrunError } from '../../spec/errors';
 import type { HostFacts } from '../host/probe';
 import { capMask } from './capabilities';
 import { HOOK_PHASE, MOUNT_KIND, PIVOT_MODE, PLAN_VERSION } from './ops';
@@ -108,6 +109,8 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
     for (const r of proc.rlimits ?? []) {
       ops.push({ op: 'RLIMIT', resource: RLIMIT_NUMBERS[r.type] ?? 0, soft: toU64(r.soft), hard: toU64(r.hard) });
     }
+    if (proc.scheduler) ops.push(schedulerOp(proc.scheduler));
+    if (proc.ioPriority) ops.push({ op: 'IO_PRIORITY', value: ((IO_CLASSES[proc.ioPriority.class] ?? 0) << 13) | ((proc.ioPriority.priority ?? 0) & 0x1fff) });
     const caps = proc.capabilities;
     if (caps) ops.push({ op: 'CAPS_BOUNDING', bounding: capMask(caps.bounding, host.capLastCap) });
     const user = proc.user;
@@ -131,6 +134,7 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
     }
     if (user.umask !== undefined) ops.push({ op: 'UMASK', mask: user.umask });
     if (proc.noNewPrivileges) ops.push({ op: 'NO_NEW_PRIVS' });
+    if (linux.personality) ops.push({ op: 'PERSONALITY', persona: personaOf(linux.personality) });
     ops.push({ op: 'PROCESS', args: proc.args ?? [], env: proc.env ?? [], default_path: DEFAULT_PATH });
   }
   ops.push({ op: 'CREATED' });
@@ -143,6 +147,40 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
 /** The config asks for a new user namespace (not one joined by path). */
 export function createsUserNamespace(spec: Spec): boolean {
   return (spec.linux?.namespaces ?? []).some((n) => n.type === 'user' && !n.path);
+}
+
+/** sched(7) policy numbers and sched_setattr(2) flag bits. */
+const SCHED_POLICIES: Readonly<Record<string, number>> = {
+  SCHED_OTHER: 0, SCHED_FIFO: 1, SCHED_RR: 2, SCHED_BATCH: 3, SCHED_ISO: 4, SCHED_IDLE: 5, SCHED_DEADLINE: 6,
+};
+const SCHED_FLAGS: Readonly<Record<string, number>> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01, SCHED_FLAG_RECLAIM: 0x02, SCHED_FLAG_DL_OVERRUN: 0x04, SCHED_FLAG_KEEP_POLICY: 0x08,
+  SCHED_FLAG_KEEP_PARAMS: 0x10, SCHED_FLAG_UTIL_CLAMP_MIN: 0x20, SCHED_FLAG_UTIL_CLAMP_MAX: 0x40,
+};
+/** ioprio classes (linux/ioprio.h). */
+const IO_CLASSES: Readonly<Record<string, number>> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+
+function schedulerOp(sc: NonNullable<NonNullable<Spec['process']>['scheduler']>): PlanOpOf<'SCHEDULER'> {
+  let flags = 0n;
+  for (const f of sc.flags ?? []) flags |= BigInt(SCHED_FLAGS[f] ?? 0);
+  return {
+    op: 'SCHEDULER',
+    policy: SCHED_POLICIES[sc.policy] ?? 0,
+    flags,
+    nice: (sc.nice ?? 0) >>> 0,
+    priority: sc.priority ?? 0,
+    runtime: toU64(sc.runtime ?? 0),
+    deadline: toU64(sc.deadline ?? 0),
+    period: toU64(sc.period ?? 0),
+  };
+}
+
+/** personality(2) value: PER_LINUX or PER_LINUX32; runc supports no personality flags either. */
+function personaOf(p: NonNullable<NonNullable<Spec['linux']>['personality']>): number {
+  if ((p.flags ?? []).length > 0) {
+    throw new TsrunError('InvalidArgument', `linux.personality.flags: ${JSON.stringify(p.flags)}: personality flags are not supported`);
+  }
+  return p.domain === 'LINUX32' ? 0x0008 : 0x0000;
 }
 
 type SpecMount = NonNullable<Spec['mounts']>[number];

@@ -118,6 +118,12 @@ export const OP = {
   CAPS_BOUNDING: 30,
   /** Join a new session keyring with this name, so the container does not share the caller's (unless --no-new-keyring). */
   SESSION_KEYRING: 31,
+  /** sched_setattr(2) for process.scheduler; before privileges drop (RT policies need CAP_SYS_NICE). */
+  SCHEDULER: 32,
+  /** ioprio_set(2) with (class << 13) | level for process.ioPriority. */
+  IO_PRIORITY: 33,
+  /** personality(2) for linux.personality (the execution domain exec uses). */
+  PERSONALITY: 34,
 } as const;
 
 /** The name of an op. */
@@ -214,6 +220,17 @@ export const OP_FIELDS = {
   SET_NAME: [['name', 'str']],
   CAPS_BOUNDING: [['bounding', 'u64']],
   SESSION_KEYRING: [['name', 'str']],
+  SCHEDULER: [
+    ['policy', 'u32'],
+    ['flags', 'u64'],
+    ['nice', 'u32'],
+    ['priority', 'u32'],
+    ['runtime', 'u64'],
+    ['deadline', 'u64'],
+    ['period', 'u64'],
+  ],
+  IO_PRIORITY: [['value', 'u32']],
+  PERSONALITY: [['persona', 'u32']],
 } as const satisfies Record<OpName, readonly (readonly [string, FieldKind])[]>;
 
 /** MOUNT.kind: what to create at a missing destination, decided by the builder. */
@@ -293,6 +310,9 @@ export const STAGE = {
   NO_NEW_PRIVS: 33,
   CAPS_BOUNDING: 34,
   SESSION_KEYRING: 35,
+  SCHEDULER: 36,
+  IO_PRIORITY: 37,
+  PERSONALITY: 38,
 } as const;
 
 /** The name of a failure stage. */

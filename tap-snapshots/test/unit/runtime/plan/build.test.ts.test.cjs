@@ -1551,6 +1551,20 @@ Array [
     "soft": "0xf4240",
   },
   Object {
+    "deadline": "0x1c9c380",
+    "flags": "0x3",
+    "nice": 4294967291,
+    "op": "SCHEDULER",
+    "period": "0x1c9c380",
+    "policy": 6,
+    "priority": 0,
+    "runtime": "0x989680",
+  },
+  Object {
+    "op": "IO_PRIORITY",
+    "value": 16388,
+  },
+  Object {
     "bounding": "0x1c000000400",
     "op": "CAPS_BOUNDING",
   },
@@ -1577,6 +1591,10 @@ Array [
   },
   Object {
     "op": "NO_NEW_PRIVS",
+  },
+  Object {
+    "op": "PERSONALITY",
+    "persona": 0,
   },
   Object {
     "args": Array [
