@@ -59,3 +59,34 @@ t.test('a new session keyring per container unless --no-new-keyring', async (t) 
   t.equal(shared.code, 0, `run --no-new-keyring exits 0 (${describe(shared)})`);
   t.notMatch(shared.stdout, new RegExp(`_ses\\.${id2}:`), 'no keyring of its own with --no-new-keyring');
 });
+
+t.test('a created init cannot be reached through /proc from a process sharing its pid namespace', async (t) => {
+  // The CVE-2019-5736 class: before exec, init is a copy of the runtime (here /proc/1/exe is
+  // node). Being non-dumpable keeps other processes, even root ones in the container, from
+  // opening /proc/1/exe, /proc/1/fd or /proc/1/mem.
+  if (!requires(t, 'root', 'busybox')) return;
+  if (runtimeName === 'runc') {
+    t.plan(0, 'runc guards this with a sealed memfd copy of itself instead, so its /proc/1/exe is readable by design');
+    return;
+  }
+  const a = makeBundle(t, { args: ['true'] });
+  const created = a.rt.create(a.id, a.dir, { pidFile: a.pidFile });
+  t.equal(created.code, 0, `create exits 0 (${describe(created)})`);
+  const initPid = Number(fs.readFileSync(a.pidFile, 'utf8'));
+  const b = makeBundle(t, {
+    args: ['sh', '-c', [
+      'cat /proc/1/exe > /dev/null 2>&1 && echo "@@exe readable" || echo "@@exe denied"',
+      'readlink /proc/1/cwd > /dev/null 2>&1 && echo "@@cwd readable" || echo "@@cwd denied"',
+      'echo "@@comm $(cat /proc/1/comm)"',
+    ].join('; ')],
+    patch: (s) => {
+      delete s.hostname;
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'pid', path: `/proc/${initPid}/ns/pid` }];
+    },
+  });
+  const r = b.rt.run(b.id, b.dir);
+  t.equal(r.code, 0, `run in the created container's pid namespace exits 0 (${describe(r)})`);
+  t.match(r.stdout, /@@exe denied/, '/proc/1/exe of the created init cannot be opened');
+  t.match(r.stdout, /@@cwd denied/, "/proc/1/cwd of the created init cannot be followed (no way into the host's view)");
+  t.equal(a.rt.delete(a.id, { force: true }).code, 0, 'delete the created container');
+});
