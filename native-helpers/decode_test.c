@@ -317,7 +317,7 @@ static void test_rejections(void) {
   begin(p), op_ns(p, CLONE_NEWNS, ""), op_rootfs(p), op_process(p);
   op(p, TH_OP_SECCOMP), u32(p, 0), u32(p, 8), put(p, "01234567", 8), end_op(p);
   op_empty(p, TH_OP_NO_NEW_PRIVS), op_empty(p, TH_OP_EXEC), finish(p);
-  rejects(p, "op 3 (seccomp): must come directly before exec", "seccomp not directly before exec");
+  rejects(p, "op 3 (seccomp): needs a pivot op before it", "seccomp before pivot");
 
   begin(p), op_ns(p, CLONE_NEWNS, ""), op_rootfs(p), op_process(p), op_empty(p, TH_OP_EXEC);
   op_empty(p, TH_OP_NO_NEW_PRIVS), finish(p);

@@ -261,8 +261,6 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
     }
     if (c == TH_OP_CLOSE_FDS && i != 0) return th_say(err, errlen, "op %u (close-fds): must be the first op", i);
     if (c == TH_OP_EXEC && i != p->n - 1) return th_say(err, errlen, "op %u (exec): must be the last op", i);
-    if (c == TH_OP_SECCOMP && (i + 2 != p->n || p->ops[i + 1].code != TH_OP_EXEC))
-      return th_say(err, errlen, "op %u (seccomp): must come directly before exec", i);
     if (c == TH_OP_NAMESPACE) {
       uint32_t t = op->f[TH_NAMESPACE_NSTYPE].u32;
       if (not_ns >= 0)
@@ -292,6 +290,11 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
       if (first[TH_OP_ROOTFS] < 0) needs = "rootfs";
       break;
     case TH_OP_ROOT_READONLY:
+      if (first[TH_OP_PIVOT] < 0) needs = "pivot";
+      break;
+    /* The builder places the filter: last when no_new_privs is set, else before capabilities drop
+       (seccomp(2) needs one of the two); never while the mounts are still being made. */
+    case TH_OP_SECCOMP:
       if (first[TH_OP_PIVOT] < 0) needs = "pivot";
       break;
     case TH_OP_EXEC:

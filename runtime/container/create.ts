@@ -16,6 +16,7 @@ import { runHooks, type HookState } from './hooks';
 import { lockContainer } from './lock';
 import { namespaceLinks } from './processes';
 import { writeIdMaps } from './userns';
+import { compileSeccomp } from '../seccomp/compile';
 import { containerPaths, createContainerDir, removeContainerDir, writeState, STATE_VERSION, type ContainerState } from './state-store';
 import { parseProcStat } from './status';
 
@@ -109,6 +110,10 @@ export function createContainer(opts: CreateOptions): ContainerState {
   try {
     native.mkfifo(paths.fifo, 0o622);
     const sourceKinds = Object.fromEntries(bindSources(spec, bundle).map((s) => [s, statKind(s)]));
+    const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+    if (seccomp && seccomp.unknownSyscalls.length > 0) {
+      opts.debug?.(`seccomp: syscalls this kernel or libseccomp does not know were skipped: ${seccomp.unknownSyscalls.join(' ')}`);
+    }
     const plan = buildPlan(spec, host, {
       id: opts.id,
       bundle,
@@ -116,6 +121,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       execFifo: paths.fifo,
       noPivot: opts.noPivot,
       noNewKeyring: opts.noNewKeyring,
+      seccomp,
       preserveFds: opts.preserveFds,
       sourceKinds,
     });

@@ -26,6 +26,8 @@ export interface BuildOptions {
   readonly noNewKeyring: boolean;
   /** Extra fds (3..3+n-1) passed to the container. */
   readonly preserveFds: number;
+  /** linux.seccomp compiled to BPF by the caller (libseccomp is I/O); absent when there is none. */
+  readonly seccomp?: { readonly filter: Uint8Array; readonly flags: number } | undefined;
   /** Host-side facts about bind sources, looked up by the caller: 'dir' | 'file' | 'missing'. */
   readonly sourceKinds: Readonly<Record<string, 'dir' | 'file' | 'missing'>>;
 }
@@ -111,6 +113,10 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
     }
     if (proc.scheduler) ops.push(schedulerOp(proc.scheduler));
     if (proc.ioPriority) ops.push({ op: 'IO_PRIORITY', value: ((IO_CLASSES[proc.ioPriority.class] ?? 0) << 13) | ((proc.ioPriority.priority ?? 0) & 0x1fff) });
+    // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN. Without no_new_privs (docker, podman) the
+    // filter goes in now, while init still has its capabilities, as runc does; with it, last.
+    const seccomp = opts.seccomp ? { op: 'SECCOMP' as const, flags: opts.seccomp.flags, filter: opts.seccomp.filter } : undefined;
+    if (seccomp && !proc.noNewPrivileges) ops.push(seccomp);
     const caps = proc.capabilities;
     if (caps) ops.push({ op: 'CAPS_BOUNDING', bounding: capMask(caps.bounding, host.capLastCap) });
     const user = proc.user;
@@ -140,6 +146,7 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   ops.push({ op: 'CREATED' });
   ops.push({ op: 'WAIT_START' });
   for (const h of hooks.startContainer ?? []) ops.push(hookOp(HOOK_PHASE.START_CONTAINER, h));
+  if (opts.seccomp && proc?.noNewPrivileges) ops.push({ op: 'SECCOMP', flags: opts.seccomp.flags, filter: opts.seccomp.filter });
   ops.push({ op: 'EXEC' });
   return { version: PLAN_VERSION, ops };
 }

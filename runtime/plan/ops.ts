@@ -39,8 +39,8 @@
  * then the state given to startContainer hooks.
  *
  * Beyond field framing, the decoder enforces the order rules docs/native-helper.md lists
- * (CLOSE_FDS first, NAMESPACE ops before the rest, ROOTFS before mounts, SECCOMP right before
- * EXEC, EXEC last, …), so a plan the builder gets wrong fails before anything is cloned.
+ * (CLOSE_FDS first, NAMESPACE ops before the rest, ROOTFS before mounts, SECCOMP after PIVOT,
+ * EXEC last, …), so a plan the builder gets wrong fails before anything is cloned.
  */
 
 /** Plan format version; bump on any change to ops, fields or messages. */
@@ -108,7 +108,7 @@ export const OP = {
   NO_NEW_PRIVS: 25,
   /** Effective, permitted, inheritable and ambient capability sets; runs after USER. */
   CAPS: 26,
-  /** Install a compiled seccomp filter (sock_fprog bytes); must be the last op before EXEC. */
+  /** Install a compiled seccomp filter (sock_filter array); after PIVOT, placed by the builder (see build.ts). */
   SECCOMP: 27,
   /** execve the resolved program. Must be last. */
   EXEC: 28,

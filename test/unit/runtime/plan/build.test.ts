@@ -123,6 +123,18 @@ t.test('a new user namespace: fifo and oom score first, then root of the namespa
   t.equal(noUserns.length, 1, 'without a user namespace only the process user switch');
 });
 
+t.test('seccomp goes in before capabilities drop without no_new_privs, last with it', async (t) => {
+  const base = load('runc-default.json');
+  const seccomp = { filter: new Uint8Array(8), flags: 0 };
+  const names = (nnp: boolean) =>
+    buildPlan({ ...base, process: { ...base.process!, noNewPrivileges: nnp } }, hybrid, { ...opts, seccomp }).ops.map((o) => o.op);
+  const off = names(false);
+  t.ok(off.indexOf('SECCOMP') < off.indexOf('CAPS_BOUNDING') && off.indexOf('SECCOMP') > off.indexOf('PIVOT'), 'nnp off: after pivot, before the bounding set drops');
+  const on = names(true);
+  t.same(on.slice(-2), ['SECCOMP', 'EXEC'], 'nnp on: directly before exec');
+  t.equal(on.filter((n) => n === 'SECCOMP').length, 1, 'exactly one filter');
+});
+
 t.test('a new session keyring unless --no-new-keyring', async (t) => {
   t.same(buildPlan(load('runc-default.json'), hybrid, opts).ops.filter((o) => o.op === 'SESSION_KEYRING'), [{ op: 'SESSION_KEYRING', name: '_ses.c1' }]);
   t.same(buildPlan(load('runc-default.json'), hybrid, { ...opts, noNewKeyring: true }).ops.filter((o) => o.op === 'SESSION_KEYRING'), []);
