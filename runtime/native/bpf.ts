@@ -1,0 +1,67 @@
+/*
+ * The cgroup v2 device controller's FFI half: tsrun_bpf_prog_load_attach (native-helpers/bpf.c)
+ * bound with koffi from the same libtsrun.so as index.ts, lazily, so hosts that never attach a
+ * device program never load it. The program bytes come from runtime/cgroups/devices-bpf.ts.
+ */
+import * as fs from 'node:fs';
+import type { DeviceProgramLoader } from '../cgroups/driver';
+import { deviceProgram } from '../cgroups/devices-bpf';
+import { TsrunError, codeForErrno, describeErrno, wrapSystemError } from '../../spec/errors';
+import { errnoName, libraryPath } from './index';
+
+type LoadAttach = (cgroupFd: number, insns: Buffer, len: number, log: Buffer, loglen: number) => number;
+
+let loadAttach: LoadAttach | undefined;
+
+function bind(): LoadAttach {
+  if (loadAttach) return loadAttach;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const koffi = require('koffi') as { load(p: string): { func(sig: string): (...args: unknown[]) => unknown } };
+  const where = libraryPath();
+  try {
+    const f = koffi.load(where).func('int tsrun_bpf_prog_load_attach(int cgroup_fd, const uint8_t *insns, uint32_t len, char *log, uint32_t loglen)');
+    loadAttach = (fd, insns, len, log, loglen) => f(fd, insns, len, log, loglen) as number;
+  } catch (err) {
+    throw new TsrunError('Unavailable', `load native helper ${where}: ${(err as Error).message} (run 'make build')`, { cause: err });
+  }
+  return loadAttach;
+}
+
+/**
+ * Attach an encoded BPF_PROG_TYPE_CGROUP_DEVICE program to the cgroup v2 directory `cgroupDir`,
+ * replacing the device program attached there before. A verifier rejection carries its log.
+ */
+export function attachDeviceProgram(cgroupDir: string, program: Buffer): void {
+  const f = bind();
+  let fd: number;
+  try {
+    fd = fs.openSync(cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch (err) {
+    throw wrapSystemError(`open cgroup ${cgroupDir}`, err);
+  }
+  const log = Buffer.alloc(64 * 1024);
+  let rc: number;
+  try {
+    rc = f(fd, program, program.length, log, log.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (rc >= 0) return;
+  const name = errnoName(-rc);
+  const verifier = log.subarray(0, Math.max(0, log.indexOf(0))).toString('utf8').trim();
+  const detail = verifier === '' ? '' : ` (verifier: ${verifier.split('\n').slice(-3).join(' | ')})`;
+  throw new TsrunError(codeForErrno(name), `attach device program to ${cgroupDir}: ${describeErrno(name)}${detail}`, { errno: name });
+}
+
+/** The loader `cgroupDriver` takes on cgroup v2: compile the rules and attach them. */
+export const deviceProgramLoader: DeviceProgramLoader = (cgroupDir, rules) => attachDeviceProgram(cgroupDir, deviceProgram(rules));
+
+/** Why device programs cannot be attached here (the library lacks the entry point), or undefined. */
+export function deviceProgramUnsupported(): string | undefined {
+  try {
+    bind();
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
