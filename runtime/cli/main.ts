@@ -63,7 +63,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     preserveFds: preserveFds(a['preserve-fds']),
   });
 
-  const parser = yargs(argv.slice())
+  // yargs takes a lone "-" for a positional; docker sends `update --resources - ID` (stdin).
+  const args = argv.map((a, i) => (a === '-' && (argv[i - 1] === '--resources' || argv[i - 1] === '-r') ? '--resources=-' : a))
+    .filter((a, i) => !((a === '--resources' || a === '-r') && argv[i + 1] === '-'));
+  const parser = yargs(args)
     .scriptName('tsrun')
     .usage('tsrun [global options] <command> [command options] <container-id>')
     .strict()
@@ -115,6 +118,53 @@ export async function main(argv: readonly string[]): Promise<number> {
         .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'print only ids' }),
       (a) => {
         act(async () => (await import('../commands/list')).list(context(a as unknown as GlobalArgs), a.format, a.quiet));
+      })
+    .command('pause <container-id>', 'freeze every process of a running container', (y) => y.positional('container-id', { type: 'string', demandOption: true }), (a) => {
+      act(async () => (await import('../commands/pause')).pause(context(a as unknown as GlobalArgs), a['container-id']));
+    })
+    .command('resume <container-id>', 'thaw a paused container', (y) => y.positional('container-id', { type: 'string', demandOption: true }), (a) => {
+      act(async () => (await import('../commands/pause')).resume(context(a as unknown as GlobalArgs), a['container-id']));
+    })
+    .command('ps <container-id> [ps-args..]', "list the container's processes (host ps, or --format json for pids)", (y) =>
+      y.positional('container-id', { type: 'string', demandOption: true })
+        .positional('ps-args', { type: 'string', array: true, default: [] as string[] })
+        .option('format', { alias: 'f', choices: ['table', 'json'] as const, default: 'table' as const })
+        .parserConfiguration({ 'unknown-options-as-args': true }),
+      (a) => {
+        act(async () => (await import('../commands/ps')).ps(context(a as unknown as GlobalArgs), a['container-id'], a.format, (a['ps-args'] ?? []).map(String)));
+      })
+    .command('events <container-id>', 'print resource usage (and OOM kills) of a container', (y) =>
+      y.positional('container-id', { type: 'string', demandOption: true })
+        .option('stats', { type: 'boolean', default: false, describe: 'print the stats once and exit' })
+        .option('interval', { type: 'string', default: '5s', describe: 'how often to print stats' }),
+      (a) => {
+        act(async () => (await import('../commands/events')).events(context(a as unknown as GlobalArgs), a['container-id'], a.stats, a.interval));
+      })
+    .command('update <container-id>', "change a container's resource limits", (y) =>
+      y.positional('container-id', { type: 'string', demandOption: true })
+        .option('resources', { alias: 'r', type: 'string', describe: 'LinuxResources JSON file, or - for stdin' })
+        .option('blkio-weight', { type: 'string' })
+        .option('cpu-period', { type: 'string' })
+        .option('cpu-quota', { type: 'string' })
+        .option('cpu-share', { type: 'string' })
+        .option('cpu-rt-period', { type: 'string' })
+        .option('cpu-rt-runtime', { type: 'string' })
+        .option('cpuset-cpus', { type: 'string' })
+        .option('cpuset-mems', { type: 'string' })
+        .option('memory', { type: 'string' })
+        .option('memory-reservation', { type: 'string' })
+        .option('memory-swap', { type: 'string' })
+        .option('kernel-memory', { type: 'string' })
+        .option('kernel-memory-tcp', { type: 'string' })
+        .option('pids-limit', { type: 'string' }),
+      (a) => {
+        act(async () =>
+          (await import('../commands/update')).update(context(a as unknown as GlobalArgs), a['container-id'], a.resources, {
+            blkioWeight: a['blkio-weight'], cpuPeriod: a['cpu-period'], cpuQuota: a['cpu-quota'], cpuShare: a['cpu-share'],
+            cpuRtPeriod: a['cpu-rt-period'], cpuRtRuntime: a['cpu-rt-runtime'], cpusetCpus: a['cpuset-cpus'], cpusetMems: a['cpuset-mems'],
+            memory: a.memory, memoryReservation: a['memory-reservation'], memorySwap: a['memory-swap'],
+            kernelMemory: a['kernel-memory'], kernelMemoryTcp: a['kernel-memory-tcp'], pidsLimit: a['pids-limit'],
+          }, () => require('node:fs').readFileSync(0, 'utf8') as string));
       })
     .command('spec', 'write a default config.json', (y) =>
       y.option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'where to write config.json' })

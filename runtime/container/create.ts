@@ -17,6 +17,8 @@ import { lockContainer } from './lock';
 import { namespaceLinks } from './processes';
 import { writeIdMaps } from './userns';
 import { compileSeccomp } from '../seccomp/compile';
+import { containerCgroup, containerCgroupPath } from './cgroup';
+import type { CgroupDriver } from '../cgroups/driver';
 import { containerPaths, createContainerDir, removeContainerDir, writeState, STATE_VERSION, type ContainerState } from './state-store';
 import { parseProcStat } from './status';
 
@@ -106,9 +108,15 @@ export function createContainer(opts: CreateOptions): ContainerState {
     }
   })();
   let child: native.Spawned | undefined;
+  let cgroup: CgroupDriver | undefined;
   let wrotePidFile = false;
   try {
     native.mkfifo(paths.fifo, 0o622);
+    const cgroupPath = containerCgroupPath(spec.linux?.cgroupsPath, opts.id, opts.systemdCgroup, host.hasSystemd);
+    const cg = containerCgroup(cgroupPath);
+    cg.create();
+    cgroup = cg;
+    cg.apply(spec.linux?.resources ?? {});
     const sourceKinds = Object.fromEntries(bindSources(spec, bundle).map((s) => [s, statKind(s)]));
     const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
     if (seccomp && seccomp.unknownSyscalls.length > 0) {
@@ -122,6 +130,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       noPivot: opts.noPivot,
       noNewKeyring: opts.noNewKeyring,
       seccomp,
+      cgroupPaths: cg.paths(),
       preserveFds: opts.preserveFds,
       sourceKinds,
     });
@@ -132,6 +141,8 @@ export function createContainer(opts: CreateOptions): ContainerState {
     // runtime-spec: hooks in the runtime's namespace see init's host pid, hooks in the
     // container's namespace see the pid as the container does.
     const hookState = (status: string, pid = spawned.pid): HookState => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid, bundle, annotations });
+    // Init joins its cgroup while it still waits for GO: before it runs any user code.
+    cg.addProcess(spawned.pid);
     if (createsUserNamespace(spec)) {
       writeIdMaps(spawned.pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? [], process.getuid?.() !== 0);
     }
@@ -175,6 +186,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       hooks: { poststart: spec.hooks?.poststart ?? [], poststop: spec.hooks?.poststop ?? [] },
       namespaces: namespaceLinks(child.pid),
       processScope: created('pid') ? 'pid' : created('mount') ? 'mnt' : 'init',
+      cgroupPath,
     };
     writeState(opts.root, state);
     if (pidFile) {
@@ -198,6 +210,10 @@ export function createContainer(opts: CreateOptions): ContainerState {
       attempt(() => ignoring(['ESRCH'], () => process.kill(c.pid, 'SIGKILL')));
       attempt(() => ignoring(['ECHILD'], () => void native.waitpid(c.pid)));
       attempt(() => fs.closeSync(c.syncFd));
+    }
+    if (cgroup) {
+      const cg = cgroup;
+      attempt(() => cg.destroy());
     }
     if (wrotePidFile && pidFile) attempt(() => fs.rmSync(pidFile, { force: true }));
     attempt(() => removeContainerDir(opts.root, opts.id));

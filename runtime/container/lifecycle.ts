@@ -5,6 +5,9 @@
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { TsrunError, wrapSystemError } from '../../spec/errors';
+import type { LinuxResources } from '../../spec';
+import type { CgroupStats } from '../cgroups/stats';
+import { cgroupOfState } from './cgroup';
 import { runHooksWarnOnly } from './hooks';
 import { lockContainer } from './lock';
 import { signalAll, signalProcess, waitGone } from './processes';
@@ -24,9 +27,15 @@ export interface OciState {
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
-/** Live status of a stored container. */
+/** Live status of a stored container: `paused` while its cgroup is frozen. */
 export function statusOf(root: string, s: ContainerState): Status {
-  return computeStatus(s, hostProcView(containerPaths(root, s.id).fifo));
+  const status = computeStatus(s, hostProcView(containerPaths(root, s.id).fifo));
+  if (status !== 'running' || s.cgroupPath === undefined) return status;
+  try {
+    return cgroupOfState(s).isFrozen() ? 'paused' : status;
+  } catch {
+    return status;
+  }
 }
 
 /** The OCI state of one container (pid 0 once it has stopped, like runc). */
@@ -100,6 +109,12 @@ export function killContainer(root: string, id: string, sig: number, all: boolea
     const s = readState(root, id);
     const status = statusOf(root, s);
     if (all) {
+      if (s.cgroupPath !== undefined) {
+        const cg = cgroupOfState(s);
+        if (cg.pids().length === 0) throw new TsrunError('FailedPrecondition', 'container not running');
+        cg.kill(sig);
+        return;
+      }
       const n = signalAll(s, sig);
       if (n === 0 && status === 'stopped') throw new TsrunError('FailedPrecondition', 'container not running');
       return;
@@ -131,20 +146,78 @@ export async function deleteContainer(root: string, id: string, force: boolean):
       throw err;
     }
     const status = statusOf(root, s);
+    const cg = s.cgroupPath === undefined ? undefined : cgroupOfState(s);
     if (status !== 'stopped') {
       if (!force) throw new TsrunError('FailedPrecondition', `cannot delete container ${id} that is not stopped: ${status}`);
+      // cgroup.kill (or freeze-and-signal) reaches every process, paused ones included.
+      cg?.kill('SIGKILL');
       signalAll(s, osConstants.signals.SIGKILL);
       signalProcess(s.pid, osConstants.signals.SIGKILL, s.pidStartTime);
       const left = await waitGone(s, FORCE_KILL_WAIT_MS);
       if (left.length > 0) throw new TsrunError('Unavailable', `delete ${id}: processes still running after SIGKILL: ${left.join(' ')}`);
-    } else if (s.processScope !== 'pid') {
+    } else if (s.processScope !== 'pid' || (cg && cg.pids().length > 0)) {
       // Without a pid namespace of its own, init's exit does not take its children with it.
+      cg?.kill('SIGKILL');
       signalAll(s, osConstants.signals.SIGKILL);
       await waitGone(s, FORCE_KILL_WAIT_MS);
     }
+    // destroy waits for the cgroup to drain and says which pids are left if it does not.
+    cg?.destroy();
     removeContainerDir(root, id);
     const hookState = { ociVersion: s.ociVersion, id, status: 'stopped', bundle: s.bundle, annotations: s.annotations };
     return runHooksWarnOnly('poststop', s.hooks.poststop, hookState);
+  } finally {
+    lock.release();
+  }
+}
+
+/** `pause <id>`: freeze every process of a running container. */
+export function pauseContainer(root: string, id: string): void {
+  const lock = lockContainer(root, id);
+  try {
+    const s = readState(root, id);
+    const status = statusOf(root, s);
+    if (status === 'paused') throw new TsrunError('FailedPrecondition', 'container already paused');
+    if (status !== 'running') throw new TsrunError('FailedPrecondition', 'container not running');
+    cgroupOfState(s).freeze('frozen');
+  } finally {
+    lock.release();
+  }
+}
+
+/** `resume <id>`: thaw a paused container. */
+export function resumeContainer(root: string, id: string): void {
+  const lock = lockContainer(root, id);
+  try {
+    const s = readState(root, id);
+    if (statusOf(root, s) !== 'paused') throw new TsrunError('FailedPrecondition', 'container not paused');
+    cgroupOfState(s).freeze('thawed');
+  } finally {
+    lock.release();
+  }
+}
+
+/** Host pids of every process in the container's cgroup (`ps`). */
+export function containerProcesses(root: string, id: string): number[] {
+  const s = readState(root, id);
+  if (statusOf(root, s) === 'stopped' && s.cgroupPath === undefined) return [];
+  return cgroupOfState(s).pids();
+}
+
+/** Resource usage of a container's cgroup (`events --stats`). */
+export function containerStats(root: string, id: string): CgroupStats {
+  const s = readState(root, id);
+  if (statusOf(root, s) === 'stopped') throw new TsrunError('FailedPrecondition', 'container not running');
+  return cgroupOfState(s).stats();
+}
+
+/** `update <id>`: apply new resource limits to a created, running or paused container. */
+export function updateContainer(root: string, id: string, resources: LinuxResources): void {
+  const lock = lockContainer(root, id);
+  try {
+    const s = readState(root, id);
+    if (statusOf(root, s) === 'stopped') throw new TsrunError('FailedPrecondition', 'container not running');
+    cgroupOfState(s).apply(resources);
   } finally {
     lock.release();
   }

@@ -11,7 +11,7 @@
  * state.json schema (version 1):
  *   { version: 1, ociVersion, id, pid, pidStartTime, bundle, rootfs, created, owner,
  *     annotations, hooks: {poststart, poststop}, namespaces: {pid?, mnt?} (ns inode links of init),
- *     processScope: 'pid' | 'mnt' | 'init' }
+ *     processScope: 'pid' | 'mnt' | 'init', cgroupPath }
  * Live status is never stored: it is computed on read from the init pid and its start time.
  */
 import * as fs from 'node:fs';
@@ -49,6 +49,8 @@ export interface ContainerState {
    * belongs to someone else and is never swept.
    */
   readonly processScope: ProcessScope;
+  /** The container's cgroup path (relative paths are under the runtime's own cgroup). */
+  readonly cgroupPath?: string | undefined;
 }
 
 /** Valid container ids: what runc accepts (letters, digits, _ + - .), not "." or "..". */

@@ -28,6 +28,8 @@ export interface BuildOptions {
   readonly preserveFds: number;
   /** linux.seccomp compiled to BPF by the caller (libseccomp is I/O); absent when there is none. */
   readonly seccomp?: { readonly filter: Uint8Array; readonly flags: number } | undefined;
+  /** The container's cgroup directory per hierarchy mount point, for `cgroup` mounts. */
+  readonly cgroupPaths: Readonly<Record<string, string>>;
   /** Host-side facts about bind sources, looked up by the caller: 'dir' | 'file' | 'missing'. */
   readonly sourceKinds: Readonly<Record<string, 'dir' | 'file' | 'missing'>>;
 }
@@ -206,7 +208,7 @@ function mountOps(m: SpecMount, host: HostFacts, opts: BuildOptions): PlanOpOf<'
   const o = parseMountOptions(m.options ?? []);
   const destination = containerPath(m.destination);
   const isBind = o.isBind || m.type === 'bind';
-  if (m.type === 'cgroup' && !isBind) return cgroupMountOps(destination, o.flags, host);
+  if (m.type === 'cgroup' && !isBind) return cgroupMountOps(destination, o.flags, host, opts.cgroupPaths);
   let flags = BigInt(o.flags);
   let source = m.source ?? '';
   let kind: number = MOUNT_KIND.DIR;
@@ -235,36 +237,22 @@ function mountOps(m: SpecMount, host: HostFacts, opts: BuildOptions): PlanOpOf<'
 
 /**
  * A cgroup mount. On v1 (and hybrid) hosts it is a tmpfs with one read-only bind per hierarchy
- * of the init's own cgroup (what runc and crun do without a cgroup namespace); on a unified host
- * it is the init's cgroup2 directory bound in.
+ * of the container's own cgroup (what runc and crun do without a cgroup namespace); on a unified
+ * host it is the container's cgroup2 directory bound in.
  */
-function cgroupMountOps(destination: string, optionFlags: number | bigint, host: HostFacts): PlanOpOf<'MOUNT'>[] {
+function cgroupMountOps(destination: string, optionFlags: number | bigint, host: HostFacts, dirs: Readonly<Record<string, string>>): PlanOpOf<'MOUNT'>[] {
   const readOnly = (BigInt(optionFlags) & BigInt(MS_RDONLY)) !== 0n;
   const base = BigInt(MS_NOSUID | MS_NODEV | MS_NOEXEC);
   const mk = (source: string, dest: string, fstype: string, flags: bigint, data: string): PlanOpOf<'MOUNT'> => ({
     op: 'MOUNT', source, destination: dest, fstype, flags, propagation: 0n, data, kind: MOUNT_KIND.DIR, rec_attr_set: 0n, rec_attr_clr: 0n,
   });
   const bindFlags = BigInt(MS_BIND | MS_REC) | base | (readOnly ? BigInt(MS_RDONLY) : 0n);
-  if (host.cgroupMode === 'unified') {
-    const h = host.cgroupHierarchies.find((x) => x.version === 2);
-    if (!h) return [];
-    return [mk(hostCgroupDir(h.mountpoint, h.root, host.selfCgroups['0'] ?? '/'), destination, '', bindFlags, '')];
-  }
+  const entries = Object.entries(dirs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (host.cgroupMode === 'unified') return entries.slice(0, 1).map(([, dir]) => mk(dir, destination, '', bindFlags, ''));
   const ops: PlanOpOf<'MOUNT'>[] = [mk('tmpfs', destination, 'tmpfs', base, 'mode=755')];
-  for (const h of host.cgroupHierarchies) {
-    const name = path.posix.basename(h.mountpoint);
-    const key = h.version === 2 ? '0' : h.controllers.join(',');
-    const self = host.selfCgroups[key];
-    if (self === undefined) continue;
-    ops.push(mk(hostCgroupDir(h.mountpoint, h.root, self), path.posix.join(destination, name), '', bindFlags, ''));
-  }
+  for (const [mountpoint, dir] of entries) ops.push(mk(dir, path.posix.join(destination, path.posix.basename(mountpoint)), '', bindFlags, ''));
   if (readOnly) ops.push(mk('tmpfs', destination, 'tmpfs', BigInt(MS_REMOUNT | MS_RDONLY) | base, 'mode=755'));
   return ops;
-}
-
-function hostCgroupDir(mountpoint: string, root: string, self: string): string {
-  const rel = root === '/' ? self : path.posix.relative(root, self);
-  return path.posix.join(mountpoint, rel.startsWith('..') ? '/' : rel);
 }
 
 function deviceOps(spec: Spec, host: HostFacts): PlanOp[] {

@@ -30,6 +30,12 @@ const unified: HostFacts = {
 };
 const opts: BuildOptions = {
   id: 'c1', bundle: '/b', rootfs: '/b/rootfs', execFifo: '/run/tsrun/c1/exec.fifo', noPivot: false, noNewKeyring: false, preserveFds: 0, sourceKinds: {},
+  cgroupPaths: {
+    '/sys/fs/cgroup/memory': '/sys/fs/cgroup/memory/user/1/c1',
+    '/sys/fs/cgroup/cpu,cpuacct': '/sys/fs/cgroup/cpu,cpuacct/user/1/c1',
+    '/sys/fs/cgroup/systemd': '/sys/fs/cgroup/systemd/user/1/c1',
+    '/sys/fs/cgroup/unified': '/sys/fs/cgroup/unified/user/1/c1',
+  },
 };
 
 /** Plans as JSON-able data: bigints as hex strings, byte arrays as lengths. */
@@ -77,19 +83,19 @@ t.test('default devices and /dev links unless the config lists them', async (t) 
   t.equal(noKcore.length, 5, 'no /dev/core without /proc/kcore');
 });
 
-t.test('cgroup mounts follow the host mode', async (t) => {
+t.test("cgroup mounts bind the container's own cgroup, per host mode", async (t) => {
   const spec = { ...load('runc-default.json'), mounts: [{ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro', 'nosuid'] }] };
   const v1 = buildPlan(spec, hybrid, opts).ops.filter((o) => o.op === 'MOUNT');
   t.same(v1.map((m) => (m.op === 'MOUNT' ? [m.fstype, m.source, m.destination] : [])), [
     ['tmpfs', 'tmpfs', '/sys/fs/cgroup'],
-    ['', '/sys/fs/cgroup/memory/user/1', '/sys/fs/cgroup/memory'],
-    ['', '/sys/fs/cgroup/cpu,cpuacct/user/1', '/sys/fs/cgroup/cpu,cpuacct'],
-    ['', '/sys/fs/cgroup/systemd/user/1', '/sys/fs/cgroup/systemd'],
-    ['', '/sys/fs/cgroup/unified/user/1', '/sys/fs/cgroup/unified'],
+    ['', '/sys/fs/cgroup/cpu,cpuacct/user/1/c1', '/sys/fs/cgroup/cpu,cpuacct'],
+    ['', '/sys/fs/cgroup/memory/user/1/c1', '/sys/fs/cgroup/memory'],
+    ['', '/sys/fs/cgroup/systemd/user/1/c1', '/sys/fs/cgroup/systemd'],
+    ['', '/sys/fs/cgroup/unified/user/1/c1', '/sys/fs/cgroup/unified'],
     ['tmpfs', 'tmpfs', '/sys/fs/cgroup'],
   ], 'v1: tmpfs, one read-only bind per hierarchy, then the tmpfs remounted read-only');
-  const v2 = buildPlan(spec, unified, opts).ops.filter((o) => o.op === 'MOUNT');
-  t.same(v2.map((m) => (m.op === 'MOUNT' ? [m.source, m.destination] : [])), [['/sys/fs/cgroup/system.slice/x.service', '/sys/fs/cgroup']]);
+  const v2 = buildPlan(spec, unified, { ...opts, cgroupPaths: { '/sys/fs/cgroup': '/sys/fs/cgroup/system.slice/c1' } }).ops.filter((o) => o.op === 'MOUNT');
+  t.same(v2.map((m) => (m.op === 'MOUNT' ? [m.source, m.destination] : [])), [['/sys/fs/cgroup/system.slice/c1', '/sys/fs/cgroup']]);
 });
 
 t.test('bind sources resolve against the bundle and carry their kind', async (t) => {

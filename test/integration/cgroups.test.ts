@@ -1,0 +1,128 @@
+/**
+ * The container's cgroup end to end on this host's v1 hierarchies: limits from the config reach
+ * the cgroup before the program runs, ps/pause/resume/update/kill --all/events go through it,
+ * the device cgroup denies a host device the config does not allow, and delete removes it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+import { makeBundle, type Bundle } from '../helpers/bundle';
+import { readState, runDetached, waitForStatus } from '../helpers/container';
+import { fact, parseFacts } from '../helpers/facts';
+import { requires } from '../helpers/requires';
+import { describe, runtimeName } from '../helpers/runtime';
+
+const V1 = '/sys/fs/cgroup';
+const hierarchy = (name: string): string => path.join(V1, name);
+const read = (file: string): string => fs.readFileSync(file, 'utf8').trim();
+
+/** A unique absolute cgroup path for this test, removed (parent included) in teardown. */
+function cgroupPathFor(t: { teardown(fn: () => void): void }, b: Bundle): string {
+  const parent = `/tsrun-it-${process.pid}`;
+  t.teardown(() => {
+    for (const h of fs.readdirSync(V1)) {
+      try {
+        fs.rmdirSync(path.join(V1, h, parent));
+      } catch {
+        // Not created in this hierarchy, or not empty because a test failed: the bundle teardown reports it.
+      }
+    }
+  });
+  return `${parent}/${b.id}`;
+}
+
+t.test('limits, ps, pause and resume, update, kill --all, delete', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'cgroup1')) return;
+  const b = makeBundle(t, { args: ['sh', '-c', 'sleep 1000 & wait'] });
+  const cg = cgroupPathFor(t, b);
+  b.writeSpec((s) => {
+    s.linux.cgroupsPath = cg;
+    (s.linux.resources as unknown as Record<string, unknown>)['memory'] = { limit: 64 * 1024 * 1024 };
+    (s.linux.resources as unknown as Record<string, unknown>)['pids'] = { limit: 20 };
+    (s.linux.resources as unknown as Record<string, unknown>)['cpu'] = { shares: 512 };
+  });
+  const c = runDetached(b);
+  t.equal(read(path.join(hierarchy('memory'), cg, 'memory.limit_in_bytes')), String(64 * 1024 * 1024), 'memory limit in the cgroup');
+  t.equal(read(path.join(hierarchy('pids'), cg, 'pids.max')), '20', 'pids limit in the cgroup');
+  t.equal(read(path.join(hierarchy('cpu'), cg, 'cpu.shares')), '512', 'cpu shares in the cgroup');
+  t.match(read(path.join(hierarchy('memory'), cg, 'cgroup.procs')), new RegExp(`^${c.pid}$`, 'm'), 'init is in the cgroup');
+
+  const ps = b.rt.exec(['ps', '--format', 'json', b.id]);
+  t.equal(ps.code, 0, `ps --format json exits 0 (${describe(ps)})`);
+  t.equal(ps.stderr, '', 'nothing on stderr (go-runc parses stdout and stderr together)');
+  const pids = JSON.parse(ps.stdout) as number[];
+  t.ok(pids.includes(c.pid) && pids.length === 2, `init and its sleep are listed (${ps.stdout.trim()})`);
+
+  t.equal(b.rt.exec(['pause', b.id]).code, 0, 'pause exits 0');
+  t.equal(readState(b.rt, b.id).status, 'paused', 'status paused');
+  t.equal(read(path.join(hierarchy('freezer'), cg, 'freezer.state')), 'FROZEN', 'freezer.state FROZEN');
+  t.equal(b.rt.exec(['resume', b.id]).code, 0, 'resume exits 0');
+  t.equal(readState(b.rt, b.id).status, 'running', 'status running again');
+
+  // docker update --memory 96m --memory-swap 192m, byte for byte (engines.md): zeros are "unset".
+  const upd = b.rt.exec(['update', '--resources', '-', b.id], {
+    input: '{"memory":{"limit":100663296,"reservation":0,"swap":201326592,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}',
+  });
+  t.equal(upd.code, 0, `update --resources - exits 0 (${describe(upd)})`);
+  t.equal(read(path.join(hierarchy('memory'), cg, 'memory.limit_in_bytes')), '100663296', 'the new memory limit');
+  t.equal(read(path.join(hierarchy('cpu'), cg, 'cpu.shares')), '512', 'cpu.shares 0 left the shares alone');
+
+  if (runtimeName === 'tsrun') {
+    const ev = b.rt.exec(['events', '--stats', b.id]);
+    t.equal(ev.code, 0, `events --stats exits 0 (${describe(ev)})`);
+    const line = JSON.parse(ev.stdout) as { type: string; id: string; data: { memory: { usage: { limit: number } }; pids: { current: number } } };
+    t.equal(line.type, 'stats', 'a stats event');
+    t.equal(line.data.memory.usage.limit, 100663296, 'memory.usage.limit as runc reports it');
+    t.equal(line.data.pids.current, 2, 'pids.current');
+  }
+
+  t.equal(b.rt.kill(b.id, 'KILL', { all: true }).code, 0, 'kill --all KILL exits 0');
+  t.ok(await waitForStatus(b.rt, b.id, 'stopped', 5000), 'the container stops');
+  t.equal(b.rt.delete(b.id).code, 0, 'delete exits 0');
+  for (const h of ['memory', 'pids', 'cpu', 'freezer', 'devices']) t.notOk(fs.existsSync(path.join(hierarchy(h), cg)), `the ${h} cgroup is gone`);
+});
+
+t.test('memory limit 4 MiB and pids limit 1 still start /bin/true', async (t) => {
+  // The runtime's own memory must not be billed to the container: init joins its cgroup as a
+  // fork of the runtime, before it touches much.
+  if (!requires(t, 'root', 'busybox', 'cgroup1')) return;
+  const b = makeBundle(t, { args: ['/bin/true'] });
+  const cg = cgroupPathFor(t, b);
+  b.writeSpec((s) => {
+    s.linux.cgroupsPath = cg;
+    (s.linux.resources as unknown as Record<string, unknown>)['memory'] = { limit: 4 * 1024 * 1024 };
+    (s.linux.resources as unknown as Record<string, unknown>)['pids'] = { limit: 1 };
+  });
+  const r = b.rt.run(b.id, b.dir);
+  t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
+});
+
+t.test('the device cgroup denies a host device the config does not allow', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'cgroup1')) return;
+  const b = makeBundle(t, {
+    args: ['sh', '-c', 'head -c1 /dev/kmsg >/dev/null 2>&1 && echo "@@kmsg open" || echo "@@kmsg denied"; echo x > /dev/null && echo "@@null ok"'],
+  });
+  const cg = cgroupPathFor(t, b);
+  b.writeSpec((s) => {
+    s.linux.cgroupsPath = cg;
+    (s.linux as unknown as Record<string, unknown>)['devices'] = [{ path: '/dev/kmsg', type: 'c', major: 1, minor: 11, fileMode: 0o644 }];
+    s.linux.resources = { devices: [{ allow: false, access: 'rwm' }] };
+  });
+  const r = b.rt.run(b.id, b.dir);
+  t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
+  const f = parseFacts(r.stdout);
+  t.equal(fact(f, 'kmsg'), 'denied', '/dev/kmsg exists but the device cgroup refuses it');
+  t.equal(fact(f, 'null'), 'ok', 'the default devices stay allowed (appended after the engine rules)');
+});
+
+t.test('a create that fails after the cgroup exists leaves no cgroup', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'cgroup1')) return;
+  const b = makeBundle(t, { args: ['/bin/nonexistent'] });
+  const cg = cgroupPathFor(t, b);
+  b.writeSpec((s) => {
+    s.linux.cgroupsPath = cg;
+  });
+  const r = b.rt.create(b.id, b.dir);
+  t.not(r.code, 0, 'create fails');
+  for (const h of ['memory', 'pids', 'devices']) t.notOk(fs.existsSync(path.join(hierarchy(h), cg)), `no ${h} cgroup left`);
+});
