@@ -15,6 +15,7 @@
 #include "child.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -248,6 +249,8 @@ static int th_wait_go(struct th_child *c) {
   if (c->doc_len[0] == 0) c->doc[0] = "";
   if (c->doc_len[1] == 0) c->doc[1] = "";
   c->have_go = 1;
+  if (c->dumpable_until_go && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+    return th_fail(c, errno, "make the process non-dumpable", NULL);
   return 0;
 }
 
@@ -305,8 +308,13 @@ _Noreturn void th_child_main(struct th_child *c) {
   close(c->parent_fd);
   if (th_reset_signals(c) < 0) th_die(c, TH_STAGE_SIGNALS, 1);
   if (th_parent_check(c) < 0) th_die(c, TH_STAGE_PRCTL, 1);
-  /* Non-dumpable before touching a namespace: no ptrace or /proc/<pid> access by the container. */
-  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+  /* Non-dumpable before touching a namespace: no ptrace or /proc/<pid> access by the container.
+     One exception: an unprivileged runtime creating a user namespace must open our
+     /proc/<pid>/{uid,gid}_map and setgroups, which a non-dumpable process's owner (root) keeps
+     from it. Then we stay dumpable until GO, which comes after the maps are written and before
+     anything of the container runs, and turn non-dumpable right there (th_wait_go). */
+  c->dumpable_until_go = (c->create_flags & CLONE_NEWUSER) != 0 && geteuid() != 0;
+  if (!c->dumpable_until_go && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
     th_fail(c, errno, "make the process non-dumpable", NULL);
     th_die(c, TH_STAGE_PRCTL, 1);
   }

@@ -39,6 +39,7 @@ struct th_child {
   int fifo_fd;             /* EXEC_FIFO fd, -1 until opened */
   int ns_done;             /* the NAMESPACE ops have run (they run as one group) */
   int have_go;             /* MSG_GO arrived */
+  int dumpable_until_go;   /* unprivileged runtime + new user namespace: see th_child_main */
   int created;             /* MSG_CREATED sent: the runtime may be gone, ignore send errors */
   const char *doc[2];      /* hook state documents from GO: createContainer, startContainer */
   size_t doc_len[2];

@@ -64,8 +64,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   });
 
   // yargs takes a lone "-" for a positional; docker sends `update --resources - ID` (stdin).
-  const args = argv.map((a, i) => (a === '-' && (argv[i - 1] === '--resources' || argv[i - 1] === '-r') ? '--resources=-' : a))
-    .filter((a, i) => !((a === '--resources' || a === '-r') && argv[i + 1] === '-'));
+  const args = stripGlobalRootless(argv).map((a, i) => (a === '-' && (argv[i - 1] === '--resources' || argv[i - 1] === '-r') ? '--resources=-' : a))
+    .filter((a, i, all) => !((a === '--resources' || a === '-r') && all[i + 1] === '-'));
   const parser = yargs(args)
     .scriptName('tsrun')
     .usage('tsrun [global options] <command> [command options] <container-id>')
@@ -76,12 +76,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .version(false)
     .help('help')
     .alias('help', 'h')
-    .option('root', { type: 'string', default: '/run/tsrun', describe: 'root directory for container state', global: true })
+    .option('root', { type: 'string', default: defaultRoot(), describe: 'root directory for container state', global: true })
     .option('log', { type: 'string', describe: 'append errors (and --debug output) to this file', global: true })
     .option('log-format', { type: 'string', default: 'text', describe: 'log file format: text or json', global: true })
     .option('debug', { type: 'boolean', default: false, describe: 'log debug output', global: true })
     .option('systemd-cgroup', { type: 'boolean', default: false, describe: 'use the systemd cgroup driver (needs systemd)', global: true })
-    .option('rootless', { type: 'string', describe: 'accepted for runc compatibility (true|false|auto)', global: true, hidden: true })
     .option('criu', { type: 'string', describe: 'accepted for runc compatibility; checkpointing is not supported', global: true, hidden: true })
     .option('version', { alias: 'v', type: 'boolean', describe: 'print the version' })
     .command('create <container-id>', 'create a container from a bundle', (y) => createFlags(y), (a) => {
@@ -170,7 +169,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       y.option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'where to write config.json' })
         .option('rootless', { type: 'boolean', default: false, describe: 'a config for running as a non-root user' }),
       (a) => {
-        act(async () => (await import('../commands/spec')).spec(context(a as unknown as GlobalArgs), a.bundle, a.rootless === true));
+        act(async () => (await import('../commands/spec')).spec(context(a as unknown as GlobalArgs), a.bundle, a.rootless));
       })
     .fail((msg, err) => {
       throw err ?? new TsrunError('InvalidArgument', msg);
@@ -194,6 +193,37 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   return status;
+}
+
+/**
+ * runc's global `--rootless true|false|auto` (containerd may pass it before the subcommand) is
+ * accepted and dropped: tsrun decides from its effective uid. `spec --rootless` is unaffected.
+ */
+export function stripGlobalRootless(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('-')) break;
+    if (a.startsWith('--rootless=')) continue;
+    if (a === '--rootless' && ['true', 'false', 'auto'].includes(argv[i + 1] ?? '')) {
+      i++;
+      continue;
+    }
+    out.push(a);
+    // Global flags that take a separate value: keep the value with them.
+    if (['--root', '--log', '--log-format', '--criu'].includes(a) && i + 1 < argv.length) out.push(argv[++i]!);
+  }
+  return [...out, ...argv.slice(i)];
+}
+
+/**
+ * /run/tsrun for root; a non-root user's own $XDG_RUNTIME_DIR/tsrun (as runc does), or
+ * /tmp/tsrun-<uid> when it is unset or empty (podman sets it to "").
+ */
+export function defaultRoot(uid = process.geteuid?.() ?? 0, xdg = process.env['XDG_RUNTIME_DIR']): string {
+  if (uid === 0) return '/run/tsrun';
+  return xdg ? `${xdg}/tsrun` : `/tmp/tsrun-${uid}`;
 }
 
 function preserveFds(v: unknown): number {

@@ -7,6 +7,6 @@ export type CreateArgs = Omit<CreateOptions, 'root' | 'systemdCgroup' | 'debug'>
 
 /** Run `create`; returns the exit code. */
 export function create(ctx: CommandContext, a: CreateArgs): number {
-  createContainer({ root: ctx.root, systemdCgroup: ctx.systemdCgroup, debug: (m) => ctx.log.debug(m), ...a });
+  createContainer({ root: ctx.root, systemdCgroup: ctx.systemdCgroup, debug: (m) => ctx.log.debug(m), warn: (m) => ctx.log.warn(m), ...a });
   return 0;
 }

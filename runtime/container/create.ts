@@ -34,6 +34,8 @@ export interface CreateOptions {
   readonly systemdCgroup: boolean;
   /** Where --debug output goes. */
   readonly debug?: ((msg: string) => void) | undefined;
+  /** Where warnings go (e.g. cgroups a rootless runtime cannot use). */
+  readonly warn?: ((msg: string) => void) | undefined;
 }
 
 /** How long set-up may go without a message from init before we give up. */
@@ -112,11 +114,21 @@ export function createContainer(opts: CreateOptions): ContainerState {
   let wrotePidFile = false;
   try {
     native.mkfifo(paths.fifo, 0o622);
+    const rootless = (process.geteuid?.() ?? 0) !== 0;
     const cgroupPath = containerCgroupPath(spec.linux?.cgroupsPath, opts.id, opts.systemdCgroup, host.hasSystemd);
-    const cg = containerCgroup(cgroupPath);
-    cg.create();
-    cgroup = cg;
-    cg.apply(spec.linux?.resources ?? {});
+    let cg: CgroupDriver | undefined = containerCgroup(cgroupPath);
+    try {
+      cg.create();
+      cgroup = cg;
+      cg.apply(spec.linux?.resources ?? {});
+    } catch (err) {
+      // A rootless runtime usually may not write the cgroup tree: go on without one and say so.
+      if (!rootless || !(err instanceof TsrunError) || !['EACCES', 'EPERM', 'EROFS'].includes(err.errno ?? '')) throw err;
+      if (cgroup) cgroup.destroy();
+      cgroup = undefined;
+      cg = undefined;
+      opts.warn?.(`cgroups skipped: ${err.message} (rootless: no resource limits, pause, or cgroup-wide kill)`);
+    }
     const sourceKinds = Object.fromEntries(bindSources(spec, bundle).map((s) => [s, statKind(s)]));
     const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
     if (seccomp && seccomp.unknownSyscalls.length > 0) {
@@ -130,7 +142,8 @@ export function createContainer(opts: CreateOptions): ContainerState {
       noPivot: opts.noPivot,
       noNewKeyring: opts.noNewKeyring,
       seccomp,
-      cgroupPaths: cg.paths(),
+      cgroupPaths: cg?.paths() ?? {},
+      rootless,
       preserveFds: opts.preserveFds,
       sourceKinds,
     });
@@ -142,7 +155,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
     // container's namespace see the pid as the container does.
     const hookState = (status: string, pid = spawned.pid): HookState => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid, bundle, annotations });
     // Init joins its cgroup while it still waits for GO: before it runs any user code.
-    cg.addProcess(spawned.pid);
+    cg?.addProcess(spawned.pid);
     if (createsUserNamespace(spec)) {
       writeIdMaps(spawned.pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? [], process.getuid?.() !== 0);
     }
@@ -186,7 +199,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       hooks: { poststart: spec.hooks?.poststart ?? [], poststop: spec.hooks?.poststop ?? [] },
       namespaces: namespaceLinks(child.pid),
       processScope: created('pid') ? 'pid' : created('mount') ? 'mnt' : 'init',
-      cgroupPath,
+      cgroupPath: cg ? cgroupPath : undefined,
     };
     writeState(opts.root, state);
     if (pidFile) {

@@ -28,6 +28,8 @@ export interface BuildOptions {
   readonly preserveFds: number;
   /** linux.seccomp compiled to BPF by the caller (libseccomp is I/O); absent when there is none. */
   readonly seccomp?: { readonly filter: Uint8Array; readonly flags: number } | undefined;
+  /** The runtime runs as a non-root user (setgroups is denied in its user namespace). */
+  readonly rootless?: boolean | undefined;
   /** The container's cgroup directory per hierarchy mount point, for `cgroup` mounts. */
   readonly cgroupPaths: Readonly<Record<string, string>>;
   /** Host-side facts about bind sources, looked up by the caller: 'dir' | 'file' | 'missing'. */
@@ -122,14 +124,17 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
     const caps = proc.capabilities;
     if (caps) ops.push({ op: 'CAPS_BOUNDING', bounding: capMask(caps.bounding, host.capLastCap) });
     const user = proc.user;
+    if (opts.rootless && (user.additionalGids ?? []).length > 0) {
+      throw new TsrunError('InvalidArgument', 'process.user.additionalGids: supplementary groups cannot be set by a rootless runtime (setgroups is denied in its user namespace)');
+    }
     ops.push({
       op: 'USER',
       uid: user.uid,
       gid: user.gid,
       groups: user.additionalGids ?? [],
-      // setgroups is refused in a user namespace whose setgroups file says deny; without one it
-      // must always run so the host's supplementary groups do not leak into the container.
-      setgroups: 1,
+      // setgroups must run so the caller's supplementary groups do not leak into the container,
+      // except rootless, where the runtime had to write "deny" to setgroups to map gids at all.
+      setgroups: opts.rootless ? 0 : 1,
     });
     if (caps) {
       ops.push({
