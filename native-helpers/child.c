@@ -75,6 +75,7 @@ static const struct {
     [TH_OP_SCHEDULER] = {th_op_scheduler, TH_STAGE_SCHEDULER},
     [TH_OP_IO_PRIORITY] = {th_op_io_priority, TH_STAGE_IO_PRIORITY},
     [TH_OP_PERSONALITY] = {th_op_personality, TH_STAGE_PERSONALITY},
+    [TH_OP_TIME_OFFSETS] = {th_op_time_offsets, TH_STAGE_TIME_OFFSETS},
 };
 
 int th_child_can_run(unsigned code) {

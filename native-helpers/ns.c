@@ -57,6 +57,45 @@ out:
   return rc;
 }
 
+/*
+ * Write linux.timeOffsets to /proc/self/timens_offsets: it describes the time namespace our
+ * children will enter, and is writable only until the first of them exists (time_namespaces(7)).
+ * Clock ids are numeric (CLOCK_MONOTONIC 1, CLOCK_BOOTTIME 7), which every kernel with time
+ * namespaces accepts.
+ */
+static int th_time_offsets(struct th_child *c) {
+  const struct th_op *t = NULL;
+  for (uint32_t i = 0; i < c->plan->n; i++)
+    if (c->plan->ops[i].code == TH_OP_TIME_OFFSETS) t = &c->plan->ops[i];
+  if (t == NULL) return 0;
+  char text[128], num[TH_NUM_BYTES];
+  struct th_buf b;
+  th_buf_init(&b, text, sizeof text);
+  th_buf_str(&b, "1 ");
+  th_buf_str(&b, th_i64s(num, (int64_t)t->f[TH_TIME_OFFSETS_MONOTONIC_SECS].u64));
+  th_buf_str(&b, " ");
+  th_buf_str(&b, th_u64s(num, t->f[TH_TIME_OFFSETS_MONOTONIC_NSECS].u32));
+  th_buf_str(&b, "\n7 ");
+  th_buf_str(&b, th_i64s(num, (int64_t)t->f[TH_TIME_OFFSETS_BOOTTIME_SECS].u64));
+  th_buf_str(&b, " ");
+  th_buf_str(&b, th_u64s(num, t->f[TH_TIME_OFFSETS_BOOTTIME_NSECS].u32));
+  th_buf_str(&b, "\n");
+  int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return th_fail(c, errno, "open /proc/self/timens_offsets", NULL);
+  ssize_t n = write(fd, text, b.len);
+  int e = errno;
+  close(fd);
+  if (n != (ssize_t)b.len) return th_fail(c, n < 0 ? e : EIO, "write time namespace offsets (", text, ")", NULL);
+  return 0;
+}
+
+/* The offsets were applied by the NAMESPACE group; nothing is left to do when the op is reached. */
+int th_op_time_offsets(struct th_child *c, const struct th_op *op) {
+  (void)c;
+  (void)op;
+  return 0;
+}
+
 int th_op_namespace(struct th_child *c, const struct th_op *op) {
   (void)op;
   if (c->ns_done) return 0;
@@ -67,6 +106,7 @@ int th_op_namespace(struct th_child *c, const struct th_op *op) {
   char h[TH_NUM_BYTES];
   if (c->create_flags != 0 && unshare((int)c->create_flags) < 0)
     return th_fail(c, errno, "unshare namespaces (flags ", th_hexs(h, c->create_flags), ")", NULL);
+  if ((c->create_flags & CLONE_NEWTIME) && (rc = th_time_offsets(c)) < 0) return rc;
   pid_t pid = th_raw_clone(CLONE_PARENT | SIGCHLD);
   if (pid < 0) return th_fail(c, errno, "clone init (flags ", th_hexs(h, CLONE_PARENT | SIGCHLD), ")", NULL);
   if (pid > 0) {

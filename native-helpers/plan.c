@@ -314,6 +314,9 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
   }
   if (p->ops[p->n - 1].code != TH_OP_EXEC)
     return th_say(err, errlen, "the last op is %s; a plan must end with exec", th_op_names[p->ops[p->n - 1].code]);
+  /* Offsets only mean something for a time namespace the plan creates. */
+  if (first[TH_OP_TIME_OFFSETS] >= 0 && !(th_plan_create_flags(p) & CLONE_NEWTIME))
+    return th_say(err, errlen, "op %ld (time-offsets): needs a new time namespace", first[TH_OP_TIME_OFFSETS]);
   /* Mounting the rootfs in the runtime's own mount namespace would change the host. */
   if (first[TH_OP_ROOTFS] >= 0 && !has_mount_ns)
     return th_say(err, errlen, "op %ld (rootfs): needs a mount namespace op", first[TH_OP_ROOTFS]);

@@ -45,8 +45,9 @@ enum th_op_code {
   TH_OP_SCHEDULER = 32,
   TH_OP_IO_PRIORITY = 33,
   TH_OP_PERSONALITY = 34,
+  TH_OP_TIME_OFFSETS = 35,
 };
-#define TH_OP_MAX 34
+#define TH_OP_MAX 35
 
 #define TH_CLOSE_FDS_PRESERVE 0
 #define TH_NAMESPACE_NSTYPE 0
@@ -117,6 +118,10 @@ enum th_op_code {
 #define TH_SCHEDULER_PERIOD 6
 #define TH_IO_PRIORITY_VALUE 0
 #define TH_PERSONALITY_PERSONA 0
+#define TH_TIME_OFFSETS_MONOTONIC_SECS 0
+#define TH_TIME_OFFSETS_MONOTONIC_NSECS 1
+#define TH_TIME_OFFSETS_BOOTTIME_SECS 2
+#define TH_TIME_OFFSETS_BOOTTIME_NSECS 3
 #define TH_OP_MAX_FIELDS 9
 
 /* Field kinds per op code, 0-terminated; unused codes have no entry. */
@@ -155,6 +160,7 @@ static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
   [TH_OP_SCHEDULER] = {TH_F_U32, TH_F_U64, TH_F_U32, TH_F_U32, TH_F_U64, TH_F_U64, TH_F_U64, 0},
   [TH_OP_IO_PRIORITY] = {TH_F_U32, 0},
   [TH_OP_PERSONALITY] = {TH_F_U32, 0},
+  [TH_OP_TIME_OFFSETS] = {TH_F_U64, TH_F_U32, TH_F_U64, TH_F_U32, 0},
 };
 
 /* Which op codes exist (1) and which do not (0). */
@@ -193,6 +199,7 @@ static const unsigned char th_op_known[TH_OP_MAX + 1] = {
   [TH_OP_SCHEDULER] = 1,
   [TH_OP_IO_PRIORITY] = 1,
   [TH_OP_PERSONALITY] = 1,
+  [TH_OP_TIME_OFFSETS] = 1,
 };
 
 /* Field names per op, in wire order, for decoder messages. */
@@ -226,6 +233,7 @@ static const char *const th_field_names[TH_OP_MAX + 1][TH_OP_MAX_FIELDS] = {
   [TH_OP_SCHEDULER] = {"policy", "flags", "nice", "priority", "runtime", "deadline", "period"},
   [TH_OP_IO_PRIORITY] = {"value"},
   [TH_OP_PERSONALITY] = {"persona"},
+  [TH_OP_TIME_OFFSETS] = {"monotonic_secs", "monotonic_nsecs", "boottime_secs", "boottime_nsecs"},
 };
 
 static const char *const th_op_names[TH_OP_MAX + 1] = {
@@ -263,6 +271,7 @@ static const char *const th_op_names[TH_OP_MAX + 1] = {
   [TH_OP_SCHEDULER] = "scheduler",
   [TH_OP_IO_PRIORITY] = "io-priority",
   [TH_OP_PERSONALITY] = "personality",
+  [TH_OP_TIME_OFFSETS] = "time-offsets",
 };
 
 enum th_mount_kind {
@@ -334,6 +343,7 @@ enum th_stage {
   TH_STAGE_SCHEDULER = 36,
   TH_STAGE_IO_PRIORITY = 37,
   TH_STAGE_PERSONALITY = 38,
+  TH_STAGE_TIME_OFFSETS = 39,
 };
 
 #endif

@@ -73,6 +73,17 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   for (const ns of linux.namespaces ?? []) {
     ops.push({ op: 'NAMESPACE', nstype: isNamespaceType(ns.type) ? NAMESPACE_CLONE_FLAGS[ns.type] : 0, path: ns.path ?? '' });
   }
+  const offsets = linux.timeOffsets;
+  if (offsets && Object.keys(offsets).length > 0) {
+    const o = (clock: string) => offsets[clock] ?? {};
+    ops.push({
+      op: 'TIME_OFFSETS',
+      monotonic_secs: BigInt.asUintN(64, BigInt(o('monotonic').secs ?? 0)),
+      monotonic_nsecs: o('monotonic').nanosecs ?? 0,
+      boottime_secs: BigInt.asUintN(64, BigInt(o('boottime').secs ?? 0)),
+      boottime_nsecs: o('boottime').nanosecs ?? 0,
+    });
+  }
   // These two open host files while init still has its host credentials: after it becomes root
   // of a user namespace whose 0 maps to another host uid, the private state directory and its own
   // /proc files are closed to it.

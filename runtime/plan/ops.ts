@@ -124,6 +124,12 @@ export const OP = {
   IO_PRIORITY: 33,
   /** personality(2) for linux.personality (the execution domain exec uses). */
   PERSONALITY: 34,
+  /**
+   * linux.timeOffsets of a new time namespace. The offsets must be written after unshare and
+   * before the namespace's first process exists, so the NAMESPACE group applies them (in the
+   * intermediate, before the second fork); this op only carries them.
+   */
+  TIME_OFFSETS: 35,
 } as const;
 
 /** The name of an op. */
@@ -231,6 +237,12 @@ export const OP_FIELDS = {
   ],
   IO_PRIORITY: [['value', 'u32']],
   PERSONALITY: [['persona', 'u32']],
+  TIME_OFFSETS: [
+    ['monotonic_secs', 'u64'],
+    ['monotonic_nsecs', 'u32'],
+    ['boottime_secs', 'u64'],
+    ['boottime_nsecs', 'u32'],
+  ],
 } as const satisfies Record<OpName, readonly (readonly [string, FieldKind])[]>;
 
 /** MOUNT.kind: what to create at a missing destination, decided by the builder. */
@@ -313,6 +325,7 @@ export const STAGE = {
   SCHEDULER: 36,
   IO_PRIORITY: 37,
   PERSONALITY: 38,
+  TIME_OFFSETS: 39,
 } as const;
 
 /** The name of a failure stage. */

@@ -75,3 +75,24 @@ t.test('new cgroup and time namespaces', async (t) => {
   t.not(fact(f, 'cgroup'), fs.readlinkSync('/proc/self/ns/cgroup'), 'a cgroup namespace of its own');
   t.equal(fact(f, 'me'), '1', 'still pid 1 of a new pid namespace (init is the second fork)');
 });
+
+t.test('time namespace offsets move the container\'s boot clock', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!fs.existsSync('/proc/self/ns/time') || runtimeName === 'runc') {
+    t.plan(0, runtimeName === 'runc' ? 'runc 1.1 does not support time namespaces' : 'this kernel has no time namespaces');
+    return;
+  }
+  const DAY = 86400;
+  const b = makeBundle(t, {
+    args: ['sh', '-c', 'echo "@@uptime $(cut -d. -f1 /proc/uptime)"'],
+    patch: (s) => {
+      s.linux.namespaces.push({ type: 'time' });
+      (s.linux as unknown as Record<string, unknown>)['timeOffsets'] = { boottime: { secs: 10 * DAY, nanosecs: 0 }, monotonic: { secs: DAY, nanosecs: 0 } };
+    },
+  });
+  const host = Number(fs.readFileSync('/proc/uptime', 'utf8').split('.')[0]);
+  const r = b.rt.run(b.id, b.dir);
+  t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
+  const inside = Number(fact(parseFacts(r.stdout), 'uptime'));
+  t.ok(inside >= host + 10 * DAY - 5 && inside <= host + 10 * DAY + 60, `uptime inside (${inside}) is the host's (${host}) plus ten days`);
+});

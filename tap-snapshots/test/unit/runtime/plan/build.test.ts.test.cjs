@@ -1272,6 +1272,13 @@ Array [
     "path": "",
   },
   Object {
+    "boottime_nsecs": 500,
+    "boottime_secs": "0xfffffffffffff1f0",
+    "monotonic_nsecs": 0,
+    "monotonic_secs": "0x15180",
+    "op": "TIME_OFFSETS",
+  },
+  Object {
     "op": "EXEC_FIFO",
     "path": "/run/tsrun/c1/exec.fifo",
   },
