@@ -4,8 +4,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,6 +73,111 @@ int tsrun_prctl(int option, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5) 
 int tsrun_mkfifo(const char *path, uint32_t mode) {
   if (path == NULL) return -EINVAL;
   return mkfifo(path, (mode_t)mode) < 0 ? -errno : 0;
+}
+
+static int th_write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  size_t len = strlen(text);
+  ssize_t n = write(fd, text, len);
+  int e = errno;
+  close(fd);
+  return n == (ssize_t)len ? 0 : (n < 0 ? -e : -EIO);
+}
+
+static int th_say_err(char *err, uint32_t errlen, const char *what, const char *path) {
+  if (err != NULL && errlen > 0) {
+    size_t a = strlen(what), b = strlen(path);
+    size_t n = a + b < errlen - 1 ? a + b : errlen - 1;
+    memcpy(err, what, a < n ? a : n);
+    if (n > a) memcpy(err + a, path, n - a);
+    err[n] = '\0';
+  }
+  return 0;
+}
+
+/*
+ * A process in a new user namespace holds it while we write its maps and open it; then it exits.
+ * The child only blocks in read and _exits: no locks, so the raw clone from Node's thread is safe.
+ */
+static int th_userns_fd(const char *uid_map, const char *gid_map, char *err, uint32_t errlen) {
+  int p[2];
+  if (uid_map == NULL || gid_map == NULL) return -EINVAL;
+  if (pipe2(p, O_CLOEXEC) < 0) return th_say_err(err, errlen, "pipe", ""), -errno;
+  pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    char b;
+    close(p[1]);
+    while (read(p[0], &b, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+  }
+  int e = errno;
+  close(p[0]);
+  if (pid < 0) {
+    close(p[1]);
+    th_say_err(err, errlen, "clone a user namespace for an idmapped mount", "");
+    return -e;
+  }
+  char path[64];
+  int rc = 0, fd = -1;
+  snprintf(path, sizeof path, "/proc/%d/uid_map", (int)pid);
+  if ((rc = th_write_file(path, uid_map)) < 0) {
+    th_say_err(err, errlen, "write ", path);
+    goto out;
+  }
+  if (geteuid() != 0) {
+    snprintf(path, sizeof path, "/proc/%d/setgroups", (int)pid);
+    if ((rc = th_write_file(path, "deny")) < 0) {
+      th_say_err(err, errlen, "write ", path);
+      goto out;
+    }
+  }
+  snprintf(path, sizeof path, "/proc/%d/gid_map", (int)pid);
+  if ((rc = th_write_file(path, gid_map)) < 0) {
+    th_say_err(err, errlen, "write ", path);
+    goto out;
+  }
+  snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    rc = -errno;
+    th_say_err(err, errlen, "open ", path);
+  }
+out:
+  close(p[1]);
+  while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+  }
+  return rc < 0 ? rc : fd;
+}
+
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+
+int tsrun_idmapped_tree(const char *source, const char *uid_map, const char *gid_map, uint32_t recursive,
+                        uint64_t attr_set, uint64_t attr_clr, char *err, uint32_t errlen) {
+  if (source == NULL) return -EINVAL;
+  int userns = th_userns_fd(uid_map, gid_map, err, errlen);
+  if (userns < 0) return userns;
+  unsigned rec = recursive ? AT_RECURSIVE : 0;
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+  if (tree < 0) {
+    int e = errno;
+    close(userns);
+    th_say_err(err, errlen, "clone the mount tree (open_tree) of ", source);
+    return -e;
+  }
+  struct mount_attr a = {.attr_set = attr_set | MOUNT_ATTR_IDMAP, .attr_clr = attr_clr, .propagation = 0, .userns_fd = (uint64_t)userns};
+  int rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &a, sizeof a);
+  int e = errno;
+  close(userns);
+  if (rc < 0) {
+    close(tree);
+    th_say_err(err, errlen, "idmap the mount tree (mount_setattr) of ", source);
+    return -e;
+  }
+  return tree;
 }
 
 /* The same wire shape as runc's console socket (utils.SendFd): the name as data, one fd. */

@@ -76,6 +76,7 @@ static const struct {
     [TH_OP_IO_PRIORITY] = {th_op_io_priority, TH_STAGE_IO_PRIORITY},
     [TH_OP_PERSONALITY] = {th_op_personality, TH_STAGE_PERSONALITY},
     [TH_OP_TIME_OFFSETS] = {th_op_time_offsets, TH_STAGE_TIME_OFFSETS},
+    [TH_OP_IDMAP_MOUNT] = {th_op_idmap_mount, TH_STAGE_MOUNT},
 };
 
 int th_child_can_run(unsigned code) {
@@ -205,11 +206,29 @@ static int th_close_range(unsigned lo, unsigned hi) {
 static int th_op_close_fds(struct th_child *c, const struct th_op *op) {
   unsigned keep = op->f[TH_CLOSE_FDS_PRESERVE].u32, lo = 3 + keep, s = (unsigned)c->sync_fd;
   char a[TH_NUM_BYTES], b[TH_NUM_BYTES];
-  if (s < lo)
-    return th_fail_complete(c, EBADF, "the sync socket (fd ", th_u64s(a, s), ") is among the preserved fds 3..",
-                            th_u64s(b, lo - 1), NULL);
-  if (th_close_range(lo, s - 1) < 0 || th_close_range(s + 1, ~0U) < 0)
-    return th_fail(c, errno, "close fds from ", th_u64s(a, lo), NULL);
+  /* Keep the sync socket and the mount tree fds IDMAP_MOUNT ops name; close the gaps. */
+  unsigned keep_fds[64], nk = 0;
+  keep_fds[nk++] = s;
+  for (uint32_t i = 0; i < c->plan->n && nk < 64; i++)
+    if (c->plan->ops[i].code == TH_OP_IDMAP_MOUNT) keep_fds[nk++] = c->plan->ops[i].f[TH_IDMAP_MOUNT_TREE_FD].u32;
+  for (unsigned i = 1; i < nk; i++)
+    for (unsigned j = i; j > 0 && keep_fds[j - 1] > keep_fds[j]; j--) {
+      unsigned t = keep_fds[j];
+      keep_fds[j] = keep_fds[j - 1];
+      keep_fds[j - 1] = t;
+    }
+  unsigned from = lo;
+  for (unsigned i = 0; i < nk; i++) {
+    if (keep_fds[i] < lo) {
+      if (keep_fds[i] != s) continue;
+      return th_fail_complete(c, EBADF, "the sync socket (fd ", th_u64s(a, s), ") is among the preserved fds 3..",
+                              th_u64s(b, lo - 1), NULL);
+    }
+    if (keep_fds[i] > from && th_close_range(from, keep_fds[i] - 1) < 0)
+      return th_fail(c, errno, "close fds from ", th_u64s(a, from), NULL);
+    if (keep_fds[i] + 1 > from) from = keep_fds[i] + 1;
+  }
+  if (th_close_range(from, ~0U) < 0) return th_fail(c, errno, "close fds from ", th_u64s(a, from), NULL);
   for (unsigned fd = 3; fd < lo; fd++) {
     int fl = fcntl((int)fd, F_GETFD);
     if (fl < 0) continue; /* a preserved slot that holds nothing */

@@ -251,3 +251,31 @@ int th_op_root_readonly(struct th_child *c, const struct th_op *op) {
     return th_fail(c, errno, "remount / read-only", NULL);
   return 0;
 }
+
+#ifndef MOUNT_ATTR_IDMAP
+#define MOUNT_ATTR_IDMAP 0x00100000
+#endif
+
+/*
+ * An idmapped bind mount: the runtime made the detached tree (tsrun_idmapped_tree), we move it
+ * straight onto the O_PATH fd of the mount point resolved inside the rootfs.
+ */
+int th_op_idmap_mount(struct th_child *c, const struct th_op *op) {
+  const struct th_field *f = op->f;
+  const char *src = f[TH_IDMAP_MOUNT_SOURCE].s, *dst = f[TH_IDMAP_MOUNT_DESTINATION].s;
+  int tree = (int)f[TH_IDMAP_MOUNT_TREE_FD].u32;
+  enum th_create_kind kind = f[TH_IDMAP_MOUNT_KIND].u32 == TH_MOUNT_KIND_FILE ? TH_CREATE_FILE : TH_CREATE_DIR;
+  if (f[TH_IDMAP_MOUNT_KIND].u32 == TH_MOUNT_KIND_AUTO) {
+    struct stat st;
+    if (fstat(tree, &st) < 0) return th_fail(c, errno, "mount ", src, " to ", dst, " (idmapped bind)", NULL);
+    kind = S_ISDIR(st.st_mode) ? TH_CREATE_DIR : TH_CREATE_FILE;
+  }
+  int fd = th_resolve_create(c, dst, kind);
+  if (fd < 0) return th_fail(c, -fd, "create mount point ", dst, " in rootfs", NULL);
+  int rc = 0;
+  if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+    rc = th_fail(c, errno, "mount ", src, " to ", dst, " (idmapped bind, move_mount)", NULL);
+  close(fd);
+  close(tree);
+  return rc;
+}

@@ -46,8 +46,9 @@ enum th_op_code {
   TH_OP_IO_PRIORITY = 33,
   TH_OP_PERSONALITY = 34,
   TH_OP_TIME_OFFSETS = 35,
+  TH_OP_IDMAP_MOUNT = 36,
 };
-#define TH_OP_MAX 35
+#define TH_OP_MAX 36
 
 #define TH_CLOSE_FDS_PRESERVE 0
 #define TH_NAMESPACE_NSTYPE 0
@@ -122,6 +123,10 @@ enum th_op_code {
 #define TH_TIME_OFFSETS_MONOTONIC_NSECS 1
 #define TH_TIME_OFFSETS_BOOTTIME_SECS 2
 #define TH_TIME_OFFSETS_BOOTTIME_NSECS 3
+#define TH_IDMAP_MOUNT_SOURCE 0
+#define TH_IDMAP_MOUNT_DESTINATION 1
+#define TH_IDMAP_MOUNT_KIND 2
+#define TH_IDMAP_MOUNT_TREE_FD 3
 #define TH_OP_MAX_FIELDS 9
 
 /* Field kinds per op code, 0-terminated; unused codes have no entry. */
@@ -161,6 +166,7 @@ static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
   [TH_OP_IO_PRIORITY] = {TH_F_U32, 0},
   [TH_OP_PERSONALITY] = {TH_F_U32, 0},
   [TH_OP_TIME_OFFSETS] = {TH_F_U64, TH_F_U32, TH_F_U64, TH_F_U32, 0},
+  [TH_OP_IDMAP_MOUNT] = {TH_F_STR, TH_F_STR, TH_F_U32, TH_F_U32, 0},
 };
 
 /* Which op codes exist (1) and which do not (0). */
@@ -200,6 +206,7 @@ static const unsigned char th_op_known[TH_OP_MAX + 1] = {
   [TH_OP_IO_PRIORITY] = 1,
   [TH_OP_PERSONALITY] = 1,
   [TH_OP_TIME_OFFSETS] = 1,
+  [TH_OP_IDMAP_MOUNT] = 1,
 };
 
 /* Field names per op, in wire order, for decoder messages. */
@@ -234,6 +241,7 @@ static const char *const th_field_names[TH_OP_MAX + 1][TH_OP_MAX_FIELDS] = {
   [TH_OP_IO_PRIORITY] = {"value"},
   [TH_OP_PERSONALITY] = {"persona"},
   [TH_OP_TIME_OFFSETS] = {"monotonic_secs", "monotonic_nsecs", "boottime_secs", "boottime_nsecs"},
+  [TH_OP_IDMAP_MOUNT] = {"source", "destination", "kind", "tree_fd"},
 };
 
 static const char *const th_op_names[TH_OP_MAX + 1] = {
@@ -272,6 +280,7 @@ static const char *const th_op_names[TH_OP_MAX + 1] = {
   [TH_OP_IO_PRIORITY] = "io-priority",
   [TH_OP_PERSONALITY] = "personality",
   [TH_OP_TIME_OFFSETS] = "time-offsets",
+  [TH_OP_IDMAP_MOUNT] = "idmap-mount",
 };
 
 enum th_mount_kind {
@@ -344,6 +353,7 @@ enum th_stage {
   TH_STAGE_IO_PRIORITY = 37,
   TH_STAGE_PERSONALITY = 38,
   TH_STAGE_TIME_OFFSETS = 39,
+  TH_STAGE_IDMAP_MOUNT = 40,
 };
 
 #endif

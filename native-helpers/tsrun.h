@@ -41,6 +41,12 @@ TSRUN_EXPORT int tsrun_pidfd_send_signal(int pidfd, int sig);
 TSRUN_EXPORT int tsrun_prctl(int option, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
 /** mkfifo(3). 0 or -errno. */
 TSRUN_EXPORT int tsrun_mkfifo(const char *path, uint32_t mode);
+/* A detached clone of the mount tree at source (recursive: with submounts), idmapped with a user
+   namespace made from the uid_map/gid_map texts ("inside outside count" lines) and given the
+   mount_setattr(2) attributes attr_set/attr_clr. Returns the tree fd (CLOEXEC) or -errno, with
+   err filled on failure. */
+TSRUN_EXPORT int tsrun_idmapped_tree(const char *source, const char *uid_map, const char *gid_map, uint32_t recursive,
+                                     uint64_t attr_set, uint64_t attr_clr, char *err, uint32_t errlen);
 /** Send fd over a unix socket with name as the data (one sendmsg, one SCM_RIGHTS fd). 0 or -errno. */
 TSRUN_EXPORT int tsrun_send_fd(int sock, int fd, const char *name);
 /** Receive one fd (made CLOEXEC) and its name (NUL-terminated, truncated to namelen). fd or -errno. */

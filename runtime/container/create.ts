@@ -9,7 +9,7 @@ import { parseSpec, validateSpec, type Spec } from '../../spec';
 import { TsrunError, describeErrno, wrapSystemError } from '../../spec/errors';
 import * as native from '../native';
 import { probeHost, type HostFacts } from '../host/probe';
-import { bindSources, buildPlan, createsUserNamespace } from '../plan/build';
+import { bindSources, buildPlan, createsUserNamespace, idmapRequests } from '../plan/build';
 import { encodePlan } from '../plan/encode';
 import { MSG, HOOK_PHASE, stageName } from '../plan/ops';
 import { runHooks, type HookState } from './hooks';
@@ -111,6 +111,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
   })();
   let child: native.Spawned | undefined;
   let cgroup: CgroupDriver | undefined;
+  const idmapFds: Record<number, number> = {};
   let wrotePidFile = false;
   try {
     native.mkfifo(paths.fifo, 0o622);
@@ -131,6 +132,9 @@ export function createContainer(opts: CreateOptions): ContainerState {
     }
     const sourceKinds = Object.fromEntries(bindSources(spec, bundle).map((s) => [s, statKind(s)]));
     const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+    for (const r of idmapRequests(spec, bundle)) {
+      idmapFds[r.index] = native.idmappedTree(r.source, r.uidMap, r.gidMap, r.recursive, r.attrSet, r.attrClr);
+    }
     if (seccomp && seccomp.unknownSyscalls.length > 0) {
       opts.debug?.(`seccomp: syscalls this kernel or libseccomp does not know were skipped: ${seccomp.unknownSyscalls.join(' ')}`);
     }
@@ -144,6 +148,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       seccomp,
       cgroupPaths: cg?.paths() ?? {},
       rootless,
+      idmapFds,
       preserveFds: opts.preserveFds,
       sourceKinds,
     });
@@ -234,6 +239,8 @@ export function createContainer(opts: CreateOptions): ContainerState {
     if (cleanup.length === 0) throw e;
     throw new TsrunError(e.code, e.message, { cause: e, cleanup, ...(e.errno ? { errno: e.errno } : {}), ...(e.stage ? { stage: e.stage } : {}) });
   } finally {
+    // Init has its own copies (or failed); ours only had to survive until the clone.
+    for (const fd of Object.values(idmapFds)) fs.closeSync(fd);
     lock.release();
   }
 }

@@ -30,6 +30,7 @@ interface Lib {
   mkfifo: Fn;
   sendFd: Fn;
   recvFd: Fn;
+  idmappedTree: Fn;
 }
 
 let lib: Lib | undefined;
@@ -74,6 +75,7 @@ function load(): Lib {
     mkfifo: so.func('int tsrun_mkfifo(const char *path, uint32_t mode)'),
     sendFd: so.func('int tsrun_send_fd(int sock, int fd, const char *name)'),
     recvFd: so.func('int tsrun_recv_fd(int sock, uint8_t *name, uint32_t namelen)'),
+    idmappedTree: so.func('int tsrun_idmapped_tree(const char *source, const char *uid_map, const char *gid_map, uint32_t recursive, uint64_t attr_set, uint64_t attr_clr, char *err, uint32_t errlen)'),
   };
   const abi = l.abiVersion() as number;
   if (abi !== NATIVE_ABI) {
@@ -233,4 +235,14 @@ export function recvFd(sock: number): { fd: number; name: string } {
   const fd = check('receive fd', load().recvFd(sock, buf, buf.length) as number);
   const end = buf.indexOf(0);
   return { fd, name: buf.subarray(0, end < 0 ? buf.length : end).toString('utf8') };
+}
+
+/** A detached, idmapped clone of the mount tree at source (see tsrun_idmapped_tree); returns its fd. */
+export function idmappedTree(source: string, uidMap: string, gidMap: string, recursive: boolean, attrSet: bigint, attrClr: bigint): number {
+  const err = Buffer.alloc(512);
+  const rc = load().idmappedTree(source, uidMap, gidMap, recursive ? 1 : 0, attrSet, attrClr, err, err.length) as number;
+  if (rc >= 0) return rc;
+  const name = errnoName(-rc);
+  const what = err.subarray(0, Math.max(0, err.indexOf(0))).toString('utf8') || `idmap the mount of ${source}`;
+  throw new TsrunError(codeForErrno(name), `${what}: ${describeErrno(name)}`, { errno: name });
 }

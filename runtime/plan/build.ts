@@ -28,6 +28,8 @@ export interface BuildOptions {
   readonly preserveFds: number;
   /** linux.seccomp compiled to BPF by the caller (libseccomp is I/O); absent when there is none. */
   readonly seccomp?: { readonly filter: Uint8Array; readonly flags: number } | undefined;
+  /** Detached idmapped mount tree fds, by index in spec.mounts (see idmapRequests). */
+  readonly idmapFds?: Readonly<Record<number, number>> | undefined;
   /** The runtime runs as a non-root user (setgroups is denied in its user namespace). */
   readonly rootless?: boolean | undefined;
   /** The container's cgroup directory per hierarchy mount point, for `cgroup` mounts. */
@@ -100,7 +102,7 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   // Mount set-up, all relative to the rootfs before pivot_root.
   const propagation = linux.rootfsPropagation ? BigInt(rootfsPropagationFlags(linux.rootfsPropagation)) : BigInt(MS_SLAVE | MS_REC);
   ops.push({ op: 'ROOTFS', path: opts.rootfs, propagation });
-  for (const m of spec.mounts ?? []) ops.push(...mountOps(m, host, opts));
+  (spec.mounts ?? []).forEach((m, i) => ops.push(...mountOps(m, i, host, opts)));
   ops.push(...deviceOps(spec, host));
 
   // createRuntime and prestart hooks run in the runtime's namespaces, after the mounts and
@@ -220,10 +222,62 @@ function containerPath(p: string): string {
   return path.posix.resolve('/', p);
 }
 
-function mountOps(m: SpecMount, host: HostFacts, opts: BuildOptions): PlanOpOf<'MOUNT'>[] {
+/** What the runtime must prepare for one idmapped bind mount (the tree is built outside the plan). */
+export interface IdmapRequest {
+  readonly index: number;
+  readonly source: string;
+  readonly uidMap: string;
+  readonly gidMap: string;
+  readonly recursive: boolean;
+  readonly attrSet: bigint;
+  readonly attrClr: bigint;
+}
+
+/** mount_setattr(2) attributes for the per-mount flags an idmapped bind asks for. */
+const ATTR_OF_FLAG: readonly [number, number][] = [
+  [MS_RDONLY, 0x1],
+  [MS_NOSUID, 0x2],
+  [MS_NODEV, 0x4],
+  [MS_NOEXEC, 0x8],
+];
+
+const mapText = (ms: readonly { containerID: number; hostID: number; size: number }[] | undefined): string =>
+  (ms ?? []).map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
+
+/** The idmapped mounts of a config (idmap/ridmap option, or mappings given) and how to build them. */
+export function idmapRequests(spec: Spec, bundle: string): IdmapRequest[] {
+  const out: IdmapRequest[] = [];
+  (spec.mounts ?? []).forEach((m, index) => {
+    const o = parseMountOptions(m.options ?? []);
+    if (!o.isIdmap && (m.uidMappings?.length ?? 0) === 0 && (m.gidMappings?.length ?? 0) === 0) return;
+    if (!(o.isBind || m.type === 'bind')) {
+      throw new TsrunError('InvalidArgument', `mounts[${index}]: idmapped mounts must be bind mounts (type ${JSON.stringify(m.type ?? '')})`);
+    }
+    let attrSet = BigInt(o.recAttrSet);
+    for (const [flag, attr] of ATTR_OF_FLAG) if ((o.flags & flag) !== 0) attrSet |= BigInt(attr);
+    out.push({
+      index,
+      source: path.resolve(bundle, m.source ?? ''),
+      uidMap: mapText(m.uidMappings),
+      gidMap: mapText(m.gidMappings),
+      recursive: o.isRecursiveBind || o.isRecursiveIdmap,
+      attrSet,
+      attrClr: BigInt(o.recAttrClr),
+    });
+  });
+  return out;
+}
+
+function mountOps(m: SpecMount, index: number, host: HostFacts, opts: BuildOptions): (PlanOpOf<'MOUNT'> | PlanOpOf<'IDMAP_MOUNT'>)[] {
   const o = parseMountOptions(m.options ?? []);
   const destination = containerPath(m.destination);
   const isBind = o.isBind || m.type === 'bind';
+  const treeFd = opts.idmapFds?.[index];
+  if (treeFd !== undefined) {
+    const source = path.resolve(opts.bundle, m.source ?? '');
+    const k = opts.sourceKinds[source];
+    return [{ op: 'IDMAP_MOUNT', source, destination, kind: k === 'file' ? MOUNT_KIND.FILE : k === 'dir' ? MOUNT_KIND.DIR : MOUNT_KIND.AUTO, tree_fd: treeFd }];
+  }
   if (m.type === 'cgroup' && !isBind) return cgroupMountOps(destination, o.flags, host, opts.cgroupPaths);
   let flags = BigInt(o.flags);
   let source = m.source ?? '';

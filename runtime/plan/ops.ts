@@ -130,6 +130,13 @@ export const OP = {
    * intermediate, before the second fork); this op only carries them.
    */
   TIME_OFFSETS: 35,
+  /**
+   * An idmapped bind mount. The runtime builds the detached, idmapped mount tree (open_tree +
+   * mount_setattr need CAP_SYS_ADMIN over the host filesystem, which init gives up with its own
+   * user namespace); init move_mounts tree_fd onto the destination, resolved inside the rootfs.
+   * CLOSE_FDS keeps tree_fd open for it.
+   */
+  IDMAP_MOUNT: 36,
 } as const;
 
 /** The name of an op. */
@@ -243,6 +250,12 @@ export const OP_FIELDS = {
     ['boottime_secs', 'u64'],
     ['boottime_nsecs', 'u32'],
   ],
+  IDMAP_MOUNT: [
+    ['source', 'str'],
+    ['destination', 'str'],
+    ['kind', 'u32'],
+    ['tree_fd', 'u32'],
+  ],
 } as const satisfies Record<OpName, readonly (readonly [string, FieldKind])[]>;
 
 /** MOUNT.kind: what to create at a missing destination, decided by the builder. */
@@ -326,6 +339,7 @@ export const STAGE = {
   IO_PRIORITY: 37,
   PERSONALITY: 38,
   TIME_OFFSETS: 39,
+  IDMAP_MOUNT: 40,
 } as const;
 
 /** The name of a failure stage. */

@@ -15,6 +15,8 @@ export interface OciMount {
   type?: string;
   source?: string;
   options?: string[];
+  uidMappings?: { containerID: number; hostID: number; size: number }[];
+  gidMappings?: { containerID: number; hostID: number; size: number }[];
 }
 
 /** One hook (`path` is resolved in the namespace the hook kind runs in). */

@@ -9,7 +9,7 @@ import t from 'tap';
 import { makeBundle } from '../helpers/bundle';
 import { fact, parseFacts } from '../helpers/facts';
 import { requires } from '../helpers/requires';
-import { describe } from '../helpers/runtime';
+import { describe, runtimeName } from '../helpers/runtime';
 
 const HOST_BASE = 200000;
 
@@ -70,4 +70,38 @@ t.test('a user namespace without the rootfs chowned cannot write the image', asy
   const r = b.rt.run(b.id, b.dir);
   t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
   t.equal(fact(parseFacts(r.stdout), 'touch'), 'denied', 'host root is not root inside: the image stays read-only to it');
+});
+
+t.test('an idmapped bind mount gives the container root a host directory owned by root', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'userns')) return;
+  if (runtimeName === 'runc') {
+    t.plan(0, 'runc 1.1 has no idmapped mounts');
+    return;
+  }
+  const b = makeBundle(t, {
+    args: ['sh', '-c', 'echo "@@idmapped $(stat -c %u /data/f)"; echo "@@plain $(stat -c %u /plain/f)"; touch /data/made && echo "@@write ok"'],
+    patch: (s) => {
+      s.linux.namespaces.push({ type: 'user' });
+      s.linux.uidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
+      s.linux.gidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
+      s.root.readonly = false;
+    },
+  });
+  openPath(b);
+  chownTree(b.rootfs, HOST_BASE, HOST_BASE);
+  const host = b.hostDir('shared');
+  fs.chmodSync(host, 0o755);
+  fs.writeFileSync(path.join(host, 'f'), 'root-owned on the host\n');
+  b.writeSpec((s) => {
+    const mapping = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
+    s.mounts.push({ destination: '/data', type: 'bind', source: host, options: ['rbind', 'idmap'], uidMappings: mapping, gidMappings: mapping });
+    s.mounts.push({ destination: '/plain', type: 'bind', source: host, options: ['bind'] });
+  });
+  const r = b.rt.run(b.id, b.dir);
+  t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
+  const f = parseFacts(r.stdout);
+  t.equal(fact(f, 'idmapped'), '0', 'through the idmapped mount the file is root\'s');
+  t.equal(fact(f, 'plain'), '65534', 'through a plain bind it is an unmapped id');
+  t.equal(fact(f, 'write'), 'ok', 'the container root can write there');
+  t.equal(fs.statSync(path.join(host, 'made')).uid, 0, 'and what it writes is owned by root on disk');
 });

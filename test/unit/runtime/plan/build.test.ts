@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseSpec } from '../../../../spec';
 import type { HostFacts } from '../../../../runtime/host/probe';
-import { buildPlan, type BuildOptions } from '../../../../runtime/plan/build';
+import { buildPlan, idmapRequests, type BuildOptions } from '../../../../runtime/plan/build';
 import type { PlanOp } from '../../../../runtime/plan/types';
 
 const fixtures = path.resolve(__dirname, '../../../fixtures/spec/good');
@@ -150,4 +150,23 @@ t.test('--no-pivot and --preserve-fds reach the plan', async (t) => {
   const plan = buildPlan(load('runc-default.json'), hybrid, { ...opts, noPivot: true, preserveFds: 2 });
   t.same(plan.ops[0], { op: 'CLOSE_FDS', preserve: 2 });
   t.same(plan.ops.find((o) => o.op === 'PIVOT'), { op: 'PIVOT', mode: 1 });
+});
+
+t.test('idmapped bind mounts: requests for the runtime, IDMAP_MOUNT ops with the tree fds', async (t) => {
+  const m = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  const spec = {
+    ...load('runc-default.json'),
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/data', type: 'bind', source: 'vol', options: ['rbind', 'ro', 'idmap'], uidMappings: m, gidMappings: m },
+    ],
+  };
+  const reqs = idmapRequests(spec, '/b');
+  t.same(reqs, [{ index: 1, source: '/b/vol', uidMap: '0 100000 65536\n', gidMap: '0 100000 65536\n', recursive: true, attrSet: 1n, attrClr: 0n }]);
+  const ops = buildPlan(spec, hybrid, { ...opts, idmapFds: { 1: 9 }, sourceKinds: { '/b/vol': 'dir' } }).ops;
+  t.same(ops.filter((o) => o.op === 'IDMAP_MOUNT'), [{ op: 'IDMAP_MOUNT', source: '/b/vol', destination: '/data', kind: 0, tree_fd: 9 }]);
+  t.throws(() => idmapRequests({ ...spec, mounts: [{ destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }] }, '/b'), {
+    code: 'InvalidArgument',
+    message: 'mounts[0]: idmapped mounts must be bind mounts (type "tmpfs")',
+  });
 });
