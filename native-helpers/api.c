@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -36,6 +37,29 @@ int tsrun_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t 
 int tsrun_sync_recv(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen) {
   if (buf == NULL) return -EINVAL;
   return th_sync_recv(fd, timeout_ms, buf, buflen);
+}
+
+int tsrun_sync_recv_fd(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen, int32_t *rfd) {
+  if (buf == NULL || rfd == NULL) return -EINVAL;
+  int got = -1;
+  int n = th_sync_recv_fd(fd, timeout_ms, buf, buflen, &got);
+  *rfd = got;
+  return n;
+}
+
+int tsrun_unix_connect(const char *path) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  if (path == NULL || strlen(path) >= sizeof a.sun_path) return -ENAMETOOLONG;
+  memcpy(a.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  while (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    if (errno == EINTR) continue;
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
 }
 
 int tsrun_flock(int fd, int op) {

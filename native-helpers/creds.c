@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "sync.h"
 
 /* Name tables keyed by the kernel's own constants, for messages. */
 #define TH_NAMED(x) [x] = #x
@@ -170,9 +171,16 @@ int th_op_seccomp(struct th_child *c, const struct th_op *op) {
       .filter = (struct sock_filter *)(uintptr_t)op->f[TH_SECCOMP_FILTER].bytes,
   };
   char h[TH_NUM_BYTES], n[TH_NUM_BYTES];
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, op->f[TH_SECCOMP_FLAGS].u32, &prog) < 0)
+  long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, op->f[TH_SECCOMP_FLAGS].u32, &prog);
+  if (rc < 0)
     return th_fail(c, errno, "install the seccomp filter (", th_u64s(n, prog.len), " instructions, flags ",
                    th_hexs(h, op->f[TH_SECCOMP_FLAGS].u32), ")", NULL);
+  /* With NEW_LISTENER the kernel returns the user-notification fd: the runtime hands it on. */
+  if (op->f[TH_SECCOMP_FLAGS].u32 & SECCOMP_FILTER_FLAG_NEW_LISTENER) {
+    int e = th_sync_send_fd(c->sync_fd, TH_MSG_SECCOMP_FD, (int)rc);
+    close((int)rc);
+    if (e < 0) return th_fail(c, -e, "send the seccomp listener fd to the runtime", NULL);
+  }
   return 0;
 }
 

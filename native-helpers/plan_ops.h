@@ -311,6 +311,7 @@ enum th_msg {
   TH_MSG_CREATED = 5,
   TH_MSG_ERROR = 6,
   TH_MSG_ABORT = 7,
+  TH_MSG_SECCOMP_FD = 8,
 };
 
 enum th_stage {

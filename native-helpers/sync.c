@@ -5,6 +5,8 @@
 #include "sync.h"
 
 #include <errno.h>
+#include <unistd.h>
+#include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -47,7 +49,8 @@ static int64_t th_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int th_sync_recv(int fd, int timeout_ms, uint8_t *buf, size_t buflen) {
+int th_sync_recv_fd(int fd, int timeout_ms, uint8_t *buf, size_t buflen, int *rfd) {
+  if (rfd != NULL) *rfd = -1;
   if (buflen < TH_MSG_HEADER_BYTES) return -EINVAL;
   int64_t deadline = timeout_ms >= 0 ? th_now_ms() + timeout_ms : 0;
   for (;;) {
@@ -64,15 +67,51 @@ int th_sync_recv(int fd, int timeout_ms, uint8_t *buf, size_t buflen) {
     }
     if (r == 0) return -ETIMEDOUT;
     struct iovec iov = {buf, buflen};
-    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
-    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT);
+    union {
+      struct cmsghdr h;
+      char b[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+    ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       return -errno;
     }
+    int got = -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
+        memcpy(&got, CMSG_DATA(cm), sizeof got);
+    /* Nobody asked for an fd: do not leak the one that came. */
+    if (rfd != NULL) *rfd = got;
+    else if (got >= 0) close(got);
     if (n == 0) return 0;
-    if (msg.msg_flags & MSG_TRUNC) return -EMSGSIZE;
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return -EMSGSIZE;
     if ((size_t)n < TH_MSG_HEADER_BYTES) return -EPROTO;
     return (int)n;
+  }
+}
+
+int th_sync_recv(int fd, int timeout_ms, uint8_t *buf, size_t buflen) {
+  return th_sync_recv_fd(fd, timeout_ms, buf, buflen, NULL);
+}
+
+int th_sync_send_fd(int fd, uint32_t type, int passfd) {
+  uint8_t hdr[TH_MSG_HEADER_BYTES] = {0};
+  th_put32(hdr, type);
+  struct iovec iov = {hdr, sizeof hdr};
+  union {
+    struct cmsghdr h;
+    char b[CMSG_SPACE(sizeof(int))];
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &passfd, sizeof passfd);
+  for (;;) {
+    if (sendmsg(fd, &msg, MSG_NOSIGNAL) >= 0) return 0;
+    if (errno != EINTR) return -errno;
   }
 }

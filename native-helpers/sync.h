@@ -22,6 +22,12 @@ int th_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t val
  */
 int th_sync_recv(int fd, int timeout_ms, uint8_t *buf, size_t buflen);
 
+/* One message with header only, carrying `passfd` as SCM_RIGHTS. 0 or -errno. */
+int th_sync_send_fd(int fd, uint32_t type, int passfd);
+
+/* th_sync_recv that also takes an SCM_RIGHTS fd: *rfd is it (CLOEXEC) or -1. */
+int th_sync_recv_fd(int fd, int timeout_ms, uint8_t *buf, size_t buflen, int *rfd);
+
 /** Read the header fields of a received message. */
 uint32_t th_sync_u32(const uint8_t *buf, size_t at);
 

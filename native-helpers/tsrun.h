@@ -41,6 +41,10 @@ TSRUN_EXPORT int tsrun_pidfd_send_signal(int pidfd, int sig);
 TSRUN_EXPORT int tsrun_prctl(int option, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
 /** mkfifo(3). 0 or -errno. */
 TSRUN_EXPORT int tsrun_mkfifo(const char *path, uint32_t mode);
+/* tsrun_sync_recv that also takes an SCM_RIGHTS fd: *rfd is it (CLOEXEC) or -1. */
+TSRUN_EXPORT int tsrun_sync_recv_fd(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen, int32_t *rfd);
+/* A connected SOCK_STREAM unix socket (CLOEXEC) to path, or -errno. */
+TSRUN_EXPORT int tsrun_unix_connect(const char *path);
 /* A detached clone of the mount tree at source (recursive: with submounts), idmapped with a user
    namespace made from the uid_map/gid_map texts ("inside outside count" lines) and given the
    mount_setattr(2) attributes attr_set/attr_clr. Returns the tree fd (CLOEXEC) or -errno, with

@@ -176,6 +176,11 @@ export function createContainer(opts: CreateOptions): ContainerState {
         break;
       }
       if (msg.type === MSG.ERROR) throw initError(msg);
+      if (msg.type === MSG.SECCOMP_FD) {
+        sendToSeccompAgent(spec, msg.fd, hookState('creating'));
+        continue;
+      }
+      if (msg.fd >= 0) fs.closeSync(msg.fd);
       if (msg.type === MSG.HOOKS && msg.stage === HOOK_PHASE.CREATE_RUNTIME) {
         try {
           runHooks('prestart', spec.hooks?.prestart, hookState('creating'));
@@ -242,6 +247,34 @@ export function createContainer(opts: CreateOptions): ContainerState {
     // Init has its own copies (or failed); ours only had to survive until the clone.
     for (const fd of Object.values(idmapFds)) fs.closeSync(fd);
     lock.release();
+  }
+}
+
+/**
+ * Hand the seccomp listener fd to the agent at linux.seccomp.listenerPath: one message whose data
+ * is the container process state (runtime-spec's seccomp user notification, as runc sends it) and
+ * whose SCM_RIGHTS carries the fd. Our copy is closed either way.
+ */
+function sendToSeccompAgent(spec: Spec, listenerFd: number, state: HookState): void {
+  const listenerPath = spec.linux?.seccomp?.listenerPath;
+  try {
+    if (listenerFd < 0) throw new TsrunError('Internal', 'container init sent no seccomp listener fd');
+    if (!listenerPath) throw new TsrunError('InvalidArgument', 'linux.seccomp.listenerPath: required for SCMP_ACT_NOTIFY');
+    const doc = {
+      ociVersion: spec.ociVersion,
+      fds: ['seccompFd'],
+      pid: state.pid,
+      metadata: spec.linux?.seccomp?.listenerMetadata ?? '',
+      state: { ...state },
+    };
+    const sock = native.unixConnect(listenerPath);
+    try {
+      native.sendFd(sock, listenerFd, JSON.stringify(doc));
+    } finally {
+      fs.closeSync(sock);
+    }
+  } finally {
+    if (listenerFd >= 0) fs.closeSync(listenerFd);
   }
 }
 

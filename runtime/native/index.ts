@@ -31,6 +31,7 @@ interface Lib {
   sendFd: Fn;
   recvFd: Fn;
   idmappedTree: Fn;
+  unixConnect: Fn;
 }
 
 let lib: Lib | undefined;
@@ -66,7 +67,8 @@ function load(): Lib {
     planVersion: so.func('int tsrun_plan_version(void)'),
     spawn: so.func('int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint32_t errlen)'),
     syncSend: so.func('int tsrun_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t value, const uint8_t *payload, uint32_t len)'),
-    syncRecv: so.func('int tsrun_sync_recv(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen)'),
+    syncRecv: so.func('int tsrun_sync_recv_fd(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen, int32_t *rfd)'),
+    unixConnect: so.func('int tsrun_unix_connect(const char *path)'),
     flock: so.func('int tsrun_flock(int fd, int op)'),
     waitpid: so.func('int tsrun_waitpid(int pid, int32_t *status, int options)'),
     pidfdOpen: so.func('int tsrun_pidfd_open(int pid, uint32_t flags)'),
@@ -127,6 +129,8 @@ export interface SyncMessage {
   readonly errno: number;
   readonly value: number;
   readonly payload: Buffer;
+  /** An fd that came with the message (SCM_RIGHTS), or -1. */
+  readonly fd: number;
 }
 
 /** Send one sync message. */
@@ -137,7 +141,8 @@ export function syncSend(fd: number, type: number, payload: Buffer = Buffer.allo
 /** Receive one sync message; null when the peer is gone. Throws Unavailable on timeout. */
 export function syncRecv(fd: number, timeoutMs: number): SyncMessage | null {
   const buf = Buffer.alloc(SYNC_MAX_BYTES + MSG_HEADER_BYTES);
-  const n = load().syncRecv(fd, timeoutMs, buf, buf.length) as number;
+  const rfd = new Int32Array(1);
+  const n = load().syncRecv(fd, timeoutMs, buf, buf.length, rfd) as number;
   if (n === 0) return null;
   if (n === -osConstants.errno.ETIMEDOUT) {
     throw new TsrunError('Unavailable', `wait for container init: no message within ${timeoutMs} ms`, { errno: 'ETIMEDOUT' });
@@ -149,6 +154,7 @@ export function syncRecv(fd: number, timeoutMs: number): SyncMessage | null {
     errno: buf.readInt32LE(8),
     value: buf.readInt32LE(12),
     payload: Buffer.from(buf.subarray(MSG_HEADER_BYTES, n)),
+    fd: rfd[0]!,
   };
 }
 
@@ -245,4 +251,9 @@ export function idmappedTree(source: string, uidMap: string, gidMap: string, rec
   const name = errnoName(-rc);
   const what = err.subarray(0, Math.max(0, err.indexOf(0))).toString('utf8') || `idmap the mount of ${source}`;
   throw new TsrunError(codeForErrno(name), `${what}: ${describeErrno(name)}`, { errno: name });
+}
+
+/** A connected unix stream socket to path (for the seccomp agent's listenerPath). */
+export function unixConnect(p: string): number {
+  return check(`connect to ${p}`, load().unixConnect(p) as number);
 }

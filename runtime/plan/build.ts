@@ -27,7 +27,7 @@ export interface BuildOptions {
   /** Extra fds (3..3+n-1) passed to the container. */
   readonly preserveFds: number;
   /** linux.seccomp compiled to BPF by the caller (libseccomp is I/O); absent when there is none. */
-  readonly seccomp?: { readonly filter: Uint8Array; readonly flags: number } | undefined;
+  readonly seccomp?: { readonly filter: Uint8Array; readonly flags: number; readonly needsListener?: boolean } | undefined;
   /** Detached idmapped mount tree fds, by index in spec.mounts (see idmapRequests). */
   readonly idmapFds?: Readonly<Record<number, number>> | undefined;
   /** The runtime runs as a non-root user (setgroups is denied in its user namespace). */
@@ -163,10 +163,14 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
     if (linux.personality) ops.push({ op: 'PERSONALITY', persona: personaOf(linux.personality) });
     ops.push({ op: 'PROCESS', args: proc.args ?? [], env: proc.env ?? [], default_path: DEFAULT_PATH });
   }
+  // A filter with a user-notification listener goes in before CREATED, so its fd reaches `create`
+  // (which passes it to the agent) before create returns; runc orders it the same way.
+  const lateSeccomp = opts.seccomp && proc?.noNewPrivileges;
+  if (lateSeccomp && opts.seccomp?.needsListener) ops.push({ op: 'SECCOMP', flags: opts.seccomp.flags, filter: opts.seccomp.filter });
   ops.push({ op: 'CREATED' });
   ops.push({ op: 'WAIT_START' });
   for (const h of hooks.startContainer ?? []) ops.push(hookOp(HOOK_PHASE.START_CONTAINER, h));
-  if (opts.seccomp && proc?.noNewPrivileges) ops.push({ op: 'SECCOMP', flags: opts.seccomp.flags, filter: opts.seccomp.filter });
+  if (lateSeccomp && !opts.seccomp?.needsListener) ops.push({ op: 'SECCOMP', flags: opts.seccomp!.flags, filter: opts.seccomp!.filter });
   ops.push({ op: 'EXEC' });
   return { version: PLAN_VERSION, ops };
 }

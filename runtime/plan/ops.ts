@@ -31,6 +31,7 @@
  *     | ──── GO (payload: hook states) ─> |   the child waits for it after the NAMESPACE ops
  *     | <──── HOOKS (stage) ───────────── |   at a SYNC op: run createRuntime/prestart hooks
  *     | ──── RESUME or ABORT ────────────>|   ABORT: the child exits quietly (the runtime knows why)
+ *     | <──── SECCOMP_FD (SCM_RIGHTS) ─── |   filter with a listener: the runtime passes it on
  *     | <──── CREATED (payload: facts) ── |   set-up done; "dumpable=0 nspid=1"; init blocks on the fifo
  *     | <──── ERROR {stage,errno,msg} ─── |   any failure; value 1 = the message is complete (do not
  *     |                                   |   append strerror text). Exit 1, or 127/126 when exec fails
@@ -290,6 +291,8 @@ export const MSG = {
   CREATED: 5,
   ERROR: 6,
   ABORT: 7,
+  /** The seccomp user-notification listener fd, as SCM_RIGHTS (SECCOMP with NEW_LISTENER). */
+  SECCOMP_FD: 8,
 } as const;
 
 /** Length of a sync message header: type, stage, errno, value. */

@@ -99,9 +99,6 @@ function versionText(lib: Libseccomp): string {
  */
 export function compileSeccomp(seccomp: Seccomp, lib?: Libseccomp): CompiledSeccomp {
   const program = translateSeccomp(seccomp);
-  if (program.needsListener) {
-    throw new TsrunError('InvalidArgument', 'linux.seccomp: SCMP_ACT_NOTIFY is not supported yet');
-  }
   const { filter, unknownSyscalls } = buildFilter(program, lib ?? libseccomp());
   return { filter, flags: program.flags, needsListener: program.needsListener, unknownSyscalls };
 }

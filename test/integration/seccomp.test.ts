@@ -3,6 +3,7 @@
  * profile as docker sends it (no_new_privs off, so the filter must go in before capabilities
  * drop), and a small profile with no_new_privs on (installed last, just before exec).
  */
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
@@ -52,4 +53,46 @@ t.test('an errno rule with no_new_privs on', async (t) => {
   const f = parseFacts(r.stdout);
   t.equal(fact(f, 'mkdir'), 'denied', 'mkdir fails with the rule\'s errno');
   t.equal(fact(f, 'nnp'), '1', 'no_new_privs is set');
+});
+
+t.test('SCMP_ACT_NOTIFY: the listener fd reaches the agent at listenerPath with the process state', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  const agentScript = path.resolve(__dirname, '../helpers/seccomp-agent.py');
+  const probe = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    t.plan(0, 'python3 with socket.recv_fds (3.9+) is needed for the test agent');
+    return;
+  }
+  const b = makeBundle(t, {
+    args: ['sh', '-c', 'mkdir /tmp/notified && echo "@@mkdir ok"; [ -d /tmp/notified ] && echo "@@exists yes" || echo "@@exists no"'],
+  });
+  const dir = b.hostDir('agent');
+  const sock = path.join(dir, 'agent.sock');
+  const out = path.join(dir, 'agent.json');
+  const agent = spawn('python3', [agentScript, sock, out], { stdio: 'ignore' });
+  t.teardown(() => {
+    agent.kill('SIGKILL');
+  });
+  for (let i = 0; i < 100 && !fs.existsSync(`${out}.ready`); i++) await new Promise((r) => setTimeout(r, 50));
+  b.writeSpec((s) => {
+    s.process.noNewPrivileges = true;
+    (s.linux as typeof s.linux & Record<string, unknown>)['seccomp'] = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      listenerPath: sock,
+      listenerMetadata: 'test-metadata',
+      architectures: ['SCMP_ARCH_X86_64'],
+      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+    };
+  });
+  const r = b.rt.run(b.id, b.dir);
+  t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
+  const f = parseFacts(r.stdout);
+  t.equal(fact(f, 'mkdir'), 'ok', 'mkdir returned success: the agent answered it');
+  t.equal(fact(f, 'exists'), 'no', 'and nothing was created: the kernel never ran it');
+  const got = JSON.parse(fs.readFileSync(out, 'utf8')) as { fds: number; state: { fds: string[]; metadata: string; pid: number; state: { id: string } } };
+  t.equal(got.fds, 1, 'one fd came with the message');
+  t.same(got.state.fds, ['seccompFd'], 'the state names it seccompFd');
+  t.equal(got.state.metadata, 'test-metadata', 'listenerMetadata is passed on');
+  t.equal(got.state.state.id, b.id, 'the container state is included');
+  t.ok(got.state.pid > 0, 'with the process pid');
 });

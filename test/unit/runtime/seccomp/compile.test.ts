@@ -94,14 +94,11 @@ t.test('the libseccomp calls, in order', async (t) => {
   t.strictSame(out.unknownSyscalls, ['no_such_syscall'], 'unknown names are skipped and reported');
 });
 
-t.test('NOTIFY is refused before libseccomp is touched', async (t) => {
+t.test('NOTIFY compiles and asks for a listener', async (t) => {
   const f = fakeLib();
-  const err = thrown(() =>
-    compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/a.sock', syscalls: [{ names: ['mount'], action: 'SCMP_ACT_NOTIFY' }] }, f.lib),
-  );
-  t.equal(err.message, 'linux.seccomp: SCMP_ACT_NOTIFY is not supported yet');
-  t.equal(err.code, 'InvalidArgument');
-  t.strictSame(f.calls, []);
+  const out = compileSeccomp({ defaultAction: 'SCMP_ACT_ALLOW', listenerPath: '/run/a.sock', syscalls: [{ names: ['mount'], action: 'SCMP_ACT_NOTIFY' }] }, f.lib);
+  t.equal(out.needsListener, true, 'the runtime must pass the listener fd on');
+  t.equal(out.flags & 8, 8, 'SECCOMP_FILTER_FLAG_NEW_LISTENER');
 });
 
 t.test('an architecture this libseccomp does not know is an error', async (t) => {
