@@ -63,9 +63,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     preserveFds: preserveFds(a['preserve-fds']),
   });
 
-  // yargs takes a lone "-" for a positional; docker sends `update --resources - ID` (stdin).
-  const args = stripGlobalRootless(argv).map((a, i) => (a === '-' && (argv[i - 1] === '--resources' || argv[i - 1] === '-r') ? '--resources=-' : a))
-    .filter((a, i, all) => !((a === '--resources' || a === '-r') && all[i + 1] === '-'));
+  const args = normalizeArgv(argv);
   const parser = yargs(args)
     .scriptName('tsrun')
     .usage('tsrun [global options] <command> [command options] <container-id>')
@@ -193,6 +191,21 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   return status;
+}
+
+/**
+ * argv as yargs should see it: runc's global --rootless dropped, and `--resources -` (docker's
+ * `update --resources - ID`, stdin) joined into `--resources=-`, since yargs takes a lone "-"
+ * for a positional.
+ */
+export function normalizeArgv(argv: readonly string[]): string[] {
+  const args: string[] = [];
+  for (const a of stripGlobalRootless(argv)) {
+    const prev = args[args.length - 1];
+    if (a === '-' && (prev === '--resources' || prev === '-r')) args[args.length - 1] = '--resources=-';
+    else args.push(a);
+  }
+  return args;
 }
 
 /**

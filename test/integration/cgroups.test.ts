@@ -126,3 +126,34 @@ t.test('a create that fails after the cgroup exists leaves no cgroup', async (t)
   t.not(r.code, 0, 'create fails');
   for (const h of ['memory', 'pids', 'devices']) t.notOk(fs.existsSync(path.join(hierarchy(h), cg)), `no ${h} cgroup left`);
 });
+
+t.test('a controller this host lacks is an error that names it, and nothing is left', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'cgroup1')) return;
+  if (fs.existsSync(hierarchy('hugetlb'))) {
+    t.plan(0, 'this host mounts hugetlb; the test needs a controller that is missing');
+    return;
+  }
+  const b = makeBundle(t, { args: ['true'] });
+  const cg = cgroupPathFor(t, b);
+  b.writeSpec((s) => {
+    s.linux.cgroupsPath = cg;
+    (s.linux.resources as unknown as Record<string, unknown>)['hugepageLimits'] = [{ pageSize: '2MB', limit: 1048576 }];
+  });
+  const r = b.rt.create(b.id, b.dir);
+  t.equal(r.code, 1, 'create fails');
+  if (runtimeName === 'tsrun') t.match(r.stderr, /hugetlb/, 'the error names the missing controller');
+  for (const h of ['memory', 'pids']) t.notOk(fs.existsSync(path.join(hierarchy(h), cg)), `no ${h} cgroup left`);
+});
+
+t.test('--systemd-cgroup without systemd is a clear error', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'not-runc')) return;
+  if (fs.existsSync('/run/systemd/system')) {
+    t.plan(0, 'systemd runs on this host');
+    return;
+  }
+  const b = makeBundle(t, { args: ['true'], patch: (s) => { s.linux.cgroupsPath = 'system.slice:tsrun:x'; } });
+  const r = b.rt.exec(['--systemd-cgroup', 'create', '--bundle', b.dir, b.id]);
+  t.equal(r.code, 1, 'create fails');
+  t.match(r.stderr, /systemd/, 'the error says systemd is needed');
+  t.same(fs.existsSync(b.rt.root) ? fs.readdirSync(b.rt.root) : [], [], 'nothing left under the root');
+});

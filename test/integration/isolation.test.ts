@@ -224,3 +224,18 @@ t.test('mounts: created mount points, read-only bind, writable root, symlinked d
   t.equal(fact(f, 'escape2-via-link'), 'escaped-correctly', 'and is reachable through the symlink inside');
   t.notOk(fs.existsSync(path.join(b.sandbox, 'escape2')), 'nothing was created at the host path the relative symlink climbs to');
 });
+
+t.test('sysctls are written inside the container namespaces only', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  const host = fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim();
+  const b = makeBundle(t, {
+    args: ['sh', '-c', 'echo "@@port $(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)"'],
+    patch: (s) => {
+      (s.linux as unknown as Record<string, unknown>)['sysctl'] = { 'net.ipv4.ip_unprivileged_port_start': '0' };
+    },
+  });
+  const r = b.rt.run(b.id, b.dir);
+  t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
+  t.equal(fact(parseFacts(r.stdout), 'port'), '0', 'the container sees the value it asked for');
+  t.equal(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8').trim(), host, 'the host value is untouched');
+});

@@ -1,0 +1,19 @@
+import t from 'tap';
+import { defaultRoot, normalizeArgv } from '../../../../runtime/cli/main';
+
+t.test('argv normalisation', async (t) => {
+  t.same(normalizeArgv(['update', '--resources', '-', 'c1']), ['update', '--resources=-', 'c1'], "docker's update --resources -");
+  t.same(normalizeArgv(['update', '-r', '-', 'c1']), ['update', '--resources=-', 'c1']);
+  t.same(normalizeArgv(['update', '--resources', '/f.json', 'c1']), ['update', '--resources', '/f.json', 'c1']);
+  t.same(normalizeArgv(['--rootless=true', '--root', '/r', 'kill', 'c1', '9']), ['--root', '/r', 'kill', 'c1', '9'], 'global --rootless=VALUE dropped');
+  t.same(normalizeArgv(['--rootless', 'false', 'delete', 'c1']), ['delete', 'c1'], 'global --rootless VALUE dropped');
+  t.same(normalizeArgv(['spec', '--rootless', '--bundle', 'b']), ['spec', '--rootless', '--bundle', 'b'], "spec's own --rootless kept");
+  t.same(normalizeArgv(['--log', 'f', '--log-format=json', 'create', 'x']), ['--log', 'f', '--log-format=json', 'create', 'x']);
+});
+
+t.test('default root', async (t) => {
+  t.equal(defaultRoot(0, '/run/user/0'), '/run/tsrun');
+  t.equal(defaultRoot(1000, '/run/user/1000'), '/run/user/1000/tsrun');
+  t.equal(defaultRoot(1000, ''), '/tmp/tsrun-1000', 'podman sets XDG_RUNTIME_DIR=""');
+  t.equal(defaultRoot(1000, undefined), '/tmp/tsrun-1000');
+});
