@@ -7,11 +7,20 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { makeBundle } from '../helpers/bundle';
+import type { OciSpec } from '../helpers/oci';
 import { fact, parseFacts } from '../helpers/facts';
 import { requires } from '../helpers/requires';
 import { describe, runtimeName } from '../helpers/runtime';
 
 const HOST_BASE = 200000;
+
+/** A new user namespace whose 0..65535 are HOST_BASE.. on the host, and a writable root. */
+function inUserns(s: OciSpec): void {
+  s.linux.namespaces.push({ type: 'user' });
+  s.linux.uidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
+  s.linux.gidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
+  s.root.readonly = false;
+}
 
 /** The mapped root is an unprivileged host uid: it must be able to walk down to the rootfs. */
 function openPath(b: { sandbox: string; dir: string }): void {
@@ -36,10 +45,7 @@ t.test('root inside a user namespace, an unprivileged uid outside', async (t) =>
       'echo "@@userns $(readlink /proc/self/ns/user)"',
     ].join('; ')],
     patch: (s) => {
-      s.linux.namespaces.push({ type: 'user' });
-      s.linux.uidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
-      s.linux.gidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
-      s.root.readonly = false;
+      inUserns(s);
     },
   });
   openPath(b);
@@ -60,10 +66,7 @@ t.test('a user namespace without the rootfs chowned cannot write the image', asy
   const b = makeBundle(t, {
     args: ['sh', '-c', 'touch /bin/x 2>/dev/null && echo "@@touch ok" || echo "@@touch denied"'],
     patch: (s) => {
-      s.linux.namespaces.push({ type: 'user' });
-      s.linux.uidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
-      s.linux.gidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
-      s.root.readonly = false;
+      inUserns(s);
     },
   });
   openPath(b);
@@ -81,10 +84,7 @@ t.test('an idmapped bind mount gives the container root a host directory owned b
   const b = makeBundle(t, {
     args: ['sh', '-c', 'echo "@@idmapped $(stat -c %u /data/f)"; echo "@@plain $(stat -c %u /plain/f)"; touch /data/made && echo "@@write ok"'],
     patch: (s) => {
-      s.linux.namespaces.push({ type: 'user' });
-      s.linux.uidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
-      s.linux.gidMappings = [{ containerID: 0, hostID: HOST_BASE, size: 65536 }];
-      s.root.readonly = false;
+      inUserns(s);
     },
   });
   openPath(b);

@@ -3,6 +3,7 @@ import type { Seccomp } from '../../../../spec';
 import { TsrunError } from '../../../../spec/errors';
 import type { Libseccomp, ScmpArgCmp, ScmpFilter } from '../../../../runtime/native/seccomp';
 import { BPF_MAXINSNS, SCMP_FLTATR, compileSeccomp } from '../../../../runtime/seccomp/compile';
+import { thrown } from '../../helpers/thrown';
 
 /** A libseccomp stand-in that records every call and knows a few syscalls. */
 function fakeLib(opts: { knownArches?: string[]; exportBytes?: number; failRule?: string } = {}) {
@@ -41,17 +42,6 @@ function fakeLib(opts: { knownArches?: string[]; exportBytes?: number; failRule?
     },
   };
   return { lib, calls, released: () => released };
-}
-
-/** Run fn and return the TsrunError it throws. */
-function thrown(fn: () => unknown): TsrunError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof TsrunError) return err;
-    throw err;
-  }
-  throw new Error('expected a TsrunError');
 }
 
 const sample: Seccomp = {

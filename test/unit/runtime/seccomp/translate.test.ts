@@ -2,7 +2,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Seccomp, SeccompAction, SeccompOperator } from '../../../../spec';
-import { TsrunError } from '../../../../spec/errors';
+import { thrown } from '../../helpers/thrown';
 import {
   DEFAULT_ERRNO_RET,
   SCMP_ACT,
@@ -27,17 +27,6 @@ const deny = (syscalls: Seccomp['syscalls'], extra: Partial<Seccomp> = {}): Secc
 
 /** The rules as text lines (after the four header lines). */
 const ruleLines = (p: SeccompProgram): string[] => describeProgram(p).trimEnd().split('\n').slice(4);
-
-/** Run fn and return the TsrunError it throws. */
-function thrown(fn: () => unknown): TsrunError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof TsrunError) return err;
-    throw err;
-  }
-  throw new Error('expected a TsrunError');
-}
 
 t.test('every OCI action maps to its SCMP_ACT value', async (t) => {
   const cases: [SeccompAction, number | undefined, number][] = [
