@@ -295,7 +295,8 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
     /* The builder places the filter: last when no_new_privs is set, else before capabilities drop
        (seccomp(2) needs one of the two); never while the mounts are still being made. */
     case TH_OP_SECCOMP:
-      if (first[TH_OP_PIVOT] < 0) needs = "pivot";
+      /* An exec plan joins an existing mount namespace and has no rootfs to set up. */
+      if (first[TH_OP_ROOTFS] >= 0 && first[TH_OP_PIVOT] < 0) needs = "pivot";
       break;
     case TH_OP_EXEC:
       if (first[TH_OP_PROCESS] < 0) needs = "process";

@@ -121,58 +121,74 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   for (const p of linux.maskedPaths ?? []) ops.push({ op: 'MASK_PATH', path: p });
   if (spec.root?.readonly) ops.push({ op: 'ROOT_READONLY' });
 
-  if (proc) {
-    // The cwd is created and entered as root, before the user switch, so a cwd the user cannot
-    // create still works (runc does the same); the C side checks it is inside the root.
-    ops.push({ op: 'CWD', path: proc.cwd });
-    for (const r of proc.rlimits ?? []) {
-      ops.push({ op: 'RLIMIT', resource: RLIMIT_NUMBERS[r.type] ?? 0, soft: toU64(r.soft), hard: toU64(r.hard) });
-    }
-    if (proc.scheduler) ops.push(schedulerOp(proc.scheduler));
-    if (proc.ioPriority) ops.push({ op: 'IO_PRIORITY', value: ((IO_CLASSES[proc.ioPriority.class] ?? 0) << 13) | ((proc.ioPriority.priority ?? 0) & 0x1fff) });
-    // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN. Without no_new_privs (docker, podman) the
-    // filter goes in now, while init still has its capabilities, as runc does; with it, last.
-    const seccomp = opts.seccomp ? { op: 'SECCOMP' as const, flags: opts.seccomp.flags, filter: opts.seccomp.filter } : undefined;
-    if (seccomp && !proc.noNewPrivileges) ops.push(seccomp);
-    const caps = proc.capabilities;
-    if (caps) ops.push({ op: 'CAPS_BOUNDING', bounding: capMask(caps.bounding, host.capLastCap) });
-    const user = proc.user;
-    if (opts.rootless && (user.additionalGids ?? []).length > 0) {
-      throw new TsrunError('InvalidArgument', 'process.user.additionalGids: supplementary groups cannot be set by a rootless runtime (setgroups is denied in its user namespace)');
-    }
-    ops.push({
-      op: 'USER',
-      uid: user.uid,
-      gid: user.gid,
-      groups: user.additionalGids ?? [],
-      // setgroups must run so the caller's supplementary groups do not leak into the container,
-      // except rootless, where the runtime had to write "deny" to setgroups to map gids at all.
-      setgroups: opts.rootless ? 0 : 1,
-    });
-    if (caps) {
-      ops.push({
-        op: 'CAPS',
-        effective: capMask(caps.effective, host.capLastCap),
-        permitted: capMask(caps.permitted, host.capLastCap),
-        inheritable: capMask(caps.inheritable, host.capLastCap),
-        ambient: capMask(caps.ambient, host.capLastCap),
-      });
-    }
-    if (user.umask !== undefined) ops.push({ op: 'UMASK', mask: user.umask });
-    if (proc.noNewPrivileges) ops.push({ op: 'NO_NEW_PRIVS' });
-    if (linux.personality) ops.push({ op: 'PERSONALITY', persona: personaOf(linux.personality) });
-    ops.push({ op: 'PROCESS', args: proc.args ?? [], env: proc.env ?? [], default_path: DEFAULT_PATH });
-  }
+  if (proc) ops.push(...processOps(proc, linux, host, opts));
+  const lateSeccomp = proc?.noNewPrivileges ? seccompOp(opts) : undefined;
   // A filter with a user-notification listener goes in before CREATED, so its fd reaches `create`
   // (which passes it to the agent) before create returns; runc orders it the same way.
-  const lateSeccomp = opts.seccomp && proc?.noNewPrivileges;
-  if (lateSeccomp && opts.seccomp?.needsListener) ops.push({ op: 'SECCOMP', flags: opts.seccomp.flags, filter: opts.seccomp.filter });
+  if (lateSeccomp && opts.seccomp?.needsListener) ops.push(lateSeccomp);
   ops.push({ op: 'CREATED' });
   ops.push({ op: 'WAIT_START' });
   for (const h of hooks.startContainer ?? []) ops.push(hookOp(HOOK_PHASE.START_CONTAINER, h));
-  if (lateSeccomp && !opts.seccomp?.needsListener) ops.push({ op: 'SECCOMP', flags: opts.seccomp!.flags, filter: opts.seccomp!.filter });
+  if (lateSeccomp && !opts.seccomp?.needsListener) ops.push(lateSeccomp);
   ops.push({ op: 'EXEC' });
   return { version: PLAN_VERSION, ops };
+}
+
+/** What processOps needs from the build options (shared by create and exec plans). */
+export type ProcessOpsOptions = Pick<BuildOptions, 'seccomp' | 'rootless'>;
+
+function seccompOp(opts: ProcessOpsOptions): PlanOpOf<'SECCOMP'> | undefined {
+  return opts.seccomp ? { op: 'SECCOMP', flags: opts.seccomp.flags, filter: opts.seccomp.filter } : undefined;
+}
+
+/**
+ * The process half of a plan, from cwd to PROCESS: limits and scheduling before privileges drop,
+ * seccomp early when there is no no_new_privs, then bounding set, user, capabilities, umask,
+ * no_new_privs, personality, and the program lookup. The caller adds the late seccomp op.
+ */
+export function processOps(proc: NonNullable<Spec['process']>, linux: NonNullable<Spec['linux']>, host: HostFacts, opts: ProcessOpsOptions): PlanOp[] {
+  const ops: PlanOp[] = [];
+  // The cwd is created and entered as root, before the user switch, so a cwd the user cannot
+  // create still works (runc does the same); the C side checks it is inside the root.
+  ops.push({ op: 'CWD', path: proc.cwd });
+  for (const r of proc.rlimits ?? []) {
+    ops.push({ op: 'RLIMIT', resource: RLIMIT_NUMBERS[r.type] ?? 0, soft: toU64(r.soft), hard: toU64(r.hard) });
+  }
+  if (proc.scheduler) ops.push(schedulerOp(proc.scheduler));
+  if (proc.ioPriority) ops.push({ op: 'IO_PRIORITY', value: ((IO_CLASSES[proc.ioPriority.class] ?? 0) << 13) | ((proc.ioPriority.priority ?? 0) & 0x1fff) });
+  // seccomp(2) needs no_new_privs or CAP_SYS_ADMIN. Without no_new_privs (docker, podman) the
+  // filter goes in now, while the process still has its capabilities, as runc does; with it, last.
+  const early = proc.noNewPrivileges ? undefined : seccompOp(opts);
+  if (early) ops.push(early);
+  const caps = proc.capabilities;
+  if (caps) ops.push({ op: 'CAPS_BOUNDING', bounding: capMask(caps.bounding, host.capLastCap) });
+  const user = proc.user;
+  if (opts.rootless && (user.additionalGids ?? []).length > 0) {
+    throw new TsrunError('InvalidArgument', 'process.user.additionalGids: supplementary groups cannot be set by a rootless runtime (setgroups is denied in its user namespace)');
+  }
+  ops.push({
+    op: 'USER',
+    uid: user.uid,
+    gid: user.gid,
+    groups: user.additionalGids ?? [],
+    // setgroups must run so the caller's supplementary groups do not leak into the container,
+    // except rootless, where the runtime had to write "deny" to setgroups to map gids at all.
+    setgroups: opts.rootless ? 0 : 1,
+  });
+  if (caps) {
+    ops.push({
+      op: 'CAPS',
+      effective: capMask(caps.effective, host.capLastCap),
+      permitted: capMask(caps.permitted, host.capLastCap),
+      inheritable: capMask(caps.inheritable, host.capLastCap),
+      ambient: capMask(caps.ambient, host.capLastCap),
+    });
+  }
+  if (user.umask !== undefined) ops.push({ op: 'UMASK', mask: user.umask });
+  if (proc.noNewPrivileges) ops.push({ op: 'NO_NEW_PRIVS' });
+  if (linux.personality) ops.push({ op: 'PERSONALITY', persona: personaOf(linux.personality) });
+  ops.push({ op: 'PROCESS', args: proc.args ?? [], env: proc.env ?? [], default_path: DEFAULT_PATH });
+  return ops;
 }
 
 /** The config asks for a new user namespace (not one joined by path). */
