@@ -35,6 +35,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   let log: Logger = createLogger({ format: 'text', debug: false }, stderr);
   let status = 0;
   let pending: Promise<number> | undefined;
+  // runc exits 255 when exec fails (engines tell that from the process's own status).
+  let execFailureStatus = 1;
 
   const context = (a: GlobalArgs): CommandContext => {
     const format = a['log-format'];
@@ -116,6 +118,43 @@ export async function main(argv: readonly string[]): Promise<number> {
       (a) => {
         act(async () => (await import('../commands/list')).list(context(a as unknown as GlobalArgs), a.format, a.quiet));
       })
+    .command('exec <container-id> [command..]', 'run a process in a running container', (y) =>
+      y.positional('container-id', { type: 'string', demandOption: true })
+        .positional('command', { type: 'string', array: true, default: [] as string[] })
+        .option('process', { alias: 'p', type: 'string', describe: 'process.json to run' })
+        .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the process' })
+        .option('pid-file', { type: 'string', describe: "file to write the process's pid to" })
+        .option('preserve-fds', { type: 'number', default: 0 })
+        .option('cwd', { type: 'string' })
+        .option('env', { alias: 'e', type: 'string', array: true, default: [] as string[] })
+        .option('user', { alias: 'u', type: 'string', describe: 'UID[:GID]' })
+        .option('additional-gids', { alias: 'g', type: 'string', array: true, default: [] as string[] })
+        .option('cap', { alias: 'c', type: 'string', array: true, default: [] as string[] })
+        .option('no-new-privs', { type: 'boolean', default: false })
+        .option('tty', { alias: 't', type: 'boolean', default: false })
+        .option('console-socket', { type: 'string' })
+        // normalizeArgv puts "--" after the container id: the command's own flags are its own.
+        ,
+      (a) => {
+        execFailureStatus = 255;
+        act(async () =>
+          (await import('../commands/exec')).exec(context(a as unknown as GlobalArgs), {
+            id: a['container-id'],
+            command: [...(a.command ?? []).map(String), ...((a as unknown as { _: unknown[] })._.slice(1).map(String)), ...((a as unknown as { '--'?: unknown[] })['--'] ?? []).map(String)],
+            processFile: a.process,
+            detach: a.detach,
+            pidFile: a['pid-file'],
+            preserveFds: preserveFds(a['preserve-fds']),
+            cwd: a.cwd,
+            env: a.env.map(String),
+            user: a.user,
+            additionalGids: a['additional-gids'].map(String),
+            caps: a.cap.map(String),
+            noNewPrivs: a['no-new-privs'],
+            tty: a.tty,
+            consoleSocket: a['console-socket'],
+          }));
+      })
     .command('pause <container-id>', 'freeze every process of a running container', (y) => y.positional('container-id', { type: 'string', demandOption: true }), (a) => {
       act(async () => (await import('../commands/pause')).pause(context(a as unknown as GlobalArgs), a['container-id']));
     })
@@ -188,7 +227,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const e = err instanceof TsrunError ? err : new TsrunError('Internal', err instanceof Error ? err.message : String(err), { cause: err });
     log.error(e.fullMessage());
     if (e.code === 'InvalidArgument' && /Unknown argument|Not enough non-option|Missing required/.test(e.message)) log.error('see tsrun --help');
-    return 1;
+    return execFailureStatus;
   }
   return status;
 }
@@ -204,6 +243,28 @@ export function normalizeArgv(argv: readonly string[]): string[] {
     const prev = args[args.length - 1];
     if (a === '-' && (prev === '--resources' || prev === '-r')) args[args.length - 1] = '--resources=-';
     else args.push(a);
+  }
+  return separateExecCommand(args);
+}
+
+/** exec flags that take a separate value (runc's). */
+const EXEC_VALUE_FLAGS = new Set(['--process', '-p', '--pid-file', '--preserve-fds', '--cwd', '--env', '-e', '--user', '-u', '--additional-gids', '-g', '--cap', '-c', '--console-socket', '--process-label', '--apparmor', '--cgroup']);
+const GLOBAL_VALUE_FLAGS = new Set(['--root', '--log', '--log-format', '--criu']);
+
+/** In `exec [flags] ID COMMAND...`, put "--" after ID so COMMAND's own flags (sh -c) stay its own. */
+function separateExecCommand(args: string[]): string[] {
+  let i = 0;
+  while (i < args.length && args[i]!.startsWith('-')) i += GLOBAL_VALUE_FLAGS.has(args[i]!) ? 2 : 1;
+  if (args[i] !== 'exec') return args;
+  for (i++; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--') return args;
+    if (a.startsWith('-')) {
+      if (EXEC_VALUE_FLAGS.has(a)) i++;
+      continue;
+    }
+    // a is the container id.
+    return args[i + 1] === '--' || i + 1 >= args.length ? args : [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
   }
   return args;
 }

@@ -11,6 +11,13 @@ t.test('argv normalisation', async (t) => {
   t.same(normalizeArgv(['--log', 'f', '--log-format=json', 'create', 'x']), ['--log', 'f', '--log-format=json', 'create', 'x']);
 });
 
+t.test('exec: the command after the container id keeps its own flags', async (t) => {
+  t.same(normalizeArgv(['exec', 'c1', 'sh', '-c', 'exit 3']), ['exec', 'c1', '--', 'sh', '-c', 'exit 3']);
+  t.same(normalizeArgv(['--root', '/r', 'exec', '--env', 'A=1', '-u', '1000', 'c1', 'ls', '-l']), ['--root', '/r', 'exec', '--env', 'A=1', '-u', '1000', 'c1', '--', 'ls', '-l']);
+  t.same(normalizeArgv(['exec', '--process', '/p.json', '--detach', '--pid-file', '/x.pid', 'c1']), ['exec', '--process', '/p.json', '--detach', '--pid-file', '/x.pid', 'c1'], 'engines: no command');
+  t.same(normalizeArgv(['exec', 'c1', '--', 'ls']), ['exec', 'c1', '--', 'ls'], 'an explicit -- is kept');
+});
+
 t.test('default root', async (t) => {
   t.equal(defaultRoot(0, '/run/user/0'), '/run/tsrun');
   t.equal(defaultRoot(1000, '/run/user/1000'), '/run/user/1000/tsrun');

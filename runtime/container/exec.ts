@@ -1,0 +1,102 @@
+/*
+ * exec: a new process in a running container. Same data flow as create: the process (from
+ * --process or the flags) and the container's config → buildExecPlan → encodePlan →
+ * native.spawn → join the cgroup → GO → CREATED → pid file; then wait for it unless --detach.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseSpec, type Process, type Spec } from '../../spec';
+import { TsrunError, describeErrno, wrapSystemError } from '../../spec/errors';
+import * as native from '../native';
+import { probeHost } from '../host/probe';
+import { buildExecPlan } from '../plan/exec';
+import { encodePlan } from '../plan/encode';
+import { MSG, stageName } from '../plan/ops';
+import { compileSeccomp } from '../seccomp/compile';
+import { cgroupOfState } from './cgroup';
+import { writePidFile } from './create';
+import { statusOf } from './lifecycle';
+import { readState } from './state-store';
+
+/** Options of `exec`. */
+export interface ExecOptions {
+  readonly root: string;
+  readonly id: string;
+  readonly process: Process;
+  readonly detach: boolean;
+  readonly pidFile?: string | undefined;
+  readonly preserveFds: number;
+  readonly debug?: ((msg: string) => void) | undefined;
+}
+
+/** The container's config.json as it was created (exec takes its namespaces, seccomp and defaults). */
+export function containerConfig(bundle: string): Spec {
+  const file = path.join(bundle, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw wrapSystemError(`read ${file}`, err);
+  }
+  return parseSpec(text, file);
+}
+
+/** A started exec'd process: its host pid. */
+export interface StartedExec {
+  readonly pid: number;
+}
+
+/** Start a process in the container; returns once it has been found and is about to exec. */
+export function startExec(opts: ExecOptions): StartedExec {
+  const s = readState(opts.root, opts.id);
+  const status = statusOf(opts.root, s);
+  if (status === 'stopped') throw new TsrunError('FailedPrecondition', 'cannot exec in a stopped container');
+  if (status === 'paused') throw new TsrunError('FailedPrecondition', 'cannot exec in a paused container');
+  if (opts.process.terminal) {
+    throw new TsrunError('InvalidArgument', 'process.terminal: terminals are not supported by this tsrun yet; exec without a tty');
+  }
+  const spec = containerConfig(s.bundle);
+  const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+  if (seccomp?.needsListener) throw new TsrunError('InvalidArgument', 'linux.seccomp: exec into a container whose filter notifies an agent is not supported yet');
+  const plan = buildExecPlan(opts.process, spec, probeHost(), {
+    initPid: s.pid,
+    preserveFds: opts.preserveFds,
+    seccomp,
+    rootless: (process.geteuid?.() ?? 0) !== 0,
+  });
+  const child = native.spawn(encodePlan(plan));
+  try {
+    // Into the container's cgroup before it runs anything of its own.
+    if (s.cgroupPath !== undefined) cgroupOfState(s).addProcess(child.pid);
+    native.syncSend(child.syncFd, MSG.GO, Buffer.from('\0\0'));
+    for (;;) {
+      const msg = native.syncRecv(child.syncFd, 60_000);
+      if (msg === null) throw new TsrunError('Internal', `exec'd process (pid ${child.pid}) went away before reporting`);
+      if (msg.fd >= 0) fs.closeSync(msg.fd);
+      if (msg.type === MSG.CREATED) break;
+      if (msg.type === MSG.ERROR) {
+        const text = msg.payload.toString('utf8');
+        const errno = msg.errno > 0 ? native.errnoName(msg.errno) : undefined;
+        const full = msg.value === 1 || !errno ? text : `${text}: ${describeErrno(errno)}`;
+        throw new TsrunError(errno === 'ENOENT' ? 'NotFound' : 'FailedPrecondition', `exec failed: ${stageName(msg.stage)}: ${full}`, {
+          stage: stageName(msg.stage),
+          ...(errno ? { errno } : {}),
+        });
+      }
+      throw new TsrunError('Internal', `unexpected sync message type ${msg.type} from the exec'd process`);
+    }
+    opts.debug?.(`exec: process ${child.pid} started in container ${opts.id}`);
+    if (opts.pidFile) writePidFile(path.resolve(opts.pidFile), child.pid);
+    return { pid: child.pid };
+  } catch (err) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+      native.waitpid(child.pid);
+    } catch {
+      // Already gone.
+    }
+    throw err;
+  } finally {
+    fs.closeSync(child.syncFd);
+  }
+}

@@ -1,0 +1,41 @@
+/*
+ * The plan of `tsrun exec`: join every namespace of the running container through its init's
+ * /proc/<pid>/ns links (the pid namespace through the second fork), then the same process set-up
+ * as an init: limits, seccomp, capabilities, user, cwd, program. No rootfs work: joining the
+ * mount namespace puts the process at the container's root already. CREATED tells the runtime the
+ * program was found; the process execs right after.
+ */
+import type { Spec } from '../../spec';
+import { NAMESPACE_CLONE_FLAGS, isNamespaceType } from '../../spec';
+import type { HostFacts } from '../host/probe';
+import { processOps, type ProcessOpsOptions } from './build';
+import { PLAN_VERSION } from './ops';
+import type { Plan, PlanOp } from './types';
+
+/** /proc/<pid>/ns link names per OCI namespace type. */
+const NS_LINK: Readonly<Record<string, string>> = {
+  pid: 'pid', network: 'net', mount: 'mnt', ipc: 'ipc', uts: 'uts', user: 'user', cgroup: 'cgroup', time: 'time',
+};
+
+/** Inputs of an exec plan besides the process. */
+export interface ExecPlanOptions extends ProcessOpsOptions {
+  /** Host pid of the container's init, whose namespaces the process joins. */
+  readonly initPid: number;
+  readonly preserveFds: number;
+}
+
+/** Build the plan for one process joining a running container. */
+export function buildExecPlan(proc: NonNullable<Spec['process']>, containerSpec: Spec, host: HostFacts, opts: ExecPlanOptions): Plan {
+  const linux = containerSpec.linux ?? {};
+  const ops: PlanOp[] = [{ op: 'CLOSE_FDS', preserve: opts.preserveFds }, { op: 'SET_NAME', name: 'tsrun:[exec]' }];
+  for (const ns of linux.namespaces ?? []) {
+    if (!isNamespaceType(ns.type)) continue;
+    ops.push({ op: 'NAMESPACE', nstype: NAMESPACE_CLONE_FLAGS[ns.type], path: `/proc/${opts.initPid}/ns/${NS_LINK[ns.type]}` });
+  }
+  if (proc.oomScoreAdj !== undefined) ops.push({ op: 'OOM_SCORE_ADJ', value: BigInt.asUintN(64, BigInt(proc.oomScoreAdj)) });
+  ops.push(...processOps(proc, linux, host, opts));
+  ops.push({ op: 'CREATED' });
+  if (proc.noNewPrivileges && opts.seccomp) ops.push({ op: 'SECCOMP', flags: opts.seccomp.flags, filter: opts.seccomp.filter });
+  ops.push({ op: 'EXEC' });
+  return { version: PLAN_VERSION, ops };
+}
