@@ -202,6 +202,9 @@ export async function main(argv: readonly string[]): Promise<number> {
             kernelMemory: a['kernel-memory'], kernelMemoryTcp: a['kernel-memory-tcp'], pidsLimit: a['pids-limit'],
           }, () => require('node:fs').readFileSync(0, 'utf8') as string));
       })
+    .command('features', 'print what this runtime supports on this host (JSON)', (y) => y, (a) => {
+      act(async () => (await import('../commands/features')).features(context(a as unknown as GlobalArgs), VERSION));
+    })
     .command('spec', 'write a default config.json', (y) =>
       y.option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'where to write config.json' })
         .option('rootless', { type: 'boolean', default: false, describe: 'a config for running as a non-root user' }),
