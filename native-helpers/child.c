@@ -77,6 +77,7 @@ static const struct {
     [TH_OP_PERSONALITY] = {th_op_personality, TH_STAGE_PERSONALITY},
     [TH_OP_TIME_OFFSETS] = {th_op_time_offsets, TH_STAGE_TIME_OFFSETS},
     [TH_OP_IDMAP_MOUNT] = {th_op_idmap_mount, TH_STAGE_MOUNT},
+    [TH_OP_CONSOLE] = {th_op_console, TH_STAGE_CONSOLE},
 };
 
 int th_child_can_run(unsigned code) {

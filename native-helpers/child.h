@@ -119,6 +119,7 @@ int th_op_io_priority(struct th_child *c, const struct th_op *op);
 int th_op_personality(struct th_child *c, const struct th_op *op);
 int th_op_time_offsets(struct th_child *c, const struct th_op *op);
 int th_op_idmap_mount(struct th_child *c, const struct th_op *op);
+int th_op_console(struct th_child *c, const struct th_op *op);
 int th_op_sysctl(struct th_child *c, const struct th_op *op);
 int th_op_oom_score_adj(struct th_child *c, const struct th_op *op);
 int th_op_cwd(struct th_child *c, const struct th_op *op);

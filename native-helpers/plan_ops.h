@@ -47,8 +47,9 @@ enum th_op_code {
   TH_OP_PERSONALITY = 34,
   TH_OP_TIME_OFFSETS = 35,
   TH_OP_IDMAP_MOUNT = 36,
+  TH_OP_CONSOLE = 37,
 };
-#define TH_OP_MAX 36
+#define TH_OP_MAX 37
 
 #define TH_CLOSE_FDS_PRESERVE 0
 #define TH_NAMESPACE_NSTYPE 0
@@ -127,6 +128,9 @@ enum th_op_code {
 #define TH_IDMAP_MOUNT_DESTINATION 1
 #define TH_IDMAP_MOUNT_KIND 2
 #define TH_IDMAP_MOUNT_TREE_FD 3
+#define TH_CONSOLE_ROWS 0
+#define TH_CONSOLE_COLS 1
+#define TH_CONSOLE_MOUNT_CONSOLE 2
 #define TH_OP_MAX_FIELDS 9
 
 /* Field kinds per op code, 0-terminated; unused codes have no entry. */
@@ -167,6 +171,7 @@ static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
   [TH_OP_PERSONALITY] = {TH_F_U32, 0},
   [TH_OP_TIME_OFFSETS] = {TH_F_U64, TH_F_U32, TH_F_U64, TH_F_U32, 0},
   [TH_OP_IDMAP_MOUNT] = {TH_F_STR, TH_F_STR, TH_F_U32, TH_F_U32, 0},
+  [TH_OP_CONSOLE] = {TH_F_U32, TH_F_U32, TH_F_U32, 0},
 };
 
 /* Which op codes exist (1) and which do not (0). */
@@ -207,6 +212,7 @@ static const unsigned char th_op_known[TH_OP_MAX + 1] = {
   [TH_OP_PERSONALITY] = 1,
   [TH_OP_TIME_OFFSETS] = 1,
   [TH_OP_IDMAP_MOUNT] = 1,
+  [TH_OP_CONSOLE] = 1,
 };
 
 /* Field names per op, in wire order, for decoder messages. */
@@ -242,6 +248,7 @@ static const char *const th_field_names[TH_OP_MAX + 1][TH_OP_MAX_FIELDS] = {
   [TH_OP_PERSONALITY] = {"persona"},
   [TH_OP_TIME_OFFSETS] = {"monotonic_secs", "monotonic_nsecs", "boottime_secs", "boottime_nsecs"},
   [TH_OP_IDMAP_MOUNT] = {"source", "destination", "kind", "tree_fd"},
+  [TH_OP_CONSOLE] = {"rows", "cols", "mount_console"},
 };
 
 static const char *const th_op_names[TH_OP_MAX + 1] = {
@@ -281,6 +288,7 @@ static const char *const th_op_names[TH_OP_MAX + 1] = {
   [TH_OP_PERSONALITY] = "personality",
   [TH_OP_TIME_OFFSETS] = "time-offsets",
   [TH_OP_IDMAP_MOUNT] = "idmap-mount",
+  [TH_OP_CONSOLE] = "console",
 };
 
 enum th_mount_kind {
@@ -312,6 +320,7 @@ enum th_msg {
   TH_MSG_ERROR = 6,
   TH_MSG_ABORT = 7,
   TH_MSG_SECCOMP_FD = 8,
+  TH_MSG_CONSOLE_FD = 9,
 };
 
 enum th_stage {
@@ -355,6 +364,7 @@ enum th_stage {
   TH_STAGE_PERSONALITY = 38,
   TH_STAGE_TIME_OFFSETS = 39,
   TH_STAGE_IDMAP_MOUNT = 40,
+  TH_STAGE_CONSOLE = 41,
 };
 
 #endif

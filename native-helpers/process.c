@@ -7,6 +7,9 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <termios.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -14,6 +17,7 @@
 #include <unistd.h>
 
 #include "fs_resolve.h"
+#include "sync.h"
 
 int th_op_hostname(struct th_child *c, const struct th_op *op) {
   const struct th_field *f = &op->f[TH_HOSTNAME_NAME];
@@ -236,4 +240,64 @@ int th_op_exec(struct th_child *c, const struct th_op *op) {
   (void)op;
   execve(c->exec_path, c->argv, c->envp);
   return th_fail(c, errno, "exec ", c->exec_path, NULL);
+}
+
+/*
+ * The container's terminal. The pty comes from the container's own devpts (its /dev/ptmx), so the
+ * slave's path means something inside; TIOCGPTPEER opens the peer without a path lookup
+ * (ioctl_tty(2)). The master goes to the runtime, which passes it to --console-socket.
+ */
+int th_op_console(struct th_child *c, const struct th_op *op) {
+  const struct th_field *f = op->f;
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return th_fail(c, errno, "open /dev/ptmx for the console", NULL);
+  int unlock = 0, rc = 0, slave = -1;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) {
+    rc = th_fail(c, errno, "unlock the console pty", NULL);
+    goto out;
+  }
+  slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    rc = th_fail(c, errno, "open the console pty's slave", NULL);
+    goto out;
+  }
+  if (f[TH_CONSOLE_ROWS].u32 != 0 || f[TH_CONSOLE_COLS].u32 != 0) {
+    struct winsize ws = {.ws_row = (unsigned short)f[TH_CONSOLE_ROWS].u32, .ws_col = (unsigned short)f[TH_CONSOLE_COLS].u32};
+    if (ioctl(slave, TIOCSWINSZ, &ws) < 0) {
+      rc = th_fail(c, errno, "set the console size", NULL);
+      goto out;
+    }
+  }
+  if (f[TH_CONSOLE_MOUNT_CONSOLE].u32) {
+    /* /dev/console is the slave, as runc does: a file bind-mounted from the pty. */
+    char src[32];
+    int at = th_resolve_create(c, "/dev/console", TH_CREATE_FILE);
+    if (at < 0) {
+      rc = th_fail(c, -at, "create /dev/console", NULL);
+      goto out;
+    }
+    char tgt[32];
+    int m = mount(th_fd_path(src, slave), th_fd_path(tgt, at), NULL, MS_BIND, NULL);
+    int e = errno;
+    close(at);
+    if (m < 0) {
+      rc = th_fail(c, e, "bind the console pty over /dev/console", NULL);
+      goto out;
+    }
+  }
+  int e = th_sync_send_fd(c->sync_fd, TH_MSG_CONSOLE_FD, master);
+  if (e < 0) {
+    rc = th_fail(c, -e, "send the console pty to the runtime", NULL);
+    goto out;
+  }
+  for (int fd = 0; fd <= 2; fd++)
+    if (dup2(slave, fd) < 0) {
+      rc = th_fail(c, errno, "make the console pty the standard fds", NULL);
+      goto out;
+    }
+  if (ioctl(0, TIOCSCTTY, 0) < 0) rc = th_fail(c, errno, "make the console pty the controlling terminal", NULL);
+out:
+  if (slave > 2) close(slave);
+  close(master);
+  return rc;
 }

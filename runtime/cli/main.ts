@@ -55,7 +55,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('pid-file', { type: 'string', describe: "file to write the init process's pid to" })
       .option('no-pivot', { type: 'boolean', default: false, describe: 'use MS_MOVE and chroot instead of pivot_root' })
       .option('no-new-keyring', { type: 'boolean', default: false, describe: 'do not create a new session keyring' })
-      .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N extra fds (3..3+N-1) to the container' });
+      .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N extra fds (3..3+N-1) to the container' })
+      .option('console-socket', { type: 'string', describe: 'unix socket that receives the pty master of process.terminal' });
   const createArgs = (a: Record<string, unknown>) => ({
     id: String(a['container-id']),
     bundle: String(a['bundle']),
@@ -63,6 +64,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     noPivot: Boolean(a['no-pivot']),
     noNewKeyring: Boolean(a['no-new-keyring']),
     preserveFds: preserveFds(a['preserve-fds']),
+    consoleSocket: a['console-socket'] === undefined ? undefined : String(a['console-socket']),
   });
 
   const args = normalizeArgv(argv);

@@ -84,9 +84,6 @@ export function execProcess(a: ExecArgs, base: () => Process): Process {
 
 /** Run `exec`; returns the process's exit status (or 0 with --detach). */
 export async function exec(ctx: CommandContext, a: ExecArgs): Promise<number> {
-  if (a.consoleSocket !== undefined || a.tty) {
-    throw new TsrunError('InvalidArgument', 'exec: --tty and --console-socket are not supported by this tsrun yet');
-  }
   const proc = execProcess(a, () => {
     const p = containerConfig(readState(ctx.root, a.id).bundle).process;
     if (!p) throw new TsrunError('InvalidArgument', `container ${a.id} has no process in its config to take defaults from`);
@@ -104,7 +101,10 @@ export async function exec(ctx: CommandContext, a: ExecArgs): Promise<number> {
   };
   if (!a.detach) for (const s of FORWARDED) process.on(s, forward);
   try {
-    pid = startExec({ root: ctx.root, id: a.id, process: proc, detach: a.detach, pidFile: a.pidFile, preserveFds: a.preserveFds, debug: (m) => ctx.log.debug(m) }).pid;
+    pid = startExec({
+      root: ctx.root, id: a.id, process: proc, detach: a.detach, pidFile: a.pidFile, preserveFds: a.preserveFds,
+      consoleSocket: a.consoleSocket, debug: (m) => ctx.log.debug(m),
+    }).pid;
     if (a.detach) return 0;
     return await waitForChild(pid);
   } finally {

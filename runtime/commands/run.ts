@@ -13,7 +13,7 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 
 /** Run `run`; returns the exit code. */
 export async function run(ctx: CommandContext, a: CreateArgs & { readonly detach: boolean; readonly keep: boolean }): Promise<number> {
-  const state = createContainer({ root: ctx.root, systemdCgroup: ctx.systemdCgroup, debug: (m) => ctx.log.debug(m), warn: (m) => ctx.log.warn(m), ...a });
+  const state = createContainer({ root: ctx.root, systemdCgroup: ctx.systemdCgroup, debug: (m) => ctx.log.debug(m), warn: (m) => ctx.log.warn(m), ...a, detached: a.detach });
   const forward = (sig: NodeJS.Signals): void => {
     try {
       process.kill(state.pid, sig);

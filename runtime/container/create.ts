@@ -16,6 +16,7 @@ import { runHooks, type HookState } from './hooks';
 import { lockContainer } from './lock';
 import { namespaceLinks } from './processes';
 import { writeIdMaps } from './userns';
+import { checkConsole, sendConsole } from './console';
 import { compileSeccomp } from '../seccomp/compile';
 import { containerCgroup, containerCgroupPath } from './cgroup';
 import type { CgroupDriver } from '../cgroups/driver';
@@ -32,6 +33,10 @@ export interface CreateOptions {
   readonly noNewKeyring: boolean;
   readonly preserveFds: number;
   readonly systemdCgroup: boolean;
+  /** --console-socket: where the pty master of process.terminal goes. */
+  readonly consoleSocket?: string | undefined;
+  /** The caller returns without waiting (create, run -d): a terminal then needs a console socket. */
+  readonly detached?: boolean | undefined;
   /** Where --debug output goes. */
   readonly debug?: ((msg: string) => void) | undefined;
   /** Where warnings go (e.g. cgroups a rootless runtime cannot use). */
@@ -56,11 +61,6 @@ export function loadBundle(bundle: string, host: HostFacts, systemdCgroup: boole
     throw new TsrunError('FailedPrecondition', 'systemd cgroup driver requested (--systemd-cgroup) but systemd is not running on this host (no /run/systemd/system)');
   }
   if (!spec.process) throw new TsrunError('InvalidArgument', `${configPath}: process: required to create a container`);
-  if (spec.process.terminal) {
-    // Terminals (console socket, pty proxying) are the engine-contract issue's work; refusing is
-    // better than running a container whose stdio is not what the config asked for.
-    throw new TsrunError('InvalidArgument', `${configPath}: process.terminal: terminals are not supported by this tsrun yet; set "terminal": false`);
-  }
   return spec;
 }
 
@@ -99,6 +99,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
     throw new TsrunError('NotFound', `rootfs ${rootfs}: ${statKind(rootfs) === 'missing' ? 'no such file or directory' : 'not a directory'}`);
   }
   const pidFile = opts.pidFile ? path.resolve(opts.pidFile) : undefined;
+  checkConsole(spec.process?.terminal === true, opts.consoleSocket, opts.detached !== false);
 
   const paths = createContainerDir(opts.root, opts.id);
   const lock = (() => {
@@ -176,6 +177,10 @@ export function createContainer(opts: CreateOptions): ContainerState {
         break;
       }
       if (msg.type === MSG.ERROR) throw initError(msg);
+      if (msg.type === MSG.CONSOLE_FD) {
+        sendConsole(opts.consoleSocket!, msg.fd);
+        continue;
+      }
       if (msg.type === MSG.SECCOMP_FD) {
         sendToSeccompAgent(spec, msg.fd, hookState('creating'));
         continue;

@@ -14,6 +14,7 @@ import { encodePlan } from '../plan/encode';
 import { MSG, stageName } from '../plan/ops';
 import { compileSeccomp } from '../seccomp/compile';
 import { cgroupOfState } from './cgroup';
+import { checkConsole, sendConsole } from './console';
 import { writePidFile } from './create';
 import { statusOf } from './lifecycle';
 import { readState } from './state-store';
@@ -26,6 +27,7 @@ export interface ExecOptions {
   readonly detach: boolean;
   readonly pidFile?: string | undefined;
   readonly preserveFds: number;
+  readonly consoleSocket?: string | undefined;
   readonly debug?: ((msg: string) => void) | undefined;
 }
 
@@ -52,9 +54,7 @@ export function startExec(opts: ExecOptions): StartedExec {
   const status = statusOf(opts.root, s);
   if (status === 'stopped') throw new TsrunError('FailedPrecondition', 'cannot exec in a stopped container');
   if (status === 'paused') throw new TsrunError('FailedPrecondition', 'cannot exec in a paused container');
-  if (opts.process.terminal) {
-    throw new TsrunError('InvalidArgument', 'process.terminal: terminals are not supported by this tsrun yet; exec without a tty');
-  }
+  checkConsole(opts.process.terminal === true, opts.consoleSocket, opts.detach);
   const spec = containerConfig(s.bundle);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
   if (seccomp?.needsListener) throw new TsrunError('InvalidArgument', 'linux.seccomp: exec into a container whose filter notifies an agent is not supported yet');
@@ -72,6 +72,10 @@ export function startExec(opts: ExecOptions): StartedExec {
     for (;;) {
       const msg = native.syncRecv(child.syncFd, 60_000);
       if (msg === null) throw new TsrunError('Internal', `exec'd process (pid ${child.pid}) went away before reporting`);
+      if (msg.type === MSG.CONSOLE_FD) {
+        sendConsole(opts.consoleSocket!, msg.fd);
+        continue;
+      }
       if (msg.fd >= 0) fs.closeSync(msg.fd);
       if (msg.type === MSG.CREATED) break;
       if (msg.type === MSG.ERROR) {

@@ -113,6 +113,8 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   for (const h of hooks.createContainer ?? []) ops.push(hookOp(HOOK_PHASE.CREATE_CONTAINER, h));
 
   ops.push({ op: 'PIVOT', mode: opts.noPivot ? PIVOT_MODE.MOVE_CHROOT : PIVOT_MODE.PIVOT_ROOT });
+  // The pty comes from the container's own devpts, so it is made after pivot_root.
+  if (proc?.terminal) ops.push(consoleOp(proc, true));
 
   if (spec.hostname !== undefined && spec.hostname !== '') ops.push({ op: 'HOSTNAME', name: spec.hostname });
   if (spec.domainname !== undefined && spec.domainname !== '') ops.push({ op: 'DOMAINNAME', name: spec.domainname });
@@ -132,6 +134,11 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   if (lateSeccomp && !opts.seccomp?.needsListener) ops.push(lateSeccomp);
   ops.push({ op: 'EXEC' });
   return { version: PLAN_VERSION, ops };
+}
+
+/** The CONSOLE op for process.terminal; /dev/console is only bound for a container's init. */
+export function consoleOp(proc: NonNullable<Spec['process']>, mountConsole: boolean): PlanOpOf<'CONSOLE'> {
+  return { op: 'CONSOLE', rows: proc.consoleSize?.height ?? 0, cols: proc.consoleSize?.width ?? 0, mount_console: mountConsole ? 1 : 0 };
 }
 
 /** What processOps needs from the build options (shared by create and exec plans). */

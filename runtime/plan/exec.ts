@@ -8,7 +8,7 @@
 import type { Spec } from '../../spec';
 import { NAMESPACE_CLONE_FLAGS, isNamespaceType } from '../../spec';
 import type { HostFacts } from '../host/probe';
-import { processOps, type ProcessOpsOptions } from './build';
+import { consoleOp, processOps, type ProcessOpsOptions } from './build';
 import { PLAN_VERSION } from './ops';
 import type { Plan, PlanOp } from './types';
 
@@ -33,6 +33,7 @@ export function buildExecPlan(proc: NonNullable<Spec['process']>, containerSpec:
     ops.push({ op: 'NAMESPACE', nstype: NAMESPACE_CLONE_FLAGS[ns.type], path: `/proc/${opts.initPid}/ns/${NS_LINK[ns.type]}` });
   }
   if (proc.oomScoreAdj !== undefined) ops.push({ op: 'OOM_SCORE_ADJ', value: BigInt.asUintN(64, BigInt(proc.oomScoreAdj)) });
+  if (proc.terminal) ops.push(consoleOp(proc, false));
   ops.push(...processOps(proc, linux, host, opts));
   ops.push({ op: 'CREATED' });
   if (proc.noNewPrivileges && opts.seccomp) ops.push({ op: 'SECCOMP', flags: opts.seccomp.flags, filter: opts.seccomp.filter });

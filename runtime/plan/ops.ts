@@ -31,6 +31,7 @@
  *     | ──── GO (payload: hook states) ─> |   the child waits for it after the NAMESPACE ops
  *     | <──── HOOKS (stage) ───────────── |   at a SYNC op: run createRuntime/prestart hooks
  *     | ──── RESUME or ABORT ────────────>|   ABORT: the child exits quietly (the runtime knows why)
+ *     | <──── CONSOLE_FD (SCM_RIGHTS) ─── |   process.terminal: the pty master, for --console-socket
  *     | <──── SECCOMP_FD (SCM_RIGHTS) ─── |   filter with a listener: the runtime passes it on
  *     | <──── CREATED (payload: facts) ── |   set-up done; "dumpable=0 nspid=1"; init blocks on the fifo
  *     | <──── ERROR {stage,errno,msg} ─── |   any failure; value 1 = the message is complete (do not
@@ -138,6 +139,12 @@ export const OP = {
    * CLOSE_FDS keeps tree_fd open for it.
    */
   IDMAP_MOUNT: 36,
+  /**
+   * process.terminal: open the container's /dev/ptmx, take the peer (TIOCGPTPEER), set the window
+   * size, bind the slave over /dev/console (init only), send the master to the runtime
+   * (CONSOLE_FD), and make the slave fds 0-2 and the controlling terminal.
+   */
+  CONSOLE: 37,
 } as const;
 
 /** The name of an op. */
@@ -257,6 +264,11 @@ export const OP_FIELDS = {
     ['kind', 'u32'],
     ['tree_fd', 'u32'],
   ],
+  CONSOLE: [
+    ['rows', 'u32'],
+    ['cols', 'u32'],
+    ['mount_console', 'u32'],
+  ],
 } as const satisfies Record<OpName, readonly (readonly [string, FieldKind])[]>;
 
 /** MOUNT.kind: what to create at a missing destination, decided by the builder. */
@@ -293,6 +305,8 @@ export const MSG = {
   ABORT: 7,
   /** The seccomp user-notification listener fd, as SCM_RIGHTS (SECCOMP with NEW_LISTENER). */
   SECCOMP_FD: 8,
+  /** The pty master of process.terminal, as SCM_RIGHTS (CONSOLE). */
+  CONSOLE_FD: 9,
 } as const;
 
 /** Length of a sync message header: type, stage, errno, value. */
@@ -343,6 +357,7 @@ export const STAGE = {
   PERSONALITY: 38,
   TIME_OFFSETS: 39,
   IDMAP_MOUNT: 40,
+  CONSOLE: 41,
 } as const;
 
 /** The name of a failure stage. */

@@ -643,6 +643,12 @@ Array [
     "op": "PIVOT",
   },
   Object {
+    "cols": 0,
+    "mount_console": 1,
+    "op": "CONSOLE",
+    "rows": 0,
+  },
+  Object {
     "name": "crun",
     "op": "HOSTNAME",
   },
@@ -1100,6 +1106,12 @@ Array [
     "op": "PIVOT",
   },
   Object {
+    "cols": 0,
+    "mount_console": 1,
+    "op": "CONSOLE",
+    "rows": 0,
+  },
+  Object {
     "name": "3f1c0ad5b0c1",
     "op": "HOSTNAME",
   },
@@ -1493,6 +1505,12 @@ Array [
   Object {
     "mode": 0,
     "op": "PIVOT",
+  },
+  Object {
+    "cols": 120,
+    "mount_console": 1,
+    "op": "CONSOLE",
+    "rows": 40,
   },
   Object {
     "name": "everything",
@@ -2507,6 +2525,12 @@ Array [
     "op": "PIVOT",
   },
   Object {
+    "cols": 0,
+    "mount_console": 1,
+    "op": "CONSOLE",
+    "rows": 0,
+  },
+  Object {
     "name": "9d8c7b6a5f4e",
     "op": "HOSTNAME",
   },
@@ -2935,6 +2959,12 @@ Array [
     "op": "PIVOT",
   },
   Object {
+    "cols": 0,
+    "mount_console": 1,
+    "op": "CONSOLE",
+    "rows": 0,
+  },
+  Object {
     "name": "runc",
     "op": "HOSTNAME",
   },
@@ -3353,6 +3383,12 @@ Array [
   Object {
     "mode": 0,
     "op": "PIVOT",
+  },
+  Object {
+    "cols": 0,
+    "mount_console": 1,
+    "op": "CONSOLE",
+    "rows": 0,
   },
   Object {
     "name": "runc",

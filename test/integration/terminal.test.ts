@@ -1,0 +1,70 @@
+/**
+ * process.terminal with --console-socket, as containerd, podman and docker use it: one message
+ * with "/dev/ptmx" and the pty master; inside, 0-2 are the slave, it is the controlling tty and
+ * /dev/console. Also for exec --tty. Runs against runc too.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+import { makeBundle, type Bundle } from '../helpers/bundle';
+import { readState, runDetached, waitForStatus } from '../helpers/container';
+import { requires } from '../helpers/requires';
+import { describe, runtimeName } from '../helpers/runtime';
+
+const receiver = path.resolve(__dirname, '../helpers/console-receiver.py');
+
+/** Start the test console socket; resolves to its path and a reader of what the terminal showed. */
+async function consoleSocket(t: { teardown(fn: () => void): void }, b: Bundle, name: string): Promise<{ sock: string; output: () => string; name: () => string }> {
+  const dir = b.hostDir(`console-${name}`);
+  const sock = path.join(dir, 'console.sock');
+  const out = path.join(dir, 'console.out');
+  const p = spawn('python3', [receiver, sock, out], { stdio: 'ignore' });
+  t.teardown(() => {
+    p.kill('SIGKILL');
+  });
+  for (let i = 0; i < 100 && !fs.existsSync(`${out}.ready`); i++) await new Promise((r) => setTimeout(r, 50));
+  const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
+  return { sock, output: () => read(out), name: () => read(`${out}.name`) };
+}
+
+const script = 'tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; stty size; stat -c "console %t:%T" /dev/console';
+
+t.test('create --console-socket: the container gets a terminal', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  const b = makeBundle(t, {
+    args: ['sh', '-c', script],
+    patch: (s) => {
+      s.process.terminal = true;
+      (s.process as unknown as Record<string, unknown>)['consoleSize'] = { height: 33, width: 101 };
+    },
+  });
+  const cs = await consoleSocket(t, b, 'create');
+  const c = b.rt.create(b.id, b.dir, { pidFile: b.pidFile });
+  t.not(c.code, 0, 'without --console-socket create refuses a terminal');
+  if (runtimeName === 'tsrun') t.match(c.stderr, /cannot allocate tty if tsrun will detach without setting console socket/, "runc's wording");
+  const r = b.rt.exec(['create', '--bundle', b.dir, '--console-socket', cs.sock, b.id]);
+  t.equal(r.code, 0, `create --console-socket exits 0 (${describe(r)})`);
+  t.equal(b.rt.start(b.id).code, 0, 'start exits 0');
+  t.ok(await waitForStatus(b.rt, b.id, 'stopped', 10_000), 'the process ends');
+  await new Promise((res) => setTimeout(res, 300));
+  t.equal(cs.name(), '/dev/ptmx 1', 'one message: the name /dev/ptmx and one fd');
+  const out = cs.output();
+  t.match(out, /\/dev\/pts\/\d+/, 'tty names a pts of the container');
+  t.match(out, /all-tty/, 'fds 0, 1 and 2 are the terminal');
+  t.match(out, /33 101/, 'consoleSize reached the terminal');
+  t.match(out, /console 88:0|console 136:[0-9a-f]+/, '/dev/console is the pty');
+});
+
+t.test('exec --tty --console-socket', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  const b = makeBundle(t, { args: ['sleep', '1000'] });
+  runDetached(b);
+  t.equal(readState(b.rt, b.id).status, 'running', 'the container runs');
+  const cs = await consoleSocket(t, b, 'exec');
+  const r = b.rt.exec(['exec', '--tty', '--console-socket', cs.sock, '--detach', b.id, 'sh', '-c', 'tty; [ -t 0 ] && echo exec-tty']);
+  t.equal(r.code, 0, `exec --tty exits 0 (${describe(r)})`);
+  for (let i = 0; i < 60 && !/exec-tty/.test(cs.output()); i++) await new Promise((res) => setTimeout(res, 100));
+  t.match(cs.output(), /\/dev\/pts\/\d+[\s\S]*exec-tty/, 'the exec has a terminal of its own');
+  t.equal(b.rt.delete(b.id, { force: true }).code, 0, 'delete --force');
+});
