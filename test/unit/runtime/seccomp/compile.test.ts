@@ -3,7 +3,7 @@ import type { Seccomp } from '../../../../spec';
 import { TsrunError } from '../../../../spec/errors';
 import type { Libseccomp, ScmpArgCmp, ScmpFilter } from '../../../../runtime/native/seccomp';
 import { BPF_MAXINSNS, SCMP_FLTATR, compileSeccomp } from '../../../../runtime/seccomp/compile';
-import { thrown } from '../../helpers/thrown';
+import { thrown } from '../../../helpers/thrown';
 
 /** A libseccomp stand-in that records every call and knows a few syscalls. */
 function fakeLib(opts: { knownArches?: string[]; exportBytes?: number; failRule?: string } = {}) {

@@ -2,7 +2,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Seccomp, SeccompAction, SeccompOperator } from '../../../../spec';
-import { thrown } from '../../helpers/thrown';
+import { thrown } from '../../../helpers/thrown';
 import {
   DEFAULT_ERRNO_RET,
   SCMP_ACT,

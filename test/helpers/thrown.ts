@@ -1,4 +1,4 @@
-import { TsrunError } from '../../../spec/errors';
+import { TsrunError } from '../../spec/errors';
 
 /** Run fn and return the TsrunError it throws (anything else, or nothing, fails the test). */
 export function thrown(fn: () => unknown): TsrunError {
