@@ -139,7 +139,13 @@ export function createContainer(opts: CreateOptions): ContainerState {
     if (seccomp && seccomp.unknownSyscalls.length > 0) {
       opts.debug?.(`seccomp: syscalls this kernel or libseccomp does not know were skipped: ${seccomp.unknownSyscalls.join(' ')}`);
     }
-    const plan = buildPlan(spec, host, {
+    // Socket activation (sd_listen_fds(3)): fds 3..3+n-1 go to the container ahead of
+    // --preserve-fds, and the program is told about them, as runc does.
+    const listen = listenFds(process.env);
+    const planSpec: Spec = listen > 0 && spec.process
+      ? { ...spec, process: { ...spec.process, env: [...(spec.process.env ?? []), `LISTEN_FDS=${listen}`, 'LISTEN_PID=1'] } }
+      : spec;
+    const plan = buildPlan(planSpec, host, {
       id: opts.id,
       bundle,
       rootfs,
@@ -150,7 +156,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       cgroupPaths: cg?.paths() ?? {},
       rootless,
       idmapFds,
-      preserveFds: opts.preserveFds,
+      preserveFds: listen + opts.preserveFds,
       sourceKinds,
     });
     child = native.spawn(encodePlan(plan));
@@ -310,6 +316,13 @@ function initVanished(pid: number): TsrunError {
     // Already reaped or not our child: say what we know.
   }
   return new TsrunError('Internal', `container init (pid ${pid}) went away before reporting (${how})`);
+}
+
+/** How many socket-activation fds this process was given: LISTEN_FDS when LISTEN_PID is us. */
+export function listenFds(env: NodeJS.ProcessEnv, pid = process.pid): number {
+  const n = Number(env['LISTEN_FDS']);
+  if (!Number.isInteger(n) || n <= 0 || Number(env['LISTEN_PID']) !== pid) return 0;
+  return n;
 }
 
 /** A process's pid in its own (innermost) pid namespace, from the NSpid line of /proc/<pid>/status. */

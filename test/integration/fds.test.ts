@@ -6,6 +6,7 @@
  * The census lists /proc/$$/fd of the shell (PID 1 of the container), not /proc/self/fd of
  * `ls`, so the directory fd `ls` opens never shows up.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
@@ -129,4 +130,18 @@ t.test('init is non-dumpable until it execs the user process', async (t) => {
   t.equal(fs.statSync(`/proc/${pid}/fd`).uid, 0, 'but its /proc entries are owned by root: it is non-dumpable');
   t.equal(b.rt.start(b.id).code, 0, 'start exits 0');
   t.ok(await waitFor(() => fs.statSync(`/proc/${pid}/fd`).uid === 1000), 'after exec the process is dumpable (owned by uid 1000)');
+});
+
+t.test('socket activation: LISTEN_FDS fds reach the container with LISTEN_FDS and LISTEN_PID=1', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  const b = makeBundle(t, { args: ['sh', '-c', 'echo "@@env $LISTEN_FDS $LISTEN_PID"; echo "@@got $(cat <&3)"'] });
+  const fd = extraFile(b, 'activation', 'from-the-listener\n');
+  t.teardown(() => fs.closeSync(fd));
+  // LISTEN_PID must name the runtime itself: exec keeps the shell's pid.
+  const argv = b.rt.argv(['run', '--bundle', b.dir, b.id]).map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const r = spawnSync('sh', ['-c', `LISTEN_FDS=1 LISTEN_PID=$$ exec ${b.rt.binary} ${argv}`], { stdio: ['ignore', 'pipe', 'pipe', fd], encoding: 'utf8', timeout: 60_000 });
+  t.equal(r.status, 0, `run exits 0 (${r.stderr})`);
+  const f = parseFacts(r.stdout);
+  t.equal(fact(f, 'env'), '1 1', 'LISTEN_FDS=1 and LISTEN_PID=1 inside');
+  t.equal(fact(f, 'got'), 'from-the-listener', 'fd 3 is the listener fd');
 });
