@@ -10,7 +10,7 @@ import type { CgroupStats } from '../cgroups/stats';
 import { cgroupOfState } from './cgroup';
 import { runHooksWarnOnly } from './hooks';
 import { lockContainer } from './lock';
-import { signalAll, signalProcess, waitGone } from './processes';
+import { containerPids, signalAll, signalProcess, waitGone } from './processes';
 import { containerPaths, listIds, readState, removeContainerDir, type ContainerState } from './state-store';
 import { computeStatus, hostProcView, type Status } from './status';
 
@@ -147,18 +147,18 @@ export async function deleteContainer(root: string, id: string, force: boolean):
     }
     const status = statusOf(root, s);
     const cg = s.cgroupPath === undefined ? undefined : cgroupOfState(s);
+    // cgroup.kill (or freeze-and-signal) reaches every process, paused ones included; without a
+    // cgroup, the namespaces the container created say which processes are its own.
+    const killAll = (): void => (cg ? cg.kill('SIGKILL') : void signalAll(s, osConstants.signals.SIGKILL));
     if (status !== 'stopped') {
       if (!force) throw new TsrunError('FailedPrecondition', `cannot delete container ${id} that is not stopped: ${status}`);
-      // cgroup.kill (or freeze-and-signal) reaches every process, paused ones included.
-      cg?.kill('SIGKILL');
-      signalAll(s, osConstants.signals.SIGKILL);
+      killAll();
       signalProcess(s.pid, osConstants.signals.SIGKILL, s.pidStartTime);
       const left = await waitGone(s, FORCE_KILL_WAIT_MS);
       if (left.length > 0) throw new TsrunError('Unavailable', `delete ${id}: processes still running after SIGKILL: ${left.join(' ')}`);
-    } else if (s.processScope !== 'pid' || (cg && cg.pids().length > 0)) {
+    } else if (containerPids(s).length > 0) {
       // Without a pid namespace of its own, init's exit does not take its children with it.
-      cg?.kill('SIGKILL');
-      signalAll(s, osConstants.signals.SIGKILL);
+      killAll();
       await waitGone(s, FORCE_KILL_WAIT_MS);
     }
     // destroy waits for the cgroup to drain and says which pids are left if it does not.

@@ -9,6 +9,7 @@ import { TsrunError } from '../../spec/errors';
 import * as native from '../native';
 import type { ContainerState } from './state-store';
 import { parseProcStat } from './status';
+import { cgroupOfState } from './cgroup';
 
 /** Signal numbers by name (without the SIG prefix). */
 const SIGNALS: Readonly<Record<string, number>> = Object.fromEntries(
@@ -48,8 +49,15 @@ export function namespaceLinks(pid: number): { pid?: string; mnt?: string } {
   return out;
 }
 
-/** Host pids of every process in the container (init first when alive). */
+/**
+ * Host pids of every process in the container (init first when alive): the cgroup's list when
+ * the container has one, else the processes in the namespaces it created (a scan of /proc).
+ */
 export function containerPids(state: ContainerState): number[] {
+  if (state.cgroupPath !== undefined) {
+    const pids = cgroupOfState(state).pids();
+    return pids.sort((a, b) => (a === state.pid ? -1 : b === state.pid ? 1 : a - b));
+  }
   if (state.processScope === 'init') {
     const st = parseProcStat(readOr(`/proc/${state.pid}/stat`));
     return st && st.startTime === state.pidStartTime ? [state.pid] : [];
