@@ -5,11 +5,7 @@
 import * as fs from 'node:fs';
 import type { IDMapping } from '../../spec';
 import { wrapSystemError } from '../../spec/errors';
-
-/** The text of one map file: "inside outside count" per line. */
-export function mapText(mappings: readonly IDMapping[]): string {
-  return mappings.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
-}
+import { mapText } from '../plan/build';
 
 function writeOnce(file: string, text: string): void {
   let fd: number;

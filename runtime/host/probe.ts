@@ -22,8 +22,6 @@ export interface CgroupHierarchy {
 export interface HostFacts {
   readonly cgroupMode: CgroupMode;
   readonly cgroupHierarchies: readonly CgroupHierarchy[];
-  /** This process's cgroup per hierarchy: key "0" for v2, else the controller list of /proc/self/cgroup. */
-  readonly selfCgroups: Readonly<Record<string, string>>;
   /** /proc/kcore exists (runc adds a /dev/core symlink to it). */
   readonly hasKcore: boolean;
   /** Highest capability number the kernel knows (/proc/sys/kernel/cap_last_cap). */
@@ -94,7 +92,6 @@ export function probeHost(): HostFacts {
   return {
     cgroupMode: cgroupModeOf(hierarchies),
     cgroupHierarchies: hierarchies,
-    selfCgroups: parseProcCgroup(readOr('/proc/self/cgroup', '')),
     hasKcore: existsSync('/proc/kcore'),
     capLastCap: Number.isFinite(capLast) ? capLast : 40,
     hasSystemd: existsSync('/run/systemd/system'),

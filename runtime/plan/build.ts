@@ -268,7 +268,8 @@ const ATTR_OF_FLAG: readonly [number, number][] = [
   [MS_NOEXEC, 0x8],
 ];
 
-const mapText = (ms: readonly { containerID: number; hostID: number; size: number }[] | undefined): string =>
+/** The text of a uid_map/gid_map file: "inside outside count" per line (user_namespaces(7)). */
+export const mapText = (ms: readonly { containerID: number; hostID: number; size: number }[] | undefined): string =>
   (ms ?? []).map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 
 /** The idmapped mounts of a config (idmap/ridmap option, or mappings given) and how to build them. */

@@ -17,7 +17,6 @@ const hybrid: HostFacts = {
     { mountpoint: '/sys/fs/cgroup/systemd', root: '/', version: 1, controllers: ['name=systemd'] },
     { mountpoint: '/sys/fs/cgroup/unified', root: '/', version: 2, controllers: [] },
   ],
-  selfCgroups: { memory: '/user/1', 'cpu,cpuacct': '/user/1', 'name=systemd': '/user/1', '0': '/user/1' },
   hasKcore: true,
   capLastCap: 40,
   hasSystemd: false,
@@ -26,7 +25,6 @@ const unified: HostFacts = {
   ...hybrid,
   cgroupMode: 'unified',
   cgroupHierarchies: [{ mountpoint: '/sys/fs/cgroup', root: '/', version: 2, controllers: [] }],
-  selfCgroups: { '0': '/system.slice/x.service' },
 };
 const opts: BuildOptions = {
   id: 'c1', bundle: '/b', rootfs: '/b/rootfs', execFifo: '/run/tsrun/c1/exec.fifo', noPivot: false, noNewKeyring: false, preserveFds: 0, sourceKinds: {},
