@@ -4,6 +4,7 @@
  * capabilities the kernel knows. Nothing here is a static claim about machines we are not on.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { CAPABILITY_NUMBERS, KNOWN_MOUNT_OPTIONS } from '../../spec';
 import { probeHost } from '../host/probe';
 import { libseccomp } from '../native/seccomp';
@@ -36,6 +37,14 @@ const ACTION_API: readonly [string, number][] = [
   ['SCMP_ACT_ALLOW', 1], ['SCMP_ACT_ERRNO', 1], ['SCMP_ACT_KILL', 1], ['SCMP_ACT_KILL_PROCESS', 3], ['SCMP_ACT_KILL_THREAD', 1],
   ['SCMP_ACT_LOG', 3], ['SCMP_ACT_NOTIFY', 6], ['SCMP_ACT_TRACE', 1], ['SCMP_ACT_TRAP', 1],
 ];
+
+/** The running kernel is at least major.minor ("6.18.44-…" from uname -r). */
+export function kernelAtLeast(release: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > major || (maj === major && min >= minor);
+}
 
 /** Compute the features document for this host and this build. */
 export function hostFeatures(version: string): Features {
@@ -79,7 +88,8 @@ export function hostFeatures(version: string): Features {
       seccomp,
       apparmor: { enabled: fs.existsSync('/sys/kernel/security/apparmor') },
       selinux: { enabled: fs.existsSync('/sys/fs/selinux/enforce') },
-      mountExtensions: { idmap: { enabled: fs.existsSync('/proc/self/ns/user') } },
+      // Idmapped mounts need mount_setattr(2), Linux 5.12, and user namespaces to map with.
+      mountExtensions: { idmap: { enabled: kernelAtLeast(os.release(), 5, 12) && fs.existsSync('/proc/self/ns/user') } },
     },
     annotations,
   };

@@ -24,3 +24,12 @@ t.test('default root', async (t) => {
   t.equal(defaultRoot(1000, ''), '/tmp/tsrun-1000', 'podman sets XDG_RUNTIME_DIR=""');
   t.equal(defaultRoot(1000, undefined), '/tmp/tsrun-1000');
 });
+
+t.test('kernel version checks', async (t) => {
+  const { kernelAtLeast } = await import('../../../../runtime/container/features');
+  t.ok(kernelAtLeast('6.18.44-fc-v657', 5, 12));
+  t.ok(kernelAtLeast('5.12.0', 5, 12));
+  t.notOk(kernelAtLeast('5.11.9', 5, 12));
+  t.notOk(kernelAtLeast('4.19.0', 5, 12));
+  t.notOk(kernelAtLeast('garbage', 5, 12));
+});
