@@ -56,7 +56,30 @@ bin/tsrun: $(TS_SRC) node_modules/.package-lock.json
 	  --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"' --outfile=$@
 	chmod 0755 $@
 
-build: deps check-generated native bin/tsrun ## compile the C helper and the CLI into bin/
+# tsrund, tsrun-shim and tsctl: one bundled file each; native addons stay external, .proto files are inlined as text.
+BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --external:koffi --external:better-sqlite3 \
+  --loader:.proto=text --log-level=warning --banner:js='\#!/usr/bin/env node' \
+  --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
+PROTO_SRC := $(shell find shim supervisor -name '*.proto' 2>/dev/null)
+
+bin/tsrund: $(TS_SRC) $(PROTO_SRC) node_modules/.package-lock.json
+	@mkdir -p bin
+	$(ESBUILD) supervisor/main.ts $(BUNDLE_FLAGS) --outfile=$@
+	chmod 0755 $@
+
+bin/tsrun-shim: $(TS_SRC) $(PROTO_SRC) node_modules/.package-lock.json
+	@mkdir -p bin
+	$(ESBUILD) shim/main.ts $(BUNDLE_FLAGS) --outfile=$@
+	chmod 0755 $@
+
+bin/tsctl: $(TS_SRC) $(PROTO_SRC) node_modules/.package-lock.json
+	@mkdir -p bin
+	$(ESBUILD) supervisor/tsctl/main.ts $(BUNDLE_FLAGS) --outfile=$@
+	chmod 0755 $@
+
+BINS := bin/tsrun $(if $(wildcard supervisor/main.ts),bin/tsrund) $(if $(wildcard shim/main.ts),bin/tsrun-shim) $(if $(wildcard supervisor/tsctl/main.ts),bin/tsctl)
+
+build: deps check-generated native $(BINS) ## compile the C helper, tsrun, tsrund, tsrun-shim and tsctl into bin/
 
 test-native: build/decode_test ## the C decoder's TAP test
 	build/decode_test
