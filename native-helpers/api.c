@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -92,6 +93,12 @@ int tsrun_pidfd_send_signal(int pidfd, int sig) {
 int tsrun_prctl(int option, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5) {
   int r = prctl(option, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4, (unsigned long)a5);
   return r < 0 ? -errno : r;
+}
+
+/* TIOCSWINSZ on a pty (master or slave): the kernel sends SIGWINCH to the slave's foreground group. */
+int tsrun_set_winsize(int fd, uint32_t rows, uint32_t cols) {
+  struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols, .ws_xpixel = 0, .ws_ypixel = 0};
+  return ioctl(fd, TIOCSWINSZ, &ws) < 0 ? -errno : 0;
 }
 
 int tsrun_mkfifo(const char *path, uint32_t mode) {

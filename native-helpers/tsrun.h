@@ -41,6 +41,8 @@ TSRUN_EXPORT int tsrun_pidfd_send_signal(int pidfd, int sig);
 TSRUN_EXPORT int tsrun_prctl(int option, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5);
 /** mkfifo(3). 0 or -errno. */
 TSRUN_EXPORT int tsrun_mkfifo(const char *path, uint32_t mode);
+/** TIOCSWINSZ on a terminal fd. 0 or -errno. */
+TSRUN_EXPORT int tsrun_set_winsize(int fd, uint32_t rows, uint32_t cols);
 /* tsrun_sync_recv that also takes an SCM_RIGHTS fd: *rfd is it (CLOEXEC) or -1. */
 TSRUN_EXPORT int tsrun_sync_recv_fd(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen, int32_t *rfd);
 /* A connected SOCK_STREAM unix socket (CLOEXEC) to path, or -errno. */

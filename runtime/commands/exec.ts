@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import { parseProcess, type Process } from '../../spec';
 import { TsrunError, wrapSystemError } from '../../spec/errors';
+import { matchWindowSize } from '../container/console';
 import { containerConfig, startExec } from '../container/exec';
 import { waitForChild } from '../container/native-wait';
 import { readState } from '../container/state-store';
@@ -90,8 +91,10 @@ export async function exec(ctx: CommandContext, a: ExecArgs): Promise<number> {
     return p;
   });
   let pid = -1;
+  let master = -1;
   const forward = (sig: NodeJS.Signals): void => {
-    if (pid > 0) {
+    // With our own terminal SIGWINCH is a resize of the pty (terminal-proxy.ts), not a signal to forward.
+    if (pid > 0 && !(sig === 'SIGWINCH' && master >= 0)) {
       try {
         process.kill(pid, sig);
       } catch {
@@ -104,9 +107,19 @@ export async function exec(ctx: CommandContext, a: ExecArgs): Promise<number> {
     pid = startExec({
       root: ctx.root, id: a.id, process: proc, detach: a.detach, pidFile: a.pidFile, preserveFds: a.preserveFds,
       consoleSocket: a.consoleSocket, debug: (m) => ctx.log.debug(m),
+      onConsole: (fd) => {
+        // Sized before the process goes on to exec, so it starts with our window size.
+        master = fd;
+        matchWindowSize(fd, process.stdout);
+      },
     }).pid;
     if (a.detach) return 0;
-    return await waitForChild(pid);
+    if (master < 0) return await waitForChild(pid);
+    const { proxyTerminal } = await import('../container/terminal-proxy');
+    const proxy = proxyTerminal(master, { input: process.stdin, output: process.stdout });
+    const status = await waitForChild(pid);
+    await proxy.finish();
+    return status;
   } finally {
     for (const s of FORWARDED) process.off(s, forward);
   }

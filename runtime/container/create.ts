@@ -16,7 +16,7 @@ import { runHooks, type HookState } from './hooks';
 import { lockContainer } from './lock';
 import { namespaceLinks } from './processes';
 import { writeIdMaps } from './userns';
-import { checkConsole, sendConsole } from './console';
+import { checkConsole, deliverConsole } from './console';
 import { compileSeccomp } from '../seccomp/compile';
 import { containerCgroup, containerCgroupPath } from './cgroup';
 import type { CgroupDriver } from '../cgroups/driver';
@@ -35,6 +35,8 @@ export interface CreateOptions {
   readonly systemdCgroup: boolean;
   /** --console-socket: where the pty master of process.terminal goes. */
   readonly consoleSocket?: string | undefined;
+  /** Foreground run without --console-socket: receives the pty master of process.terminal. */
+  readonly onConsole?: ((master: number) => void) | undefined;
   /** The caller returns without waiting (create, run -d): a terminal then needs a console socket. */
   readonly detached?: boolean | undefined;
   /** Where --debug output goes. */
@@ -184,7 +186,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       }
       if (msg.type === MSG.ERROR) throw initError(msg);
       if (msg.type === MSG.CONSOLE_FD) {
-        sendConsole(opts.consoleSocket!, msg.fd);
+        deliverConsole(opts.consoleSocket, opts.onConsole, msg.fd);
         continue;
       }
       if (msg.type === MSG.SECCOMP_FD) {

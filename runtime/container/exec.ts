@@ -14,7 +14,7 @@ import { encodePlan } from '../plan/encode';
 import { MSG, stageName } from '../plan/ops';
 import { compileSeccomp } from '../seccomp/compile';
 import { cgroupOfState } from './cgroup';
-import { checkConsole, sendConsole } from './console';
+import { checkConsole, deliverConsole } from './console';
 import { writePidFile } from './create';
 import { statusOf } from './lifecycle';
 import { readState } from './state-store';
@@ -28,6 +28,8 @@ export interface ExecOptions {
   readonly pidFile?: string | undefined;
   readonly preserveFds: number;
   readonly consoleSocket?: string | undefined;
+  /** Foreground exec without --console-socket: receives the pty master of process.terminal. */
+  readonly onConsole?: ((master: number) => void) | undefined;
   readonly debug?: ((msg: string) => void) | undefined;
 }
 
@@ -73,7 +75,7 @@ export function startExec(opts: ExecOptions): StartedExec {
       const msg = native.syncRecv(child.syncFd, 60_000);
       if (msg === null) throw new TsrunError('Internal', `exec'd process (pid ${child.pid}) went away before reporting`);
       if (msg.type === MSG.CONSOLE_FD) {
-        sendConsole(opts.consoleSocket!, msg.fd);
+        deliverConsole(opts.consoleSocket, opts.onConsole, msg.fd);
         continue;
       }
       if (msg.fd >= 0) fs.closeSync(msg.fd);

@@ -28,6 +28,7 @@ interface Lib {
   pidfdSendSignal: Fn;
   prctl: Fn;
   mkfifo: Fn;
+  setWinsize: Fn;
   sendFd: Fn;
   recvFd: Fn;
   idmappedTree: Fn;
@@ -75,6 +76,7 @@ function load(): Lib {
     pidfdSendSignal: so.func('int tsrun_pidfd_send_signal(int pidfd, int sig)'),
     prctl: so.func('int tsrun_prctl(int option, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)'),
     mkfifo: so.func('int tsrun_mkfifo(const char *path, uint32_t mode)'),
+    setWinsize: so.func('int tsrun_set_winsize(int fd, uint32_t rows, uint32_t cols)'),
     sendFd: so.func('int tsrun_send_fd(int sock, int fd, const char *name)'),
     recvFd: so.func('int tsrun_recv_fd(int sock, uint8_t *name, uint32_t namelen)'),
     idmappedTree: so.func('int tsrun_idmapped_tree(const char *source, const char *uid_map, const char *gid_map, uint32_t recursive, uint64_t attr_set, uint64_t attr_clr, char *err, uint32_t errlen)'),
@@ -218,6 +220,11 @@ export function prctl(option: number, a2 = 0n, a3 = 0n, a4 = 0n, a5 = 0n): numbe
 /** mkfifo(3). */
 export function mkfifo(p: string, mode: number): void {
   check(`mkfifo ${p}`, load().mkfifo(p, mode) as number);
+}
+
+/** Set a terminal's window size (TIOCSWINSZ); the container's foreground process group gets SIGWINCH. */
+export function setWindowSize(fd: number, rows: number, cols: number): void {
+  check('set the terminal window size', load().setWinsize(fd, rows, cols) as number);
 }
 
 /** pidfd_open(2). */

@@ -3,7 +3,7 @@
  * with "/dev/ptmx" and the pty master; inside, 0-2 are the slave, it is the controlling tty and
  * /dev/console. Also for exec --tty. Runs against runc too.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
@@ -66,5 +66,51 @@ t.test('exec --tty --console-socket', async (t) => {
   t.equal(r.code, 0, `exec --tty exits 0 (${describe(r)})`);
   for (let i = 0; i < 60 && !/exec-tty/.test(cs.output()); i++) await new Promise((res) => setTimeout(res, 100));
   t.match(cs.output(), /\/dev\/pts\/\d+[\s\S]*exec-tty/, 'the exec has a terminal of its own');
+  t.equal(b.rt.delete(b.id, { force: true }).code, 0, 'delete --force');
+});
+
+const ptyDrive = path.resolve(__dirname, '../helpers/pty-drive.py');
+
+/** Run the runtime on a terminal of our own (pty-drive.py); returns what the terminal showed and the exit code. */
+function onOurTerminal(b: Bundle, args: readonly string[], script: object): { text: string; code: number } {
+  const r = spawnSync('python3', [ptyDrive, JSON.stringify(script), b.rt.binary, ...b.rt.argv(args, false)], { encoding: 'utf8', timeout: 60_000 });
+  const text = r.stdout ?? '';
+  const m = /\nEXIT (-?\d+)\s*$/.exec(text);
+  return { text, code: m ? Number(m[1]) : -1 };
+}
+
+const interactive = 'tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; stty size; read x; echo "got:$x"; sleep 1; stty size; exit 3';
+const userScript = { rows: 25, cols: 81, steps: [{ after: '25 81', send: 'hello\r' }, { after: 'got:hello', resize: [30, 100] }] };
+
+t.test('run without --console-socket: tsrun is the terminal (raw mode, window size, SIGWINCH)', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  const b = makeBundle(t, {
+    args: ['sh', '-c', interactive],
+    patch: (s) => {
+      s.process.terminal = true;
+    },
+  });
+  const r = onOurTerminal(b, ['run', '--bundle', b.dir, b.id], userScript);
+  t.equal(r.code, 3, `run exits with the process's status (${r.text.trim().split('\n').slice(-3).join(' | ')})`);
+  t.match(r.text, /\/dev\/pts\/\d+/, 'the process has a pty of the container');
+  t.match(r.text, /all-tty/, 'fds 0, 1 and 2 are the terminal');
+  t.match(r.text, /^25 81\s*$/m, 'our window size is the container terminal size from the start');
+  t.match(r.text, /got:hello/, 'our keystrokes reach the container');
+  t.equal(r.text.split('hello').length - 1, 2, 'echoed once by the container terminal and not by ours: ours is in raw mode');
+  t.match(r.text, /^30 100\s*$/m, 'a resize of our terminal (SIGWINCH) reaches the container');
+  t.equal(b.rt.exec(['state', b.id]).code, 1, 'run deleted the container');
+});
+
+t.test('exec -t without --console-socket: tsrun is the terminal', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  const b = makeBundle(t, { args: ['sleep', '1000'] });
+  runDetached(b);
+  t.equal(readState(b.rt, b.id).status, 'running', 'the container runs');
+  const r = onOurTerminal(b, ['exec', '-t', b.id, 'sh', '-c', interactive.replace('exit 3', 'exit 4')], userScript);
+  t.equal(r.code, 4, `exec exits with the process's status (${r.text.trim().split('\n').slice(-3).join(' | ')})`);
+  t.match(r.text, /all-tty/, 'fds 0, 1 and 2 are the terminal');
+  t.match(r.text, /^25 81\s*$/m, 'our window size');
+  t.match(r.text, /got:hello/, 'our keystrokes reach the process');
+  t.match(r.text, /^30 100\s*$/m, 'resize');
   t.equal(b.rt.delete(b.id, { force: true }).code, 0, 'delete --force');
 });
