@@ -1,10 +1,13 @@
 /*
- * argv → command. The only code that prints, writes the --log file, or sets the exit status.
- * Errors become: the plain message on stderr, one line in the --log file, exit status 1.
+ * argv → command. With entry.ts, the only code that prints, writes the --log file, or sets the
+ * exit status. Errors become: the plain message on stderr, one line in the --log file, exit
+ * status 1. The verbs engines call per container take the fast path (fast-args.ts) when their
+ * command line is plain; everything else, and every usage error, goes through yargs, which is
+ * loaded only then.
  */
-import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { TsrunError } from '../../spec/errors';
+import { parseFast, type FastInvocation } from './fast-args';
 import { createLogger, type Logger } from './log';
 import type { CommandContext } from '../commands/context';
 
@@ -57,17 +60,17 @@ export async function main(argv: readonly string[]): Promise<number> {
       .option('no-new-keyring', { type: 'boolean', default: false, describe: 'do not create a new session keyring' })
       .option('preserve-fds', { type: 'number', default: 0, describe: 'pass N extra fds (3..3+N-1) to the container' })
       .option('console-socket', { type: 'string', describe: 'unix socket that receives the pty master of process.terminal' });
-  const createArgs = (a: Record<string, unknown>) => ({
-    id: String(a['container-id']),
-    bundle: String(a['bundle']),
-    pidFile: a['pid-file'] === undefined ? undefined : String(a['pid-file']),
-    noPivot: Boolean(a['no-pivot']),
-    noNewKeyring: Boolean(a['no-new-keyring']),
-    preserveFds: preserveFds(a['preserve-fds']),
-    consoleSocket: a['console-socket'] === undefined ? undefined : String(a['console-socket']),
-  });
 
   const args = normalizeArgv(argv);
+  const fast = parseFast(args);
+  if (fast !== undefined) {
+    try {
+      return await runFast(fast, context);
+    } catch (err) {
+      return reportError(log, err, execFailureStatus);
+    }
+  }
+  const { default: yargs } = await import('yargs');
   const parser = yargs(args)
     .scriptName('tsrun')
     .usage('tsrun [global options] <command> [command options] <container-id>')
@@ -229,12 +232,71 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     status = await pending;
   } catch (err) {
-    const e = err instanceof TsrunError ? err : new TsrunError('Internal', err instanceof Error ? err.message : String(err), { cause: err });
-    log.error(e.fullMessage());
-    if (e.code === 'InvalidArgument' && /Unknown argument|Not enough non-option|Missing required/.test(e.message)) log.error('see tsrun --help');
-    return execFailureStatus;
+    return reportError(log, err, execFailureStatus);
   }
   return status;
+}
+
+/** Print and log a failure the way every verb does; returns the exit status. */
+function reportError(log: Logger, err: unknown, failureStatus: number): number {
+  const e = err instanceof TsrunError ? err : new TsrunError('Internal', err instanceof Error ? err.message : String(err), { cause: err });
+  log.error(e.fullMessage());
+  if (e.code === 'InvalidArgument' && /Unknown argument|Not enough non-option|Missing required/.test(e.message)) log.error('see tsrun --help');
+  return failureStatus;
+}
+
+/**
+ * Run a fast-path command with the same arguments the yargs handlers pass (defaults included),
+ * building the context first as they do, so a bad --log-format is reported before anything else.
+ */
+async function runFast(f: FastInvocation, context: (a: GlobalArgs) => CommandContext): Promise<number> {
+  const g: GlobalArgs = {
+    root: f.strings['root'] ?? defaultRoot(),
+    'log-format': f.strings['log-format'] ?? 'text',
+    debug: f.flags.has('debug'),
+    'systemd-cgroup': f.flags.has('systemd-cgroup'),
+    ...(f.strings['log'] === undefined ? {} : { log: f.strings['log'] }),
+  };
+  const id = f.positionals[0]!;
+  const creating = (): Record<string, unknown> => ({
+    'container-id': id,
+    bundle: f.strings['bundle'] ?? '.',
+    'pid-file': f.strings['pid-file'],
+    'no-pivot': f.flags.has('no-pivot'),
+    'no-new-keyring': f.flags.has('no-new-keyring'),
+    'preserve-fds': Number(f.strings['preserve-fds'] ?? 0),
+    'console-socket': f.strings['console-socket'],
+  });
+  switch (f.verb) {
+    case 'create': {
+      const ctx = context(g);
+      return (await import('../commands/create')).create(ctx, createArgs(creating()));
+    }
+    case 'run': {
+      const ctx = context(g);
+      return (await import('../commands/run')).run(ctx, { ...createArgs(creating()), detach: f.flags.has('detach'), keep: f.flags.has('keep') });
+    }
+    case 'start': {
+      const ctx = context(g);
+      return (await import('../commands/start')).start(ctx, id);
+    }
+    case 'state': {
+      const ctx = context(g);
+      return (await import('../commands/state')).state(ctx, id);
+    }
+    case 'kill': {
+      const ctx = context(g);
+      return (await import('../commands/kill')).kill(ctx, id, f.positionals[1] ?? 'SIGTERM', f.flags.has('all'));
+    }
+    case 'delete': {
+      const ctx = context(g);
+      return (await import('../commands/delete')).del(ctx, id, f.flags.has('force'));
+    }
+    default: {
+      const never: never = f.verb;
+      throw new TsrunError('Internal', `fast path: unhandled verb ${String(never)}`);
+    }
+  }
 }
 
 /**
@@ -305,15 +367,21 @@ export function defaultRoot(uid = process.geteuid?.() ?? 0, xdg = process.env['X
   return xdg ? `${xdg}/tsrun` : `/tmp/tsrun-${uid}`;
 }
 
+/** create's and run's options from parsed flags (yargs's or the fast path's, same names). */
+function createArgs(a: Record<string, unknown>) {
+  return {
+    id: String(a['container-id']),
+    bundle: String(a['bundle']),
+    pidFile: a['pid-file'] === undefined ? undefined : String(a['pid-file']),
+    noPivot: Boolean(a['no-pivot']),
+    noNewKeyring: Boolean(a['no-new-keyring']),
+    preserveFds: preserveFds(a['preserve-fds']),
+    consoleSocket: a['console-socket'] === undefined ? undefined : String(a['console-socket']),
+  };
+}
+
 function preserveFds(v: unknown): number {
   const n = Number(v ?? 0);
   if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new TsrunError('InvalidArgument', `invalid --preserve-fds ${String(v)}: want a count >= 0`);
   return n;
-}
-
-// The bundle's entry point: run and exit with the status (only here).
-if (require.main === module) {
-  void main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
 }

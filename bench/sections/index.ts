@@ -1,0 +1,6 @@
+/* Every benchmark section, in the order `make bench` runs them. */
+import type { Section } from '../lib/section';
+import { cliSection } from './cli';
+
+/** The sections; add new ones here. */
+export const SECTIONS: readonly Section[] = [cliSection];
