@@ -1,0 +1,156 @@
+/*
+ * A small typed gRPC client for tsrund (and containerd): one connection, promise-returning unary
+ * calls by service and method name, server streams as async iterables, the namespace header
+ * added to every call. Used by tests and by tsctl.
+ *
+ *   const c = connectTsrund('/run/tsrund/tsrund.sock', { namespace: 'default' });
+ *   const { process } = await c.call('Tasks', 'Get', { containerId: 'web' });
+ */
+import * as grpc from '@grpc/grpc-js';
+import { TsrunError, type ErrorCode } from '../spec/errors';
+import { serviceDefinition } from './grpc/server';
+
+/** Short service names and their full proto names. */
+export const SERVICES = {
+  Version: 'containerd.services.version.v1.Version',
+  Introspection: 'containerd.services.introspection.v1.Introspection',
+  Namespaces: 'containerd.services.namespaces.v1.Namespaces',
+  Leases: 'containerd.services.leases.v1.Leases',
+  Containers: 'containerd.services.containers.v1.Containers',
+  Tasks: 'containerd.services.tasks.v1.Tasks',
+  Events: 'containerd.services.events.v1.Events',
+} as const;
+
+/** A service's short name. */
+export type ServiceName = keyof typeof SERVICES;
+
+/** Per-call options. */
+export interface CallOptions {
+  /** overrides the client's namespace; "" sends no header */
+  namespace?: string;
+  /** deadline in ms from now */
+  timeoutMs?: number;
+}
+
+/** A gRPC failure: the status code and message as the server sent them. */
+export class RpcError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    readonly details: string,
+  ) {
+    super(`${grpc.status[code] ?? code}: ${details}`);
+  }
+
+  /** The project's error code for this status (Internal for codes outside the set). */
+  errorCode(): ErrorCode {
+    switch (this.code) {
+      case grpc.status.NOT_FOUND:
+        return 'NotFound';
+      case grpc.status.ALREADY_EXISTS:
+        return 'AlreadyExists';
+      case grpc.status.INVALID_ARGUMENT:
+        return 'InvalidArgument';
+      case grpc.status.FAILED_PRECONDITION:
+        return 'FailedPrecondition';
+      case grpc.status.PERMISSION_DENIED:
+        return 'PermissionDenied';
+      case grpc.status.UNAVAILABLE:
+        return 'Unavailable';
+      default:
+        return 'Internal';
+    }
+  }
+
+  /** As a TsrunError (for tsctl's CLI edge). */
+  toTsrunError(): TsrunError {
+    return new TsrunError(this.errorCode(), this.details, { cause: this });
+  }
+}
+
+/** A connection to tsrund. Requests and responses are plain objects with camelCase field names. */
+export interface TsrundClient {
+  call<T = Record<string, unknown>>(service: ServiceName, method: string, req?: object, opts?: CallOptions): Promise<T>;
+  /** a server stream (Events.Subscribe); `cancel` ends it */
+  stream<T = Record<string, unknown>>(
+    service: ServiceName,
+    method: string,
+    req?: object,
+    opts?: CallOptions,
+  ): { messages: AsyncIterable<T>; cancel(): void };
+  close(): void;
+}
+
+type Ctor = ReturnType<typeof grpc.makeGenericClientConstructor>;
+const ctors = new Map<string, Ctor>();
+
+function ctor(service: ServiceName): Ctor {
+  let c = ctors.get(service);
+  if (c === undefined) {
+    c = grpc.makeGenericClientConstructor(serviceDefinition(SERVICES[service]), service);
+    ctors.set(service, c);
+  }
+  return c;
+}
+
+/** Connect to the tsrund (or containerd) socket at `socketPath`. */
+export function connectTsrund(socketPath: string, opts: { namespace?: string } = {}): TsrundClient {
+  const address = socketPath.startsWith('unix:') ? socketPath : `unix://${socketPath}`;
+  const creds = grpc.credentials.createInsecure();
+  const channelOpts = { 'grpc.max_receive_message_length': 16 << 20, 'grpc.max_send_message_length': 16 << 20 };
+  const clients = new Map<ServiceName, grpc.Client>();
+  // One channel for every service: the first client's channel is shared through channelOverride.
+  let channel: grpc.Channel | undefined;
+  const client = (service: ServiceName): grpc.Client & Record<string, unknown> => {
+    let c = clients.get(service);
+    if (c === undefined) {
+      const C = ctor(service);
+      c = channel === undefined ? new C(address, creds, channelOpts) : new C(address, creds, { ...channelOpts, channelOverride: channel });
+      channel ??= c.getChannel() as grpc.Channel;
+      clients.set(service, c);
+    }
+    return c as grpc.Client & Record<string, unknown>;
+  };
+  const metadata = (o: CallOptions = {}): grpc.Metadata => {
+    const md = new grpc.Metadata();
+    const ns = o.namespace ?? opts.namespace ?? 'default';
+    if (ns !== '') md.set('containerd-namespace', ns);
+    return md;
+  };
+  const callOptions = (o: CallOptions = {}): grpc.CallOptions =>
+    o.timeoutMs === undefined ? {} : { deadline: Date.now() + o.timeoutMs };
+  return {
+    call(service, method, req = {}, o = {}) {
+      const c = client(service);
+      const fn = c[method] as
+        | ((r: object, md: grpc.Metadata, co: grpc.CallOptions, cb: (e: grpc.ServiceError | null, res: unknown) => void) => void)
+        | undefined;
+      if (typeof fn !== 'function') return Promise.reject(new Error(`no method ${service}.${method}`));
+      return new Promise((resolve, reject) => {
+        fn.call(c, req, metadata(o), callOptions(o), (err, res) => {
+          if (err !== null) reject(new RpcError(err.code, err.details));
+          else resolve(res as never);
+        });
+      });
+    },
+    stream(service, method, req = {}, o = {}) {
+      const c = client(service);
+      const fn = c[method] as ((r: object, md: grpc.Metadata, co: grpc.CallOptions) => grpc.ClientReadableStream<unknown>) | undefined;
+      if (typeof fn !== 'function') throw new Error(`no method ${service}.${method}`);
+      const call = fn.call(c, req, metadata(o), callOptions(o));
+      async function* iterate(): AsyncGenerator<never> {
+        try {
+          for await (const m of call) yield m as never;
+        } catch (e) {
+          const se = e as grpc.ServiceError;
+          if (se.code === grpc.status.CANCELLED) return;
+          throw new RpcError(se.code, se.details);
+        }
+      }
+      return { messages: iterate(), cancel: () => call.cancel() };
+    },
+    close() {
+      for (const c of clients.values()) c.close();
+      clients.clear();
+    },
+  };
+}

@@ -1,0 +1,186 @@
+/*
+ * tsrund's settings: defaults ← config file (--config, JSON) ← command-line flags.
+ *
+ *   {
+ *     "socket":     "/run/tsrund/tsrund.sock",   gRPC unix socket (made 0600; peers must be root or tsrund's uid)
+ *     "root":       "/var/lib/tsrund",           persistent state: meta.db (SQLite)
+ *     "state":      "/run/tsrund",               volatile state
+ *     "shimRoot":   "<state>/shims",             one directory per container's shim
+ *     "runtime":    "library",                   default runtime: "library" or an OCI runtime binary path
+ *     "shimBinary": "<dir of tsrund>/tsrun-shim",
+ *     "logLevel":   "info",                      trace|debug|info|warn|error
+ *     "allowUids":  [],                          extra uids allowed on the socket
+ *     "restartPolicies": true                    run the tsctl restart-policy loop
+ *   }
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TsrunError } from '../spec/errors';
+import { isLogLevel, type LogLevel } from './log';
+
+/** Everything tsrund needs to start. */
+export interface Config {
+  socket: string;
+  root: string;
+  state: string;
+  shimRoot: string;
+  runtime: string;
+  shimBinary: string | undefined;
+  logLevel: LogLevel;
+  allowUids: number[];
+  restartPolicies: boolean;
+}
+
+/** What the command line asked for. */
+export type ParsedArgs = { kind: 'help' } | { kind: 'version' } | { kind: 'run'; config: Config };
+
+/** The --help text. */
+export const HELP = `tsrund — a containerd-v1-compatible supervisor for tsrun containers
+
+Usage: tsrund [flags]
+
+Runs in the foreground and logs to stderr. Speaks containerd 1.6's gRPC API (Version,
+Introspection, Namespaces, Leases, Containers, Tasks, Events) on a unix socket, so the
+real 'ctr --address SOCKET' can drive it. One tsrun-shim per container keeps the container
+running when tsrund stops; a restarted tsrund re-adopts them.
+
+Flags (each overrides the config file):
+  -a, --address PATH     gRPC socket (default /run/tsrund/tsrund.sock); mode 0600, and
+                         only root or tsrund's own uid may connect (SO_PEERCRED)
+      --root DIR         persistent state: the SQLite metadata (default /var/lib/tsrund)
+      --state DIR        volatile state (default /run/tsrund)
+      --shim-root DIR    shim state directories (default <state>/shims)
+      --runtime R        default runtime of containers: 'library' (the tsrun runtime
+                         library inside the shim, fastest) or an OCI runtime binary path
+                         (runc, crun, bin/tsrun). A container's runc option binary_name
+                         (ctr --runc-binary) overrides it.
+      --shim-binary PATH tsrun-shim executable (default: tsrun-shim next to tsrund)
+      --log-level LEVEL  trace, debug, info, warn, error (default info)
+      --config FILE      JSON config file with the keys socket, root, state, shimRoot,
+                         runtime, shimBinary, logLevel, allowUids, restartPolicies
+      --no-restart-policies  do not restart containers by their tsctl.restart-policy label
+  -h, --help             this text
+  -v, --version          print the version
+`;
+
+function defaults(): Config {
+  return {
+    socket: '/run/tsrund/tsrund.sock',
+    root: '/var/lib/tsrund',
+    state: '/run/tsrund',
+    shimRoot: '',
+    runtime: 'library',
+    shimBinary: undefined,
+    logLevel: 'info',
+    allowUids: [],
+    restartPolicies: true,
+  };
+}
+
+function bad(msg: string): TsrunError {
+  return new TsrunError('InvalidArgument', msg);
+}
+
+function applyFile(cfg: Config, file: string): void {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw bad(`read config ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw bad(`config ${file}: not a JSON object`);
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    const str = (): string => {
+      if (typeof v !== 'string' || v === '') throw bad(`config ${file}: ${k} must be a non-empty string`);
+      return v;
+    };
+    switch (k) {
+      case 'socket':
+      case 'root':
+      case 'state':
+      case 'shimRoot':
+      case 'runtime':
+        cfg[k] = str();
+        break;
+      case 'shimBinary':
+        cfg.shimBinary = str();
+        break;
+      case 'logLevel': {
+        const l = str();
+        if (!isLogLevel(l)) throw bad(`config ${file}: logLevel ${JSON.stringify(l)} is not one of trace, debug, info, warn, error`);
+        cfg.logLevel = l;
+        break;
+      }
+      case 'allowUids':
+        if (!Array.isArray(v) || !v.every((u) => Number.isInteger(u) && (u as number) >= 0)) {
+          throw bad(`config ${file}: allowUids must be a list of uids`);
+        }
+        cfg.allowUids = v as number[];
+        break;
+      case 'restartPolicies':
+        if (typeof v !== 'boolean') throw bad(`config ${file}: restartPolicies must be true or false`);
+        cfg.restartPolicies = v;
+        break;
+      default:
+        throw bad(`config ${file}: unknown key ${JSON.stringify(k)}`);
+    }
+  }
+}
+
+/** Parse argv (without node and script) into what to do. Throws InvalidArgument on bad input. */
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const flags = new Map<string, string>();
+  let noRestart = false;
+  const valued: Record<string, string> = {
+    '-a': 'address',
+    '--address': 'address',
+    '--root': 'root',
+    '--state': 'state',
+    '--shim-root': 'shimRoot',
+    '--runtime': 'runtime',
+    '--shim-binary': 'shimBinary',
+    '--log-level': 'logLevel',
+    '--config': 'config',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-h' || a === '--help') return { kind: 'help' };
+    if (a === '-v' || a === '--version') return { kind: 'version' };
+    if (a === '--no-restart-policies') {
+      noRestart = true;
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = a.startsWith('--') && eq > 0 ? a.slice(0, eq) : a;
+    const key = valued[name];
+    if (key === undefined) throw bad(`unknown flag ${JSON.stringify(a)} (see --help)`);
+    const value = a.startsWith('--') && eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if (value === undefined || value === '') throw bad(`flag ${name} needs a value`);
+    flags.set(key, value);
+  }
+  const cfg = defaults();
+  const file = flags.get('config');
+  if (file !== undefined) applyFile(cfg, file);
+  const set = (k: 'root' | 'state' | 'shimRoot' | 'runtime', flag: string): void => {
+    const v = flags.get(flag);
+    if (v !== undefined) cfg[k] = v;
+  };
+  const address = flags.get('address');
+  if (address !== undefined) cfg.socket = address.replace(/^unix:\/\//, '');
+  set('root', 'root');
+  set('state', 'state');
+  set('shimRoot', 'shimRoot');
+  set('runtime', 'runtime');
+  const shimBinary = flags.get('shimBinary');
+  if (shimBinary !== undefined) cfg.shimBinary = shimBinary;
+  const level = flags.get('logLevel');
+  if (level !== undefined) {
+    if (!isLogLevel(level)) throw bad(`--log-level ${JSON.stringify(level)} is not one of trace, debug, info, warn, error`);
+    cfg.logLevel = level;
+  }
+  if (noRestart) cfg.restartPolicies = false;
+  if (cfg.shimRoot === '') cfg.shimRoot = path.join(cfg.state, 'shims');
+  for (const k of ['socket', 'root', 'state', 'shimRoot'] as const) cfg[k] = path.resolve(cfg[k]);
+  if (cfg.runtime !== 'library' && cfg.runtime.includes('/')) cfg.runtime = path.resolve(cfg.runtime);
+  return { kind: 'run', config: cfg };
+}

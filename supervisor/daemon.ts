@@ -1,0 +1,89 @@
+/*
+ * Wiring of tsrund: store → exchange → namespaces/containers/leases/tasks logic → gRPC services
+ * on the socket, then re-adoption of live shims and the restart-policy loop.
+ */
+import { TsrunError } from '../spec/errors';
+import type { Config } from './config';
+import { createContainers } from './containers/local';
+import { createExchange, type Exchange } from './events/exchange';
+import { serve, type RunningServer } from './grpc/server';
+import { createLeases } from './leases/local';
+import type { Logger } from './log';
+import { createNamespaces } from './namespaces/local';
+import { createRestarts, type Restarts } from './restart/policy';
+import {
+  containersService,
+  eventsService,
+  introspectionService,
+  leasesService,
+  namespacesService,
+  versionService,
+} from './services/basic';
+import { tasksService } from './services/tasks';
+import { openStore, type Store } from './store/db';
+import { createTasks, type ShimDriver, type Tasks } from './tasks/local';
+
+/** The version tsrund reports: containerd's API level it speaks, with our own build as metadata. */
+export const API_VERSION = '1.6.20+tsrund';
+
+/** How long after start events are replayed to new subscribers (exits missed while tsrund was down). */
+const STARTUP_BACKLOG_MS = 5000;
+
+/** A running daemon. */
+export interface Daemon {
+  readonly store: Store;
+  readonly events: Exchange;
+  readonly tasks: Tasks;
+  readonly server: RunningServer;
+  readonly restarts: Restarts | undefined;
+  /** stop serving and detach from the shims (containers keep running) */
+  stop(): Promise<void>;
+}
+
+/** Start tsrund with `cfg`; resolves once the socket accepts calls and live shims are re-adopted. */
+export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, revision: string): Promise<Daemon> {
+  const store = openStore(cfg.root);
+  const events = createExchange();
+  const tasks = createTasks(store, events, driver, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary }, log);
+  const namespaces = createNamespaces(store, events, (ns) => tasks.hasTasks(ns));
+  const containers = createContainers(store, events, (ns, id) => tasks.hasTask(ns, id));
+  const leases = createLeases(store);
+  const restarts = cfg.restartPolicies ? createRestarts(store, tasks, log) : undefined;
+
+  events.keepBacklog(STARTUP_BACKLOG_MS);
+  // Re-adopt before serving: a client never sees a task list without the tasks that are running.
+  const t0 = Date.now();
+  const adopted = await tasks.adopt();
+  if (adopted.adopted + adopted.dead > 0) log.info('re-adopted shims', { live: adopted.adopted, dead: adopted.dead, ms: Date.now() - t0 });
+
+  let server: RunningServer;
+  try {
+    server = await serve({ socketPath: cfg.socket, allowedUids: [process.getuid?.() ?? 0, ...cfg.allowUids], log }, [
+      versionService(API_VERSION, revision),
+      introspectionService(store.uuid),
+      namespacesService(namespaces),
+      leasesService(leases),
+      containersService(containers),
+      tasksService(tasks),
+      eventsService(events),
+    ]);
+  } catch (e) {
+    tasks.detachAll();
+    store.close();
+    throw e instanceof TsrunError ? e : new TsrunError('Unavailable', `serve ${cfg.socket}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  restarts?.start();
+  return {
+    store,
+    events,
+    tasks,
+    server,
+    restarts,
+    async stop() {
+      restarts?.stop();
+      await server.close();
+      tasks.detachAll();
+      store.close();
+    },
+  };
+}

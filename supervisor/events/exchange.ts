@@ -1,0 +1,108 @@
+/*
+ * The event exchange: services publish (namespace, topic, containerd.events.* message); every
+ * Events.Subscribe stream whose filters match gets an Envelope {timestamp, namespace, topic,
+ * event Any with a bare type URL}. Subscribers see every namespace (containerd-api.md §3.7).
+ * With no subscriber a publish costs one array check: nothing is encoded.
+ *
+ * Start-up backlog: exits that happened while tsrund was down are published while it re-adopts
+ * its shims, before any client can subscribe. During a short window after start (`keepBacklog`)
+ * published envelopes are also kept, and a subscriber that arrives within the window gets the
+ * matching ones first; so `ctr events` restarted together with tsrund still sees them.
+ */
+import { now, packAny, type AnyValue, type Timestamp } from '../proto/index';
+import { objectAdaptor, type Filter } from './filters';
+
+/** One published event as subscribers receive it. */
+export interface Envelope {
+  timestamp: Timestamp;
+  namespace: string;
+  topic: string;
+  event: AnyValue;
+}
+
+/** A subscriber's sink and filter. */
+export interface Subscription {
+  readonly filter: Filter;
+  send(e: Envelope): void;
+}
+
+/** Where events are published and subscribed to. */
+export interface Exchange {
+  /** `type` is the message's full name, e.g. "containerd.events.TaskExit"; `event` its plain fields */
+  publish(namespace: string, topic: string, type: string, event: Record<string, unknown>): void;
+  /** returns the unsubscribe function */
+  subscribe(sub: Subscription): () => void;
+  subscriberCount(): number;
+  /** keep what is published for `ms` from now and replay it to subscribers arriving meanwhile */
+  keepBacklog(ms: number): void;
+}
+
+/** A new in-process exchange. */
+export function createExchange(): Exchange {
+  const subs = new Set<Subscription>();
+  let backlog: Array<{ envelope: Envelope; adaptor: (path: readonly string[]) => string | undefined }> | undefined;
+  let backlogUntil = 0;
+  return {
+    keepBacklog(ms) {
+      backlog ??= [];
+      backlogUntil = Date.now() + ms;
+      setTimeout(() => {
+        if (Date.now() >= backlogUntil) backlog = undefined;
+      }, ms + 10).unref();
+    },
+    publish(namespace, topic, type, event) {
+      const keep = backlog !== undefined && Date.now() < backlogUntil;
+      if (subs.size === 0 && !keep) return;
+      let envelope: Envelope | undefined;
+      const adaptor = (path: readonly string[]): string | undefined => {
+        const head = path[0];
+        if (path.length === 1 && head === 'topic') return topic;
+        if (path.length === 1 && head === 'namespace') return namespace;
+        if (head === 'event') return objectAdaptor(event)(path.slice(1));
+        return undefined;
+      };
+      if (keep) {
+        envelope = { timestamp: now(), namespace, topic, event: packAny(type, event) };
+        backlog!.push({ envelope, adaptor });
+      }
+      for (const s of subs) {
+        if (!s.filter(adaptor)) continue;
+        envelope ??= { timestamp: now(), namespace, topic, event: packAny(type, event) };
+        s.send(envelope);
+      }
+    },
+    subscribe(sub) {
+      if (backlog !== undefined && Date.now() < backlogUntil) {
+        for (const b of backlog) if (sub.filter(b.adaptor)) sub.send(b.envelope);
+      }
+      subs.add(sub);
+      return () => subs.delete(sub);
+    },
+    subscriberCount: () => subs.size,
+  };
+}
+
+/** containerd's topics and the message type each carries. */
+export const TOPICS = {
+  namespaceCreate: ['/namespaces/create', 'containerd.events.NamespaceCreate'],
+  namespaceUpdate: ['/namespaces/update', 'containerd.events.NamespaceUpdate'],
+  namespaceDelete: ['/namespaces/delete', 'containerd.events.NamespaceDelete'],
+  containerCreate: ['/containers/create', 'containerd.events.ContainerCreate'],
+  containerUpdate: ['/containers/update', 'containerd.events.ContainerUpdate'],
+  containerDelete: ['/containers/delete', 'containerd.events.ContainerDelete'],
+  taskCreate: ['/tasks/create', 'containerd.events.TaskCreate'],
+  taskStart: ['/tasks/start', 'containerd.events.TaskStart'],
+  taskExit: ['/tasks/exit', 'containerd.events.TaskExit'],
+  taskDelete: ['/tasks/delete', 'containerd.events.TaskDelete'],
+  taskOOM: ['/tasks/oom', 'containerd.events.TaskOOM'],
+  taskExecAdded: ['/tasks/exec-added', 'containerd.events.TaskExecAdded'],
+  taskExecStarted: ['/tasks/exec-started', 'containerd.events.TaskExecStarted'],
+  taskPaused: ['/tasks/paused', 'containerd.events.TaskPaused'],
+  taskResumed: ['/tasks/resumed', 'containerd.events.TaskResumed'],
+} as const satisfies Record<string, readonly [string, string]>;
+
+/** Publish on one of TOPICS. */
+export function emit(ex: Exchange, namespace: string, which: keyof typeof TOPICS, event: Record<string, unknown>): void {
+  const [topic, type] = TOPICS[which];
+  ex.publish(namespace, topic, type, event);
+}

@@ -1,0 +1,245 @@
+/*
+ * The gRPC edge of tsrund.
+ *
+ *   client ──connect──▶ net.Server on <socket> (mode 0600)
+ *                          │ SO_PEERCRED: uid 0 or tsrund's own uid, else the connection is closed
+ *                          ▼
+ *                      grpc-js Server.createConnectionInjector ── h2c ──▶ handlers
+ *
+ * Services are registered from the protobufjs reflection of proto/schema.ts: each method's path is
+ * /<package>.<Service>/<Method>, messages are encoded and decoded with protobufjs. Handlers get the
+ * decoded request and an RpcContext (namespace header, cancellation); they return the response
+ * object or throw. TsrunError codes become gRPC codes here and nowhere else.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { TsrunError, type ErrorCode } from '../../spec/errors';
+import { errors, identifierProblem } from '../errors';
+import type { Logger } from '../log';
+import { serviceType } from '../proto/index';
+import { peerCredentials } from './peer-cred';
+
+/** What a handler knows about the call besides its request. */
+export interface RpcContext {
+  /** the containerd-namespace header, validated; throws FailedPrecondition "namespace is required" without it */
+  namespace(): string;
+  /** the header as sent, "" when absent */
+  readonly rawNamespace: string;
+  readonly cancelled: boolean;
+  onCancel(fn: () => void): void;
+}
+
+/** A unary method: request in, response out (or a throw). */
+export type Unary = (req: never, ctx: RpcContext) => unknown;
+/** A server-streaming method: `write` each message; resolve to end the stream. */
+export type ServerStream = (req: never, ctx: RpcContext, write: (msg: object) => void) => Promise<void>;
+
+/** One service's handlers by method name; methods not listed answer UNIMPLEMENTED. */
+export interface ServiceImpl {
+  readonly service: string;
+  readonly unary?: Record<string, Unary>;
+  readonly stream?: Record<string, ServerStream>;
+}
+
+/** A status a service adapter answers with directly (only the edge uses gRPC codes). */
+export class RpcStatus extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const CODES: Record<ErrorCode, grpc.status> = {
+  NotFound: grpc.status.NOT_FOUND,
+  AlreadyExists: grpc.status.ALREADY_EXISTS,
+  InvalidArgument: grpc.status.INVALID_ARGUMENT,
+  FailedPrecondition: grpc.status.FAILED_PRECONDITION,
+  PermissionDenied: grpc.status.PERMISSION_DENIED,
+  Unavailable: grpc.status.UNAVAILABLE,
+  // containerd answers Unknown for errors outside its classes
+  Internal: grpc.status.UNKNOWN,
+};
+
+/** The gRPC status for anything a handler threw. */
+export function toStatus(e: unknown): { code: grpc.status; details: string } {
+  if (e instanceof RpcStatus) return { code: e.code, details: e.message };
+  if (e instanceof TsrunError) return { code: CODES[e.code], details: e.fullMessage() };
+  return { code: grpc.status.UNKNOWN, details: e instanceof Error ? e.message : String(e) };
+}
+
+function context(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): RpcContext {
+  const raw = call.metadata.get('containerd-namespace')[0];
+  const ns = typeof raw === 'string' ? raw : raw === undefined ? '' : raw.toString();
+  return {
+    rawNamespace: ns,
+    namespace() {
+      if (ns === '') throw errors.namespaceRequired();
+      const problem = identifierProblem(ns);
+      if (problem !== undefined) throw errors.invalid(`namespace validation: ${problem}`);
+      return ns;
+    },
+    get cancelled() {
+      return call.cancelled;
+    },
+    onCancel(fn) {
+      call.on('cancelled', fn);
+    },
+  };
+}
+
+function definition(name: string): grpc.ServiceDefinition {
+  const svc = serviceType(name);
+  const def: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const m of svc.methodsArray) {
+    m.resolve();
+    const req = m.resolvedRequestType!;
+    const res = m.resolvedResponseType!;
+    def[m.name] = {
+      path: `/${name}/${m.name}`,
+      requestStream: m.requestStream === true,
+      responseStream: m.responseStream === true,
+      requestSerialize: (v: object) => Buffer.from(req.encode(v).finish()),
+      requestDeserialize: (b: Buffer) => req.decode(b),
+      responseSerialize: (v: object) => Buffer.from(res.encode(v).finish()),
+      responseDeserialize: (b: Buffer) => res.decode(b),
+      originalName: m.name,
+    };
+  }
+  return def as grpc.ServiceDefinition;
+}
+
+/** The service definitions of `names`, for grpc-js clients (supervisor/client.ts). */
+export function serviceDefinition(name: string): grpc.ServiceDefinition {
+  return definition(name);
+}
+
+function implementation(impl: ServiceImpl, log: Logger): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  const svc = serviceType(impl.service);
+  for (const m of svc.methodsArray) {
+    const unary = impl.unary?.[m.name];
+    const stream = impl.stream?.[m.name];
+    const where = `${impl.service}/${m.name}`;
+    if (m.responseStream === true) {
+      out[m.name] = (call: grpc.ServerWritableStream<unknown, object>) => {
+        if (stream === undefined) {
+          call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `${where} not implemented` });
+          return;
+        }
+        stream(call.request as never, context(call), (msg) => call.write(msg)).then(
+          () => call.end(),
+          (e: unknown) => {
+            const s = toStatus(e);
+            log.debug('rpc failed', { method: where, code: s.code, error: s.details });
+            call.emit('error', s);
+          },
+        );
+      };
+    } else {
+      out[m.name] = (call: grpc.ServerUnaryCall<unknown, object>, cb: grpc.sendUnaryData<object>) => {
+        if (unary === undefined) {
+          cb({ code: grpc.status.UNIMPLEMENTED, details: `${where} not implemented` });
+          return;
+        }
+        const started = log.tracing ? process.hrtime.bigint() : 0n;
+        const done = (err: unknown, res?: unknown): void => {
+          if (log.tracing) log.trace('rpc', { method: where, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+          if (err === undefined) {
+            cb(null, res as object);
+          } else {
+            const s = toStatus(err);
+            if (s.code === grpc.status.UNKNOWN) log.warn('rpc failed', { method: where, error: s.details });
+            else log.debug('rpc failed', { method: where, code: s.code, error: s.details });
+            cb(s);
+          }
+        };
+        try {
+          const r = unary(call.request as never, context(call));
+          if (r instanceof Promise) r.then((v) => done(undefined, v), (e: unknown) => done(e ?? new Error('rejected')));
+          else done(undefined, r);
+        } catch (e) {
+          done(e ?? new Error('thrown'));
+        }
+      };
+    }
+  }
+  return out;
+}
+
+/** A listening tsrund endpoint. */
+export interface RunningServer {
+  readonly socketPath: string;
+  /** stop accepting, end open calls, remove the socket */
+  close(): Promise<void>;
+}
+
+/** Options of `serve`. */
+export interface ServeOptions {
+  socketPath: string;
+  /** uids allowed besides 0 (normally tsrund's own) */
+  allowedUids: readonly number[];
+  log: Logger;
+}
+
+async function isLive(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(socketPath);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** Listen on the unix socket and serve `impls` to callers whose peer credentials pass. */
+export async function serve(opts: ServeOptions, impls: readonly ServiceImpl[]): Promise<RunningServer> {
+  const { socketPath, log } = opts;
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': 16 << 20,
+    'grpc.max_send_message_length': 16 << 20,
+  });
+  for (const impl of impls) server.addService(definition(impl.service), implementation(impl, log));
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+
+  fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o711 });
+  if (fs.existsSync(socketPath)) {
+    if (await isLive(socketPath)) {
+      throw new TsrunError('AlreadyExists', `listen ${socketPath}: another server is already listening there`);
+    }
+    fs.rmSync(socketPath, { force: true });
+  }
+  const allowed = new Set<number>([0, ...opts.allowedUids]);
+  const listener = net.createServer({ pauseOnConnect: true }, (socket) => {
+    const cred = peerCredentials(socket);
+    if (cred === undefined || !allowed.has(cred.uid)) {
+      log.warn('connection refused', { uid: cred?.uid ?? 'unknown', pid: cred?.pid ?? 'unknown', why: 'peer uid not allowed' });
+      socket.destroy();
+      return;
+    }
+    injector.injectConnection(socket);
+    socket.resume();
+  });
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    // umask-proof: the socket is made, then narrowed before anyone is accepted (pauseOnConnect + peer check anyway)
+    listener.listen(socketPath, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  fs.chmodSync(socketPath, 0o600);
+  return {
+    socketPath,
+    async close() {
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      injector.destroy();
+      server.forceShutdown();
+      fs.rmSync(socketPath, { force: true });
+    },
+  };
+}

@@ -1,0 +1,177 @@
+/*
+ * Restart policies for tsctl containers, docker's semantics:
+ *
+ *   label tsctl.restart-policy = no | always | on-failure[:N] | unless-stopped
+ *   label tsctl.manually-stopped = true      set by `tsctl stop/kill` before it signals: always and
+ *                                            unless-stopped then leave the container down (docker
+ *                                            restarts `always` containers again on daemon start;
+ *                                            tsrund keeps it simple and treats both alike)
+ *
+ *   init exit ─▶ policy says restart? ─▶ label tsctl.restart-state=restarting, wait the back-off
+ *            ─▶ Tasks.Delete of the exited task, Tasks.Create (same stdio), Tasks.Start
+ *            ─▶ restart count +1 (restarts table and label tsctl.restart-count); state label removed
+ *
+ * Back-off: 100 ms doubling per consecutive restart up to 60 s; a container that ran for 10 s
+ * or more counts as healthy again and the delay starts over (docker's rule). The exited task must
+ * still be there, stopped, when the back-off ends: a client that deleted it took over.
+ */
+import { TsrunError } from '../../spec/errors';
+import type { Logger } from '../log';
+import type { Store } from '../store/db';
+import type { Tasks } from '../tasks/local';
+
+/** The label holding a container's restart policy. */
+export const POLICY_LABEL = 'tsctl.restart-policy';
+/** The label tsctl sets when the user stopped the container. */
+export const STOPPED_LABEL = 'tsctl.manually-stopped';
+/** "restarting" while a restart is pending. */
+export const STATE_LABEL = 'tsctl.restart-state';
+/** How many times tsrund restarted the container. */
+export const COUNT_LABEL = 'tsctl.restart-count';
+
+/** A parsed restart policy. */
+export type RestartPolicy =
+  | { readonly kind: 'no' }
+  | { readonly kind: 'always' }
+  | { readonly kind: 'unless-stopped' }
+  | { readonly kind: 'on-failure'; readonly maxRetries: number | undefined };
+
+/** Parse a policy label value; throws InvalidArgument on anything else. */
+export function parsePolicy(text: string | undefined): RestartPolicy {
+  if (text === undefined || text === '' || text === 'no') return { kind: 'no' };
+  if (text === 'always' || text === 'unless-stopped') return { kind: text };
+  const m = /^on-failure(?::(\d+))?$/.exec(text);
+  if (m !== null) return { kind: 'on-failure', maxRetries: m[1] === undefined ? undefined : Number(m[1]) };
+  throw new TsrunError('InvalidArgument', `restart policy ${JSON.stringify(text)}: want no, always, on-failure[:N] or unless-stopped`);
+}
+
+/** Whether a container with `policy` that exited with `exitStatus` after `restarts` restarts should run again. */
+export function shouldRestart(policy: RestartPolicy, exitStatus: number, restarts: number, manuallyStopped: boolean): boolean {
+  switch (policy.kind) {
+    case 'no':
+      return false;
+    case 'always':
+    case 'unless-stopped':
+      return !manuallyStopped;
+    case 'on-failure':
+      return !manuallyStopped && exitStatus !== 0 && (policy.maxRetries === undefined || restarts < policy.maxRetries);
+    default: {
+      const never: never = policy;
+      return never;
+    }
+  }
+}
+
+/** The delay before restart number `consecutive` (0-based). */
+export function backoffMs(consecutive: number): number {
+  return Math.min(100 * 2 ** Math.min(consecutive, 20), 60_000);
+}
+
+/** The restart-policy loop. */
+export interface Restarts {
+  start(): void;
+  stop(): void;
+}
+
+const HEALTHY_MS = 10_000;
+
+/** A restart-policy loop over the tasks: listens to init exits from now on, acts once started. */
+export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restarts {
+  let running = false;
+  let stopped = false;
+  const pending: Array<() => void> = [];
+  const timers = new Set<NodeJS.Timeout>();
+  const startedAt = new Map<string, number>();
+  const consecutive = new Map<string, number>();
+
+  const setLabels = (ns: string, id: string, patch: Record<string, string | undefined>): void => {
+    const c = store.getContainer(ns, id);
+    if (c === undefined) return;
+    const labels = { ...c.labels };
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) delete labels[k];
+      else labels[k] = v;
+    }
+    store.updateContainer({ ...c, labels });
+  };
+
+  const restart = async (ns: string, id: string, exitedPid: number): Promise<void> => {
+    const key = `${ns}/${id}`;
+    const c = store.getContainer(ns, id);
+    if (c === undefined || stopped) return;
+    const policy = parsePolicy(c.labels[POLICY_LABEL]);
+    const rec = store.getRestart(ns, id) ?? { namespace: ns, id, restartCount: 0, manuallyStopped: false, lastExit: null };
+    let view;
+    try {
+      view = tasks.get(ns, id, undefined);
+    } catch {
+      setLabels(ns, id, { [STATE_LABEL]: undefined });
+      return; // deleted by a client meanwhile
+    }
+    if (view.status !== 'stopped' || view.pid !== exitedPid) return;
+    if (!shouldRestart(policy, view.exitStatus, rec.restartCount, c.labels[STOPPED_LABEL] === 'true')) {
+      setLabels(ns, id, { [STATE_LABEL]: undefined });
+      return;
+    }
+    await tasks.delete(ns, id);
+    await tasks.create(ns, id, { stdio: view.stdio, options: null, rootfsMounts: 0, checkpoint: false });
+    await tasks.start(ns, id, undefined);
+    startedAt.set(key, Date.now());
+    const next = { ...rec, restartCount: rec.restartCount + 1, lastExit: view.exitStatus };
+    store.putRestart(next);
+    setLabels(ns, id, { [STATE_LABEL]: undefined, [COUNT_LABEL]: String(next.restartCount) });
+    log.info('restarted by policy', { namespace: ns, id, policy: c.labels[POLICY_LABEL], count: next.restartCount });
+  };
+
+  const onExit = (ns: string, id: string, exitStatus: number): void => {
+    const c = store.getContainer(ns, id);
+    const label = c?.labels[POLICY_LABEL];
+    if (c === undefined || label === undefined || label === 'no') return;
+    let policy: RestartPolicy;
+    try {
+      policy = parsePolicy(label);
+    } catch (e) {
+      log.warn('bad restart policy label', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    const rec = store.getRestart(ns, id);
+    if (!shouldRestart(policy, exitStatus, rec?.restartCount ?? 0, c.labels[STOPPED_LABEL] === 'true')) return;
+    const key = `${ns}/${id}`;
+    let pid = 0;
+    try {
+      pid = tasks.get(ns, id, undefined).pid;
+    } catch {
+      return;
+    }
+    const ranFor = Date.now() - (startedAt.get(key) ?? 0);
+    const n = ranFor >= HEALTHY_MS ? 0 : (consecutive.get(key) ?? 0);
+    consecutive.set(key, n + 1);
+    const delay = backoffMs(n);
+    const act = (): void => {
+      setLabels(ns, id, { [STATE_LABEL]: 'restarting' });
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        restart(ns, id, pid).catch((e: unknown) => {
+          log.warn('restart failed', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) });
+          setLabels(ns, id, { [STATE_LABEL]: undefined });
+        });
+      }, delay);
+      timers.add(timer);
+    };
+    if (running) act();
+    else pending.push(act);
+  };
+
+  tasks.onInitExit((ns, id, exit) => onExit(ns, id, exit.exitStatus));
+  return {
+    start() {
+      running = true;
+      for (const a of pending.splice(0)) a();
+    },
+    stop() {
+      stopped = true;
+      for (const t of timers) clearTimeout(t);
+      timers.clear();
+    },
+  };
+}

@@ -1,0 +1,710 @@
+/*
+ * Tasks: one shim per container, driven through shim/client.ts (the ShimDriver passed in), with
+ * containerd's task semantics (containerd-api.md §6) and event ordering enforced here:
+ *
+ *   /tasks/create ─▶ /tasks/start ─▶ /tasks/exit ─▶ /tasks/delete
+ *   - an exit reported while Start is in flight is held until /tasks/start is published;
+ *   - an init exit is held while started execs are still running (at most EXEC_GRACE_MS), so exec
+ *     exits come first;
+ *   - each process's exit is published once per tsrund lifetime (a re-adopted shim's already
+ *     stopped processes are published again after a restart: at-least-once).
+ *
+ * Process status, pid, stdio and exit are kept here, so Get/List/Wait (called many times per ctr
+ * command) never touch the shim. A shim that dies (connection closed without Delete) is resolved
+ * with reapDeadShim: its processes get exits and the task stays STOPPED until deleted.
+ */
+import type {
+  ProcessExit,
+  ProcessState,
+  ProcessStatus,
+  RuntimeChoice,
+  ShimConnection,
+  ShimDirEntry,
+  ShimStartOptions,
+  StdioSpec,
+} from '../../shim/api';
+import { TsrunError } from '../../spec/errors';
+import { errors, validateIdentifier } from '../errors';
+import { emit, type Exchange } from '../events/exchange';
+import { objectAdaptor, parseFilters } from '../events/filters';
+import type { Logger } from '../log';
+import { bareTypeUrl, decode, formatRfc3339, now, parseRfc3339, type AnyValue, type Timestamp } from '../proto/index';
+import type { RuncOptions } from '../proto/messages';
+import type { ContainerRecord, Store } from '../store/db';
+
+/** The functions of shim/client.ts tsrund uses (injected so tests can fake them). */
+export interface ShimDriver {
+  startShim(opts: ShimStartOptions): Promise<ShimConnection>;
+  connectShim(shimDir: string): Promise<ShimConnection>;
+  listShimDirs(stateRoot: string): ShimDirEntry[];
+  reapDeadShim(shimDir: string): Promise<ProcessExit>;
+}
+
+/** A process as Tasks.Get/List report it. */
+export interface ProcessView {
+  id: string;
+  pid: number;
+  status: ProcessStatus;
+  stdio: StdioSpec;
+  exitStatus: number;
+  exitedAt: Timestamp | undefined;
+}
+
+/** Exit facts as Wait/Delete answer them. */
+export interface ExitView {
+  id: string;
+  pid: number;
+  exitStatus: number;
+  exitedAt: Timestamp;
+}
+
+/** What Tasks.Create needs beyond the container record. */
+export interface CreateInput {
+  stdio: StdioSpec;
+  options: AnyValue | null;
+  rootfsMounts: number;
+  checkpoint: boolean;
+}
+
+interface Proc {
+  readonly execId: string | undefined;
+  pid: number;
+  status: ProcessStatus;
+  stdio: StdioSpec;
+  exit: ProcessExit | undefined;
+  /** a start() call is in flight: exits wait for its /tasks/start */
+  starting: boolean;
+  pendingExit: ProcessExit | undefined;
+  waiters: Array<(e: ProcessExit) => void>;
+}
+
+interface Task {
+  readonly namespace: string;
+  readonly id: string;
+  readonly dir: string;
+  conn: ShimConnection | undefined;
+  readonly init: Proc;
+  readonly execs: Map<string, Proc>;
+  /** we closed the connection (Delete): its onClose is expected */
+  closing: boolean;
+  heldInitExit: { exit: ProcessExit; timer: NodeJS.Timeout } | undefined;
+  /** shim events that arrived while the task was being re-adopted */
+  queued: ProcessExit[] | undefined;
+}
+
+/** Called after a task's init exit is published (the restart-policy loop listens). */
+export type InitExitListener = (namespace: string, id: string, exit: ProcessExit) => void;
+
+/** The task logic the Tasks service adapts. */
+export interface Tasks {
+  create(namespace: string, id: string, input: CreateInput): Promise<{ pid: number }>;
+  start(namespace: string, id: string, execId: string | undefined): Promise<{ pid: number }>;
+  wait(namespace: string, id: string, execId: string | undefined): Promise<ExitView>;
+  get(namespace: string, id: string, execId: string | undefined): ProcessView;
+  list(namespace: string): ProcessView[];
+  kill(namespace: string, id: string, execId: string | undefined, signal: number, all: boolean): Promise<void>;
+  delete(namespace: string, id: string): Promise<ExitView>;
+  exec(namespace: string, id: string, execId: string, spec: AnyValue | null, stdio: StdioSpec): Promise<void>;
+  deleteProcess(namespace: string, id: string, execId: string): Promise<ExitView>;
+  resizePty(namespace: string, id: string, execId: string | undefined, width: number, height: number): Promise<void>;
+  closeIO(namespace: string, id: string, execId: string | undefined): Promise<void>;
+  pause(namespace: string, id: string): Promise<void>;
+  resume(namespace: string, id: string): Promise<void>;
+  listPids(namespace: string, id: string): Promise<Array<{ pid: number; execId?: string }>>;
+  /** (container id, cgroup stats) of the namespace's tasks that match the filters */
+  stats(namespace: string, filters: readonly string[]): Promise<Array<{ id: string; stats: unknown }>>;
+  update(namespace: string, id: string, resources: AnyValue | null): Promise<void>;
+  hasTask(namespace: string, id: string): boolean;
+  hasTasks(namespace: string): boolean;
+  /** find every live shim under the shim root and take its tasks back; exits missed while down are published */
+  adopt(): Promise<{ adopted: number; dead: number }>;
+  onInitExit(listener: InitExitListener): void;
+  /** close every shim connection (the shims and containers keep running) */
+  detachAll(): void;
+}
+
+/** Settings of the task manager. */
+export interface TaskOptions {
+  shimRoot: string;
+  /** "library" or an OCI runtime binary path */
+  defaultRuntime: string;
+  shimBinary: string | undefined;
+  /** how long an init exit waits for running execs' exits (ms) */
+  execGraceMs?: number;
+}
+
+const RUNC_OPTIONS = 'containerd.runc.v1.Options';
+/** How long a new task of a deleted task's id waits for the old shim to go. */
+const SHIM_EXIT_WAIT_MS = 3000;
+
+function runcOptions(any: AnyValue | null | undefined): RuncOptions | undefined {
+  if (any === null || any === undefined || any.value.length === 0) return undefined;
+  if (bareTypeUrl(any.typeUrl) !== RUNC_OPTIONS) return undefined;
+  return decode<RuncOptions>(RUNC_OPTIONS, any.value);
+}
+
+/** The runtime a container's task uses: runc option binary_name (task options first), else the default. */
+export function chooseRuntime(c: ContainerRecord, taskOptions: AnyValue | null, defaultRuntime: string): {
+  runtime: RuntimeChoice;
+  noPivot: boolean;
+  noNewKeyring: boolean;
+} {
+  const fromContainer = runcOptions(c.runtime.options);
+  const fromTask = runcOptions(taskOptions);
+  const pick = <K extends keyof RuncOptions>(k: K): RuncOptions[K] | undefined => {
+    const t = fromTask?.[k];
+    if (t !== undefined && t !== '' && t !== false && t !== 0) return t;
+    return fromContainer?.[k];
+  };
+  const binary = pick('binaryName') || defaultRuntime;
+  let runtime: RuntimeChoice;
+  if (binary === 'library') {
+    runtime = { kind: 'library' };
+  } else {
+    const root = pick('root');
+    const systemd = pick('systemdCgroup') === true;
+    runtime = {
+      kind: 'binary',
+      path: binary,
+      ...(root !== undefined && root !== '' ? { root } : {}),
+      ...(systemd ? { systemdCgroup: true } : {}),
+    };
+  }
+  return { runtime, noPivot: pick('noPivotRoot') === true, noNewKeyring: pick('noNewKeyring') === true };
+}
+
+function newProc(execId: string | undefined, pid: number, status: ProcessStatus, stdio: StdioSpec): Proc {
+  return { execId, pid, status, stdio, exit: undefined, starting: false, pendingExit: undefined, waiters: [] };
+}
+
+function exitView(id: string, e: ProcessExit): ExitView {
+  return { id, pid: e.pid, exitStatus: e.exitStatus, exitedAt: parseRfc3339(e.exitedAt) };
+}
+
+function nowRfc3339(): string {
+  return formatRfc3339(now());
+}
+
+/** A task manager over `driver`, publishing on `events`. */
+export function createTasks(store: Store, events: Exchange, driver: ShimDriver, opts: TaskOptions, log: Logger): Tasks {
+  const tasks = new Map<string, Task>();
+  const creating = new Set<string>();
+  /** deleted tasks whose shim has not exited yet */
+  const releasing = new Map<string, Promise<void>>();
+  const initExitListeners: InitExitListener[] = [];
+  const execGraceMs = opts.execGraceMs ?? 2000;
+  const keyOf = (ns: string, id: string): string => `${ns}/${id}`;
+
+  const getTask = (ns: string, id: string): Task => {
+    const t = tasks.get(keyOf(ns, id));
+    if (t === undefined) throw errors.taskMissing(id);
+    return t;
+  };
+  const getProc = (t: Task, execId: string | undefined): Proc => {
+    if (execId === undefined) return t.init;
+    const p = t.execs.get(execId);
+    if (p === undefined) throw errors.processMissing(execId);
+    return p;
+  };
+  const liveConn = (t: Task): ShimConnection => {
+    if (t.conn === undefined) throw errors.processFinished();
+    return t.conn;
+  };
+
+  const finalize = (t: Task, p: Proc, exit: ProcessExit): void => {
+    if (p.exit !== undefined) return;
+    p.exit = exit;
+    p.status = 'stopped';
+    if (exit.pid !== 0) p.pid = exit.pid;
+    emit(events, t.namespace, 'taskExit', {
+      containerId: t.id,
+      id: p.execId ?? t.id,
+      pid: p.pid,
+      exitStatus: exit.exitStatus,
+      exitedAt: parseRfc3339(exit.exitedAt),
+    });
+    const waiters = p.waiters;
+    p.waiters = [];
+    for (const w of waiters) w(exit);
+    if (p === t.init) {
+      for (const l of initExitListeners) {
+        try {
+          l(t.namespace, t.id, exit);
+        } catch (e) {
+          log.warn('init exit listener failed', { id: t.id, error: e instanceof Error ? e.message : String(e) });
+        }
+      }
+    }
+  };
+
+  const runningExecs = (t: Task): Proc[] =>
+    [...t.execs.values()].filter((p) => p.exit === undefined && (p.status === 'running' || p.status === 'paused' || p.starting));
+
+  const releaseInit = (t: Task): void => {
+    const held = t.heldInitExit;
+    if (held === undefined) return;
+    clearTimeout(held.timer);
+    t.heldInitExit = undefined;
+    finalize(t, t.init, held.exit);
+  };
+
+  const handleExit = (t: Task, exit: ProcessExit): void => {
+    if (t.queued !== undefined) {
+      t.queued.push(exit);
+      return;
+    }
+    const p = exit.execId === undefined ? t.init : t.execs.get(exit.execId);
+    if (p === undefined || p.exit !== undefined) return;
+    if (p.starting) {
+      p.pendingExit = exit;
+      return;
+    }
+    if (p === t.init) {
+      if (t.heldInitExit !== undefined) return;
+      if (runningExecs(t).length > 0) {
+        t.heldInitExit = { exit, timer: setTimeout(() => releaseInit(t), execGraceMs) };
+        return;
+      }
+      finalize(t, p, exit);
+      return;
+    }
+    finalize(t, p, exit);
+    if (t.heldInitExit !== undefined && runningExecs(t).length === 0) releaseInit(t);
+  };
+
+  /** The shim went away without Delete: reap it and close every process with an exit. */
+  const shimGone = async (t: Task): Promise<void> => {
+    t.conn = undefined;
+    let exit: ProcessExit;
+    try {
+      exit = await driver.reapDeadShim(t.dir);
+    } catch (e) {
+      log.warn('reaping a dead shim failed', { id: t.id, dir: t.dir, error: e instanceof Error ? e.message : String(e) });
+      exit = { pid: t.init.pid, exitStatus: 137, exitedAt: nowRfc3339() };
+    }
+    log.warn('shim died', { namespace: t.namespace, id: t.id, exitStatus: exit.exitStatus });
+    for (const p of t.execs.values()) {
+      p.starting = false;
+      const pending = p.pendingExit;
+      p.pendingExit = undefined;
+      if (p.exit === undefined && p.status !== 'created') {
+        finalize(t, p, pending ?? { execId: p.execId!, pid: p.pid, exitStatus: 137, exitedAt: exit.exitedAt });
+      }
+    }
+    t.init.starting = false;
+    const held = t.heldInitExit?.exit ?? t.init.pendingExit;
+    if (t.heldInitExit !== undefined) clearTimeout(t.heldInitExit.timer);
+    t.heldInitExit = undefined;
+    t.init.pendingExit = undefined;
+    finalize(t, t.init, held ?? { ...exit, pid: exit.pid !== 0 ? exit.pid : t.init.pid });
+  };
+
+  const attach = (t: Task, conn: ShimConnection): void => {
+    conn.onEvent((e) => {
+      switch (e.type) {
+        case 'exit':
+          handleExit(t, e.exit);
+          break;
+        case 'oom':
+          emit(events, t.namespace, 'taskOOM', { containerId: t.id });
+          break;
+        case 'exec-started':
+          // published by start() after the shim answers, so it always follows /tasks/exec-added
+          break;
+        default: {
+          const never: never = e;
+          void never;
+        }
+      }
+    });
+    conn.onClose(() => {
+      if (t.closing || t.conn !== conn) return;
+      void shimGone(t);
+    });
+  };
+
+  const view = (t: Task, p: Proc): ProcessView => ({
+    id: p.execId ?? t.id,
+    pid: p.pid,
+    status: p.status,
+    stdio: p.stdio,
+    exitStatus: p.exit?.exitStatus ?? 0,
+    exitedAt: p.exit === undefined ? undefined : parseRfc3339(p.exit.exitedAt),
+  });
+
+  const destroyConn = async (conn: ShimConnection): Promise<void> => {
+    try {
+      await conn.delete();
+    } catch (e) {
+      log.debug('shim delete after a failed create', { id: conn.id, error: e instanceof Error ? e.message : String(e) });
+    } finally {
+      conn.close();
+    }
+  };
+
+  const adoptOne = async (entry: ShimDirEntry): Promise<'adopted' | 'dead'> => {
+    const key = keyOf(entry.namespace, entry.id);
+    let conn: ShimConnection;
+    try {
+      conn = await driver.connectShim(entry.dir);
+    } catch (e) {
+      log.warn('shim not reachable, reaping it', { dir: entry.dir, error: e instanceof Error ? e.message : String(e) });
+      const exit = await driver.reapDeadShim(entry.dir).catch(
+        (): ProcessExit => ({ pid: 0, exitStatus: 137, exitedAt: nowRfc3339() }),
+      );
+      const stdio: StdioSpec = { stdin: '', stdout: '', stderr: '', terminal: false };
+      const t: Task = {
+        namespace: entry.namespace,
+        id: entry.id,
+        dir: entry.dir,
+        conn: undefined,
+        init: newProc(undefined, exit.pid, 'running', stdio),
+        execs: new Map(),
+        closing: false,
+        heldInitExit: undefined,
+        queued: undefined,
+      };
+      tasks.set(key, t);
+      finalize(t, t.init, exit);
+      return 'dead';
+    }
+    const t: Task = {
+      namespace: entry.namespace,
+      id: entry.id,
+      dir: conn.dir,
+      conn,
+      init: newProc(undefined, 0, 'unknown', { stdin: '', stdout: '', stderr: '', terminal: false }),
+      execs: new Map(),
+      closing: false,
+      heldInitExit: undefined,
+      queued: [],
+    };
+    tasks.set(key, t);
+    attach(t, conn);
+    let states: ProcessState[];
+    try {
+      states = await conn.list();
+    } catch (e) {
+      log.warn('listing a re-adopted shim failed', { dir: entry.dir, error: e instanceof Error ? e.message : String(e) });
+      states = [];
+    }
+    const initState = states.find((s) => s.execId === undefined);
+    if (initState === undefined || (initState.pid === 0 && initState.status === 'unknown')) {
+      // tsrund died inside Create before the container existed: no client ever saw this task
+      log.info('removing the shim of an interrupted create', { dir: entry.dir });
+      tasks.delete(key);
+      t.closing = true;
+      try {
+        await conn.delete();
+        conn.close();
+      } catch {
+        conn.close();
+        try {
+          if (conn.shimPid > 0) process.kill(conn.shimPid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+        await driver.reapDeadShim(entry.dir).catch(() => undefined);
+      }
+      return 'dead';
+    }
+    const stoppedExits: ProcessExit[] = [];
+    for (const s of states) {
+      const p = s.execId === undefined ? t.init : newProc(s.execId, s.pid, s.status, s.stdio);
+      p.pid = s.pid;
+      p.status = s.status === 'stopped' ? 'running' : s.status;
+      p.stdio = s.stdio;
+      if (s.execId !== undefined) t.execs.set(s.execId, p);
+      if (s.status === 'stopped') {
+        const exit: ProcessExit = {
+          pid: s.pid,
+          exitStatus: s.exitStatus ?? 255,
+          exitedAt: s.exitedAt ?? nowRfc3339(),
+          ...(s.execId !== undefined ? { execId: s.execId } : {}),
+        };
+        if (s.execId === undefined) stoppedExits.push(exit);
+        else stoppedExits.unshift(exit);
+      }
+    }
+    const queued = t.queued ?? [];
+    t.queued = undefined;
+    for (const e of [...stoppedExits, ...queued]) handleExit(t, e);
+    return 'adopted';
+  };
+
+  return {
+    async create(ns, id, input) {
+      const key = keyOf(ns, id);
+      if (tasks.has(key) || creating.has(key)) throw errors.taskExists(id);
+      const c = store.getContainer(ns, id);
+      if (c === undefined) throw errors.containerMissing(id, ns);
+      if (input.rootfsMounts > 0) throw errors.invalid('rootfs mounts are not supported: create the container with a rootfs path in its spec');
+      if (input.checkpoint) throw errors.invalid('restoring from a checkpoint is not supported');
+      creating.add(key);
+      try {
+        const previous = releasing.get(key);
+        if (previous !== undefined) await previous;
+        const choice = chooseRuntime(c, input.options, opts.defaultRuntime);
+        const conn = await driver.startShim({
+          stateRoot: opts.shimRoot,
+          namespace: ns,
+          id,
+          spec: c.spec.value,
+          runtime: choice.runtime,
+          stdio: input.stdio,
+          ...(choice.noPivot ? { noPivot: true } : {}),
+          ...(choice.noNewKeyring ? { noNewKeyring: true } : {}),
+          ...(opts.shimBinary !== undefined ? { shimBinary: opts.shimBinary } : {}),
+        });
+        const t: Task = {
+          namespace: ns,
+          id,
+          dir: conn.dir,
+          conn,
+          init: newProc(undefined, 0, 'created', input.stdio),
+          execs: new Map(),
+          closing: false,
+          heldInitExit: undefined,
+          queued: undefined,
+        };
+        attach(t, conn);
+        let pid: number;
+        try {
+          ({ pid } = await conn.create());
+        } catch (e) {
+          t.closing = true;
+          await destroyConn(conn);
+          throw e;
+        }
+        t.init.pid = pid;
+        tasks.set(key, t);
+        emit(events, ns, 'taskCreate', {
+          containerId: id,
+          bundle: conn.dir,
+          rootfs: [],
+          io: { stdin: input.stdio.stdin, stdout: input.stdio.stdout, stderr: input.stdio.stderr, terminal: input.stdio.terminal },
+          pid,
+        });
+        return { pid };
+      } finally {
+        creating.delete(key);
+      }
+    },
+
+    async start(ns, id, execId) {
+      const t = getTask(ns, id);
+      const p = getProc(t, execId);
+      if (p.exit !== undefined) throw new TsrunError('FailedPrecondition', `process ${p.execId ?? id} has already exited: failed precondition`);
+      const conn = liveConn(t);
+      p.starting = true;
+      try {
+        const { pid } = await conn.start(execId);
+        p.pid = pid;
+        if (p.status === 'created') p.status = 'running';
+        if (execId === undefined) emit(events, ns, 'taskStart', { containerId: id, pid });
+        else emit(events, ns, 'taskExecStarted', { containerId: id, execId, pid });
+        return { pid };
+      } finally {
+        p.starting = false;
+        const pending = p.pendingExit;
+        p.pendingExit = undefined;
+        if (pending !== undefined) handleExit(t, pending);
+      }
+    },
+
+    async wait(ns, id, execId) {
+      const t = getTask(ns, id);
+      const p = getProc(t, execId);
+      const exit = p.exit ?? (await new Promise<ProcessExit>((resolve) => p.waiters.push(resolve)));
+      return exitView(p.execId ?? id, exit);
+    },
+
+    get(ns, id, execId) {
+      const t = getTask(ns, id);
+      return view(t, getProc(t, execId));
+    },
+
+    list(ns) {
+      const out: ProcessView[] = [];
+      for (const t of tasks.values()) if (t.namespace === ns) out.push(view(t, t.init));
+      return out;
+    },
+
+    async kill(ns, id, execId, signal, all) {
+      const t = getTask(ns, id);
+      const p = getProc(t, execId);
+      if (p.exit !== undefined || (p === t.init && t.heldInitExit !== undefined)) throw errors.processFinished();
+      const conn = liveConn(t);
+      await conn.kill(signal, { ...(execId !== undefined ? { execId } : {}), ...(all ? { all: true } : {}) });
+    },
+
+    async delete(ns, id) {
+      const t = getTask(ns, id);
+      const init = t.init;
+      if (t.conn !== undefined && init.exit === undefined && t.heldInitExit === undefined && (init.status === 'running' || init.status === 'paused')) {
+        throw new TsrunError('FailedPrecondition', `task ${id} must be stopped before deletion: ${init.status}: failed precondition`);
+      }
+      releaseInit(t);
+      let exit: ProcessExit;
+      if (t.conn !== undefined) {
+        const conn = t.conn;
+        t.closing = true;
+        try {
+          exit = await conn.delete();
+        } catch (e) {
+          t.closing = false;
+          throw e;
+        }
+        // The shim removes its directory and exits after answering; a new task of the same id
+        // (restart policy, `ctr task start` again) waits for that in create().
+        const key = keyOf(ns, id);
+        const released = new Promise<void>((resolve) => {
+          conn.onClose(resolve);
+          setTimeout(resolve, SHIM_EXIT_WAIT_MS).unref();
+        }).then(() => {
+          conn.close();
+          if (releasing.get(key) === released) releasing.delete(key);
+        });
+        releasing.set(key, released);
+        t.conn = undefined;
+      } else {
+        exit = init.exit ?? { pid: init.pid, exitStatus: 255, exitedAt: nowRfc3339() };
+      }
+      finalize(t, init, exit);
+      for (const p of t.execs.values()) for (const w of p.waiters.splice(0)) w(p.exit ?? exit);
+      tasks.delete(keyOf(ns, id));
+      const final = init.exit ?? exit;
+      const v = exitView('', final);
+      emit(events, ns, 'taskDelete', { containerId: id, pid: v.pid, exitStatus: v.exitStatus, exitedAt: v.exitedAt, id: '' });
+      return v;
+    },
+
+    async exec(ns, id, execId, spec, stdio) {
+      const t = getTask(ns, id);
+      validateIdentifier('invalid exec id', execId);
+      if (t.execs.has(execId)) throw errors.processExists(execId);
+      if (t.init.exit !== undefined || t.heldInitExit !== undefined) {
+        throw new TsrunError('FailedPrecondition', 'cannot exec in a stopped state: failed precondition');
+      }
+      if (spec === null || spec.value.length === 0) throw errors.invalid('exec process spec must be set');
+      const conn = liveConn(t);
+      const p = newProc(execId, 0, 'created', stdio);
+      t.execs.set(execId, p);
+      try {
+        await conn.exec(execId, spec.value, stdio);
+      } catch (e) {
+        t.execs.delete(execId);
+        throw e;
+      }
+      emit(events, ns, 'taskExecAdded', { containerId: id, execId });
+    },
+
+    async deleteProcess(ns, id, execId) {
+      const t = getTask(ns, id);
+      const p = getProc(t, execId);
+      let exit: ProcessExit;
+      if (t.conn !== undefined) {
+        if (p.exit === undefined && p.status !== 'created') {
+          throw new TsrunError('FailedPrecondition', `process ${execId} must be stopped before deletion: ${p.status}: failed precondition`);
+        }
+        exit = await t.conn.deleteProcess(execId);
+      } else {
+        exit = p.exit ?? { execId, pid: p.pid, exitStatus: 255, exitedAt: nowRfc3339() };
+      }
+      t.execs.delete(execId);
+      for (const w of p.waiters.splice(0)) w(p.exit ?? exit);
+      return exitView(execId, p.exit ?? exit);
+    },
+
+    async resizePty(ns, id, execId, width, height) {
+      const t = getTask(ns, id);
+      const p = getProc(t, execId);
+      if (p.exit !== undefined) return;
+      await liveConn(t).resizePty(width, height, execId);
+    },
+
+    async closeIO(ns, id, execId) {
+      const t = getTask(ns, id);
+      const p = getProc(t, execId);
+      if (p.exit !== undefined || t.conn === undefined) return;
+      await t.conn.closeStdin(execId);
+    },
+
+    async pause(ns, id) {
+      const t = getTask(ns, id);
+      if (t.init.exit !== undefined || t.heldInitExit !== undefined || t.conn === undefined) throw errors.pauseStopped();
+      await t.conn.pause();
+      t.init.status = 'paused';
+      for (const p of t.execs.values()) if (p.status === 'running') p.status = 'paused';
+      emit(events, ns, 'taskPaused', { containerId: id });
+    },
+
+    async resume(ns, id) {
+      const t = getTask(ns, id);
+      if (t.init.exit !== undefined || t.conn === undefined) {
+        throw new TsrunError('FailedPrecondition', `cannot resume a stopped container: failed precondition`);
+      }
+      await t.conn.resume();
+      if (t.init.status === 'paused') t.init.status = 'running';
+      for (const p of t.execs.values()) if (p.status === 'paused') p.status = 'running';
+      emit(events, ns, 'taskResumed', { containerId: id });
+    },
+
+    async listPids(ns, id) {
+      const t = getTask(ns, id);
+      if (t.conn === undefined) return [];
+      return t.conn.pids();
+    },
+
+    async stats(ns, filters) {
+      const f = parseFilters(filters);
+      const picked = [...tasks.values()].filter(
+        (t) => t.namespace === ns && t.conn !== undefined && f(objectAdaptor({ id: t.id, namespace: t.namespace })),
+      );
+      return Promise.all(picked.map(async (t) => ({ id: t.id, stats: await t.conn!.stats() })));
+    },
+
+    async update(ns, id, resources) {
+      const t = getTask(ns, id);
+      if (resources === null || resources.value.length === 0) throw errors.invalid('resources must be set');
+      await liveConn(t).update(resources.value);
+    },
+
+    hasTask: (ns, id) => tasks.has(keyOf(ns, id)) || creating.has(keyOf(ns, id)),
+    hasTasks(ns) {
+      for (const t of tasks.values()) if (t.namespace === ns) return true;
+      return false;
+    },
+
+    async adopt() {
+      let entries: ShimDirEntry[];
+      try {
+        entries = driver.listShimDirs(opts.shimRoot);
+      } catch (e) {
+        log.warn('listing shim directories failed', { root: opts.shimRoot, error: e instanceof Error ? e.message : String(e) });
+        return { adopted: 0, dead: 0 };
+      }
+      const results = await Promise.all(
+        entries.map((e) =>
+          adoptOne(e).catch((err: unknown) => {
+            log.error('re-adopting a shim failed', { dir: e.dir, error: err instanceof Error ? err.message : String(err) });
+            return 'dead' as const;
+          }),
+        ),
+      );
+      return { adopted: results.filter((r) => r === 'adopted').length, dead: results.filter((r) => r === 'dead').length };
+    },
+
+    onInitExit(listener) {
+      initExitListeners.push(listener);
+    },
+
+    detachAll() {
+      for (const t of tasks.values()) {
+        if (t.conn === undefined) continue;
+        t.closing = true;
+        t.conn.close();
+      }
+    },
+  };
+}

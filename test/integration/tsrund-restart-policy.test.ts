@@ -1,0 +1,52 @@
+/**
+ * tsctl restart policies run by tsrund: containers labelled tsctl.restart-policy are restarted
+ * with back-off, on-failure:N stops after N restarts, tsctl.manually-stopped keeps them down.
+ */
+import t from 'tap';
+import { startTsrund, tsrundMissing, type Tsrund } from '../helpers/tsrund';
+import { sleep, waitFor } from '../helpers/wait';
+
+const why = tsrundMissing();
+
+function labels(d: Tsrund, id: string): Record<string, string> {
+  const r = d.ctr(['containers', 'info', id]);
+  return (JSON.parse(r.stdout) as { Labels: Record<string, string> | null }).Labels ?? {};
+}
+
+function status(d: Tsrund, id: string): string | undefined {
+  const line = d.ctr(['task', 'ls']).stdout.split('\n').find((l) => l.startsWith(`${id} `));
+  return line?.trim().split(/\s+/)[2];
+}
+
+if (why !== undefined) {
+  t.plan(0, why);
+} else {
+  t.test('on-failure:2 restarts twice then leaves the container stopped', async (t) => {
+    const d = await startTsrund(t);
+    const id = d.newId('pol');
+    const r = d.ctr(['run', '-d', '--null-io', '--label', 'tsctl.restart-policy=on-failure:2', ...d.runArgs(), id, '/bin/sh', '-c', 'sleep 0.2; exit 1']);
+    t.equal(r.status, 0, r.stderr);
+    t.ok(await waitFor(() => labels(d, id)['tsctl.restart-count'] === '2', 20_000), 'restarted twice');
+    await sleep(1500);
+    t.equal(labels(d, id)['tsctl.restart-count'], '2', 'not a third time');
+    t.ok(await waitFor(() => status(d, id) === 'STOPPED', 5000), 'stopped at the end');
+    t.equal(d.ctr(['task', 'delete', id]).status, 0);
+    t.equal(d.ctr(['containers', 'rm', id]).status, 0);
+  });
+
+  t.test('always restarts a clean exit; manually-stopped keeps it down', async (t) => {
+    const d = await startTsrund(t);
+    const id = d.newId('alw');
+    const r = d.ctr(['run', '-d', '--null-io', '--label', 'tsctl.restart-policy=always', ...d.runArgs(), id, '/bin/sh', '-c', 'sleep 0.3']);
+    t.equal(r.status, 0, r.stderr);
+    t.ok(await waitFor(() => Number(labels(d, id)['tsctl.restart-count'] ?? 0) >= 2, 20_000), 'restarted after clean exits');
+    t.equal(d.ctr(['containers', 'label', id, 'tsctl.manually-stopped=true']).status, 0);
+    await sleep(1500);
+    const count = labels(d, id)['tsctl.restart-count'];
+    await sleep(1500);
+    t.equal(labels(d, id)['tsctl.restart-count'], count, 'no more restarts once manually stopped');
+    t.ok(await waitFor(() => status(d, id) === 'STOPPED', 5000));
+    t.equal(d.ctr(['task', 'delete', id]).status, 0);
+    t.equal(d.ctr(['containers', 'rm', id]).status, 0);
+  });
+}
