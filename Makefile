@@ -11,15 +11,24 @@ NATIVE_HDR := $(wildcard native-helpers/*.h)
 TS_SRC := $(shell find spec runtime shim supervisor scripts -name '*.ts' 2>/dev/null)
 ESBUILD := node_modules/.bin/esbuild
 APT_PACKAGES := busybox-static build-essential libseccomp2 runc
+# The engines the end-to-end tests drive tsrun with (and crun for comparisons); `script` is in bsdutils.
+TEST_APT_PACKAGES := containerd podman conmon docker.io crun bsdutils
 STAMP := build/.stamp
 
-.PHONY: help deps build native gen check-generated typecheck test test-unit test-native test-root demo install uninstall bench clean lint
+.PHONY: help deps deps-test apt-install build native gen check-generated typecheck test test-unit test-native test-root demo install uninstall bench clean lint
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
 
-deps: node_modules/.package-lock.json ## install apt and npm dependencies when missing
-	@missing=(); for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing+=($$p); done; \
+deps: ## install apt and npm dependencies when missing (apt first: npm builds better-sqlite3 with g++)
+	@$(MAKE) -s apt-install PACKAGES="$(APT_PACKAGES)"
+	@$(MAKE) -s node_modules/.package-lock.json
+
+deps-test: deps ## also install the engines the end-to-end tests use (containerd, podman, docker.io, crun)
+	@$(MAKE) -s apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+apt-install:
+	@missing=(); for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing+=($$p); done; \
 	if [ $${#missing[@]} -gt 0 ]; then \
 	  echo "installing: $${missing[*]}"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "need root to apt-get install $${missing[*]}" >&2; exit 1; fi; \
@@ -49,12 +58,30 @@ build/libtsrun.so: $(NATIVE_SRC) $(NATIVE_HDR)
 typecheck: node_modules/.package-lock.json ## tsc --noEmit (strict)
 	node_modules/.bin/tsc -p tsconfig.json
 
-bin/tsrun: $(TS_SRC) node_modules/.package-lock.json
+# bin/tsrun is a sh launcher (runtime/cli/launcher.sh) for the bundled CLI bin/tsrun.js and its V8
+# startup snapshot bin/tsrun.blob; bin/tsrun.blob-node records the building node's mtime, so the
+# launcher uses the snapshot only with that very node. The bundle runs inside a function whose
+# `require` works in the snapshot builder, which loads built-in modules only: koffi comes from
+# next to the bundle at run time, and child_process (not verified in snapshots) on first use.
+# A bundle the builder cannot snapshot leaves no blob: tsrun still works, started plainly.
+NODE_BIN := $(shell readlink -f "$$(command -v node)")
+CLI_REQUIRE := (id) => id === "koffi" ? require("node:module").createRequire(process.argv[1])(id)   : id === "node:child_process" ? new Proxy({}, { get: (_, k) => require(id)[k] }) : require(id)
+
+bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh node_modules/.package-lock.json
 	@mkdir -p bin
-	$(ESBUILD) runtime/cli/main.ts --bundle --platform=node --target=node20 --format=cjs \
-	  --external:koffi --log-level=warning --banner:js='#!/usr/bin/env node' \
-	  --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"' --outfile=$@
-	chmod 0755 $@
+	$(ESBUILD) runtime/cli/entry.ts --bundle --platform=node --target=node20 --format=cjs \
+	  --external:koffi --log-level=warning --banner:js='(function (require) {' --footer:js='})($(CLI_REQUIRE));' \
+	  --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"' --outfile=bin/tsrun.js.tmp
+	@# Files are built beside and renamed into place: a tsrun starting meanwhile reads either blob whole.
+	mv bin/tsrun.js.tmp bin/tsrun.js
+	rm -f bin/tsrun.blob.tmp bin/tsrun.blob-node.tmp
+	"$(NODE_BIN)" --snapshot-blob bin/tsrun.blob.tmp --build-snapshot bin/tsrun.js \
+	  && touch -r "$(NODE_BIN)" bin/tsrun.blob-node.tmp \
+	  || { rm -f bin/tsrun.blob.tmp; echo "warning: no startup snapshot for bin/tsrun.js: tsrun will start slowly" >&2; }
+	sed 's|@NODE@|$(NODE_BIN)|' runtime/cli/launcher.sh > $@.tmp && chmod 0755 $@.tmp
+	if [ -e bin/tsrun.blob.tmp ]; then mv bin/tsrun.blob.tmp bin/tsrun.blob && mv bin/tsrun.blob-node.tmp bin/tsrun.blob-node; \
+	  else rm -f bin/tsrun.blob bin/tsrun.blob-node; fi
+	mv $@.tmp $@
 
 # tsrund, tsrun-shim and tsctl: one bundled file each; native addons stay external, .proto files are inlined as text.
 BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --external:koffi --external:better-sqlite3 \
@@ -88,20 +115,36 @@ build/decode_test: native-helpers/decode_test.c native-helpers/plan.c native-hel
 	@mkdir -p build
 	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -o $@ native-helpers/decode_test.c native-helpers/plan.c
 
-test: build typecheck ## run every test (unit, native, and integration as root); ends with "N passed, M failed"
+test: deps-test build typecheck ## run every test (unit, native, and integration as root); ends with "N passed, M failed"
 	bash scripts/run-tests.sh
 
 demo: build ## build a busybox bundle and run it with tsrun
 	bash scripts/demo.sh
 
-install: build ## install bin/tsrun into $(PREFIX)/bin
+# bin/tsrun is a launcher: bin/tsrun.js and its snapshot (cp -p keeps the timestamp the launcher checks).
+INSTALL_BINS := tsrun tsrund tsrun-shim tsctl
+install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib/tsrun, linked from $(PREFIX)/bin
 	rm -rf $(PREFIX)/lib/tsrun && mkdir -p $(PREFIX)/lib/tsrun/bin $(PREFIX)/lib/tsrun/build $(PREFIX)/bin
-	cp bin/tsrun $(PREFIX)/lib/tsrun/bin/ && cp build/libtsrun.so $(PREFIX)/lib/tsrun/build/
-	mkdir -p $(PREFIX)/lib/tsrun/node_modules && cp -r node_modules/koffi node_modules/@koromix $(PREFIX)/lib/tsrun/node_modules/
-	ln -sf $(PREFIX)/lib/tsrun/bin/tsrun $(PREFIX)/bin/tsrun
+	cp -p bin/tsrun bin/tsrun.js $(PREFIX)/lib/tsrun/bin/ && { [ ! -e bin/tsrun.blob ] || cp -p bin/tsrun.blob bin/tsrun.blob-node $(PREFIX)/lib/tsrun/bin/; }
+	for b in tsrund tsrun-shim tsctl; do [ ! -e bin/$$b ] || cp -p bin/$$b $(PREFIX)/lib/tsrun/bin/; done
+	cp build/libtsrun.so $(PREFIX)/lib/tsrun/build/
+	mkdir -p $(PREFIX)/lib/tsrun/node_modules
+	cp -r node_modules/koffi node_modules/@koromix node_modules/better-sqlite3 node_modules/bindings node_modules/file-uri-to-path $(PREFIX)/lib/tsrun/node_modules/
+	for b in $(INSTALL_BINS); do [ ! -e $(PREFIX)/lib/tsrun/bin/$$b ] || ln -sf $(PREFIX)/lib/tsrun/bin/$$b $(PREFIX)/bin/$$b; done
 
 uninstall: ## remove what install put in $(PREFIX)
-	rm -rf $(PREFIX)/lib/tsrun $(PREFIX)/bin/tsrun
+	rm -rf $(PREFIX)/lib/tsrun
+	for b in $(INSTALL_BINS); do rm -f $(PREFIX)/bin/$$b; done
+
+# Sections live in bench/sections/ (index.ts lists them); BENCH_ARGS e.g. '--runs 50 --sections cli'.
+BENCH_SRC := $(shell find bench -name '*.ts' 2>/dev/null)
+
+build/bench.cjs: $(BENCH_SRC) node_modules/.package-lock.json
+	@mkdir -p build
+	$(ESBUILD) bench/main.ts --bundle --platform=node --target=node20 --format=cjs --log-level=warning --outfile=$@
+
+bench: deps native bin/tsrun build/bench.cjs ## tsrun beside runc and crun, every step timed, interleaved (as root); writes bench/RESULTS.md
+	node build/bench.cjs $(BENCH_ARGS)
 
 clean: ## remove build outputs
 	rm -rf build bin
