@@ -5,7 +5,7 @@
  *      parent-death signal and parent check; non-dumpable before any namespace or rootfs work;
  *      new session; stdio made blocking and inheritable
  *   2. ops in plan order; NAMESPACE ops run as one group (joins, and the second fork if needed)
- *   3. before the first op other than CLOSE_FDS, SET_NAME and NAMESPACE: wait for MSG_GO
+ *   3. before the first op other than CLOSE_FDS, SET_NAME, NS_PIDFD and NAMESPACE: wait for MSG_GO
  *   4. any failure: one ERROR record {stage, errno, complete, message}, then _exit
  *
  * Only async-signal-safe calls and memory allocated before clone are used (signal-safety(7)):
@@ -43,6 +43,7 @@ static const struct {
 } th_ops[TH_OP_MAX + 1] = {
     [TH_OP_CLOSE_FDS] = {th_op_close_fds, TH_STAGE_CLOSE_FDS},
     [TH_OP_NAMESPACE] = {th_op_namespace, TH_STAGE_NAMESPACE},
+    [TH_OP_NS_PIDFD] = {th_op_ns_pidfd, TH_STAGE_NAMESPACE},
     [TH_OP_SYNC] = {th_op_sync, TH_STAGE_SYNC},
     [TH_OP_ROOTFS] = {th_op_rootfs, TH_STAGE_ROOTFS},
     [TH_OP_MOUNT] = {th_op_mount, TH_STAGE_MOUNT},
@@ -212,6 +213,7 @@ static int th_op_close_fds(struct th_child *c, const struct th_op *op) {
   keep_fds[nk++] = s;
   for (uint32_t i = 0; i < c->plan->n && nk < 64; i++)
     if (c->plan->ops[i].code == TH_OP_IDMAP_MOUNT) keep_fds[nk++] = c->plan->ops[i].f[TH_IDMAP_MOUNT_TREE_FD].u32;
+    else if (c->plan->ops[i].code == TH_OP_NS_PIDFD) keep_fds[nk++] = c->plan->ops[i].f[TH_NS_PIDFD_FD].u32;
   for (unsigned i = 1; i < nk; i++)
     for (unsigned j = i; j > 0 && keep_fds[j - 1] > keep_fds[j]; j--) {
       unsigned t = keep_fds[j];
@@ -353,6 +355,7 @@ _Noreturn void th_child_main(struct th_child *c) {
     const struct th_op *op = &c->plan->ops[i];
     unsigned code = op->code;
     if (!c->have_go && code != TH_OP_CLOSE_FDS && code != TH_OP_SET_NAME && code != TH_OP_NAMESPACE &&
+        code != TH_OP_NS_PIDFD &&
         th_wait_go(c) < 0)
       th_die(c, TH_STAGE_SYNC, 1);
     if (th_ops[code].run(c, op) < 0)

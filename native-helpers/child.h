@@ -38,6 +38,7 @@ struct th_child {
   const char *rootfs_path; /* ROOTFS.path (host path) */
   int fifo_fd;             /* EXEC_FIFO fd, -1 until opened */
   int ns_done;             /* the NAMESPACE ops have run (they run as one group) */
+  uint32_t ns_pidfd_joined; /* CLONE_NEW* types NS_PIDFD joined; the NAMESPACE group skips them */
   int have_go;             /* MSG_GO arrived */
   int dumpable_until_go;   /* unprivileged runtime + new user namespace: see th_child_main */
   int created;             /* MSG_CREATED sent: the runtime may be gone, ignore send errors */
@@ -89,6 +90,7 @@ const char *th_fd_path(char *out, int fd);
 
 /* Op executors, grouped by file. */
 int th_op_namespace(struct th_child *c, const struct th_op *op); /* ns.c */
+int th_op_ns_pidfd(struct th_child *c, const struct th_op *op);  /* ns.c */
 
 int th_op_rootfs(struct th_child *c, const struct th_op *op); /* mounts.c */
 int th_op_mount(struct th_child *c, const struct th_op *op);

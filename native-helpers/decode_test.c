@@ -236,7 +236,7 @@ static void test_rejections(void) {
 
   minimal_head(p), minimal_tail(p);
   set32(p, 4, TH_PLAN_VERSION + 1);
-  rejects(p, "plan version 2, but this helper reads version 1", "wrong version");
+  rejects(p, "plan version 3, but this helper reads version 2", "wrong version");
 
   minimal_head(p), minimal_tail(p);
   set32(p, 12, (uint32_t)p->len + 1);
@@ -340,6 +340,31 @@ static void test_rejections(void) {
 
   begin(p), op_ns(p, CLONE_NEWNS, ""), op_ns(p, CLONE_NEWNS, "/proc/1/ns/mnt"), op_rootfs(p), minimal_tail(p);
   rejects(p, "op 1 (namespace): a second mnt namespace (the first is op 0)", "duplicate namespace type");
+
+  {
+    struct th_plan plan;
+    begin(p);
+    op(p, TH_OP_NS_PIDFD), u32(p, 5), u32(p, CLONE_NEWNS | CLONE_NEWPID), end_op(p);
+    op_ns(p, CLONE_NEWNS, "/proc/1/ns/mnt"), op_ns(p, CLONE_NEWPID, "/proc/1/ns/pid"), minimal_tail(p);
+    int rc = decode(p, &plan);
+    ok(rc == 0, "ns-pidfd before the namespace ops it covers: accepted (%s)", rc == 0 ? "ok" : err);
+    if (rc == 0) th_plan_free(&plan);
+  }
+
+  begin(p), op_ns(p, CLONE_NEWNS, "/proc/1/ns/mnt");
+  op(p, TH_OP_NS_PIDFD), u32(p, 5), u32(p, CLONE_NEWNS), end_op(p);
+  minimal_tail(p);
+  rejects(p, "op 1 (ns-pidfd): must precede the namespace ops (op 0 is one)", "ns-pidfd after a namespace op");
+
+  begin(p);
+  op(p, TH_OP_NS_PIDFD), u32(p, 5), u32(p, 0x1), end_op(p);
+  op_ns(p, CLONE_NEWNS, "/proc/1/ns/mnt"), minimal_tail(p);
+  rejects(p, "op 0 (ns-pidfd): nstypes 0x1 is not a set of CLONE_NEW* flags", "ns-pidfd with a bad type mask");
+
+  begin(p);
+  op(p, TH_OP_NS_PIDFD), u32(p, 2), u32(p, CLONE_NEWNS), end_op(p);
+  op_ns(p, CLONE_NEWNS, "/proc/1/ns/mnt"), minimal_tail(p);
+  rejects(p, "op 0 (ns-pidfd): fd 2 is not an inherited descriptor above stdio", "ns-pidfd on a stdio fd");
 
   begin(p), op_ns(p, CLONE_NEWNS | CLONE_NEWPID, ""), op_rootfs(p), minimal_tail(p);
   rejects(p, "op 0 (namespace): nstype 0x20020000 is not a single CLONE_NEW* flag", "nstype with two flags");

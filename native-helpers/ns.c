@@ -1,5 +1,6 @@
 /*
- * NAMESPACE ops, run as one group at the first of them. Namespaces the plan creates come from
+ * NS_PIDFD (exec: one atomic setns through init's pidfd) and NAMESPACE ops, run as one group at
+ * the first of them. Namespaces the plan creates come from
  * the clone flags (tsrun_spawn) or, with a second fork, from unshare here. Joins open every
  * path first (after setns(CLONE_NEWNS) the paths would resolve in the container's mount
  * namespace), then join the user namespace first (it governs the permission to join the
@@ -42,6 +43,7 @@ static int th_join(struct th_child *c) {
   for (uint32_t i = 0; i < c->plan->n && n < TH_NS_MAX; i++) {
     const struct th_op *op = &c->plan->ops[i];
     if (op->code != TH_OP_NAMESPACE || op->f[TH_NAMESPACE_PATH].len == 0) continue;
+    if (op->f[TH_NAMESPACE_NSTYPE].u32 & c->ns_pidfd_joined) continue;
     int fd = open(op->f[TH_NAMESPACE_PATH].s, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       rc = th_fail(c, errno, "open ", th_plan_ns_name(op->f[TH_NAMESPACE_NSTYPE].u32), " namespace ",
@@ -94,6 +96,25 @@ int th_op_time_offsets(struct th_child *c, const struct th_op *op) {
   (void)c;
   (void)op;
   return 0;
+}
+
+/*
+ * setns(2) with a pidfd joins several namespaces of one process at once: either all or none,
+ * and the pidfd cannot come to name another process the way a recycled pid in a /proc path can.
+ * Kernels before 5.8 answer EINVAL; the NAMESPACE group then joins by path.
+ */
+int th_op_ns_pidfd(struct th_child *c, const struct th_op *op) {
+  int fd = (int)op->f[TH_NS_PIDFD_FD].u32;
+  uint32_t t = op->f[TH_NS_PIDFD_NSTYPES].u32;
+  char h[TH_NUM_BYTES];
+  int rc = 0;
+  int e = setns(fd, (int)t) == 0 ? 0 : errno;
+  if (e == 0)
+    c->ns_pidfd_joined = t;
+  else if (e != EINVAL)
+    rc = th_fail(c, e, "join the namespaces (", th_hexs(h, t), ") of the container's init through its pidfd", NULL);
+  close(fd);
+  return rc;
 }
 
 int th_op_namespace(struct th_child *c, const struct th_op *op) {

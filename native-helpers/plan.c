@@ -172,6 +172,14 @@ static int th_check_op(const struct th_op *op, char *why, size_t n) {
     if (th_plan_ns_name(f[TH_NAMESPACE_NSTYPE].u32) == NULL)
       return th_say(why, n, "nstype 0x%x is not a single CLONE_NEW* flag", f[TH_NAMESPACE_NSTYPE].u32);
     return 0;
+  case TH_OP_NS_PIDFD: {
+    uint32_t t = f[TH_NS_PIDFD_NSTYPES].u32, known = 0;
+    for (size_t k = 0; k < sizeof th_ns_types / sizeof th_ns_types[0]; k++) known |= th_ns_types[k].flag;
+    if (t == 0 || (t & ~known) != 0) return th_say(why, n, "nstypes 0x%x is not a set of CLONE_NEW* flags", t);
+    if (f[TH_NS_PIDFD_FD].u32 < 3 || f[TH_NS_PIDFD_FD].u32 > INT32_MAX)
+      return th_say(why, n, "fd %u is not an inherited descriptor above stdio", f[TH_NS_PIDFD_FD].u32);
+    return 0;
+  }
   case TH_OP_ROOTFS:
     if (f[TH_ROOTFS_PATH].s[0] != '/') return th_say(why, n, "path \"%s\" is not absolute", f[0].s);
     return 0;
@@ -252,6 +260,7 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
     case TH_OP_WAIT_START:
     case TH_OP_EXEC_FIFO:
     case TH_OP_SECCOMP:
+    case TH_OP_NS_PIDFD:
       if (first[c] >= 0)
         return th_say(err, errlen, "op %u (%s): a plan may hold only one %s op (the first is op %ld)", i, nm, nm,
                       first[c]);
@@ -276,7 +285,10 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
         ns_first[k] = i;
       }
       if (t == CLONE_NEWNS) has_mount_ns = 1;
-    } else if (c != TH_OP_CLOSE_FDS && c != TH_OP_SET_NAME && not_ns < 0) {
+    } else if (c == TH_OP_NS_PIDFD && first[TH_OP_NAMESPACE] >= 0) {
+      return th_say(err, errlen, "op %u (ns-pidfd): must precede the namespace ops (op %ld is one)", i,
+                    first[TH_OP_NAMESPACE]);
+    } else if (c != TH_OP_CLOSE_FDS && c != TH_OP_SET_NAME && c != TH_OP_NS_PIDFD && not_ns < 0) {
       not_ns = i;
     }
     const char *needs = NULL;

@@ -167,6 +167,7 @@ int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint
   c->second_fork = th_plan_needs_second_fork(&p);
   c->create_flags = th_plan_create_flags(&p);
   c->ns_done = c->have_go = c->created = 0;
+  c->ns_pidfd_joined = 0;
   c->doc[0] = c->doc[1] = "";
   c->doc_len[0] = c->doc_len[1] = 0;
   c->exec_path = NULL;

@@ -268,7 +268,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
  * is the container process state (runtime-spec's seccomp user notification, as runc sends it) and
  * whose SCM_RIGHTS carries the fd. Our copy is closed either way.
  */
-function sendToSeccompAgent(spec: Spec, listenerFd: number, state: HookState): void {
+export function sendToSeccompAgent(spec: Spec, listenerFd: number, state: HookState): void {
   const listenerPath = spec.linux?.seccomp?.listenerPath;
   try {
     if (listenerFd < 0) throw new TsrunError('Internal', 'container init sent no seccomp listener fd');

@@ -15,9 +15,10 @@ import { MSG, stageName } from '../plan/ops';
 import { compileSeccomp } from '../seccomp/compile';
 import { cgroupOfState } from './cgroup';
 import { checkConsole, deliverConsole } from './console';
-import { writePidFile } from './create';
+import { sendToSeccompAgent, writePidFile } from './create';
 import { statusOf } from './lifecycle';
-import { readState } from './state-store';
+import { readState, type ContainerState } from './state-store';
+import { parseProcStat } from './status';
 
 /** Options of `exec`. */
 export interface ExecOptions {
@@ -59,14 +60,22 @@ export function startExec(opts: ExecOptions): StartedExec {
   checkConsole(opts.process.terminal === true, opts.consoleSocket, opts.detach);
   const spec = containerConfig(s.bundle);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
-  if (seccomp?.needsListener) throw new TsrunError('InvalidArgument', 'linux.seccomp: exec into a container whose filter notifies an agent is not supported yet');
-  const plan = buildExecPlan(opts.process, spec, probeHost(), {
-    initPid: s.pid,
-    preserveFds: opts.preserveFds,
-    seccomp,
-    rootless: (process.geteuid?.() ?? 0) !== 0,
-  });
-  const child = native.spawn(encodePlan(plan));
+  const pidfd = openInitPidfd(s);
+  opts.debug?.(pidfd !== undefined ? `exec: joining the namespaces of init (pid ${s.pid}) through a pidfd` : `exec: no pidfd_open here; joining through /proc/${s.pid}/ns`);
+  let child: native.Spawned;
+  try {
+    const plan = buildExecPlan(opts.process, spec, probeHost(), {
+      initPid: s.pid,
+      initPidfd: pidfd,
+      preserveFds: opts.preserveFds,
+      seccomp,
+      rootless: (process.geteuid?.() ?? 0) !== 0,
+    });
+    child = native.spawn(encodePlan(plan));
+  } finally {
+    // The child has its own copy from clone; it joins through it and closes it.
+    if (pidfd !== undefined) fs.closeSync(pidfd);
+  }
   try {
     // Into the container's cgroup before it runs anything of its own.
     if (s.cgroupPath !== undefined) cgroupOfState(s).addProcess(child.pid);
@@ -76,6 +85,12 @@ export function startExec(opts: ExecOptions): StartedExec {
       if (msg === null) throw new TsrunError('Internal', `exec'd process (pid ${child.pid}) went away before reporting`);
       if (msg.type === MSG.CONSOLE_FD) {
         deliverConsole(opts.consoleSocket, opts.onConsole, msg.fd);
+        continue;
+      }
+      if (msg.type === MSG.SECCOMP_FD) {
+        // The exec'd process has a filter (and a listener) of its own: the agent gets it, with the
+        // container's state, as for init.
+        sendToSeccompAgent(spec, msg.fd, { ociVersion: spec.ociVersion, id: s.id, status: 'running', pid: child.pid, bundle: s.bundle, annotations: s.annotations });
         continue;
       }
       if (msg.fd >= 0) fs.closeSync(msg.fd);
@@ -105,4 +120,31 @@ export function startExec(opts: ExecOptions): StartedExec {
   } finally {
     fs.closeSync(child.syncFd);
   }
+}
+
+/**
+ * A pidfd of the container's init, or undefined where the kernel has no pidfd_open (before 5.3).
+ * Opened after the status check and verified against init's recorded start time, so it names the
+ * container's init and not a process that reused its pid; from then on it cannot change.
+ */
+function openInitPidfd(s: ContainerState): number | undefined {
+  let fd: number;
+  try {
+    fd = native.pidfdOpen(s.pid);
+  } catch (err) {
+    if (err instanceof TsrunError && err.errno === 'ENOSYS') return undefined;
+    if (err instanceof TsrunError && err.errno === 'ESRCH') throw new TsrunError('FailedPrecondition', 'cannot exec in a stopped container', { cause: err });
+    throw err;
+  }
+  let startTime: string | undefined;
+  try {
+    startTime = parseProcStat(fs.readFileSync(`/proc/${s.pid}/stat`, 'utf8'))?.startTime;
+  } catch {
+    startTime = undefined;
+  }
+  if (startTime !== s.pidStartTime) {
+    fs.closeSync(fd);
+    throw new TsrunError('FailedPrecondition', 'cannot exec in a stopped container');
+  }
+  return fd;
 }

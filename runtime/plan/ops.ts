@@ -46,7 +46,7 @@
  */
 
 /** Plan format version; bump on any change to ops, fields or messages. */
-export const PLAN_VERSION = 1;
+export const PLAN_VERSION = 2;
 
 /** Magic number at the start of every plan ("TSPL" little-endian). */
 export const PLAN_MAGIC = 0x4c505354;
@@ -145,6 +145,13 @@ export const OP = {
    * (CONSOLE_FD), and make the slave fds 0-2 and the controlling terminal.
    */
   CONSOLE: 37,
+  /**
+   * exec: join the namespaces in `nstypes` of the process `fd` names (a pidfd the runtime opened
+   * after checking init's identity, inherited through clone) in one setns(2) call: atomic, and
+   * immune to pid reuse (Linux 5.8+). Runs just before the NAMESPACE group, which then skips the
+   * types joined here; on EINVAL (an older kernel) the group joins by path as before.
+   */
+  NS_PIDFD: 38,
 } as const;
 
 /** The name of an op. */
@@ -158,6 +165,10 @@ export const OP_FIELDS = {
     ['path', 'str'],
   ],
   SYNC: [['stage', 'u32']],
+  NS_PIDFD: [
+    ['fd', 'u32'],
+    ['nstypes', 'u32'],
+  ],
   ROOTFS: [
     ['path', 'str'],
     ['propagation', 'u64'],

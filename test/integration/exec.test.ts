@@ -4,6 +4,7 @@
  * exits 255, and no fd of the caller leaks in. Runs against runc too.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { makeBundle } from '../helpers/bundle';
@@ -43,6 +44,25 @@ t.test('exec joins the container and returns the status', async (t) => {
   t.equal(fact(f, 'one'), 'sleep', "the container's init is pid 1 there");
   t.equal(fact(f, 'seccomp'), '2', "the container's seccomp filter applies to exec too");
   t.equal((fact(f, 'fds') ?? '').split('\n').filter((l) => l !== '').join(' '), '0 1 2', 'only fds 0, 1, 2 (the caller leaked fd 3)');
+  t.equal(b.rt.delete(b.id, { force: true }).code, 0, 'delete --force');
+});
+
+t.test('exec joins every namespace at once through a pidfd of init (Linux 5.8+)', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'not-runc')) return;
+  const [major = 0, minor = 0] = os.release().split('.').map(Number);
+  if (major < 5 || (major === 5 && minor < 8)) {
+    t.plan(0, `setns(2) takes a pidfd from Linux 5.8; this kernel is ${os.release()}`);
+    return;
+  }
+  const b = makeBundle(t, { args: ['sleep', '1000'], patch: (s) => (s.hostname = 'pidfd-target') });
+  const c = runDetached(b);
+  const r = b.rt.exec(['--debug', 'exec', b.id, 'sh', '-c', 'echo "@@host $(hostname)"; echo "@@mnt $(readlink /proc/self/ns/mnt)"; echo "@@net $(readlink /proc/self/ns/net)"']);
+  t.equal(r.code, 0, describe(r));
+  t.match(r.stderr, new RegExp(`joining the namespaces of init \\(pid ${c.pid}\\) through a pidfd`), 'the runtime opened a pidfd of init and used it');
+  const f = parseFacts(r.stdout);
+  t.equal(fact(f, 'host'), 'pidfd-target', 'uts');
+  t.equal(fact(f, 'mnt'), fs.readlinkSync(`/proc/${c.pid}/ns/mnt`), 'mount');
+  t.equal(fact(f, 'net'), fs.readlinkSync(`/proc/${c.pid}/ns/net`), 'network');
   t.equal(b.rt.delete(b.id, { force: true }).code, 0, 'delete --force');
 });
 

@@ -96,3 +96,47 @@ t.test('SCMP_ACT_NOTIFY: the listener fd reaches the agent at listenerPath with 
   t.equal(got.state.state.id, b.id, 'the container state is included');
   t.ok(got.state.pid > 0, 'with the process pid');
 });
+
+t.test('SCMP_ACT_NOTIFY and exec: the exec gets a filter of its own and its listener reaches the agent too', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  const agentScript = path.resolve(__dirname, '../helpers/seccomp-agent.py');
+  const probe = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    t.plan(0, 'python3 with socket.recv_fds (3.9+) is needed for the test agent');
+    return;
+  }
+  const b = makeBundle(t, { args: ['sleep', '1000'] });
+  const dir = b.hostDir('agent-exec');
+  const sock = path.join(dir, 'agent.sock');
+  const out = path.join(dir, 'agent.json');
+  const agent = spawn('python3', [agentScript, sock, out], { stdio: 'ignore' });
+  t.teardown(() => {
+    agent.kill('SIGKILL');
+  });
+  for (let i = 0; i < 100 && !fs.existsSync(`${out}.ready`); i++) await new Promise((r) => setTimeout(r, 50));
+  b.writeSpec((s) => {
+    s.process.noNewPrivileges = true;
+    (s.linux as typeof s.linux & Record<string, unknown>)['seccomp'] = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      listenerPath: sock,
+      architectures: ['SCMP_ARCH_X86_64'],
+      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+    };
+  });
+  const c = b.rt.create(b.id, b.dir);
+  t.equal(c.code, 0, `create exits 0 (${describe(c)})`);
+  t.equal(b.rt.start(b.id).code, 0, 'start');
+  const e = b.rt.exec(['exec', b.id, 'sh', '-c', 'mkdir /tmp/by-exec && echo "@@mkdir ok"; [ -d /tmp/by-exec ] && echo "@@exists yes" || echo "@@exists no"; grep "^Seccomp:" /proc/self/status']);
+  t.equal(e.code, 0, `exec exits 0 (${describe(e)})`);
+  const f = parseFacts(e.stdout);
+  t.equal(fact(f, 'mkdir'), 'ok', "the exec's mkdir was answered by the agent");
+  t.equal(fact(f, 'exists'), 'no', 'and the kernel never ran it');
+  t.match(e.stdout, /Seccomp:\s+2/, 'the exec runs filtered');
+  for (let i = 0; i < 50 && !fs.existsSync(`${out}.2`); i++) await new Promise((r) => setTimeout(r, 100));
+  const got = JSON.parse(fs.readFileSync(`${out}.2`, 'utf8')) as { fds: number; state: { fds: string[]; pid: number; state: { id: string; status: string } } };
+  t.equal(got.fds, 1, "the exec's listener fd came in a second message");
+  t.equal(got.state.state.id, b.id, 'with the container state');
+  t.equal(got.state.state.status, 'running', 'of a running container');
+  t.ok(got.state.pid > 0, "and the exec's pid");
+  t.equal(b.rt.delete(b.id, { force: true }).code, 0, 'delete --force');
+});
