@@ -121,6 +121,35 @@ function removeCgroupParentOnTeardown(t: EngineTestHost, rel: string): void {
   });
 }
 
+/**
+ * Engines make a few directories at fixed places whatever their flags say (containerd's shim its
+ * socket dir /run/containerd/s, dockerd /run/docker/plugins, podman /run/containers/networks).
+ * Remove those that did not exist before the test, once they are empty.
+ */
+function removeFixedDirsOnTeardown(t: EngineTestHost, dirs: readonly string[]): void {
+  const absent = dirs.filter((d) => !fs.existsSync(d));
+  t.teardown(() => {
+    // Deepest first, so a parent that only held a removed child goes too.
+    for (const d of [...absent].sort((a, b) => b.length - a.length)) {
+      const walk = (dir: string): void => {
+        let entries: fs.Dirent[] = [];
+        try {
+          entries = fs.readdirSync(dir, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
+        try {
+          fs.rmdirSync(dir);
+        } catch {
+          // not empty: something else uses it
+        }
+      };
+      walk(d);
+    }
+  });
+}
+
 /** Kill every process whose command line mentions `marker` (daemons' and shims' leftovers). */
 function killProcessesMentioning(marker: string): number[] {
   const pids = allPids().filter((p) => p !== process.pid && cmdline(p).includes(marker));
@@ -197,6 +226,7 @@ export async function startContainerd(t: EngineTestHost): Promise<Containerd> {
   );
   const log = path.join(dir, 'containerd.log');
   removeCgroupParentOnTeardown(t, namespace);
+  removeFixedDirsOnTeardown(t, ['/run/containerd/s', '/run/containerd']);
   const daemon = spawnDaemon('containerd', ['--config', config], log);
   const ctr = (args: readonly string[], opts: CliOptions = {}) => runCli('ctr', ['--address', socket, '-n', namespace, ...args], opts);
   t.teardown(async () => {
@@ -272,6 +302,7 @@ export function setupPodman(t: EngineTestHost): Podman {
   const podman = (args: readonly string[], opts: CliOptions = {}) => runCli('podman', [...global, ...args], { ...opts, env: opts.env ?? env });
   const cgroupParent = `/tsrune2e-podman${process.pid}`;
   removeCgroupParentOnTeardown(t, cgroupParent);
+  removeFixedDirsOnTeardown(t, ['/run/containers/networks', '/run/containers', '/run/libpod']);
   t.teardown(() => {
     podman(['rm', '--all', '--force', '--time', '0']);
     const stray = killProcessesMentioning(dir);
@@ -306,6 +337,7 @@ export async function startDockerd(t: EngineTestHost): Promise<Docker> {
   const daemonJson = path.join(dir, 'daemon.json');
   fs.writeFileSync(daemonJson, '{}\n');
   removeCgroupParentOnTeardown(t, cgroupParent);
+  removeFixedDirsOnTeardown(t, ['/run/docker/plugins', '/run/docker', '/run/containerd/s', '/run/containerd']);
   const log = path.join(dir, 'dockerd.log');
   const daemon = spawnDaemon(
     'dockerd',
