@@ -11,14 +11,22 @@
  *            ─▶ Tasks.Delete of the exited task, Tasks.Create (same stdio), Tasks.Start
  *            ─▶ restart count +1 (restarts table and label tsctl.restart-count); state label removed
  *
+ * The restart count is the label (tsctl start removes it: a manual start begins a new count, as in
+ * docker); the restarts table keeps the last exit. `tsctl.auto-remove=true` (run --rm -d) makes
+ * an exit that is not restarted delete the task, the container record and its json-file log.
+ *
  * Back-off: 100 ms doubling per consecutive restart up to 60 s; a container that ran for 10 s
  * or more counts as healthy again and the delay starts over (docker's rule). The exited task must
  * still be there, stopped, when the back-off ends: a client that deleted it took over.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
+import { formatRfc3339, now } from '../proto/index';
 import type { Logger } from '../log';
 import type { Store } from '../store/db';
 import type { Tasks } from '../tasks/local';
+import { LABELS } from '../tsctl/labels';
 
 /** The label holding a container's restart policy. */
 export const POLICY_LABEL = 'tsctl.restart-policy';
@@ -75,6 +83,12 @@ export interface Restarts {
 
 const HEALTHY_MS = 10_000;
 
+/** The restart count of a container: its label (absent: 0). */
+function countOf(labels: Readonly<Record<string, string>>): number {
+  const n = Number(labels[COUNT_LABEL] ?? '0');
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+}
+
 /** A restart-policy loop over the tasks: listens to init exits from now on, acts once started. */
 export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restarts {
   let running = false;
@@ -100,7 +114,7 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
     const c = store.getContainer(ns, id);
     if (c === undefined || stopped) return;
     const policy = parsePolicy(c.labels[POLICY_LABEL]);
-    const rec = store.getRestart(ns, id) ?? { namespace: ns, id, restartCount: 0, manuallyStopped: false, lastExit: null };
+    const rec = { namespace: ns, id, restartCount: countOf(c.labels), manuallyStopped: false, lastExit: null };
     let view;
     try {
       view = tasks.get(ns, id, undefined);
@@ -119,14 +133,36 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
     startedAt.set(key, Date.now());
     const next = { ...rec, restartCount: rec.restartCount + 1, lastExit: view.exitStatus };
     store.putRestart(next);
-    setLabels(ns, id, { [STATE_LABEL]: undefined, [COUNT_LABEL]: String(next.restartCount) });
+    setLabels(ns, id, { [STATE_LABEL]: undefined, [COUNT_LABEL]: String(next.restartCount), [LABELS.startedAt]: formatRfc3339(now()) });
     log.info('restarted by policy', { namespace: ns, id, policy: c.labels[POLICY_LABEL], count: next.restartCount });
+  };
+
+  /** run --rm -d: the exited container goes away with its task and log (a client may have done it already). */
+  const autoRemove = (ns: string, id: string): void => {
+    const go = async (): Promise<void> => {
+      const c = store.getContainer(ns, id);
+      if (c === undefined) return;
+      if (tasks.hasTask(ns, id)) await tasks.delete(ns, id);
+      store.deleteContainer(ns, id);
+      store.deleteRestart(ns, id);
+      const logPath = c.labels[LABELS.logPath];
+      if (logPath !== undefined && logPath !== '') fs.rmSync(path.dirname(logPath), { recursive: true, force: true });
+      log.info('removed on exit (auto-remove)', { namespace: ns, id });
+    };
+    // after the exit's listeners (a `tsctl wait` gets the exit first)
+    setTimeout(() => {
+      go().catch((e: unknown) => log.warn('auto-remove failed', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) }));
+    }, 0);
   };
 
   const onExit = (ns: string, id: string, exitStatus: number): void => {
     const c = store.getContainer(ns, id);
     const label = c?.labels[POLICY_LABEL];
-    if (c === undefined || label === undefined || label === 'no') return;
+    if (c === undefined) return;
+    if (label === undefined || label === 'no') {
+      if (c.labels[LABELS.autoRemove] === 'true') autoRemove(ns, id);
+      return;
+    }
     let policy: RestartPolicy;
     try {
       policy = parsePolicy(label);
@@ -134,8 +170,10 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
       log.warn('bad restart policy label', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) });
       return;
     }
-    const rec = store.getRestart(ns, id);
-    if (!shouldRestart(policy, exitStatus, rec?.restartCount ?? 0, c.labels[STOPPED_LABEL] === 'true')) return;
+    if (!shouldRestart(policy, exitStatus, countOf(c.labels), c.labels[STOPPED_LABEL] === 'true')) {
+      if (c.labels[LABELS.autoRemove] === 'true') autoRemove(ns, id);
+      return;
+    }
     const key = `${ns}/${id}`;
     let pid = 0;
     try {
@@ -148,7 +186,7 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
     consecutive.set(key, n + 1);
     const delay = backoffMs(n);
     const act = (): void => {
-      setLabels(ns, id, { [STATE_LABEL]: 'restarting' });
+      setLabels(ns, id, { [STATE_LABEL]: 'restarting', [LABELS.exitCode]: String(exitStatus) });
       const timer = setTimeout(() => {
         timers.delete(timer);
         restart(ns, id, pid).catch((e: unknown) => {

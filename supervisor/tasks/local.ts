@@ -23,6 +23,8 @@ import type {
   ShimStartOptions,
   StdioSpec,
 } from '../../shim/api';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
 import { errors, validateIdentifier } from '../errors';
 import { emit, type Exchange } from '../events/exchange';
@@ -31,6 +33,7 @@ import type { Logger } from '../log';
 import { bareTypeUrl, decode, formatRfc3339, now, parseRfc3339, type AnyValue, type Timestamp } from '../proto/index';
 import type { RuncOptions } from '../proto/messages';
 import type { ContainerRecord, Store } from '../store/db';
+import { jsonLogFromLabels, LABELS } from '../tsctl/labels';
 
 /** The functions of shim/client.ts tsrund uses (injected so tests can fake them). */
 export interface ShimDriver {
@@ -131,6 +134,8 @@ export interface TaskOptions {
   shimBinary: string | undefined;
   /** how long an init exit waits for running execs' exits (ms) */
   execGraceMs?: number;
+  /** json-file logs of containers labelled tsctl.log-driver=json-file; default <shimRoot>/.logs (listShimDirs skips it: no options.json) */
+  logRoot?: string;
 }
 
 const RUNC_OPTIONS = 'containerd.runc.v1.Options';
@@ -445,6 +450,12 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
         const previous = releasing.get(key);
         if (previous !== undefined) await previous;
         const choice = chooseRuntime(c, input.options, opts.defaultRuntime);
+        const log = jsonLogFromLabels(c.labels, opts.logRoot ?? path.join(opts.shimRoot, '.logs'), ns, id);
+        if (log !== undefined) {
+          fs.mkdirSync(path.dirname(log.path), { recursive: true, mode: 0o700 });
+          // tsctl reads the path back from the label (docker's LogPath)
+          if (c.labels[LABELS.logPath] !== log.path) store.updateContainer({ ...c, labels: { ...c.labels, [LABELS.logPath]: log.path } });
+        }
         const conn = await driver.startShim({
           stateRoot: opts.shimRoot,
           namespace: ns,
@@ -452,6 +463,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
           spec: c.spec.value,
           runtime: choice.runtime,
           stdio: input.stdio,
+          ...(log !== undefined ? { log } : {}),
           ...(choice.noPivot ? { noPivot: true } : {}),
           ...(choice.noNewKeyring ? { noNewKeyring: true } : {}),
           ...(opts.shimBinary !== undefined ? { shimBinary: opts.shimBinary } : {}),

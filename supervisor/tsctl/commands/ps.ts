@@ -1,0 +1,154 @@
+/* `tsctl ps [-a] [-q] [--no-trunc] [--format json|table]` and `tsctl inspect`. */
+import { parseArgs } from '../args';
+import { usage, type Ctx } from '../context';
+import { commandText, statusText, table, humanDuration } from '../format';
+import { listContainers, resolveRef, type ContainerInfo } from '../model';
+import { RpcError } from '../../client';
+
+function shortId(c: ContainerInfo, full: boolean): string {
+  return full ? c.id : c.id.slice(0, 12);
+}
+
+function createdText(c: ContainerInfo, nowMs: number): string {
+  return `${humanDuration(nowMs - c.createdMs)} ago`;
+}
+
+function dockerDate(ms: number): string {
+  // docker's CreatedAt: "2006-01-02 15:04:05 -0700 MST" (UTC here)
+  return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} +0000 UTC`;
+}
+
+/** `tsctl ps` */
+export async function ps(ctx: Ctx, argv: readonly string[]): Promise<number> {
+  const a = parseArgs(
+    argv,
+    [
+      { name: 'all', short: 'a', kind: 'bool', help: 'show every container (default: running ones)' },
+      { name: 'quiet', short: 'q', kind: 'bool', help: 'ids only' },
+      { name: 'no-trunc', kind: 'bool', help: 'do not shorten ids and commands' },
+      { name: 'format', kind: 'string', help: 'table (default) or json' },
+    ],
+    false,
+  );
+  if (a.operands.length > 0) throw usage('"ps" accepts no arguments');
+  const full = a.bools.has('no-trunc');
+  const nowMs = Date.now();
+  const shown = (await listContainers(ctx.client))
+    .filter((c) => a.bools.has('all') || c.state === 'running' || c.state === 'paused' || c.state === 'restarting')
+    .sort((x, y) => y.createdMs - x.createdMs);
+  if (a.bools.has('quiet')) {
+    for (const c of shown) ctx.out(shortId(c, full));
+    return 0;
+  }
+  const format = a.strings.get('format') ?? 'table';
+  if (format === 'json' || format === '{{json .}}') {
+    for (const c of shown) {
+      ctx.out(
+        JSON.stringify({
+          Command: commandText(c.command, full),
+          CreatedAt: dockerDate(c.createdMs),
+          ID: shortId(c, full),
+          Image: c.image,
+          Labels: Object.entries(c.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(','),
+          Names: c.name,
+          Ports: '',
+          RunningFor: createdText(c, nowMs),
+          State: c.state,
+          Status: statusText(c, nowMs),
+        }),
+      );
+    }
+    return 0;
+  }
+  if (format !== 'table') throw usage(`unsupported --format ${JSON.stringify(format)}: want table or json`);
+  const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
+  for (const c of shown) rows.push([shortId(c, full), c.image, commandText(c.command, full), createdText(c, nowMs), statusText(c, nowMs), '', c.name]);
+  ctx.out(table(rows));
+  return 0;
+}
+
+function iso(ms: number | undefined): string {
+  return ms === undefined ? '0001-01-01T00:00:00Z' : new Date(ms).toISOString();
+}
+
+/** docker inspect's object for one container. */
+export function inspectObject(c: ContainerInfo): Record<string, unknown> {
+  const spec = c.spec as { process?: { env?: string[]; args?: string[]; cwd?: string; terminal?: boolean; user?: { uid?: number; gid?: number } }; hostname?: string; mounts?: Array<{ destination: string; source?: string; type?: string; options?: string[] }>; linux?: { resources?: { memory?: { limit?: number }; cpu?: { quota?: number; period?: number }; pids?: { limit?: number } }; cgroupsPath?: string } };
+  const [policyName = 'no', retries = '0'] = c.restartPolicy.split(':');
+  const res = spec.linux?.resources;
+  const quota = res?.cpu?.quota;
+  const period = res?.cpu?.period;
+  return {
+    Id: c.id,
+    Created: iso(c.createdMs),
+    Path: spec.process?.args?.[0] ?? '',
+    Args: spec.process?.args?.slice(1) ?? [],
+    State: {
+      Status: c.state,
+      Running: c.state === 'running' || c.state === 'paused',
+      Paused: c.state === 'paused',
+      Restarting: c.state === 'restarting',
+      OOMKilled: false,
+      Dead: false,
+      Pid: c.pid,
+      ExitCode: c.exitCode,
+      Error: '',
+      StartedAt: iso(c.startedMs),
+      FinishedAt: iso(c.finishedMs),
+    },
+    Image: c.image,
+    LogPath: c.logPath ?? '',
+    Name: `/${c.name}`,
+    RestartCount: c.restartCount,
+    HostConfig: {
+      Binds: (spec.mounts ?? []).filter((m) => m.type === 'bind').map((m) => `${m.source ?? ''}:${m.destination}${m.options?.includes('ro') ? ':ro' : ''}`),
+      LogConfig: {
+        Type: c.labels['tsctl.log-driver'] ?? 'none',
+        Config: {
+          ...(c.labels['tsctl.log-max-size'] !== undefined ? { 'max-size': c.labels['tsctl.log-max-size'] } : {}),
+          ...(c.labels['tsctl.log-max-file'] !== undefined ? { 'max-file': c.labels['tsctl.log-max-file'] } : {}),
+        },
+      },
+      RestartPolicy: { Name: policyName, MaximumRetryCount: Number(retries) || 0 },
+      AutoRemove: c.labels['tsctl.auto-remove'] === 'true',
+      Memory: res?.memory?.limit ?? 0,
+      NanoCpus: quota !== undefined && period !== undefined && period > 0 ? Math.round((quota / period) * 1e9) : 0,
+      PidsLimit: res?.pids?.limit ?? null,
+      CgroupParent: spec.linux?.cgroupsPath ?? '',
+    },
+    Config: {
+      Hostname: spec.hostname ?? '',
+      User: spec.process?.user === undefined ? '' : `${spec.process.user.uid ?? 0}:${spec.process.user.gid ?? 0}`,
+      Tty: spec.process?.terminal === true,
+      Env: spec.process?.env ?? [],
+      Cmd: spec.process?.args ?? [],
+      Image: c.image,
+      WorkingDir: spec.process?.cwd ?? '/',
+      Labels: Object.fromEntries(Object.entries(c.labels).filter(([k]) => !k.startsWith('tsctl.'))),
+    },
+    Mounts: (spec.mounts ?? [])
+      .filter((m) => m.type === 'bind')
+      .map((m) => ({ Type: 'bind', Source: m.source ?? '', Destination: m.destination, Mode: m.options?.includes('ro') ? 'ro' : '', RW: !(m.options?.includes('ro') ?? false), Propagation: 'rprivate' })),
+  };
+}
+
+/** `tsctl inspect CONTAINER…`: a JSON array; exit 1 if any was not found (the others still printed). */
+export async function inspect(ctx: Ctx, argv: readonly string[]): Promise<number> {
+  const a = parseArgs(argv, [{ name: 'format', short: 'f', kind: 'string', help: 'not supported yet' }], false);
+  if (a.operands.length === 0) throw usage('"inspect" requires at least 1 argument');
+  const all = await listContainers(ctx.client);
+  const out: unknown[] = [];
+  let status = 0;
+  for (const ref of a.operands) {
+    try {
+      out.push(inspectObject(resolveRef(all, ref)));
+    } catch (e) {
+      ctx.warn(`tsctl: Error: ${e instanceof RpcError ? e.details : e instanceof Error ? e.message : String(e)}`);
+      status = 1;
+    }
+  }
+  ctx.out(JSON.stringify(out, null, 4));
+  return status;
+}

@@ -1,0 +1,281 @@
+/*
+ * `tsctl run [OPTIONS] IMAGE [COMMAND [ARG…]]` (and `create`): flags → spec (../spec.ts) →
+ * Containers.Create with tsctl's labels → Tasks.Create (fifos when attached, nothing but the
+ * json-file log when detached) → Tasks.Start. Attached: Wait, copy output, exit with the
+ * container's status; --rm removes it afterwards.
+ */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TsrunError } from '../../../spec/errors';
+import { RpcError } from '../../client';
+import { formatRfc3339, now, packAny, SPEC_TYPE_URL } from '../../proto/index';
+import { parsePolicy, POLICY_LABEL } from '../../restart/policy';
+import { parseArgs, type OptionDef } from '../args';
+import { startFailureExit, usage, withExit, type Ctx } from '../context';
+import { LABELS } from '../labels';
+import { listContainers, setLabels } from '../model';
+import { buildSpec, expandEnv, parseBind, parseBytes, parseEnvFile, type RunConfig } from '../spec';
+import { openFifos, rawTerminal } from '../stdio';
+import { deleteTask, removeContainer, signalNumber, startDetached } from '../task';
+import { findSeccompProfile } from '../seccomp';
+
+/** run's options. */
+export const RUN_OPTIONS: readonly OptionDef[] = [
+  { name: 'detach', short: 'd', kind: 'bool', help: 'run in the background and print the container id' },
+  { name: 'interactive', short: 'i', kind: 'bool', help: 'keep stdin open' },
+  { name: 'tty', short: 't', kind: 'bool', help: 'allocate a pseudo-terminal' },
+  { name: 'rm', kind: 'bool', help: 'remove the container when it exits' },
+  { name: 'name', kind: 'string', help: 'name the container' },
+  { name: 'env', short: 'e', kind: 'list', help: 'set an environment variable (KEY=VALUE, or KEY to pass ours)' },
+  { name: 'env-file', kind: 'list', help: 'read environment variables from a file' },
+  { name: 'volume', short: 'v', kind: 'list', help: 'bind mount /host:/container[:ro|rw]' },
+  { name: 'workdir', short: 'w', kind: 'string', help: 'working directory inside the container' },
+  { name: 'user', short: 'u', kind: 'string', help: 'user[:group] (names or ids)' },
+  { name: 'hostname', short: 'h', kind: 'string', help: 'container host name' },
+  { name: 'memory', short: 'm', kind: 'string', help: 'memory limit (e.g. 64m)' },
+  { name: 'cpus', kind: 'string', help: 'number of CPUs (quota over a 100ms period)' },
+  { name: 'pids-limit', kind: 'string', help: 'process limit' },
+  { name: 'restart', kind: 'string', help: 'no | always | on-failure[:N] | unless-stopped' },
+  { name: 'runtime', kind: 'string', help: 'OCI runtime binary (default: tsrund\'s)' },
+  { name: 'read-only', kind: 'bool', help: 'mount the root filesystem read-only' },
+  { name: 'cap-add', kind: 'list', help: 'add a capability' },
+  { name: 'cap-drop', kind: 'list', help: 'drop a capability' },
+  { name: 'security-opt', kind: 'list', help: 'seccomp=unconfined or seccomp=PROFILE.json' },
+  { name: 'log-driver', kind: 'string', help: 'json-file (default) or none' },
+  { name: 'log-opt', kind: 'list', help: 'max-size=SIZE, max-file=N' },
+  { name: 'label', short: 'l', kind: 'list', help: 'set a label KEY=VALUE' },
+  { name: 'sig-proxy', kind: 'bool', help: 'forward signals to the container (default true when attached)' },
+];
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const LEFT = ['amber', 'brave', 'calm', 'dusty', 'eager', 'fuzzy', 'gentle', 'hasty', 'icy', 'jolly', 'keen', 'lucid', 'mellow', 'noble', 'odd', 'proud', 'quiet', 'rusty', 'sunny', 'tidy'];
+const RIGHT = ['otter', 'falcon', 'maple', 'comet', 'badger', 'cedar', 'heron', 'lynx', 'pebble', 'quartz', 'raven', 'spruce', 'tulip', 'walrus', 'yak', 'zephyr', 'bison', 'koala', 'mole', 'newt'];
+
+function randomName(taken: ReadonlySet<string>): string {
+  for (;;) {
+    const b = randomBytes(3);
+    const n = `${LEFT[b[0]! % LEFT.length]}_${RIGHT[b[1]! % RIGHT.length]}`;
+    const name = taken.has(n) ? `${n}${b[2]! % 10}` : n;
+    if (!taken.has(name)) return name;
+  }
+}
+
+function int(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw usage(`invalid argument ${JSON.stringify(text)} for "${flag}" flag: not an integer`);
+  return n;
+}
+
+/** Create the container record from run's flags; returns its id and what the caller needs. */
+async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id: string; name: string; detach: boolean; interactive: boolean; tty: boolean; rm: boolean; sigProxy: boolean }> {
+  const a = parseArgs(argv, RUN_OPTIONS, true);
+  const [imageArg, ...cmd] = a.operands;
+  if (imageArg === undefined) throw usage('"run" requires at least 1 argument: tsctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
+  const image = path.resolve(imageArg);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(image);
+  } catch {
+    throw withExit(new TsrunError('NotFound', `image ${JSON.stringify(imageArg)}: no such rootfs or bundle directory`), 125);
+  }
+  if (!st.isDirectory()) throw withExit(new TsrunError('InvalidArgument', `image ${JSON.stringify(imageArg)}: not a directory`), 125);
+  const restart = a.strings.get('restart') ?? 'no';
+  try {
+    parsePolicy(restart);
+  } catch (e) {
+    throw withExit(e as Error, 125);
+  }
+  const rm = a.bools.has('rm');
+  if (rm && restart !== 'no') throw usage('conflicting options: --restart and --rm');
+  const all = await listContainers(ctx.client);
+  const taken = new Set(all.map((c) => c.name));
+  const given = a.strings.get('name');
+  if (given !== undefined) {
+    const name = given.startsWith('/') ? given.slice(1) : given;
+    if (!NAME_RE.test(name)) throw usage(`invalid container name (${given}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const other = all.find((c) => c.name === name);
+    if (other !== undefined) {
+      throw withExit(
+        new TsrunError('AlreadyExists', `Conflict. The container name "/${name}" is already in use by container "${other.id}". You have to remove (or rename) that container to be able to reuse that name.`),
+        125,
+      );
+    }
+  }
+  const name = given?.replace(/^\//, '') ?? randomName(taken);
+  const id = randomBytes(32).toString('hex');
+  let env = expandEnv(a.lists.get('env') ?? [], ctx.env);
+  for (const f of a.lists.get('env-file') ?? []) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch (e) {
+      throw withExit(new TsrunError('NotFound', `open ${f}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : String(e)}`), 125);
+    }
+    env = [...parseEnvFile(text, ctx.env), ...env];
+  }
+  let seccomp: unknown;
+  let seccompSet = false;
+  for (const o of a.lists.get('security-opt') ?? []) {
+    const [k, v = ''] = o.split(/[=:](.*)/s, 2);
+    if (k !== 'seccomp') throw usage(`invalid --security-opt ${JSON.stringify(o)}: only seccomp=unconfined|PROFILE is supported`);
+    seccompSet = true;
+    if (v !== 'unconfined') seccomp = JSON.parse(fs.readFileSync(v, 'utf8')) as unknown;
+  }
+  if (!seccompSet) seccomp = findSeccompProfile();
+  const tty = a.bools.has('tty');
+  const mem = a.strings.get('memory');
+  const cpus = a.strings.get('cpus');
+  const cfg: RunConfig = {
+    id,
+    namespace: ctx.namespace,
+    image,
+    args: cmd,
+    env,
+    tty,
+    binds: (a.lists.get('volume') ?? []).map(parseBind),
+    readonlyRootfs: a.bools.has('read-only'),
+    capAdd: a.lists.get('cap-add') ?? [],
+    capDrop: a.lists.get('cap-drop') ?? [],
+    ...(a.strings.has('workdir') ? { workdir: a.strings.get('workdir')! } : {}),
+    ...(a.strings.has('user') ? { user: a.strings.get('user')! } : {}),
+    ...(a.strings.has('hostname') ? { hostname: a.strings.get('hostname')! } : {}),
+    ...(mem !== undefined ? { memory: parseBytes(mem, '--memory') } : {}),
+    ...(cpus !== undefined ? { cpus: Number(cpus) } : {}),
+    ...(a.strings.has('pids-limit') ? { pidsLimit: int(a.strings.get('pids-limit'), '--pids-limit')! } : {}),
+    ...(seccomp !== undefined ? { seccomp } : {}),
+  };
+  for (const b of cfg.binds) {
+    if (!fs.existsSync(b.source)) fs.mkdirSync(b.source, { recursive: true });
+  }
+  let spec;
+  try {
+    spec = buildSpec(cfg);
+  } catch (e) {
+    throw withExit(e as Error, 125);
+  }
+  const labels: Record<string, string> = {};
+  for (const l of a.lists.get('label') ?? []) {
+    const [k = '', v = ''] = l.split(/=(.*)/s, 2);
+    if (k.startsWith('tsctl.')) throw usage(`label ${k}: the tsctl. prefix is reserved`);
+    labels[k] = v;
+  }
+  const logDriver = a.strings.get('log-driver') ?? 'json-file';
+  if (logDriver !== 'json-file' && logDriver !== 'none') throw usage(`log driver ${JSON.stringify(logDriver)}: want json-file or none`);
+  labels[LABELS.logDriver] = logDriver;
+  for (const o of a.lists.get('log-opt') ?? []) {
+    const [k = '', v = ''] = o.split(/=(.*)/s, 2);
+    if (k === 'max-size') labels[LABELS.logMaxSize] = String(parseBytes(v, 'log-opt max-size'));
+    else if (k === 'max-file') labels[LABELS.logMaxFile] = String(int(v, 'log-opt max-file') ?? 1);
+    else throw usage(`unknown log opt '${k}' for json-file log driver`);
+  }
+  labels[LABELS.name] = name;
+  labels[LABELS.image] = imageArg;
+  labels[LABELS.command] = JSON.stringify(spec.process?.args ?? []);
+  if (restart !== 'no') labels[POLICY_LABEL] = restart;
+  const detach = a.bools.has('detach');
+  if (rm && detach) labels[LABELS.autoRemove] = 'true';
+  const runtime = a.strings.get('runtime');
+  await ctx.client.call('Containers', 'Create', {
+    container: {
+      id,
+      labels,
+      image: imageArg,
+      runtime: {
+        name: 'io.containerd.runc.v2',
+        ...(runtime !== undefined ? { options: packAny('containerd.runc.v1.Options', { binaryName: runtime }) } : {}),
+      },
+      spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
+    },
+  });
+  return { id, name, detach, interactive: a.bools.has('interactive'), tty, rm, sigProxy: !a.bools.has('tty') && !(a.strings.get('sig-proxy') === 'false') };
+}
+
+function startError(e: unknown): Error {
+  const msg = e instanceof RpcError ? e.details : e instanceof Error ? e.message : String(e);
+  return withExit(new TsrunError('Internal', `failed to start the container: ${msg}`, { cause: e }), startFailureExit(msg));
+}
+
+/** `tsctl create`: the container record only. */
+export async function create(ctx: Ctx, argv: readonly string[]): Promise<number> {
+  const r = await createContainer(ctx, argv);
+  ctx.out(r.id);
+  return 0;
+}
+
+/** `tsctl run`. */
+export async function run(ctx: Ctx, argv: readonly string[]): Promise<number> {
+  const r = await createContainer(ctx, argv);
+  const { client } = ctx;
+  if (r.detach) {
+    try {
+      await startDetached(client, r.id);
+    } catch (e) {
+      if (r.rm) {
+        const c = (await listContainers(client).catch(() => [])).find((x) => x.id === r.id);
+        if (c !== undefined) await removeContainer(client, c).catch(() => undefined);
+      }
+      throw startError(e);
+    }
+    ctx.out(r.id);
+    return 0;
+  }
+  const fifos = openFifos({ withStdin: r.interactive, tty: r.tty, input: ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
+  let restore = (): void => undefined;
+  const cleanups: Array<() => void> = [];
+  try {
+    try {
+      await client.call('Tasks', 'Create', { containerId: r.id, stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: r.tty });
+    } catch (e) {
+      throw startError(e);
+    }
+    const output = fifos.attach();
+    const waited = client.call<{ exitStatus: number }>('Tasks', 'Wait', { containerId: r.id });
+    waited.catch(() => undefined);
+    if (r.tty) {
+      const resize = (): void => {
+        const cols = ctx.stdout.columns ?? 0;
+        const rows = ctx.stdout.rows ?? 0;
+        if (cols > 0 && rows > 0) client.call('Tasks', 'ResizePty', { containerId: r.id, width: cols, height: rows }).catch(() => undefined);
+      };
+      resize();
+      process.on('SIGWINCH', resize);
+      cleanups.push(() => process.off('SIGWINCH', resize));
+      if (r.interactive) restore = rawTerminal(ctx.stdin);
+    }
+    if (r.sigProxy) {
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) {
+        const fwd = (): void => {
+          client.call('Tasks', 'Kill', { containerId: r.id, signal: signalNumber(sig), all: false }).catch(() => undefined);
+        };
+        process.on(sig, fwd);
+        cleanups.push(() => process.off(sig, fwd));
+      }
+    }
+    try {
+      await client.call('Tasks', 'Start', { containerId: r.id });
+    } catch (e) {
+      await deleteTask(client, r.id).catch(() => undefined);
+      throw startError(e);
+    }
+    await setLabels(client, r.id, { [LABELS.startedAt]: formatRfc3339(now()) }).catch(() => undefined);
+    const { exitStatus } = await waited;
+    await Promise.race([output, new Promise((res) => setTimeout(res, 2000).unref())]);
+    return exitStatus;
+  } finally {
+    restore();
+    for (const c of cleanups) c();
+    fifos.close();
+    if (r.interactive) ctx.stdin.pause();
+    if (r.rm) {
+      try {
+        const all = await listContainers(client);
+        const c = all.find((x) => x.id === r.id);
+        if (c !== undefined) await removeContainer(client, c);
+      } catch (e) {
+        ctx.warn(`tsctl: removing ${r.id.slice(0, 12)}: ${e instanceof RpcError ? e.details : String(e)}`);
+      }
+    }
+  }
+}

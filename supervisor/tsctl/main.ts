@@ -1,0 +1,135 @@
+/*
+ * tsctl: a docker-like command line over tsrund's gRPC API (docs/tsctl.md).
+ *
+ *   tsctl [--host unix://PATH] [--namespace NS] COMMAND [OPTIONS] [ARGS…]
+ *
+ * Socket: --host, else $TSCTL_HOST, else /run/tsrund/tsrund.sock. Namespace: --namespace, else
+ * $TSCTL_NAMESPACE, else "tsctl". Errors are one line `tsctl: …` on stderr; exit codes in
+ * context.ts. This is the only tsctl file that exits.
+ */
+import { TsrunError } from '../../spec/errors';
+import { connectTsrund, RpcError } from '../client';
+import { parseArgs, type OptionDef } from './args';
+import { exitCodeOf, usage, type Ctx } from './context';
+import { exec } from './commands/exec';
+import { kill, pause, restart, rm, start, stop, unpause, wait } from './commands/lifecycle';
+import { logs } from './commands/logs';
+import { events, stats, top, update } from './commands/observe';
+import { inspect, ps } from './commands/ps';
+import { create, run } from './commands/run';
+
+type Command = (ctx: Ctx, argv: readonly string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { fn: Command; help: string }> = {
+  run: { fn: run, help: 'create and start a container from a rootfs or bundle directory' },
+  create: { fn: create, help: 'create a container without starting it' },
+  start: { fn: start, help: 'start stopped containers' },
+  stop: { fn: stop, help: 'stop containers (SIGTERM, then SIGKILL after -t seconds)' },
+  restart: { fn: restart, help: 'stop and start containers' },
+  kill: { fn: kill, help: 'signal containers (default SIGKILL)' },
+  rm: { fn: rm, help: 'remove containers' },
+  pause: { fn: pause, help: 'freeze every process of containers' },
+  unpause: { fn: unpause, help: 'thaw containers' },
+  wait: { fn: wait, help: 'wait for containers to stop, print their exit codes' },
+  ps: { fn: ps, help: 'list containers' },
+  logs: { fn: logs, help: 'print a container\'s output (json-file log)' },
+  exec: { fn: exec, help: 'run a command in a running container' },
+  top: { fn: top, help: 'list a container\'s processes' },
+  stats: { fn: stats, help: 'CPU, memory and process counts' },
+  inspect: { fn: inspect, help: 'low-level information as JSON' },
+  events: { fn: events, help: 'stream events' },
+  update: { fn: update, help: 'change resource limits and the restart policy' },
+};
+
+const GLOBAL: readonly OptionDef[] = [
+  { name: 'host', short: 'H', kind: 'string', help: 'tsrund socket (unix://PATH)' },
+  { name: 'namespace', short: 'n', kind: 'string', help: 'namespace (default tsctl)' },
+  { name: 'help', kind: 'bool', help: 'show this help' },
+  { name: 'version', short: 'v', kind: 'bool', help: 'print the version' },
+];
+
+function help(): string {
+  const names = Object.keys(COMMANDS);
+  const w = Math.max(...names.map((n) => n.length)) + 3;
+  return [
+    'Usage: tsctl [--host unix://PATH] [--namespace NS] COMMAND [OPTIONS] [ARGS...]',
+    '',
+    'Commands:',
+    ...names.map((n) => `  ${n.padEnd(w)}${COMMANDS[n]!.help}`),
+  ].join('\n');
+}
+
+declare const TSRUN_COMMIT: string | undefined;
+
+/** Run tsctl with `argv` (without node and the script); resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const cmdAt = argv.findIndex((a, i) => !a.startsWith('-') && !['--host', '-H', '--namespace', '-n'].includes(argv[i - 1] ?? ''));
+  const globals = parseArgs(cmdAt < 0 ? argv : argv.slice(0, cmdAt), GLOBAL, false);
+  if (globals.bools.has('version')) {
+    process.stdout.write(`tsctl version 0.1.0 (${typeof TSRUN_COMMIT === 'string' ? TSRUN_COMMIT : 'dev'})\n`);
+    return 0;
+  }
+  const name = cmdAt < 0 ? undefined : argv[cmdAt];
+  if (name === undefined || globals.bools.has('help') || name === 'help') {
+    process.stdout.write(`${help()}\n`);
+    return name === undefined && !globals.bools.has('help') ? 125 : 0;
+  }
+  const cmd = COMMANDS[name];
+  if (cmd === undefined) throw usage(`'${name}' is not a tsctl command. See 'tsctl --help'`);
+  const host = globals.strings.get('host') ?? process.env['TSCTL_HOST'] ?? 'unix:///run/tsrund/tsrund.sock';
+  if (!host.startsWith('unix://') && !host.startsWith('/')) throw usage(`--host ${JSON.stringify(host)}: want unix://PATH`);
+  const socket = host.replace(/^unix:\/\//, '');
+  const namespace = globals.strings.get('namespace') ?? process.env['TSCTL_NAMESPACE'] ?? 'tsctl';
+  const client = connectTsrund(socket, { namespace });
+  const ctx: Ctx = {
+    client,
+    namespace,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    out: (line) => process.stdout.write(`${line}\n`),
+    warn: (line) => process.stderr.write(`${line}\n`),
+  };
+  try {
+    return await cmd.fn(ctx, argv.slice(cmdAt + 1));
+  } finally {
+    client.close();
+  }
+}
+
+function describe(e: unknown): string {
+  if (e instanceof RpcError) {
+    if (e.code === 14) return `cannot connect to tsrund: ${e.details}. Is tsrund running?`;
+    return e.details;
+  }
+  if (e instanceof TsrunError) return e.fullMessage();
+  return e instanceof Error ? e.message : String(e);
+}
+
+function exitFor(e: unknown, command: string | undefined): number {
+  const marked = exitCodeOf(e);
+  if (marked !== undefined) return marked;
+  if (e instanceof TsrunError && e.code === 'InvalidArgument') return 125;
+  if (e instanceof RpcError && e.code === 14) return 125;
+  if (command === 'run' || command === 'create') return 125;
+  if (e instanceof TsrunError && e.code === 'NotFound') return 1;
+  return e instanceof RpcError ? 1 : 125;
+}
+
+function flushAndExit(code: number): void {
+  // let stdout drain (a pipe may be slow) before exiting
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  main(argv).then(
+    (code) => flushAndExit(code),
+    (e: unknown) => {
+      const command = argv.find((a) => Object.hasOwn(COMMANDS, a));
+      process.stderr.write(`tsctl: ${describe(e)}\n`);
+      flushAndExit(exitFor(e, command));
+    },
+  );
+}

@@ -1,0 +1,100 @@
+/*
+ * Task steps several commands share: start a container's task detached (its output only in the
+ * json-file log), stop with a grace period, remove a container with its task and log.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { TsrunError } from '../../spec/errors';
+import { RpcError, type TsrundClient } from '../client';
+import { formatRfc3339, now } from '../proto/index';
+import { STOPPED_LABEL } from '../restart/policy';
+import { LABELS } from './labels';
+import { hasTask, setLabels, type ContainerInfo } from './model';
+
+/** Sleep `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Signal number of a name ("TERM", "SIGTERM", "9"). */
+export function signalNumber(text: string): number {
+  if (/^\d+$/.test(text)) return Number(text);
+  const name = (text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`) as keyof typeof os.constants.signals;
+  const n = os.constants.signals[name];
+  if (n === undefined) throw new TsrunError('InvalidArgument', `invalid signal: ${text}`);
+  return n;
+}
+
+/** Is the error tsrund's NotFound? */
+export function isNotFound(e: unknown): boolean {
+  return e instanceof RpcError && e.errorCode() === 'NotFound';
+}
+
+/** Delete the container's task if it has one (it must be stopped or created). */
+export async function deleteTask(client: TsrundClient, id: string): Promise<void> {
+  try {
+    await client.call('Tasks', 'Delete', { containerId: id });
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+}
+
+/** Start the container's task detached: a fresh task (the old stopped one deleted), no stdio but the log. */
+export async function startDetached(client: TsrundClient, id: string): Promise<number> {
+  await deleteTask(client, id);
+  try {
+    await client.call('Tasks', 'Create', { containerId: id, stdin: '', stdout: '', stderr: '', terminal: false });
+    const { pid } = await client.call<{ pid: number }>('Tasks', 'Start', { containerId: id });
+    await setLabels(client, id, { [LABELS.startedAt]: formatRfc3339(now()) });
+    return pid;
+  } catch (e) {
+    await deleteTask(client, id).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Wait for the init exit with a deadline; true when it exited. */
+async function waitExit(client: TsrundClient, id: string, ms: number): Promise<boolean> {
+  try {
+    await client.call('Tasks', 'Wait', { containerId: id }, { timeoutMs: ms });
+    return true;
+  } catch (e) {
+    if (e instanceof RpcError && e.code === 4 /* DEADLINE_EXCEEDED */) return false;
+    if (isNotFound(e)) return true;
+    throw e;
+  }
+}
+
+/** docker stop: mark manually stopped, SIGTERM (or `signal`), after `graceS` seconds SIGKILL to every process. */
+export async function stopContainer(client: TsrundClient, c: ContainerInfo, graceS: number, signal = 15): Promise<void> {
+  await setLabels(client, c.id, { [STOPPED_LABEL]: 'true' });
+  if (c.state !== 'running' && c.state !== 'paused') return;
+  try {
+    if (c.state === 'paused') await client.call('Tasks', 'Resume', { containerId: c.id }).catch(() => undefined);
+    await client.call('Tasks', 'Kill', { containerId: c.id, signal, all: false });
+  } catch (e) {
+    if (isNotFound(e)) return; // already finished
+    throw e;
+  }
+  if (await waitExit(client, c.id, Math.max(0, graceS) * 1000)) return;
+  try {
+    await client.call('Tasks', 'Kill', { containerId: c.id, signal: 9, all: true });
+  } catch (e) {
+    if (!isNotFound(e)) throw e;
+  }
+  await waitExit(client, c.id, 30_000);
+}
+
+/** Remove a stopped container: its task, record and json-file log directory. */
+export async function removeContainer(client: TsrundClient, c: ContainerInfo): Promise<void> {
+  if (await hasTask(client, c.id)) await deleteTask(client, c.id);
+  await client.call('Containers', 'Delete', { id: c.id });
+  removeLog(c.logPath);
+}
+
+/** Remove a container's log directory (the label's path, one directory per container). */
+export function removeLog(logPath: string | undefined): void {
+  if (logPath === undefined || logPath === '' || !path.isAbsolute(logPath)) return;
+  fs.rmSync(path.dirname(logPath), { recursive: true, force: true });
+}
