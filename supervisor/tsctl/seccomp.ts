@@ -2,7 +2,7 @@
  * The default seccomp profile of tsctl containers: docker's default profile already converted to a
  * linux.seccomp object (test/fixtures/seccomp/docker-default.json, see its README), found at run
  * time — $TSCTL_SECCOMP_PROFILE, else <repo>/test/fixtures/seccomp/docker-default.json next to the
- * running script, else /usr/local/lib/tsrun/seccomp/default.json. None found: no filter (said once
+ * running script, else <install dir>/seccomp/default.json (what `make install` ships). None found: no filter (said once
  * on stderr by the caller through `--security-opt seccomp=unconfined` being the effective choice).
  */
 import * as fs from 'node:fs';
@@ -16,7 +16,8 @@ export function seccompCandidates(env: NodeJS.ProcessEnv = process.env, script: 
     ...(fromEnv !== undefined && fromEnv !== '' ? [fromEnv] : []),
     path.join(repo, 'test', 'fixtures', 'seccomp', 'docker-default.json'),
     path.join(repo, '..', '..', 'test', 'fixtures', 'seccomp', 'docker-default.json'),
-    '/usr/local/lib/tsrun/seccomp/default.json',
+    // make install: $(PREFIX)/lib/tsrun/{bin/tsctl,seccomp/default.json}
+    path.join(repo, 'seccomp', 'default.json'),
   ];
 }
 
