@@ -26,7 +26,7 @@ import { formatRfc3339, now } from '../proto/index';
 import type { Logger } from '../log';
 import type { Store } from '../store/db';
 import type { Tasks } from '../tasks/local';
-import { LABELS } from '../tsctl/labels';
+import { LABELS } from '../labels';
 
 /** The label holding a container's restart policy. */
 export const POLICY_LABEL = 'tsctl.restart-policy';

@@ -33,7 +33,7 @@ import type { Logger } from '../log';
 import { bareTypeUrl, decode, formatRfc3339, now, parseRfc3339, type AnyValue, type Timestamp } from '../proto/index';
 import type { RuncOptions } from '../proto/messages';
 import type { ContainerRecord, Store } from '../store/db';
-import { jsonLogFromLabels, LABELS } from '../tsctl/labels';
+import { jsonLogFromLabels, LABELS } from '../labels';
 
 /** The functions of shim/client.ts tsrund uses (injected so tests can fake them). */
 export interface ShimDriver {

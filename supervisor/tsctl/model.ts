@@ -13,7 +13,7 @@ import { RpcError, type TsrundClient } from '../client';
 import { fromTimestamp, type Int64 } from '../proto/index';
 import { TaskStatus } from '../proto/messages';
 import { COUNT_LABEL, POLICY_LABEL, STATE_LABEL } from '../restart/policy';
-import { LABELS } from './labels';
+import { LABELS } from '../labels';
 
 /** docker's container states (the seeds' state machine, minus "destroyed"). */
 export type DockerState = 'created' | 'running' | 'paused' | 'restarting' | 'exited';

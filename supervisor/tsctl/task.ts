@@ -9,7 +9,7 @@ import { TsrunError } from '../../spec/errors';
 import { RpcError, type TsrundClient } from '../client';
 import { formatRfc3339, now } from '../proto/index';
 import { STOPPED_LABEL } from '../restart/policy';
-import { LABELS } from './labels';
+import { LABELS } from '../labels';
 import { hasTask, setLabels, type ContainerInfo } from './model';
 
 /** Sleep `ms`. */

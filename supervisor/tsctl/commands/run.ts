@@ -13,7 +13,7 @@ import { formatRfc3339, now, packAny, SPEC_TYPE_URL } from '../../proto/index';
 import { parsePolicy, POLICY_LABEL } from '../../restart/policy';
 import { parseArgs, type OptionDef } from '../args';
 import { startFailureExit, usage, withExit, type Ctx } from '../context';
-import { LABELS } from '../labels';
+import { LABELS } from '../../labels';
 import { listContainers, setLabels } from '../model';
 import { buildSpec, expandEnv, parseBind, parseBytes, parseEnvFile, type RunConfig } from '../spec';
 import { openFifos, rawTerminal } from '../stdio';

@@ -6,7 +6,7 @@ import t from 'tap';
 import { parseArgs, type OptionDef } from '../../../../supervisor/tsctl/args';
 import { startFailureExit } from '../../../../supervisor/tsctl/context';
 import { commandText, humanDuration, parseTimeArg, statusText } from '../../../../supervisor/tsctl/format';
-import { jsonLogFromLabels } from '../../../../supervisor/tsctl/labels';
+import { jsonLogFromLabels } from '../../../../supervisor/labels';
 import { resolveRef, type ContainerInfo } from '../../../../supervisor/tsctl/model';
 import { buildSpec, parseBind, parseBytes, parseEnvFile, resolveUser } from '../../../../supervisor/tsctl/spec';
 

@@ -15,7 +15,7 @@
  *                           see supervisor/restart/policy.ts
  */
 import * as path from 'node:path';
-import type { JsonLogSpec } from '../../shim/api';
+import type { JsonLogSpec } from '../shim/api';
 
 /** Label names (see the table above). */
 export const LABELS = {
