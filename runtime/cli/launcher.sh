@@ -3,20 +3,39 @@
 #
 # The CLI is bin/tsrun.js. Started plainly, node spends most of tsrun's start-up compiling and
 # initialising that bundle (yargs, zod, the runtime); bin/tsrun.blob is a V8 startup snapshot of
-# it with every module already initialised (runtime/cli/entry.ts). A snapshot only loads into the
-# node binary that built it, so it is used only when that binary (@NODE@) still has the
-# modification time recorded on bin/tsrun.blob-node; otherwise, or with TSRUN_NO_SNAPSHOT set,
-# node on $PATH runs the plain bundle. No forks on the common path: `make install` symlinks to
-# this file, and only then is readlink run. exec keeps the pid, the fds and the signals the
-# caller gave us.
-self=$0
-if [ -L "$self" ]; then self=$(readlink -f -- "$self"); fi
-case $self in */*) dir=${self%/*} ;; *) dir=. ;; esac
-# Absolute, because node resolves a script path given to --snapshot-blob as is (koffi is found from it).
-case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
+# it with every module already initialised (runtime/cli/entry.ts). Loading a snapshot costs
+# time by its size, so start, state, kill and delete, the verbs engines call on every container,
+# get a bundle of their own with a snapshot half as big: bin/tsrun-lifecycle.{js,blob}
+# (runtime/cli/entry-lifecycle.ts). The verb is the first word that is not a global flag or its
+# value; a wrong guess costs only time, since that bundle hands any command line it does not take
+# to bin/tsrun.js. A snapshot only loads into the node binary that built it, so the snapshots are
+# used only when that binary (@NODE@) still has the modification time recorded on
+# bin/tsrun.blob-node; otherwise, or with TSRUN_NO_SNAPSHOT set, node on $PATH runs the plain
+# bundle. No forks: `make install` writes $(PREFIX)/bin/tsrun with its directory filled in below;
+# bin/tsrun finds its own, and runs readlink only when reached through a symlink. exec
+# keeps the pid, the fds and the signals the caller gave us.
+dir="@DIR@"
+if [ -z "$dir" ]; then
+  self=$0
+  if [ -L "$self" ]; then self=$(readlink -f -- "$self"); fi
+  case $self in */*) dir=${self%/*} ;; *) dir=. ;; esac
+  # Absolute, because node resolves a script path given to --snapshot-blob as is (koffi is found from it).
+  case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
+fi
 node=@NODE@
 if [ -z "${TSRUN_NO_SNAPSHOT:-}" ] && [ -r "$dir/tsrun.blob" ] && [ -e "$dir/tsrun.blob-node" ] \
   && ! [ "$node" -nt "$dir/tsrun.blob-node" ] && ! [ "$node" -ot "$dir/tsrun.blob-node" ]; then
-  exec "$node" --snapshot-blob "$dir/tsrun.blob" "$dir/tsrun.js" "$@"
+  cli=tsrun
+  value=
+  for a in "$@"; do
+    if [ -n "$value" ]; then value=; continue; fi
+    case $a in
+      --root | --log | --log-format | --criu | --rootless) value=1 ;;
+      -*) ;;
+      start | state | kill | delete) [ -r "$dir/tsrun-lifecycle.blob" ] && cli=tsrun-lifecycle; break ;;
+      *) break ;;
+    esac
+  done
+  exec "$node" --snapshot-blob "$dir/$cli.blob" "$dir/$cli.js" "$@"
 fi
 exec node "$dir/tsrun.js" "$@"

@@ -1,15 +1,20 @@
 /*
- * argv → command. With entry.ts, the only code that prints, writes the --log file, or sets the
- * exit status. Errors become: the plain message on stderr, one line in the --log file, exit
- * status 1. The verbs engines call per container take the fast path (fast-args.ts) when their
- * command line is plain; everything else, and every usage error, goes through yargs, which is
- * loaded only then.
+ * argv → command. With the other files of runtime/cli, the only code that prints, writes the
+ * --log file, or sets the exit status. Errors become: the plain message on stderr, one line in
+ * the --log file, exit status 1. The verbs engines call per container take the fast path
+ * (fast-args.ts, fast-run.ts) when their command line is plain; everything else, and every usage
+ * error, goes through yargs, which is loaded only then. start, state, kill and delete usually
+ * arrive through the lifecycle bundle instead (entry-lifecycle.ts), which runs the same fast path.
  */
 import type { Argv } from 'yargs';
 import { TsrunError } from '../../spec/errors';
+import { createArgs, defaultRoot, normalizeArgv, preserveFds, type GlobalArgs } from './argv';
 import { parseFast, type FastInvocation } from './fast-args';
+import { LIFECYCLE_COMMANDS, commandContext, reportError, runFast, type FastCommands } from './fast-run';
 import { createLogger, type Logger } from './log';
 import type { CommandContext } from '../commands/context';
+
+export { defaultRoot, normalizeArgv, stripGlobalRootless } from './argv';
 
 declare const TSRUN_COMMIT: string;
 
@@ -18,13 +23,25 @@ export const VERSION = '0.1.0';
 /** The runtime-spec version tsrun implements. */
 export const SPEC_VERSION = '1.2.0';
 
-interface GlobalArgs {
-  root: string;
-  log?: string;
-  'log-format': string;
-  debug: boolean;
-  'systemd-cgroup': boolean;
+/** create's and run's options from a fast-path command line (the same names as the yargs flags). */
+function creating(f: FastInvocation): Record<string, unknown> {
+  return {
+    'container-id': f.positionals[0]!,
+    bundle: f.strings['bundle'] ?? '.',
+    'pid-file': f.strings['pid-file'],
+    'no-pivot': f.flags.has('no-pivot'),
+    'no-new-keyring': f.flags.has('no-new-keyring'),
+    'preserve-fds': Number(f.strings['preserve-fds'] ?? 0),
+    'console-socket': f.strings['console-socket'],
+  };
 }
+
+/** Every fast-path verb; the lifecycle bundle carries only LIFECYCLE_COMMANDS. */
+const FAST_COMMANDS: FastCommands = {
+  ...LIFECYCLE_COMMANDS,
+  create: async (ctx, f) => (await import('../commands/create')).create(ctx, createArgs(creating(f))),
+  run: async (ctx, f) => (await import('../commands/run')).run(ctx, { ...createArgs(creating(f)), detach: f.flags.has('detach'), keep: f.flags.has('keep') }),
+};
 
 function versionText(): string {
   const commit = typeof TSRUN_COMMIT === 'string' ? TSRUN_COMMIT : 'unknown';
@@ -42,10 +59,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   let execFailureStatus = 1;
 
   const context = (a: GlobalArgs): CommandContext => {
-    const format = a['log-format'];
-    if (format !== 'text' && format !== 'json') throw new TsrunError('InvalidArgument', `invalid --log-format ${JSON.stringify(format)}: use text or json`);
-    log = createLogger({ file: a.log, format, debug: a.debug }, stderr);
-    return { root: a.root, log, systemdCgroup: a['systemd-cgroup'], out: stdout };
+    const ctx = commandContext(a, { stdout, stderr });
+    log = ctx.log;
+    return ctx;
   };
   const act = (fn: () => number | Promise<number>): void => {
     pending = Promise.resolve().then(fn);
@@ -63,13 +79,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   const args = normalizeArgv(argv);
   const fast = parseFast(args);
-  if (fast !== undefined) {
-    try {
-      return await runFast(fast, context);
-    } catch (err) {
-      return reportError(log, err, execFailureStatus);
-    }
-  }
+  const command = fast === undefined ? undefined : FAST_COMMANDS[fast.verb];
+  if (fast !== undefined && command !== undefined) return runFast(fast, command, { stdout, stderr });
   const { default: yargs } = await import('yargs');
   const parser = yargs(args)
     .scriptName('tsrun')
@@ -237,151 +248,3 @@ export async function main(argv: readonly string[]): Promise<number> {
   return status;
 }
 
-/** Print and log a failure the way every verb does; returns the exit status. */
-function reportError(log: Logger, err: unknown, failureStatus: number): number {
-  const e = err instanceof TsrunError ? err : new TsrunError('Internal', err instanceof Error ? err.message : String(err), { cause: err });
-  log.error(e.fullMessage());
-  if (e.code === 'InvalidArgument' && /Unknown argument|Not enough non-option|Missing required/.test(e.message)) log.error('see tsrun --help');
-  return failureStatus;
-}
-
-/**
- * Run a fast-path command with the same arguments the yargs handlers pass (defaults included),
- * building the context first as they do, so a bad --log-format is reported before anything else.
- */
-async function runFast(f: FastInvocation, context: (a: GlobalArgs) => CommandContext): Promise<number> {
-  const g: GlobalArgs = {
-    root: f.strings['root'] ?? defaultRoot(),
-    'log-format': f.strings['log-format'] ?? 'text',
-    debug: f.flags.has('debug'),
-    'systemd-cgroup': f.flags.has('systemd-cgroup'),
-    ...(f.strings['log'] === undefined ? {} : { log: f.strings['log'] }),
-  };
-  const id = f.positionals[0]!;
-  const creating = (): Record<string, unknown> => ({
-    'container-id': id,
-    bundle: f.strings['bundle'] ?? '.',
-    'pid-file': f.strings['pid-file'],
-    'no-pivot': f.flags.has('no-pivot'),
-    'no-new-keyring': f.flags.has('no-new-keyring'),
-    'preserve-fds': Number(f.strings['preserve-fds'] ?? 0),
-    'console-socket': f.strings['console-socket'],
-  });
-  switch (f.verb) {
-    case 'create': {
-      const ctx = context(g);
-      return (await import('../commands/create')).create(ctx, createArgs(creating()));
-    }
-    case 'run': {
-      const ctx = context(g);
-      return (await import('../commands/run')).run(ctx, { ...createArgs(creating()), detach: f.flags.has('detach'), keep: f.flags.has('keep') });
-    }
-    case 'start': {
-      const ctx = context(g);
-      return (await import('../commands/start')).start(ctx, id);
-    }
-    case 'state': {
-      const ctx = context(g);
-      return (await import('../commands/state')).state(ctx, id);
-    }
-    case 'kill': {
-      const ctx = context(g);
-      return (await import('../commands/kill')).kill(ctx, id, f.positionals[1] ?? 'SIGTERM', f.flags.has('all'));
-    }
-    case 'delete': {
-      const ctx = context(g);
-      return (await import('../commands/delete')).del(ctx, id, f.flags.has('force'));
-    }
-    default: {
-      const never: never = f.verb;
-      throw new TsrunError('Internal', `fast path: unhandled verb ${String(never)}`);
-    }
-  }
-}
-
-/**
- * argv as yargs should see it: runc's global --rootless dropped, and `--resources -` (docker's
- * `update --resources - ID`, stdin) joined into `--resources=-`, since yargs takes a lone "-"
- * for a positional.
- */
-export function normalizeArgv(argv: readonly string[]): string[] {
-  const args: string[] = [];
-  for (const a of stripGlobalRootless(argv)) {
-    const prev = args[args.length - 1];
-    if (a === '-' && (prev === '--resources' || prev === '-r')) args[args.length - 1] = '--resources=-';
-    else args.push(a);
-  }
-  return separateExecCommand(args);
-}
-
-/** exec flags that take a separate value (runc's). */
-const EXEC_VALUE_FLAGS = new Set(['--process', '-p', '--pid-file', '--preserve-fds', '--cwd', '--env', '-e', '--user', '-u', '--additional-gids', '-g', '--cap', '-c', '--console-socket', '--process-label', '--apparmor', '--cgroup']);
-const GLOBAL_VALUE_FLAGS = new Set(['--root', '--log', '--log-format', '--criu']);
-
-/** In `exec [flags] ID COMMAND...`, put "--" after ID so COMMAND's own flags (sh -c) stay its own. */
-function separateExecCommand(args: string[]): string[] {
-  let i = 0;
-  while (i < args.length && args[i]!.startsWith('-')) i += GLOBAL_VALUE_FLAGS.has(args[i]!) ? 2 : 1;
-  if (args[i] !== 'exec') return args;
-  for (i++; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--') return args;
-    if (a.startsWith('-')) {
-      if (EXEC_VALUE_FLAGS.has(a)) i++;
-      continue;
-    }
-    // a is the container id.
-    return args[i + 1] === '--' || i + 1 >= args.length ? args : [...args.slice(0, i + 1), '--', ...args.slice(i + 1)];
-  }
-  return args;
-}
-
-/**
- * runc's global `--rootless true|false|auto` (containerd may pass it before the subcommand) is
- * accepted and dropped: tsrun decides from its effective uid. `spec --rootless` is unaffected.
- */
-export function stripGlobalRootless(argv: readonly string[]): string[] {
-  const out: string[] = [];
-  let i = 0;
-  for (; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('-')) break;
-    if (a.startsWith('--rootless=')) continue;
-    if (a === '--rootless' && ['true', 'false', 'auto'].includes(argv[i + 1] ?? '')) {
-      i++;
-      continue;
-    }
-    out.push(a);
-    // Global flags that take a separate value: keep the value with them.
-    if (['--root', '--log', '--log-format', '--criu'].includes(a) && i + 1 < argv.length) out.push(argv[++i]!);
-  }
-  return [...out, ...argv.slice(i)];
-}
-
-/**
- * /run/tsrun for root; a non-root user's own $XDG_RUNTIME_DIR/tsrun (as runc does), or
- * /tmp/tsrun-<uid> when it is unset or empty (podman sets it to "").
- */
-export function defaultRoot(uid = process.geteuid?.() ?? 0, xdg = process.env['XDG_RUNTIME_DIR']): string {
-  if (uid === 0) return '/run/tsrun';
-  return xdg ? `${xdg}/tsrun` : `/tmp/tsrun-${uid}`;
-}
-
-/** create's and run's options from parsed flags (yargs's or the fast path's, same names). */
-function createArgs(a: Record<string, unknown>) {
-  return {
-    id: String(a['container-id']),
-    bundle: String(a['bundle']),
-    pidFile: a['pid-file'] === undefined ? undefined : String(a['pid-file']),
-    noPivot: Boolean(a['no-pivot']),
-    noNewKeyring: Boolean(a['no-new-keyring']),
-    preserveFds: preserveFds(a['preserve-fds']),
-    consoleSocket: a['console-socket'] === undefined ? undefined : String(a['console-socket']),
-  };
-}
-
-function preserveFds(v: unknown): number {
-  const n = Number(v ?? 0);
-  if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new TsrunError('InvalidArgument', `invalid --preserve-fds ${String(v)}: want a count >= 0`);
-  return n;
-}

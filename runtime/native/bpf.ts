@@ -1,30 +1,20 @@
 /*
- * The cgroup v2 device controller's FFI half: tsrun_bpf_prog_load_attach (native-helpers/bpf.c)
- * bound with koffi from the same libtsrun.so as index.ts, lazily, so hosts that never attach a
- * device program never load it. The program bytes come from runtime/cgroups/devices-bpf.ts.
+ * The cgroup v2 device controller's FFI half: tsrun_bpf_prog_load_attach (native-helpers/bpf.c),
+ * reached through index.ts's backend (the addon, or koffi), loaded lazily, so hosts that never
+ * attach a device program never load it. The program bytes come from runtime/cgroups/devices-bpf.ts.
  */
 import * as fs from 'node:fs';
 import type { DeviceProgramLoader } from '../cgroups/driver';
 import { deviceProgram } from '../cgroups/devices-bpf';
 import { TsrunError, codeForErrno, describeErrno, wrapSystemError } from '../../spec/errors';
-import { errnoName, libraryPath } from './index';
+import { errnoName, libraryPath, load } from './index';
 
 type LoadAttach = (cgroupFd: number, insns: Buffer, len: number, log: Buffer, loglen: number) => number;
 
-let loadAttach: LoadAttach | undefined;
-
 function bind(): LoadAttach {
-  if (loadAttach) return loadAttach;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const koffi = require('koffi') as { load(p: string): { func(sig: string): (...args: unknown[]) => unknown } };
-  const where = libraryPath();
-  try {
-    const f = koffi.load(where).func('int tsrun_bpf_prog_load_attach(int cgroup_fd, const uint8_t *insns, uint32_t len, char *log, uint32_t loglen)');
-    loadAttach = (fd, insns, len, log, loglen) => f(fd, insns, len, log, loglen) as number;
-  } catch (err) {
-    throw new TsrunError('Unavailable', `load native helper ${where}: ${(err as Error).message} (run 'make build')`, { cause: err });
-  }
-  return loadAttach;
+  const f = load().bpfProgLoadAttach;
+  if (f) return f;
+  throw new TsrunError('Unavailable', `load native helper ${libraryPath()}: ${load().bpfMissing ?? 'no tsrun_bpf_prog_load_attach'} (run 'make build')`);
 }
 
 /**
