@@ -96,7 +96,9 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
     }
   };
 
+  const conns = new Set<net.Socket>();
   const server = net.createServer((conn) => {
+    conns.add(conn);
     const reader = frameReader();
     const send = (id: number, body: Parameters<typeof encodeFrame>[0]): boolean => {
       if (conn.destroyed || !conn.writable) return false;
@@ -125,7 +127,13 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
         handle(req, sub).then(
           (resp) => {
             send(frame.id, { id: frame.id, response: resp });
-            if (req.method === 'delete') setImmediate(info.onDeleted);
+            if (req.method === 'delete') {
+              setImmediate(() => {
+                info.onDeleted();
+                // A shim serving other containers goes on: let this container's clients see EOF.
+                for (const c of conns) c.end();
+              });
+            }
           },
           (err: unknown) => {
             const e = err instanceof TsrunError ? err : new TsrunError('Internal', `shim ${req.method}: ${(err as Error)?.message ?? String(err)}`);
@@ -135,7 +143,10 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
       }
     });
     conn.on('error', () => undefined);
-    conn.on('close', () => svc.unsubscribe(sub));
+    conn.on('close', () => {
+      conns.delete(conn);
+      svc.unsubscribe(sub);
+    });
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

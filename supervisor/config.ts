@@ -10,7 +10,8 @@
  *     "shimBinary": "<dir of tsrund>/tsrun-shim",
  *     "logLevel":   "info",                      trace|debug|info|warn|error
  *     "allowUids":  [],                          extra uids allowed on the socket
- *     "restartPolicies": true                    run the tsctl restart-policy loop
+ *     "restartPolicies": true,                   run the tsctl restart-policy loop
+ *     "shimPool":   1                            warm shims kept ready (0: start each shim on demand)
  *   }
  */
 import * as fs from 'node:fs';
@@ -29,6 +30,8 @@ export interface Config {
   logLevel: LogLevel;
   allowUids: number[];
   restartPolicies: boolean;
+  /** idle warm shims kept ready for Tasks.Create (shim/pool.ts); 0 turns the pool off */
+  shimPool: number;
 }
 
 /** What the command line asked for. */
@@ -57,8 +60,10 @@ Flags (each overrides the config file):
       --shim-binary PATH tsrun-shim executable (default: tsrun-shim next to tsrund)
       --log-level LEVEL  trace, debug, info, warn, error (default info)
       --config FILE      JSON config file with the keys socket, root, state, shimRoot,
-                         runtime, shimBinary, logLevel, allowUids, restartPolicies
+                         runtime, shimBinary, logLevel, allowUids, restartPolicies, shimPool
       --no-restart-policies  do not restart containers by their tsctl.restart-policy label
+      --shim-pool N      warm shims kept ready, so Tasks.Create does not wait for a node
+                         start (default 1; 0 starts every shim on demand)
   -h, --help             this text
   -v, --version          print the version
 `;
@@ -74,6 +79,7 @@ function defaults(): Config {
     logLevel: 'info',
     allowUids: [],
     restartPolicies: true,
+    shimPool: 1,
   };
 }
 
@@ -121,6 +127,10 @@ function applyFile(cfg: Config, file: string): void {
         if (typeof v !== 'boolean') throw bad(`config ${file}: restartPolicies must be true or false`);
         cfg.restartPolicies = v;
         break;
+      case 'shimPool':
+        if (!Number.isInteger(v) || (v as number) < 0) throw bad(`config ${file}: shimPool must be a whole number`);
+        cfg.shimPool = v as number;
+        break;
       default:
         throw bad(`config ${file}: unknown key ${JSON.stringify(k)}`);
     }
@@ -141,6 +151,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     '--shim-binary': 'shimBinary',
     '--log-level': 'logLevel',
     '--config': 'config',
+    '--shim-pool': 'shimPool',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -179,6 +190,11 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     cfg.logLevel = level;
   }
   if (noRestart) cfg.restartPolicies = false;
+  const pool = flags.get('shimPool');
+  if (pool !== undefined) {
+    if (!/^\d+$/.test(pool)) throw bad(`--shim-pool ${JSON.stringify(pool)} is not a whole number`);
+    cfg.shimPool = Number(pool);
+  }
   if (cfg.shimRoot === '') cfg.shimRoot = path.join(cfg.state, 'shims');
   for (const k of ['socket', 'root', 'state', 'shimRoot'] as const) cfg[k] = path.resolve(cfg[k]);
   if (cfg.runtime !== 'library' && cfg.runtime.includes('/')) cfg.runtime = path.resolve(cfg.runtime);

@@ -1,7 +1,14 @@
 /*
  * Wiring of tsrund: store → exchange → namespaces/containers/leases/tasks logic → gRPC services
  * on the socket, then re-adoption of live shims and the restart-policy loop.
+ *
+ * Shims: with the real startShim, Tasks.Create takes a warm shim from a pool (shim/pool.ts,
+ * cfg.shimPool of them kept ready), and a container labelled io.tsrun.shim-group=<name> shares
+ * one shim with its namespace's other containers of that group.
  */
+import { startShim as realStartShim } from '../shim/client';
+import { createShimPool, type ShimPool } from '../shim/pool';
+import type { ShimStartOptions } from '../shim/api';
 import { TsrunError } from '../spec/errors';
 import type { Config } from './config';
 import { createContainers } from './containers/local';
@@ -26,6 +33,9 @@ import { createTasks, type ShimDriver, type Tasks } from './tasks/local';
 /** The version tsrund reports: containerd's API level it speaks, with our own build as metadata. */
 export const API_VERSION = '1.6.20+tsrund';
 
+/** The container label that puts containers of a namespace into one shared shim (docs/supervisor.md). */
+export const SHIM_GROUP_LABEL = 'io.tsrun.shim-group';
+
 /** How long after start events are replayed to new subscribers (exits missed while tsrund was down). */
 const STARTUP_BACKLOG_MS = 5000;
 
@@ -44,7 +54,23 @@ export interface Daemon {
 export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, revision: string): Promise<Daemon> {
   const store = openStore(cfg.root);
   const events = createExchange();
-  const tasks = createTasks(store, events, driver, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary }, log);
+  // Pool and groups only with the real shims (unit tests inject fakes).
+  let pool: ShimPool | undefined;
+  let shims = driver;
+  if (driver.startShim === realStartShim) {
+    try {
+      if (cfg.shimPool > 0) pool = createShimPool({ size: cfg.shimPool, stateRoot: cfg.shimRoot, ...(cfg.shimBinary !== undefined ? { shimBinary: cfg.shimBinary } : {}) });
+    } catch (e) {
+      log.warn('no warm shim pool', { error: e instanceof Error ? e.message : String(e) });
+    }
+    const start = pool?.startShim ?? driver.startShim;
+    const withGroup = (o: ShimStartOptions): ShimStartOptions => {
+      const group = store.getContainer(o.namespace, o.id)?.labels[SHIM_GROUP_LABEL];
+      return group !== undefined && group !== '' ? { ...o, group } : o;
+    };
+    shims = { ...driver, startShim: (o) => start(withGroup(o)) };
+  }
+  const tasks = createTasks(store, events, shims, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary }, log);
   const namespaces = createNamespaces(store, events, (ns) => tasks.hasTasks(ns));
   const containers = createContainers(store, events, (ns, id) => tasks.hasTask(ns, id));
   const leases = createLeases(store);
@@ -68,6 +94,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       eventsService(events),
     ]);
   } catch (e) {
+    pool?.close();
     tasks.detachAll();
     store.close();
     throw e instanceof TsrunError ? e : new TsrunError('Unavailable', `serve ${cfg.socket}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
@@ -81,6 +108,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     restarts,
     async stop() {
       restarts?.stop();
+      pool?.close();
       await server.close();
       tasks.detachAll();
       store.close();

@@ -1,6 +1,7 @@
 /* Every benchmark section, in the order `make bench` runs them. */
 import type { Section } from '../lib/section';
 import { cliSection } from './cli';
+import { supervisorSection } from './supervisor';
 
 /** The sections; add new ones here. */
-export const SECTIONS: readonly Section[] = [cliSection];
+export const SECTIONS: readonly Section[] = [cliSection, supervisorSection];

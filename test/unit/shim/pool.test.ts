@@ -1,0 +1,85 @@
+/*
+ * The warm shim pool without containers: warm shims come up and wait, close() ends them, one
+ * exits on its own when its fd 3 reaches EOF; shim answers and isShimAlive's open-directory rule.
+ * Uses the built bin/tsrun-shim (skipped when it is not built).
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+import { isShimAlive, shimAnswerError, shimCommand } from '../../../shim/client';
+import { createShimPool, groupSocket } from '../../../shim/pool';
+
+const binary = path.resolve(__dirname, '..', '..', '..', 'bin', 'tsrun-shim');
+
+/** This process's live children started as warm shims. */
+function warmShimPids(): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .filter((p) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+        const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        return Number(ppid) === process.pid && state !== 'Z' && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--pool');
+      } catch {
+        return false;
+      }
+    });
+}
+
+async function until(fn: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (fn()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return fn();
+}
+
+t.test('shim answers', async (t) => {
+  t.equal(shimAnswerError('ok', 'x'), undefined);
+  t.match(shimAnswerError('{"code":"NotFound","message":"gone"}', 'start'), { code: 'NotFound', message: 'start: gone' });
+  t.match(shimAnswerError(undefined, 'start'), { code: 'Internal', message: 'start: exited before it was ready' });
+  t.match(shimAnswerError('{"code":"Bogus","message":"m"}', 's'), { code: 'Internal' });
+  t.equal(groupSocket('/run/s', 'ns', 'g'), '/run/s/ns/.groups/g.sock');
+});
+
+t.test('isShimAlive: argv names the dir, or the process holds it open', { skip: !fs.existsSync(binary) && 'bin/tsrun-shim not built' }, async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-alive-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const dir = path.join(root, 'ns', 'c');
+  fs.mkdirSync(dir, { recursive: true });
+  t.notOk(isShimAlive(process.pid, dir), 'not a tsrun-shim');
+  t.notOk(isShimAlive(undefined, dir));
+  // A process named like a shim holding the directory open (what a warm or grouped shim does).
+  const holder = spawn(process.execPath, ['-e', `require('fs').openSync(${JSON.stringify(dir)}, 'r'); setInterval(() => {}, 1000)`, 'tsrun-shim'], { stdio: 'ignore' });
+  t.teardown(() => holder.kill('SIGKILL'));
+  t.ok(await until(() => isShimAlive(holder.pid, dir), 5000), 'holder counts as the shim of dir');
+  t.notOk(isShimAlive(holder.pid, path.join(root, 'ns', 'other')), 'but not of another dir');
+});
+
+t.test('pool: warm shims wait, close() ends them', { skip: !fs.existsSync(binary) && 'bin/tsrun-shim not built' }, async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-pool-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const pool = createShimPool({ size: 2, stateRoot: root, shimBinary: binary });
+  t.teardown(() => pool.close());
+  t.ok(await until(() => warmShimPids().length === 2, 20_000), 'two warm shims');
+  t.equal(pool.idle(), 2);
+  pool.close();
+  t.ok(await until(() => warmShimPids().length === 0, 10_000), 'gone after close');
+});
+
+t.test('a warm shim exits when its fd 3 reaches EOF', { skip: !fs.existsSync(binary) && 'bin/tsrun-shim not built' }, async (t) => {
+  const [file, args] = shimCommand(binary, ['--pool']);
+  const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  const sock = child.stdio[3] as import('node:net').Socket;
+  const ok = await new Promise<string>((r) => sock.once('data', (b: Buffer) => r(b.toString())));
+  t.equal(ok, 'ok\n', 'ready');
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  sock.end();
+  t.equal(await exited, 0, 'exits 0 on EOF');
+});
