@@ -127,9 +127,30 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
       setLabels(ns, id, { [STATE_LABEL]: undefined });
       return;
     }
+    // A client may stop or remove the container while we are here (tsctl stop/rm -f set the
+    // manually-stopped label first): look again after every step, and undo a task made meanwhile.
+    const abandoned = (): boolean => {
+      const now = store.getContainer(ns, id);
+      return stopped || now === undefined || now.labels[STOPPED_LABEL] === 'true';
+    };
     await tasks.delete(ns, id);
+    if (abandoned()) {
+      setLabels(ns, id, { [STATE_LABEL]: undefined });
+      return;
+    }
     await tasks.create(ns, id, { stdio: view.stdio, options: null, rootfsMounts: 0, checkpoint: false });
+    if (abandoned()) {
+      await tasks.delete(ns, id).catch(() => undefined);
+      setLabels(ns, id, { [STATE_LABEL]: undefined });
+      return;
+    }
     await tasks.start(ns, id, undefined);
+    if (abandoned()) {
+      // Stopped while it was starting: the client saw no running task to signal, so we do it.
+      await tasks.kill(ns, id, undefined, 9, true).catch(() => undefined);
+      setLabels(ns, id, { [STATE_LABEL]: undefined });
+      return;
+    }
     startedAt.set(key, Date.now());
     const next = { ...rec, restartCount: rec.restartCount + 1, lastExit: view.exitStatus };
     store.putRestart(next);

@@ -191,6 +191,17 @@ export async function setLabels(client: TsrundClient, id: string, patch: Record<
   await client.call('Containers', 'Update', { container: { id, labels }, updateMask: { paths: Object.keys(patch).map((k) => `labels.${k}`) } });
 }
 
+/** The status of the container's task (containerd's Status enum, lower-case), or undefined without one. */
+export async function taskStatus(client: TsrundClient, id: string): Promise<'created' | 'running' | 'stopped' | 'paused' | 'unknown' | undefined> {
+  try {
+    const { process } = await client.call<{ process: WireProcess }>('Tasks', 'Get', { containerId: id });
+    return (['unknown', 'created', 'running', 'stopped', 'paused', 'paused'] as const)[process.status] ?? 'unknown';
+  } catch (e) {
+    if (e instanceof RpcError && e.errorCode() === 'NotFound') return undefined;
+    throw e;
+  }
+}
+
 /** Does the container have a task (of any status)? */
 export async function hasTask(client: TsrundClient, id: string): Promise<boolean> {
   try {

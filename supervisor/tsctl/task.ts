@@ -10,7 +10,7 @@ import { RpcError, type TsrundClient } from '../client';
 import { formatRfc3339, now } from '../proto/index';
 import { STOPPED_LABEL } from '../restart/policy';
 import { LABELS } from '../labels';
-import { hasTask, setLabels, type ContainerInfo } from './model';
+import { hasTask, setLabels, taskStatus, type ContainerInfo } from './model';
 
 /** Sleep `ms`. */
 export function sleep(ms: number): Promise<void> {
@@ -69,7 +69,11 @@ async function waitExit(client: TsrundClient, id: string, ms: number): Promise<b
 /** docker stop: mark manually stopped, SIGTERM (or `signal`), after `graceS` seconds SIGKILL to every process. */
 export async function stopContainer(client: TsrundClient, c: ContainerInfo, graceS: number, signal = 15): Promise<void> {
   await setLabels(client, c.id, { [STOPPED_LABEL]: 'true' });
-  if (c.state !== 'running' && c.state !== 'paused') return;
+  // A restart policy may have started the task again since `c` was read: look once more now that
+  // tsrund can see the label (it will not restart it after this).
+  const status = await taskStatus(client, c.id);
+  if (status !== 'running' && status !== 'paused' && status !== 'created') return;
+  c = { ...c, state: status === 'created' ? 'running' : status };
   try {
     if (c.state === 'paused') await client.call('Tasks', 'Resume', { containerId: c.id }).catch(() => undefined);
     await client.call('Tasks', 'Kill', { containerId: c.id, signal, all: false });

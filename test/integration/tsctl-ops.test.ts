@@ -144,7 +144,8 @@ if (why !== undefined) {
     }, 20_000, 10);
     t.ok(ok, `ps: ${line}`);
     t.match(JSON.parse(e.tsctl(['inspect', 'boff']).stdout), [{ State: { Restarting: true, Status: 'restarting' } }]);
-    t.equal(e.tsctl(['rm', '-f', 'boff']).status, 0);
+    const rmf = e.tsctl(['rm', '-f', 'boff']);
+    t.equal(rmf.status, 0, `rm -f during the back-off (${rmf.stderr.trim()})`);
   });
 
   t.test('--restart always: stop keeps it down', async (t) => {

@@ -100,7 +100,17 @@ export function rm(ctx: Ctx, argv: readonly string[]): Promise<number> {
       }
       await stopContainer(ctx.client, c, 0, 9);
     }
-    await removeContainer(ctx.client, c);
+    // A restart policy may bring the task back between our stop and our delete; tsrund gives up
+    // restarting once it sees the manually-stopped label, so a second round settles it.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await removeContainer(ctx.client, c);
+        return;
+      } catch (e) {
+        if (!force || attempt >= 3) throw e;
+        await stopContainer(ctx.client, { ...c, state: 'running' }, 0, 9);
+      }
+    }
   });
 }
 
