@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 CC ?= cc
 CFLAGS_NATIVE := -O2 -g -fPIC -std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing -D_GNU_SOURCE
-NATIVE_SRC := $(filter-out %_test.c %_fuzz.c,$(wildcard native-helpers/*.c))
+NATIVE_SRC := $(filter-out %_test.c %_fuzz.c native-helpers/addon%.c,$(wildcard native-helpers/*.c))
 NATIVE_HDR := $(wildcard native-helpers/*.h)
 TS_SRC := $(shell find spec runtime shim supervisor scripts -name '*.ts' 2>/dev/null)
 ESBUILD := node_modules/.bin/esbuild
@@ -14,6 +14,14 @@ APT_PACKAGES := busybox-static build-essential libseccomp2 runc
 # The engines the end-to-end tests drive tsrun with (and crun for comparisons); `script` is in bsdutils.
 TEST_APT_PACKAGES := containerd podman conmon docker.io crun bsdutils
 STAMP := build/.stamp
+NODE_BIN := $(shell readlink -f "$$(command -v node)")
+# build/tsrun.node is the C helper as a Node-API addon (native-helpers/addon.c), which the CLI loads
+# with process.dlopen instead of koffi (docs/native-helper.md). It needs only node_api.h: the napi_*
+# symbols come from the node binary at load time, so no node-gyp and no link against libnode.
+# NODE_INCLUDE is the directory holding node_api.h: beside the node on $PATH (official tarballs,
+# nvm), or Debian's /usr/include/node; empty leaves the addon out and tsrun falls back to koffi.
+NODE_INCLUDE ?= $(patsubst %/node_api.h,%,$(firstword $(wildcard $(dir $(NODE_BIN))../include/node/node_api.h /usr/include/node/node_api.h /usr/local/include/node/node_api.h)))
+ADDON := $(if $(NODE_INCLUDE),build/tsrun.node)
 
 .PHONY: help deps deps-test apt-install build native gen check-generated typecheck test test-unit test-native test-root demo install uninstall bench clean lint
 
@@ -49,38 +57,55 @@ check-generated: build/gen-plan-header.cjs ## fail when plan_ops.h is stale
 	@node build/gen-plan-header.cjs | diff -u native-helpers/plan_ops.h - \
 	  || { echo "native-helpers/plan_ops.h is stale: run 'make gen'" >&2; exit 1; }
 
-native: build/libtsrun.so ## build the C helper
+native: build/libtsrun.so $(ADDON) ## build the C helper (libtsrun.so, and the tsrun.node addon when Node's headers are there)
+ifeq ($(ADDON),)
+	@echo "note: no Node-API headers (node_api.h) found, so no build/tsrun.node: tsrun loads the helper with koffi, 25-40 ms slower per call (set NODE_INCLUDE=<dir> or install node's headers)" >&2
+endif
 
+# Built beside and renamed into place: a tsrun running meanwhile keeps its mapping of the old file.
 build/libtsrun.so: $(NATIVE_SRC) $(NATIVE_HDR)
 	@mkdir -p build
-	$(CC) $(CFLAGS_NATIVE) -shared -o $@ $(NATIVE_SRC)
+	$(CC) $(CFLAGS_NATIVE) -shared -o $@.tmp $(NATIVE_SRC)
+	mv $@.tmp $@
+
+build/tsrun.node: native-helpers/addon.c $(NATIVE_SRC) $(NATIVE_HDR)
+	@mkdir -p build
+	$(CC) $(CFLAGS_NATIVE) -I$(NODE_INCLUDE) -shared -o $@.tmp native-helpers/addon.c $(NATIVE_SRC)
+	mv $@.tmp $@
 
 typecheck: node_modules/.package-lock.json ## tsc --noEmit (strict)
 	node_modules/.bin/tsc -p tsconfig.json
 
-# bin/tsrun is a sh launcher (runtime/cli/launcher.sh) for the bundled CLI bin/tsrun.js and its V8
-# startup snapshot bin/tsrun.blob; bin/tsrun.blob-node records the building node's mtime, so the
-# launcher uses the snapshot only with that very node. The bundle runs inside a function whose
+# bin/tsrun is a sh launcher (runtime/cli/launcher.sh) for two bundles of the CLI, each with a V8
+# startup snapshot: bin/tsrun-lifecycle.{js,blob} (start, state, kill, delete only: a snapshot
+# half the size, so node loads it about 20 ms sooner) and bin/tsrun.{js,blob} (everything). The
+# launcher picks by the verb. bin/tsrun.blob-node records the building node's mtime, so the
+# launcher uses the snapshots only with that very node. The bundles run inside a function whose
 # `require` works in the snapshot builder, which loads built-in modules only: koffi comes from
 # next to the bundle at run time, and child_process (not verified in snapshots) on first use.
-# A bundle the builder cannot snapshot leaves no blob: tsrun still works, started plainly.
-NODE_BIN := $(shell readlink -f "$$(command -v node)")
+# Whitespace is minified: every byte of source is in the snapshot. A bundle the builder cannot
+# snapshot leaves no blob: tsrun still works, started plainly.
 CLI_REQUIRE := (id) => id === "koffi" ? require("node:module").createRequire(process.argv[1])(id)   : id === "node:child_process" ? new Proxy({}, { get: (_, k) => require(id)[k] }) : require(id)
+CLI_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --log-level=warning \
+  --banner:js='(function (require) {' --footer:js='})($(CLI_REQUIRE));' \
+  --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
 
 bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh node_modules/.package-lock.json
 	@mkdir -p bin
-	$(ESBUILD) runtime/cli/entry.ts --bundle --platform=node --target=node20 --format=cjs \
-	  --external:koffi --log-level=warning --banner:js='(function (require) {' --footer:js='})($(CLI_REQUIRE));' \
-	  --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"' --outfile=bin/tsrun.js.tmp
+	$(ESBUILD) runtime/cli/entry.ts $(CLI_BUNDLE_FLAGS) --outfile=bin/tsrun.js.tmp
+	$(ESBUILD) runtime/cli/entry-lifecycle.ts $(CLI_BUNDLE_FLAGS) --external:yargs --outfile=bin/tsrun-lifecycle.js.tmp
 	@# Files are built beside and renamed into place: a tsrun starting meanwhile reads either blob whole.
 	mv bin/tsrun.js.tmp bin/tsrun.js
-	rm -f bin/tsrun.blob.tmp bin/tsrun.blob-node.tmp
+	mv bin/tsrun-lifecycle.js.tmp bin/tsrun-lifecycle.js
+	rm -f bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp bin/tsrun.blob-node.tmp
 	"$(NODE_BIN)" --snapshot-blob bin/tsrun.blob.tmp --build-snapshot bin/tsrun.js \
+	  && "$(NODE_BIN)" --snapshot-blob bin/tsrun-lifecycle.blob.tmp --build-snapshot bin/tsrun-lifecycle.js \
 	  && touch -r "$(NODE_BIN)" bin/tsrun.blob-node.tmp \
-	  || { rm -f bin/tsrun.blob.tmp; echo "warning: no startup snapshot for bin/tsrun.js: tsrun will start slowly" >&2; }
-	sed 's|@NODE@|$(NODE_BIN)|' runtime/cli/launcher.sh > $@.tmp && chmod 0755 $@.tmp
-	if [ -e bin/tsrun.blob.tmp ]; then mv bin/tsrun.blob.tmp bin/tsrun.blob && mv bin/tsrun.blob-node.tmp bin/tsrun.blob-node; \
-	  else rm -f bin/tsrun.blob bin/tsrun.blob-node; fi
+	  || { rm -f bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp; echo "warning: no startup snapshot for bin/tsrun.js: tsrun will start slowly" >&2; }
+	sed 's|@NODE@|$(NODE_BIN)|; s|@DIR@||' runtime/cli/launcher.sh > $@.tmp && chmod 0755 $@.tmp
+	if [ -e bin/tsrun.blob.tmp ]; then mv bin/tsrun.blob.tmp bin/tsrun.blob && mv bin/tsrun-lifecycle.blob.tmp bin/tsrun-lifecycle.blob \
+	  && mv bin/tsrun.blob-node.tmp bin/tsrun.blob-node; \
+	  else rm -f bin/tsrun.blob bin/tsrun-lifecycle.blob bin/tsrun.blob-node; fi
 	mv $@.tmp $@
 
 # tsrund, tsrun-shim and tsctl: one bundled file each; native addons stay external, .proto files are inlined as text.
@@ -121,16 +146,23 @@ test: deps-test build typecheck ## run every test (unit, native, and integration
 demo: build ## build a busybox bundle and run it with tsrun
 	bash scripts/demo.sh
 
-# bin/tsrun is a launcher: bin/tsrun.js and its snapshot (cp -p keeps the timestamp the launcher checks).
+# bin/tsrun is a launcher: bin/tsrun.js, bin/tsrun-lifecycle.js and their snapshots (cp -p keeps the
+# timestamp the launcher checks); build/tsrun.node is the helper the CLI loads, libtsrun.so koffi's fallback.
 INSTALL_BINS := tsrun tsrund tsrun-shim tsctl
 install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib/tsrun, linked from $(PREFIX)/bin
 	rm -rf $(PREFIX)/lib/tsrun && mkdir -p $(PREFIX)/lib/tsrun/bin $(PREFIX)/lib/tsrun/build $(PREFIX)/bin
-	cp -p bin/tsrun bin/tsrun.js $(PREFIX)/lib/tsrun/bin/ && { [ ! -e bin/tsrun.blob ] || cp -p bin/tsrun.blob bin/tsrun.blob-node $(PREFIX)/lib/tsrun/bin/; }
+	cp -p bin/tsrun bin/tsrun.js bin/tsrun-lifecycle.js $(PREFIX)/lib/tsrun/bin/ \
+	  && { [ ! -e bin/tsrun.blob ] || cp -p bin/tsrun.blob bin/tsrun-lifecycle.blob bin/tsrun.blob-node $(PREFIX)/lib/tsrun/bin/; }
 	for b in tsrund tsrun-shim tsctl; do [ ! -e bin/$$b ] || cp -p bin/$$b $(PREFIX)/lib/tsrun/bin/; done
 	cp build/libtsrun.so $(PREFIX)/lib/tsrun/build/
+	mkdir -p $(PREFIX)/lib/tsrun/seccomp && cp test/fixtures/seccomp/docker-default.json $(PREFIX)/lib/tsrun/seccomp/default.json
+	[ ! -e build/tsrun.node ] || cp build/tsrun.node $(PREFIX)/lib/tsrun/build/
 	mkdir -p $(PREFIX)/lib/tsrun/node_modules
 	cp -r node_modules/koffi node_modules/@koromix node_modules/better-sqlite3 node_modules/bindings node_modules/file-uri-to-path $(PREFIX)/lib/tsrun/node_modules/
 	for b in $(INSTALL_BINS); do [ ! -e $(PREFIX)/lib/tsrun/bin/$$b ] || ln -sf $(PREFIX)/lib/tsrun/bin/$$b $(PREFIX)/bin/$$b; done
+	@# $(PREFIX)/bin/tsrun: the launcher with its directory written in, so no readlink runs per call.
+	sed 's|@NODE@|$(NODE_BIN)|; s|@DIR@|$(PREFIX)/lib/tsrun/bin|' runtime/cli/launcher.sh > $(PREFIX)/bin/tsrun.tmp \
+	  && chmod 0755 $(PREFIX)/bin/tsrun.tmp && mv -f $(PREFIX)/bin/tsrun.tmp $(PREFIX)/bin/tsrun
 
 uninstall: ## remove what install put in $(PREFIX)
 	rm -rf $(PREFIX)/lib/tsrun
@@ -143,7 +175,7 @@ build/bench.cjs: $(BENCH_SRC) node_modules/.package-lock.json
 	@mkdir -p build
 	$(ESBUILD) bench/main.ts --bundle --platform=node --target=node20 --format=cjs --log-level=warning --outfile=$@
 
-bench: deps native bin/tsrun build/bench.cjs ## tsrun beside runc and crun, every step timed, interleaved (as root); writes bench/RESULTS.md
+bench: deps native bin/tsrun $(filter bin/tsrund bin/tsrun-shim,$(BINS)) build/bench.cjs ## tsrun beside runc and crun, tsrund beside containerd, interleaved (as root); writes bench/RESULTS.md
 	node build/bench.cjs $(BENCH_ARGS)
 
 clean: ## remove build outputs
