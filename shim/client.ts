@@ -16,6 +16,7 @@ import type { ProcessExit, ProcessState, ProcessStatus, ShimConnection, ShimDirE
 import { decodeFrame, encodeFrame, type WireExit, type WireProcState, type WireRequest, type WireResponse } from './protocol/messages';
 import { frameBytes, frameReader } from './protocol/framing';
 import { FILES, nowRfc3339Nano, readShimPid, readShimState, runtimeRootFor, writeAtomic, type ShimOptions } from './state';
+import { withSocketPath } from './sockpath';
 
 const CODES: ReadonlySet<string> = new Set(['NotFound', 'AlreadyExists', 'InvalidArgument', 'FailedPrecondition', 'PermissionDenied', 'Unavailable', 'Internal']);
 
@@ -172,8 +173,8 @@ function toState(w: WireProcState): ProcessState {
 export async function connectShim(shimDir: string): Promise<ShimConnection> {
   const dir = path.resolve(shimDir);
   const sockPath = path.join(dir, FILES.sock);
-  const sock = await new Promise<net.Socket>((resolve, reject) => {
-    const s = net.createConnection(sockPath);
+  const sock = await withSocketPath(sockPath, (usable) => new Promise<net.Socket>((resolve, reject) => {
+    const s = net.createConnection(usable);
     s.once('connect', () => {
       s.off('error', reject);
       resolve(s);
@@ -181,7 +182,7 @@ export async function connectShim(shimDir: string): Promise<ShimConnection> {
     s.once('error', (e: NodeJS.ErrnoException) =>
       reject(new TsrunError(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'NotFound' : 'Unavailable', `connect to shim ${sockPath}: ${e.message}`, { cause: e })),
     );
-  });
+  }));
   let nextId = 1;
   let closed = false;
   const pending = new Map<number, { resolve: (r: WireResponse) => void; reject: (e: Error) => void }>();

@@ -29,6 +29,7 @@ import { removeShimFiles, createService, type Service } from './service';
 import { serve } from './server';
 import { FILES, readShimOptions, runtimeRootFor, writeAtomic, writeShimState, SHIM_STATE_VERSION } from './state';
 import type { Runtime } from './runtime/types';
+import { withSocketPath } from './sockpath';
 
 /** The containers this process serves, by directory. */
 const hosted = new Map<string, { svc: Service; dirFd: number }>();
@@ -177,13 +178,17 @@ function listenGroup(ctl: string): Promise<void> {
     c.on('error', () => undefined);
   });
   groupServer = server;
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(ctl, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  return withSocketPath(
+    ctl,
+    (usable) =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(usable, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }),
+  );
 }
 
 async function poolMain(): Promise<void> {

@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { TsrunError } from '../spec/errors';
 import type { ShimConnection, ShimPoolOptions, ShimStartOptions } from './api';
 import { abandonShimDir, connectShim, locateShimBinary, prepareShimDir, shimAnswerError, shimCommand, SHIM_NODE_ARGS } from './client';
+import { withSocketPath } from './sockpath';
 
 /** How long a shim may take to start, or to take a container. */
 const READY_TIMEOUT_MS = 30_000;
@@ -154,11 +155,11 @@ async function assign(w: WarmShim, a: { dir: string; group?: string }, what: str
 
 /** Ask a group's running shim to take `dir`; undefined when no shim listens there (start one). */
 async function addToGroup(ctl: string, dir: string, what: string): Promise<'added' | 'none'> {
-  const sock = await new Promise<net.Socket | undefined>((resolve) => {
-    const s = net.createConnection(ctl);
+  const sock = await withSocketPath(ctl, (usable) => new Promise<net.Socket | undefined>((resolve) => {
+    const s = net.createConnection(usable);
     s.once('connect', () => resolve(s));
     s.once('error', () => resolve(undefined));
-  });
+  }));
   if (sock === undefined) return 'none';
   try {
     const answer = readLine(sock, READY_TIMEOUT_MS);

@@ -9,6 +9,7 @@ import type { ProcessExit, ProcessState, ShimEvent, StdioSpec } from './api';
 import { decodeFrame, encodeFrame, type WireExit, type WireProcState, type WireRequest, type WireResponse } from './protocol/messages';
 import { frameBytes, frameReader } from './protocol/framing';
 import type { Service, Subscriber } from './service';
+import { withSocketPath } from './sockpath';
 
 /** Exit → wire. */
 export function wireExit(e: ProcessExit): WireExit {
@@ -148,11 +149,15 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
       svc.unsubscribe(sub);
     });
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(sockPath, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
+  return withSocketPath(
+    sockPath,
+    (usable) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(usable, () => {
+          server.off('error', reject);
+          resolve(server);
+        });
+      }),
+  );
 }

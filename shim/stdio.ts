@@ -16,6 +16,7 @@
  * (and drops) the ancillary data.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
@@ -270,7 +271,7 @@ async function drainAll(ends: ReadonlyArray<Promise<void>>, sinks: ReadonlyArray
 
 /** Terminal stdio: a console socket for the runtime, then relay the master it sends. */
 async function terminalIo(
-  dir: string,
+  _dir: string,
   tag: string,
   stdinSrc: net.Socket | undefined,
   outSink: Sink | undefined,
@@ -278,8 +279,10 @@ async function terminalIo(
   cleanups: Array<() => void>,
   runCleanups: () => void,
 ): Promise<ProcessIo> {
-  const sockPath = path.join(dir, `pty-${tag}.sock`);
-  fs.rmSync(sockPath, { force: true });
+  // The OCI runtime binary connects to this path itself, so it must fit in sun_path whatever the
+  // shim directory's length: a short private directory under the temp dir, as containerd does.
+  const sockDir = fs.mkdtempSync(path.join(os.tmpdir(), `tsrun-pty-${tag.slice(0, 8)}-`));
+  const sockPath = path.join(sockDir, 'pty.sock');
   let resolveMaster: (fd: number) => void = () => undefined;
   let rejectMaster: (e: Error) => void = () => undefined;
   const master = new Promise<number>((res, rej) => {
@@ -310,7 +313,7 @@ async function terminalIo(
   });
   const closeServer = (): void => {
     server.close();
-    fs.rmSync(sockPath, { force: true });
+    fs.rmSync(sockDir, { recursive: true, force: true });
   };
   cleanups.push(closeServer);
   let masterFd = -1;
