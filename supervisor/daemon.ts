@@ -6,6 +6,7 @@
  * cfg.shimPool of them kept ready), and a container labelled io.tsrun.shim-group=<name> shares
  * one shim with its namespace's other containers of that group.
  */
+import * as path from 'node:path';
 import { startShim as realStartShim } from '../shim/client';
 import { createShimPool, type ShimPool } from '../shim/pool';
 import type { ShimStartOptions } from '../shim/api';
@@ -70,7 +71,8 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     };
     shims = { ...driver, startShim: (o) => start(withGroup(o)) };
   }
-  const tasks = createTasks(store, events, shims, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary }, log);
+  // json-file logs live with the metadata (persistent, like docker's), not in the volatile shim state.
+  const tasks = createTasks(store, events, shims, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary, logRoot: path.join(cfg.root, 'logs') }, log);
   const namespaces = createNamespaces(store, events, (ns) => tasks.hasTasks(ns));
   const containers = createContainers(store, events, (ns, id) => tasks.hasTask(ns, id));
   const leases = createLeases(store);
