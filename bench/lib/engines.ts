@@ -161,6 +161,16 @@ function engine(s: EngineSpec): Engine {
           await new Promise((r) => setTimeout(r, 100));
         }
         for (const d of cgroupDirsFor(s.namespace)) removeCgroupTree(d);
+        // containerd's shim keeps runc's state under /run/containerd/runc/<namespace> whatever
+        // containerd's own dirs are, and its sockets in /run/containerd/s: ours, or empty, go.
+        fs.rmSync(path.join('/run/containerd/runc', s.namespace), { recursive: true, force: true });
+        for (const d of ['/run/containerd/runc', '/run/containerd/s', '/run/containerd/fifo', '/run/containerd']) {
+          try {
+            fs.rmdirSync(d);
+          } catch {
+            // in use by something else, or absent
+          }
+        }
         if (mountsUnder(s.dir).length > 0) unmountAll(s.dir);
         fs.rmSync(s.dir, { recursive: true, force: true, maxRetries: 3 });
       }
