@@ -7,20 +7,12 @@ import { TsrunError } from '../../spec/errors';
 import { errors, validateIdentifier } from '../errors';
 import { emit, type Exchange } from '../events/exchange';
 import { objectAdaptor, parseFilters } from '../events/filters';
-import { now, type AnyValue } from '../proto/index';
+import { now } from '../proto/index';
+import type { WireContainer } from '../proto/messages';
 import type { ContainerRecord, Store } from '../store/db';
 
-/** What a client gives to create a container. */
-export interface ContainerInput {
-  id: string;
-  labels: Record<string, string>;
-  image: string;
-  runtime: { name: string; options: AnyValue | null } | null;
-  spec: AnyValue | null;
-  snapshotter: string;
-  snapshotKey: string;
-  extensions: Record<string, AnyValue>;
-}
+/** What a client gives to create a container: the wire Container without the times the server sets. */
+export type ContainerInput = Omit<WireContainer, 'createdAt' | 'updatedAt'>;
 
 /** The container logic the Containers service adapts. */
 export interface Containers {

@@ -6,8 +6,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import t from 'tap';
-import { makeBundle } from '../helpers/bundle';
+import t, { type Test } from 'tap';
+import { makeBundle, type Bundle } from '../helpers/bundle';
 import { fact, parseFacts } from '../helpers/facts';
 import { requires } from '../helpers/requires';
 import { describe } from '../helpers/runtime';
@@ -55,18 +55,16 @@ t.test('an errno rule with no_new_privs on', async (t) => {
   t.equal(fact(f, 'nnp'), '1', 'no_new_privs is set');
 });
 
-t.test('SCMP_ACT_NOTIFY: the listener fd reaches the agent at listenerPath with the process state', async (t) => {
-  if (!requires(t, 'root', 'busybox')) return;
-  const agentScript = path.resolve(__dirname, '../helpers/seccomp-agent.py');
+const agentScript = path.resolve(__dirname, '../helpers/seccomp-agent.py');
+
+/** Start the test seccomp agent listening in the bundle's host dir; undefined (and a skip) without recv_fds. */
+async function startAgent(t: Test, b: Bundle, name: string): Promise<{ sock: string; out: string } | undefined> {
   const probe = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { encoding: 'utf8' });
   if (probe.status !== 0) {
     t.plan(0, 'python3 with socket.recv_fds (3.9+) is needed for the test agent');
-    return;
+    return undefined;
   }
-  const b = makeBundle(t, {
-    args: ['sh', '-c', 'mkdir /tmp/notified && echo "@@mkdir ok"; [ -d /tmp/notified ] && echo "@@exists yes" || echo "@@exists no"'],
-  });
-  const dir = b.hostDir('agent');
+  const dir = b.hostDir(name);
   const sock = path.join(dir, 'agent.sock');
   const out = path.join(dir, 'agent.json');
   const agent = spawn('python3', [agentScript, sock, out], { stdio: 'ignore' });
@@ -74,6 +72,17 @@ t.test('SCMP_ACT_NOTIFY: the listener fd reaches the agent at listenerPath with 
     agent.kill('SIGKILL');
   });
   for (let i = 0; i < 100 && !fs.existsSync(`${out}.ready`); i++) await new Promise((r) => setTimeout(r, 50));
+  return { sock, out };
+}
+
+t.test('SCMP_ACT_NOTIFY: the listener fd reaches the agent at listenerPath with the process state', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  const b = makeBundle(t, {
+    args: ['sh', '-c', 'mkdir /tmp/notified && echo "@@mkdir ok"; [ -d /tmp/notified ] && echo "@@exists yes" || echo "@@exists no"'],
+  });
+  const agent = await startAgent(t, b, 'agent');
+  if (agent === undefined) return;
+  const { sock, out } = agent;
   b.writeSpec((s) => {
     s.process.noNewPrivileges = true;
     (s.linux as typeof s.linux & Record<string, unknown>)['seccomp'] = {
@@ -99,21 +108,10 @@ t.test('SCMP_ACT_NOTIFY: the listener fd reaches the agent at listenerPath with 
 
 t.test('SCMP_ACT_NOTIFY and exec: the exec gets a filter of its own and its listener reaches the agent too', async (t) => {
   if (!requires(t, 'root', 'busybox')) return;
-  const agentScript = path.resolve(__dirname, '../helpers/seccomp-agent.py');
-  const probe = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    t.plan(0, 'python3 with socket.recv_fds (3.9+) is needed for the test agent');
-    return;
-  }
   const b = makeBundle(t, { args: ['sleep', '1000'] });
-  const dir = b.hostDir('agent-exec');
-  const sock = path.join(dir, 'agent.sock');
-  const out = path.join(dir, 'agent.json');
-  const agent = spawn('python3', [agentScript, sock, out], { stdio: 'ignore' });
-  t.teardown(() => {
-    agent.kill('SIGKILL');
-  });
-  for (let i = 0; i < 100 && !fs.existsSync(`${out}.ready`); i++) await new Promise((r) => setTimeout(r, 50));
+  const agent = await startAgent(t, b, 'agent-exec');
+  if (agent === undefined) return;
+  const { sock, out } = agent;
   b.writeSpec((s) => {
     s.process.noNewPrivileges = true;
     (s.linux as typeof s.linux & Record<string, unknown>)['seccomp'] = {
