@@ -122,13 +122,14 @@ function removeCgroupParentOnTeardown(t: EngineTestHost, rel: string): void {
 }
 
 /**
- * Engines make a few directories at fixed places whatever their flags say (containerd's shim its
- * socket dir /run/containerd/s, dockerd /run/docker/plugins, podman /run/containers/networks).
- * Remove those that did not exist before the test, once they are empty.
+ * Engines (and ctr) make a few directories at fixed places whatever their flags say: containerd's
+ * shim its socket dir /run/containerd/s, ctr /run/containerd/fifo, dockerd /run/docker/plugins,
+ * podman /run/containers/networks. Note which of `dirs` are absent now; the returned function
+ * removes those once they are empty (call it after the daemon is gone).
  */
-function removeFixedDirsOnTeardown(t: EngineTestHost, dirs: readonly string[]): void {
+export function fixedDirsCleanup(dirs: readonly string[]): () => void {
   const absent = dirs.filter((d) => !fs.existsSync(d));
-  t.teardown(() => {
+  return () => {
     // Deepest first, so a parent that only held a removed child goes too.
     for (const d of [...absent].sort((a, b) => b.length - a.length)) {
       const walk = (dir: string): void => {
@@ -147,7 +148,7 @@ function removeFixedDirsOnTeardown(t: EngineTestHost, dirs: readonly string[]): 
       };
       walk(d);
     }
-  });
+  };
 }
 
 /** Kill every process whose command line mentions `marker` (daemons' and shims' leftovers). */
@@ -226,7 +227,7 @@ export async function startContainerd(t: EngineTestHost): Promise<Containerd> {
   );
   const log = path.join(dir, 'containerd.log');
   removeCgroupParentOnTeardown(t, namespace);
-  removeFixedDirsOnTeardown(t, ['/run/containerd/s', '/run/containerd']);
+  const cleanFixed = fixedDirsCleanup(['/run/containerd/s', '/run/containerd']);
   const daemon = spawnDaemon('containerd', ['--config', config], log);
   const ctr = (args: readonly string[], opts: CliOptions = {}) => runCli('ctr', ['--address', socket, '-n', namespace, ...args], opts);
   t.teardown(async () => {
@@ -240,6 +241,7 @@ export async function startContainerd(t: EngineTestHost): Promise<Containerd> {
     await stopDaemon(daemon, 10_000);
     const stray = killProcessesMentioning(dir);
     if (stray.length > 0) t.comment(`killed leftover processes: ${stray.join(' ')}`);
+    cleanFixed();
   });
   await waitFor('containerd', () => fs.existsSync(socket) && runCli('ctr', ['--address', socket, 'version'], { timeoutMs: 5000 }).code === 0, 30_000, daemon, log);
   const runtimeRoot = path.join(dir, 'runtime-root');
@@ -302,11 +304,12 @@ export function setupPodman(t: EngineTestHost): Podman {
   const podman = (args: readonly string[], opts: CliOptions = {}) => runCli('podman', [...global, ...args], { ...opts, env: opts.env ?? env });
   const cgroupParent = `/tsrune2e-podman${process.pid}`;
   removeCgroupParentOnTeardown(t, cgroupParent);
-  removeFixedDirsOnTeardown(t, ['/run/containers/networks', '/run/containers', '/run/libpod']);
+  const cleanFixed = fixedDirsCleanup(['/run/containers/networks', '/run/containers', '/run/libpod']);
   t.teardown(() => {
     podman(['rm', '--all', '--force', '--time', '0']);
     const stray = killProcessesMentioning(dir);
     if (stray.length > 0) t.comment(`killed leftover processes: ${stray.join(' ')}`);
+    cleanFixed();
   });
   const rootfs = busyboxRootfs(dir);
   return { dir, rootfs, cgroupParent, runFlags: ['--cgroup-parent', cgroupParent, '--rootfs', rootfs], podman, argv, env };
@@ -337,7 +340,7 @@ export async function startDockerd(t: EngineTestHost): Promise<Docker> {
   const daemonJson = path.join(dir, 'daemon.json');
   fs.writeFileSync(daemonJson, '{}\n');
   removeCgroupParentOnTeardown(t, cgroupParent);
-  removeFixedDirsOnTeardown(t, ['/run/docker/plugins', '/run/docker', '/run/containerd/s', '/run/containerd']);
+  const cleanFixed = fixedDirsCleanup(['/run/docker/plugins', '/run/docker', '/run/containerd/s', '/run/containerd']);
   const log = path.join(dir, 'dockerd.log');
   const daemon = spawnDaemon(
     'dockerd',
@@ -365,6 +368,7 @@ export async function startDockerd(t: EngineTestHost): Promise<Docker> {
     await stopDaemon(daemon, 20_000);
     const stray = killProcessesMentioning(dir);
     if (stray.length > 0) t.comment(`killed leftover processes: ${stray.join(' ')}`);
+    cleanFixed();
   });
   await waitFor('dockerd', () => fs.existsSync(socket) && docker(['version', '--format', '{{.Server.Version}}'], { timeoutMs: 5000 }).code === 0, 60_000, daemon, log);
   const rootfs = busyboxRootfs(dir);

@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { populateRootfs, type TeardownHost } from './bundle';
 import { allPids, cgroupDirsFor, cmdline, isAlive, killPids, mountsUnder, pidsOfBundle, removeCgroupTree, unmountAll } from './host';
 import { waitFor } from './wait';
+import { fixedDirsCleanup } from './engines';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 
@@ -110,6 +111,8 @@ export async function startTsrund(t: TeardownHost, extraArgs: readonly string[] 
   const shimPids = (): number[] =>
     allPids().filter((p) => p !== process.pid && isAlive(p) && cmdline(p).includes('tsrun-shim') && cmdline(p).includes(sandbox));
 
+  // ctr makes /run/containerd/fifo for some commands whatever --fifo-dir says.
+  const cleanFixed = fixedDirsCleanup(['/run/containerd/fifo', '/run/containerd']);
   t.teardown(async () => {
     const leaks: string[] = [];
     for (const c of clients) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -137,6 +140,7 @@ export async function startTsrund(t: TeardownHost, extraArgs: readonly string[] 
     unmountAll(sandbox);
     if (mountsUnder(sandbox).length === 0) fs.rmSync(sandbox, { recursive: true, force: true, maxRetries: 3 });
     else leaks.push(`${sandbox} kept because of mounts`);
+    cleanFixed();
     if (leaks.length > 0 && process.env['TSRUND_KEEP_LEAKS'] === undefined) {
       throw new Error(`left behind by the test or tsrund: ${leaks.join('; ')}`);
     }
