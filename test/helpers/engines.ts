@@ -121,29 +121,46 @@ function removeCgroupParentOnTeardown(t: EngineTestHost, rel: string): void {
   });
 }
 
+/** When the test runner (our parent, tap) started, in ms since the epoch; our own start without /proc. */
+function runnerStartMs(): number {
+  try {
+    const btime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1]);
+    const stat = fs.readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+    const startTicks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    if (Number.isFinite(btime) && Number.isFinite(startTicks)) return (btime + startTicks / 100) * 1000;
+  } catch {
+    // fall through
+  }
+  return Date.now() - process.uptime() * 1000;
+}
+
 /**
  * Engines (and ctr) make a few directories at fixed places whatever their flags say: containerd's
  * shim its socket dir /run/containerd/s, ctr /run/containerd/fifo, dockerd /run/docker/plugins,
- * podman /run/containers/networks. Note which of `dirs` are absent now; the returned function
- * removes those once they are empty (call it after the daemon is gone).
+ * podman /run/containers/networks. The returned function removes those of `dirs` that are empty
+ * and were made during this test run (born after the runner started: test files run side by side,
+ * and the last one to finish finds them empty). Call it after the daemon is gone.
  */
 export function fixedDirsCleanup(dirs: readonly string[]): () => void {
-  const absent = dirs.filter((d) => !fs.existsSync(d));
+  const since = runnerStartMs() - 2000;
   return () => {
     // Deepest first, so a parent that only held a removed child goes too.
-    for (const d of [...absent].sort((a, b) => b.length - a.length)) {
+    for (const d of [...dirs].sort((a, b) => b.length - a.length)) {
       const walk = (dir: string): void => {
+        let st: fs.Stats;
         let entries: fs.Dirent[] = [];
         try {
+          st = fs.statSync(dir);
           entries = fs.readdirSync(dir, { withFileTypes: true });
         } catch {
           return;
         }
+        if (st.birthtimeMs === 0 || st.birthtimeMs < since) return; // older than this run: not ours
         for (const e of entries) if (e.isDirectory()) walk(path.join(dir, e.name));
         try {
           fs.rmdirSync(dir);
         } catch {
-          // not empty: something else uses it
+          // not empty: another test file's engine still uses it, and it will clean up
         }
       };
       walk(d);
