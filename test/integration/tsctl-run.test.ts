@@ -2,10 +2,11 @@
  * tsctl against a private tsrund: run (attached and detached), exit codes, ps, logs, exec,
  * stop/start/restart/kill, rm, wait, inspect, names, binds and process flags.
  */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
-import { startTsctl, tsctlMissing, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
+import { startTsctl, tsctlMissing, tsctlPath, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
 import { sleep, waitFor } from '../helpers/wait';
 
 const why = tsctlMissing();
@@ -90,6 +91,21 @@ if (why !== undefined) {
     t.equal(e.tsctl(['exec', 'web', '/nope']).status, 127);
     r = e.tsctl(['exec', '-e', 'A=1', '-w', '/tmp', 'web', 'sh', '-c', 'echo $A $(pwd)']);
     t.equal(r.stdout, '1 /tmp\n', 'exec -e -w');
+    {
+      // A signal to tsctl exec goes to the process (as ctr's task exec), so tsctl ends with it and cleans up.
+      const before = fs.readdirSync(e.tmp);
+      const c = spawn(tsctlPath, ['exec', 'web', 'sh', '-c', 'trap "exit 9" TERM; echo ready; while :; do sleep 0.1; done'], { stdio: ['ignore', 'pipe', 'pipe'], env: e.env });
+      let out = '';
+      c.stdout.setEncoding('utf8').on('data', (x: string) => (out += x));
+      const closed = new Promise<number | null>((res) => c.on('close', (code) => res(code)));
+      for (let i = 0; i < 100 && !out.includes('ready'); i++) await new Promise((res) => setTimeout(res, 100));
+      c.kill('SIGTERM');
+      const timer = setTimeout(() => c.kill('SIGKILL'), 20_000);
+      const code = await closed;
+      clearTimeout(timer);
+      t.equal(code, 9, 'SIGTERM reached the exec, whose trap chose the status');
+      t.same(fs.readdirSync(e.tmp), before, 'no fifo dir left behind');
+    }
     const t0 = Date.now();
     r = e.tsctl(['stop', 'web']);
     t.equal(r.status, 0, show(r));

@@ -13,6 +13,7 @@ import { startFailureExit, usage, withExit, type Ctx } from '../context';
 import { findContainer } from '../model';
 import { expandEnv, mergeEnv, resolveUser } from '../spec';
 import { openFifos, rawTerminal } from '../stdio';
+import { signalNumber } from '../task';
 
 /** `tsctl exec` */
 export async function exec(ctx: Ctx, argv: readonly string[]): Promise<number> {
@@ -97,6 +98,15 @@ export async function exec(ctx: Ctx, argv: readonly string[]): Promise<number> {
       }
       resize();
     } else {
+      // As ctr's task exec: signals go to the process, so tsctl ends with it and cleans up (its fifo
+      // dir, the exec record) instead of dying with them left behind.
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const) {
+        const fwd = (): void => {
+          client.call('Tasks', 'Kill', { containerId: c.id, execId, signal: signalNumber(sig), all: false }).catch(() => undefined);
+        };
+        process.on(sig, fwd);
+        cleanups.push(() => process.off(sig, fwd));
+      }
       try {
         await client.call('Tasks', 'Start', { containerId: c.id, execId });
       } catch (e) {

@@ -74,7 +74,7 @@ export async function logs(ctx: Ctx, argv: readonly string[]): Promise<number> {
     const t = Date.parse(e.time);
     if (since !== undefined && t < since) return;
     if (until !== undefined && t > until) return;
-    const text = stamps ? `${e.time} ${e.log}` : e.log;
+    const text = stamps ? `${fixedNano(e.time)} ${e.log}` : e.log;
     (e.stream === 'stderr' ? ctx.stderr : ctx.stdout).write(text);
   };
   let entries: LogEntry[] = [];
@@ -149,4 +149,14 @@ export async function logs(ctx: Ctx, argv: readonly string[]): Promise<number> {
     }
     await sleep(100);
   }
+}
+
+/**
+ * The json-file log stores Go's RFC3339Nano (trailing zeros of the fraction trimmed); `logs -t`
+ * prints docker's fixed-width form, always nine digits, so the columns line up.
+ */
+export function fixedNano(time: string): string {
+  const m = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(time);
+  if (!m) return time;
+  return `${m[1]}.${(m[2] ?? '').padEnd(9, '0').slice(0, 9)}${m[3]}`;
 }

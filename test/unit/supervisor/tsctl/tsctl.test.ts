@@ -79,3 +79,10 @@ t.test('references and log labels', async (t) => {
   t.same(jsonLogFromLabels({ 'tsctl.log-driver': 'json-file', 'tsctl.log-max-size': '1024', 'tsctl.log-max-file': '3' }, '/r', 'ns', 'id'), { path: '/r/ns/id/id-json.log', maxSize: 1024, maxFiles: 3 });
   t.equal(jsonLogFromLabels({}, '/r', 'ns', 'id'), undefined);
 });
+
+t.test('logs -t prints nine fraction digits whatever the log stored', async (t) => {
+  const { fixedNano } = await import('../../../../supervisor/tsctl/commands/logs');
+  t.equal(fixedNano('2026-11-23T18:00:00.12Z'), '2026-11-23T18:00:00.120000000Z');
+  t.equal(fixedNano('2026-11-23T18:00:00Z'), '2026-11-23T18:00:00.000000000Z');
+  t.equal(fixedNano('2026-11-23T18:00:00.123456789Z'), '2026-11-23T18:00:00.123456789Z');
+});
