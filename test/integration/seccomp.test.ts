@@ -75,6 +75,20 @@ async function startAgent(t: Test, b: Bundle, name: string): Promise<{ sock: str
   return { sock, out };
 }
 
+/** no_new_privs and a filter that sends mkdir/mkdirat to the agent at `sock`. */
+function writeNotifyProfile(b: Bundle, sock: string, metadata?: string): void {
+  b.writeSpec((s) => {
+    s.process.noNewPrivileges = true;
+    (s.linux as typeof s.linux & Record<string, unknown>)['seccomp'] = {
+      defaultAction: 'SCMP_ACT_ALLOW',
+      listenerPath: sock,
+      ...(metadata !== undefined ? { listenerMetadata: metadata } : {}),
+      architectures: ['SCMP_ARCH_X86_64'],
+      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+    };
+  });
+}
+
 t.test('SCMP_ACT_NOTIFY: the listener fd reaches the agent at listenerPath with the process state', async (t) => {
   if (!requires(t, 'root', 'busybox')) return;
   const b = makeBundle(t, {
@@ -83,16 +97,7 @@ t.test('SCMP_ACT_NOTIFY: the listener fd reaches the agent at listenerPath with 
   const agent = await startAgent(t, b, 'agent');
   if (agent === undefined) return;
   const { sock, out } = agent;
-  b.writeSpec((s) => {
-    s.process.noNewPrivileges = true;
-    (s.linux as typeof s.linux & Record<string, unknown>)['seccomp'] = {
-      defaultAction: 'SCMP_ACT_ALLOW',
-      listenerPath: sock,
-      listenerMetadata: 'test-metadata',
-      architectures: ['SCMP_ARCH_X86_64'],
-      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
-    };
-  });
+  writeNotifyProfile(b, sock, 'test-metadata');
   const r = b.rt.run(b.id, b.dir);
   t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
   const f = parseFacts(r.stdout);
@@ -112,15 +117,7 @@ t.test('SCMP_ACT_NOTIFY and exec: the exec gets a filter of its own and its list
   const agent = await startAgent(t, b, 'agent-exec');
   if (agent === undefined) return;
   const { sock, out } = agent;
-  b.writeSpec((s) => {
-    s.process.noNewPrivileges = true;
-    (s.linux as typeof s.linux & Record<string, unknown>)['seccomp'] = {
-      defaultAction: 'SCMP_ACT_ALLOW',
-      listenerPath: sock,
-      architectures: ['SCMP_ARCH_X86_64'],
-      syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
-    };
-  });
+  writeNotifyProfile(b, sock);
   const c = b.rt.create(b.id, b.dir);
   t.equal(c.code, 0, `create exits 0 (${describe(c)})`);
   t.equal(b.rt.start(b.id).code, 0, 'start');
