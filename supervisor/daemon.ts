@@ -18,7 +18,7 @@ import { serve, type RunningServer } from './grpc/server';
 import { createLeases } from './leases/local';
 import type { Logger } from './log';
 import { createNamespaces } from './namespaces/local';
-import { createRestarts, type Restarts } from './restart/policy';
+import { createRestarts, STOPPED_LABEL, type Restarts } from './restart/policy';
 import {
   containersService,
   eventsService,
@@ -74,9 +74,16 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
   // json-file logs live with the metadata (persistent, like docker's), not in the volatile shim state.
   const tasks = createTasks(store, events, shims, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary, logRoot: path.join(cfg.root, 'logs') }, log);
   const namespaces = createNamespaces(store, events, (ns) => tasks.hasTasks(ns));
-  const containers = createContainers(store, events, (ns, id) => tasks.hasTask(ns, id));
-  const leases = createLeases(store);
   const restarts = cfg.restartPolicies ? createRestarts(store, tasks, log) : undefined;
+  // Marking a container manually stopped is a barrier: the answer comes once no restart is pending
+  // or under way, so `tsctl stop/rm -f` then sees the task as it stays.
+  const containers = createContainers(
+    store,
+    events,
+    (ns, id) => tasks.hasTask(ns, id),
+    restarts === undefined ? undefined : async (ns, c) => (c.labels[STOPPED_LABEL] === 'true' ? restarts.quiesce(ns, c.id) : undefined),
+  );
+  const leases = createLeases(store);
 
   events.keepBacklog(STARTUP_BACKLOG_MS);
   // Re-adopt before serving: a client never sees a task list without the tasks that are running.

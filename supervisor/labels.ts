@@ -10,6 +10,8 @@
  *   tsctl.log-path          set by tsrund: <logRoot>/<ns>/<id>/<id>-json.log
  *   tsctl.started-at        RFC 3339 time of the last start (tsctl start/run, restart policy)
  *   tsctl.exit-code         set by tsrund with restart-state: the exit that caused the pending restart
+ *   tsctl.finished-at       set with it: RFC 3339 time of that exit (the exited task may be gone
+ *                           when a stop ends the restart half-way: the container shows as exited)
  *   tsctl.auto-remove       "true" with `run --rm -d`: tsrund removes the container when it exits
  *   tsctl.restart-policy, tsctl.restart-state, tsctl.restart-count, tsctl.manually-stopped:
  *                           see supervisor/restart/policy.ts
@@ -29,6 +31,7 @@ export const LABELS = {
   startedAt: 'tsctl.started-at',
   autoRemove: 'tsctl.auto-remove',
   exitCode: 'tsctl.exit-code',
+  finishedAt: 'tsctl.finished-at',
 } as const;
 
 /** Where tsrund writes the json-file log of container `id` in namespace `ns`. */

@@ -19,12 +19,18 @@ export interface Containers {
   get(namespace: string, id: string): ContainerRecord;
   list(namespace: string, filters: readonly string[]): ContainerRecord[];
   create(namespace: string, c: ContainerInput): ContainerRecord;
-  update(namespace: string, c: ContainerInput, paths: readonly string[]): ContainerRecord;
+  update(namespace: string, c: ContainerInput, paths: readonly string[]): Promise<ContainerRecord>;
   delete(namespace: string, id: string): void;
 }
 
+/**
+ * Called after an update is stored and before it is answered: a client that gets the answer
+ * knows whatever the new record set in motion has settled (see `Restarts.quiesce`).
+ */
+export type AfterUpdate = (namespace: string, next: ContainerRecord) => Promise<void>;
+
 /** Containers over the store; `hasTask` tells whether a task exists for (namespace, id). */
-export function createContainers(store: Store, events: Exchange, hasTask: (ns: string, id: string) => boolean): Containers {
+export function createContainers(store: Store, events: Exchange, hasTask: (ns: string, id: string) => boolean, afterUpdate?: AfterUpdate): Containers {
   const get = (namespace: string, id: string): ContainerRecord => {
     const c = store.getContainer(namespace, id);
     if (c === undefined) throw errors.containerMissing(id, namespace);
@@ -80,7 +86,7 @@ export function createContainers(store: Store, events: Exchange, hasTask: (ns: s
       });
       return rec;
     },
-    update(namespace, c, paths) {
+    async update(namespace, c, paths) {
       const cur = get(namespace, c.id);
       const next: ContainerRecord = { ...cur, labels: { ...cur.labels }, extensions: { ...cur.extensions } };
       const all = paths.length === 0;
@@ -119,6 +125,7 @@ export function createContainers(store: Store, events: Exchange, hasTask: (ns: s
         labels: next.labels,
         snapshotKey: next.snapshotKey,
       });
+      if (afterUpdate !== undefined) await afterUpdate(namespace, next);
       return next;
     },
     delete(namespace, id) {

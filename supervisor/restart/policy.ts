@@ -79,6 +79,12 @@ export function backoffMs(consecutive: number): number {
 export interface Restarts {
   start(): void;
   stop(): void;
+  /**
+   * The container was marked manually stopped: drop its pending restart and wait for a restart
+   * under way to finish (it sees the label and undoes itself). Afterwards nothing restarts it, so
+   * the caller can read the task and signal it without racing the policy.
+   */
+  quiesce(namespace: string, id: string): Promise<void>;
 }
 
 const HEALTHY_MS = 10_000;
@@ -94,7 +100,8 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
   let running = false;
   let stopped = false;
   const pending: Array<() => void> = [];
-  const timers = new Set<NodeJS.Timeout>();
+  const timers = new Map<string, NodeJS.Timeout>();
+  const inFlight = new Map<string, Promise<void>>();
   const startedAt = new Map<string, number>();
   const consecutive = new Map<string, number>();
 
@@ -176,7 +183,7 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
     }, 0);
   };
 
-  const onExit = (ns: string, id: string, exitStatus: number): void => {
+  const onExit = (ns: string, id: string, exitStatus: number, exitedAt: string): void => {
     const c = store.getContainer(ns, id);
     const label = c?.labels[POLICY_LABEL];
     if (c === undefined) return;
@@ -207,21 +214,27 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
     consecutive.set(key, n + 1);
     const delay = backoffMs(n);
     const act = (): void => {
-      setLabels(ns, id, { [STATE_LABEL]: 'restarting', [LABELS.exitCode]: String(exitStatus) });
+      setLabels(ns, id, { [STATE_LABEL]: 'restarting', [LABELS.exitCode]: String(exitStatus), [LABELS.finishedAt]: exitedAt });
+      clearTimeout(timers.get(key));
       const timer = setTimeout(() => {
-        timers.delete(timer);
-        restart(ns, id, pid).catch((e: unknown) => {
-          log.warn('restart failed', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) });
-          setLabels(ns, id, { [STATE_LABEL]: undefined });
-        });
+        timers.delete(key);
+        const p = restart(ns, id, pid)
+          .catch((e: unknown) => {
+            log.warn('restart failed', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) });
+            setLabels(ns, id, { [STATE_LABEL]: undefined });
+          })
+          .finally(() => {
+            if (inFlight.get(key) === p) inFlight.delete(key);
+          });
+        inFlight.set(key, p);
       }, delay);
-      timers.add(timer);
+      timers.set(key, timer);
     };
     if (running) act();
     else pending.push(act);
   };
 
-  tasks.onInitExit((ns, id, exit) => onExit(ns, id, exit.exitStatus));
+  tasks.onInitExit((ns, id, exit) => onExit(ns, id, exit.exitStatus, exit.exitedAt));
   return {
     start() {
       running = true;
@@ -229,8 +242,18 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
     },
     stop() {
       stopped = true;
-      for (const t of timers) clearTimeout(t);
+      for (const t of timers.values()) clearTimeout(t);
       timers.clear();
+    },
+    async quiesce(ns, id) {
+      const key = `${ns}/${id}`;
+      const timer = timers.get(key);
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        timers.delete(key);
+        setLabels(ns, id, { [STATE_LABEL]: undefined });
+      }
+      await inFlight.get(key);
     },
   };
 }

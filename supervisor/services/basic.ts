@@ -107,8 +107,8 @@ export function containersService(containers: Containers): ServiceImpl {
       Create: (req: { container: WireContainer | null }, ctx) => ({
         container: containerToWire(containers.create(ctx.namespace(), containerInput(req.container))),
       }),
-      Update: (req: { container: WireContainer | null; updateMask: WireFieldMask | null }, ctx) => ({
-        container: containerToWire(containers.update(ctx.namespace(), containerInput(req.container), req.updateMask?.paths ?? [])),
+      Update: async (req: { container: WireContainer | null; updateMask: WireFieldMask | null }, ctx) => ({
+        container: containerToWire(await containers.update(ctx.namespace(), containerInput(req.container), req.updateMask?.paths ?? [])),
       }),
       Delete: (req: { id: string }, ctx) => {
         containers.delete(ctx.namespace(), req.id);

@@ -62,6 +62,12 @@ function ms(t: { seconds: Int64; nanos: number } | null): number | undefined {
   return ts.seconds * 1000 + Math.floor(ts.nanos / 1e6);
 }
 
+/** An RFC 3339 label as ms since the epoch, or undefined. */
+function labelMs(text: string | undefined): number | undefined {
+  const t = text === undefined ? NaN : Date.parse(text);
+  return Number.isFinite(t) ? t : undefined;
+}
+
 /** Start time of a live process from /proc (ms since the epoch), or undefined. */
 export function processStartMs(pid: number): number | undefined {
   try {
@@ -92,8 +98,12 @@ export function toInfo(c: WireContainer, task: WireProcess | undefined): Contain
     command = [];
   }
   let state: DockerState;
+  // No task but a start on record: a restart that a stop ended half-way removed the exited task
+  const exitedWithoutTask = task === undefined && labels[LABELS.startedAt] !== undefined;
   switch (task?.status) {
     case undefined:
+      state = exitedWithoutTask ? 'exited' : 'created';
+      break;
     case TaskStatus.CREATED:
     case TaskStatus.UNKNOWN:
       state = 'created';
@@ -124,12 +134,12 @@ export function toInfo(c: WireContainer, task: WireProcess | undefined): Contain
     state,
     pid: running ? (task?.pid ?? 0) : 0,
     exitCode:
-      state === 'restarting'
+      state === 'restarting' || exitedWithoutTask
         ? Number(labels[LABELS.exitCode] ?? task?.exitStatus ?? 0)
         : state === 'exited'
           ? (task?.exitStatus ?? 0)
           : 0,
-    finishedMs: task !== undefined && task.status === TaskStatus.STOPPED ? ms(task.exitedAt) : undefined,
+    finishedMs: task !== undefined && task.status === TaskStatus.STOPPED ? ms(task.exitedAt) : labelMs(labels[LABELS.finishedAt]),
     startedMs: startedMs !== undefined && Number.isFinite(startedMs) ? startedMs : undefined,
     restartCount: Number(labels[COUNT_LABEL] ?? 0) || 0,
     restartPolicy: labels[POLICY_LABEL] ?? 'no',

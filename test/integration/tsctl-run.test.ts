@@ -167,7 +167,8 @@ if (why !== undefined) {
       HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 }, Memory: 32 * 1024 * 1024 },
     });
     t.ok(fs.existsSync(`/proc/${String((o!['State'] as { Pid: number }).Pid)}`), 'Pid is a live host process');
-    t.equal(e.tsctl(['rm', '-f', 'insp']).status, 0);
+    const rmr = e.tsctl(['rm', '-f', 'insp']);
+    t.equal(rmr.status, 0, show(rmr));
   });
 
   t.test('unknown containers, name conflicts', async (t) => {
@@ -181,7 +182,8 @@ if (why !== undefined) {
     const r = e.tsctl(['run', '-d', '--name', 'dup', e.d.rootfs, 'sleep', '100']);
     t.equal(r.status, 125, show(r));
     t.match(r.stderr, /^tsctl: Conflict\. The container name "\/dup" is already in use by container "[0-9a-f]{64}"/);
-    t.equal(e.tsctl(['rm', '-f', 'dup']).status, 0);
+    const rmr = e.tsctl(['rm', '-f', 'dup']);
+    t.equal(rmr.status, 0, show(rmr));
   });
 
   t.test('-e --env-file -w -u -h -v (rw and ro)', async (t) => {

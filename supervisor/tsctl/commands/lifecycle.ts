@@ -7,7 +7,7 @@ import { RpcError } from '../../client';
 import { COUNT_LABEL, STATE_LABEL, STOPPED_LABEL } from '../../restart/policy';
 import { parseArgs, type OptionDef } from '../args';
 import { usage, withExit, type Ctx } from '../context';
-import { findContainer, setLabels, type ContainerInfo } from '../model';
+import { findContainer, hasTask, setLabels, type ContainerInfo } from '../model';
 import { isNotFound, removeContainer, signalNumber, startDetached, stopContainer } from '../task';
 
 type Each = (ctx: Ctx, c: ContainerInfo, ref: string) => Promise<void>;
@@ -139,6 +139,10 @@ export function wait(ctx: Ctx, argv: readonly string[]): Promise<number> {
     parseArgs(argv, [], false).operands,
     async (ctx, c) => {
       if (c.state === 'created') throw failed(`container ${c.id.slice(0, 12)} has not been started`);
+      if (c.state === 'exited' && !(await hasTask(ctx.client, c.id))) {
+        ctx.out(String(c.exitCode)); // its task is gone: the exit on record
+        return;
+      }
       const { exitStatus } = await ctx.client.call<{ exitStatus: number }>('Tasks', 'Wait', { containerId: c.id });
       ctx.out(String(exitStatus));
     },

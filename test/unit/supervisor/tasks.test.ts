@@ -3,7 +3,8 @@
  */
 import t from 'tap';
 import type { ProcessExit, ShimConnection, ShimEvent, ShimStartOptions, ProcessState } from '../../../shim/api';
-import { createContainers } from '../../../supervisor/containers/local';
+import { createContainers, type AfterUpdate } from '../../../supervisor/containers/local';
+import { createRestarts, POLICY_LABEL, STATE_LABEL, STOPPED_LABEL } from '../../../supervisor/restart/policy';
 import { createExchange, type Envelope } from '../../../supervisor/events/exchange';
 import { parseFilters } from '../../../supervisor/events/filters';
 import { createLogger } from '../../../supervisor/log';
@@ -72,7 +73,7 @@ function fakeShim(opts: ShimStartOptions | { namespace: string; id: string }): F
   return shim;
 }
 
-function setup(t: { teardown(fn: () => void): void }, driverPatch: Partial<ShimDriver> = {}) {
+function setup(t: { teardown(fn: () => void): void }, driverPatch: Partial<ShimDriver> = {}, afterUpdate?: AfterUpdate) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrund-tasks-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
   const store = openStore(root);
@@ -96,11 +97,11 @@ function setup(t: { teardown(fn: () => void): void }, driverPatch: Partial<ShimD
   };
   const log = createLogger('error');
   const tasks = createTasks(store, events, driver, { shimRoot: '/fake', defaultRuntime: 'library', shimBinary: undefined, execGraceMs: 50 }, log);
-  const containers = createContainers(store, events, (ns, id) => tasks.hasTask(ns, id));
-  const mk = (id: string) =>
+  const containers = createContainers(store, events, (ns, id) => tasks.hasTask(ns, id), afterUpdate);
+  const mk = (id: string, labels: Record<string, string> = {}) =>
     containers.create('default', {
       id,
-      labels: {},
+      labels,
       image: '',
       runtime: { name: 'io.containerd.runc.v2', options: null },
       spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from('{}') },
@@ -260,4 +261,74 @@ t.test('runtime choice: binary_name from the container or task options, else the
   const c = chooseRuntime(withBinary, task, 'library');
   t.equal(c.noPivot, true);
   t.same(c.runtime, { kind: 'binary', path: 'crun', root: '/r' });
+});
+
+/** A restart-policy loop over the fake shims, with the manually-stopped label as its barrier (as in tsrund). */
+function withRestarts(t: { teardown(fn: () => void): void }, startDelay: number) {
+  let quiesce: AfterUpdate = async () => undefined;
+  const s = setup(
+    t,
+    {
+      startShim: async (o) => {
+        const shim = fakeShim(o);
+        shim.startDelay = startDelay;
+        const kills: number[] = [];
+        shim.kill = async (signal) => {
+          kills.push(signal);
+        };
+        Object.assign(shim, { kills });
+        const del = shim.delete;
+        shim.delete = async () => {
+          const r = await del();
+          setImmediate(() => shim.die()); // a real shim exits after answering Delete
+          return r;
+        };
+        s.shims.push(shim);
+        return shim;
+      },
+    },
+    (ns, c) => quiesce(ns, c),
+  );
+  const restarts = createRestarts(s.store, s.tasks, createLogger('error'));
+  quiesce = async (ns, c) => (c.labels[STOPPED_LABEL] === 'true' ? restarts.quiesce(ns, c.id) : undefined);
+  restarts.start();
+  t.teardown(() => restarts.stop());
+  const markStopped = (id: string) => s.containers.update('default', { ...s.containers.get('default', id), labels: { [STOPPED_LABEL]: 'true' } }, [`labels.${STOPPED_LABEL}`]);
+  const kills = (i: number): number[] => (s.shims[i] as unknown as { kills: number[] }).kills;
+  return { ...s, restarts, markStopped, kills };
+}
+
+const sleepMs = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('restart policy: marking a container stopped during the back-off cancels the restart', async (t) => {
+  const s = withRestarts(t, 0);
+  s.mk('r1', { [POLICY_LABEL]: 'always' });
+  await s.tasks.create('default', 'r1', createInput);
+  await s.tasks.start('default', 'r1', undefined);
+  s.shims[0]!.emit({ type: 'exit', exit: { pid: 100, exitStatus: 0, exitedAt: at } });
+  t.equal(s.containers.get('default', 'r1').labels[STATE_LABEL], 'restarting', 'back-off under way');
+  await s.markStopped('r1');
+  t.equal(s.containers.get('default', 'r1').labels[STATE_LABEL], undefined, 'no longer restarting once the update is answered');
+  await sleepMs(300); // past the 100 ms back-off
+  t.equal(s.shims.length, 1, 'no new shim');
+  t.equal(s.tasks.get('default', 'r1', undefined).status, 'stopped');
+});
+
+t.test('restart policy: marking a container stopped mid-restart answers after the restart undid itself', async (t) => {
+  const s = withRestarts(t, 300);
+  s.mk('r2', { [POLICY_LABEL]: 'always' });
+  await s.tasks.create('default', 'r2', createInput);
+  s.shims[0]!.startDelay = 0;
+  await s.tasks.start('default', 'r2', undefined);
+  s.shims[0]!.emit({ type: 'exit', exit: { pid: 100, exitStatus: 0, exitedAt: at } });
+  // after the 100 ms back-off the restart makes a new task; its Start takes 300 ms
+  for (let i = 0; i < 200 && s.shims.length < 2; i++) await sleepMs(10);
+  t.equal(s.shims.length, 2, 'the restart is under way');
+  const t0 = Date.now();
+  await s.markStopped('r2');
+  t.ok(Date.now() - t0 >= 100, `the update waited for the restart (${Date.now() - t0} ms)`);
+  t.same(s.kills(1), [9], 'the restarted task was killed by the restart itself');
+  t.equal(s.containers.get('default', 'r2').labels[STATE_LABEL], undefined);
+  await sleepMs(300);
+  t.equal(s.shims.length, 2, 'nothing restarted afterwards');
 });

@@ -86,3 +86,25 @@ t.test('logs -t prints nine fraction digits whatever the log stored', async (t) 
   t.equal(fixedNano('2026-11-23T18:00:00Z'), '2026-11-23T18:00:00.000000000Z');
   t.equal(fixedNano('2026-11-23T18:00:00.123456789Z'), '2026-11-23T18:00:00.123456789Z');
 });
+
+t.test('state: a started container whose task a stop removed mid-restart is exited, not created', async (t) => {
+  const { toInfo } = await import('../../../../supervisor/tsctl/model');
+  const { LABELS } = await import('../../../../supervisor/labels');
+  const wire = (labels: Record<string, string>) => ({
+    id: 'c'.repeat(64),
+    labels,
+    image: '',
+    runtime: { name: 'io.containerd.runc.v2', options: null },
+    spec: null,
+    snapshotter: '',
+    snapshotKey: '',
+    createdAt: null,
+    updatedAt: null,
+    extensions: {},
+  });
+  t.equal(toInfo(wire({}), undefined).state, 'created', 'never started');
+  const c = toInfo(wire({ [LABELS.startedAt]: '2026-01-01T00:00:00Z', [LABELS.exitCode]: '3', [LABELS.finishedAt]: '2026-01-01T00:00:05.5Z' }), undefined);
+  t.equal(c.state, 'exited');
+  t.equal(c.exitCode, 3, 'the exit that led to the restart');
+  t.equal(c.finishedMs, Date.parse('2026-01-01T00:00:05.5Z'));
+});
