@@ -8,6 +8,8 @@ import { TsrunError, wrapSystemError } from '../../spec/errors';
 import type { LinuxResources } from '../../spec';
 import type { CgroupStats } from '../cgroups/stats';
 import { cgroupOfState } from './cgroup';
+import { INIT_PROCESS_NAME } from '../plan/names';
+import { sleepSync } from '../cgroups/fs';
 import { runHooksWarnOnly } from './hooks';
 import { lockContainer } from './lock';
 import { containerPids, signalAll, signalProcess, waitGone } from './processes';
@@ -72,6 +74,30 @@ export function listContainers(root: string): OciState[] {
   return out;
 }
 
+const EXEC_WAIT_MS = 60_000;
+
+/**
+ * Wait until `pid` is no longer tsrun's init: it exec'd (the kernel renamed it after its
+ * program), or it is gone or a zombie (the exec failed). False after `timeoutMs`.
+ */
+export function waitForExec(pid: number, timeoutMs: number): boolean {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 1; ; pause = Math.min(pause * 2, 20)) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    } catch {
+      return true; // gone
+    }
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const state = stat.charAt(close + 2);
+    if (comm !== INIT_PROCESS_NAME || state === 'Z' || state === 'X') return true;
+    if (Date.now() >= deadline) return false;
+    sleepSync(pause);
+  }
+}
+
 /** `start <id>`: release init blocked on the exec fifo, then run poststart hooks; returns warnings. */
 export function startContainer(root: string, id: string): string[] {
   const lock = lockContainer(root, id);
@@ -95,8 +121,13 @@ export function startContainer(root: string, id: string): string[] {
       fs.closeSync(fd);
     }
     fs.rmSync(fifo, { force: true });
+    const poststart = s.hooks.poststart;
+    if (poststart.length === 0) return [];
+    // runtime-spec: poststart runs after the user's process is executed; init still has the
+    // startContainer hooks and the exec ahead of it.
+    const warnings = waitForExec(s.pid, EXEC_WAIT_MS) ? [] : [`init (pid ${s.pid}) had not exec'd the process after ${EXEC_WAIT_MS / 1000} s: running the poststart hooks anyway`];
     const hookState = { ociVersion: s.ociVersion, id, status: 'running', pid: s.pid, bundle: s.bundle, annotations: s.annotations };
-    return runHooksWarnOnly('poststart', s.hooks.poststart, hookState);
+    return [...warnings, ...runHooksWarnOnly('poststart', poststart, hookState)];
   } finally {
     lock.release();
   }

@@ -11,6 +11,7 @@ import type { HostFacts } from '../host/probe';
 import { capMask } from './capabilities';
 import { HOOK_PHASE, MOUNT_KIND, PIVOT_MODE, PLAN_VERSION } from './ops';
 import type { Plan, PlanOp, PlanOpOf } from './types';
+import { INIT_PROCESS_NAME } from './names';
 
 /** Per-invocation inputs that are not in config.json. */
 export interface BuildOptions {
@@ -71,7 +72,7 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   const hooks = spec.hooks ?? {};
 
   ops.push({ op: 'CLOSE_FDS', preserve: opts.preserveFds });
-  ops.push({ op: 'SET_NAME', name: 'tsrun:[1:init]' });
+  ops.push({ op: 'SET_NAME', name: INIT_PROCESS_NAME });
   for (const ns of linux.namespaces ?? []) {
     ops.push({ op: 'NAMESPACE', nstype: isNamespaceType(ns.type) ? NAMESPACE_CLONE_FLAGS[ns.type] : 0, path: ns.path ?? '' });
   }

@@ -12,6 +12,7 @@ import type { HostFacts } from '../host/probe';
 import { consoleOp, processOps, type ProcessOpsOptions } from './build';
 import { PLAN_VERSION } from './ops';
 import type { Plan, PlanOp } from './types';
+import { EXEC_PROCESS_NAME } from './names';
 
 /** /proc/<pid>/ns link names per OCI namespace type. */
 const NS_LINK: Readonly<Record<string, string>> = {
@@ -34,7 +35,7 @@ export interface ExecPlanOptions extends ProcessOpsOptions {
 /** Build the plan for one process joining a running container. */
 export function buildExecPlan(proc: NonNullable<Spec['process']>, containerSpec: Spec, host: HostFacts, opts: ExecPlanOptions): Plan {
   const linux = containerSpec.linux ?? {};
-  const ops: PlanOp[] = [{ op: 'CLOSE_FDS', preserve: opts.preserveFds }, { op: 'SET_NAME', name: 'tsrun:[exec]' }];
+  const ops: PlanOp[] = [{ op: 'CLOSE_FDS', preserve: opts.preserveFds }, { op: 'SET_NAME', name: EXEC_PROCESS_NAME }];
   const joins: PlanOp[] = [];
   let nstypes = 0;
   for (const ns of linux.namespaces ?? []) {

@@ -96,10 +96,14 @@ export function shimRig(t: TeardownHost & { comment?: (...a: unknown[]) => void 
           await c.delete();
           c.close();
         } catch {
-          try {
-            process.kill(e.shimPid!, 'SIGKILL');
-          } catch {
-            // gone
+          // A shim that answered the test's own Delete is removing its files and exiting: no
+          // socket to connect to, or one that refuses. Give it the time; SIGKILL only a stuck one.
+          if (!(await waitFor(() => !isShimAlive(e.shimPid, e.dir), 5000))) {
+            try {
+              process.kill(e.shimPid!, 'SIGKILL');
+            } catch {
+              // gone
+            }
           }
         }
         await waitFor(() => !isShimAlive(e.shimPid, e.dir), 5000);
