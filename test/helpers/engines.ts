@@ -56,6 +56,14 @@ export function describeCli(r: CliResult): string {
 const shQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
+ * Shell words that wait (up to 5 s) until the terminal has a size (busybox `stty size` prints
+ * nothing on stdin's 0×0, and exits 0 all the same). Engines set it on the pty
+ * master after the process may have started: podman's conmon when podman sends it, ctr and docker
+ * after their first resize call — with runc as with tsrun.
+ */
+export const WAIT_FOR_TTY_SIZE = 'i=0; until s=$(stty size 2>/dev/null); [ -n "$s" ] && [ "$s" != "0 0" ] || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done';
+
+/**
  * Run a command line with a terminal of `rows`×`cols` as its stdio (util-linux `script`), the
  * way a user at a terminal runs `ctr … -t` or `docker exec -t`. Output is what the terminal showed.
  */

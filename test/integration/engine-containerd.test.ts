@@ -19,6 +19,7 @@ import {
   onTerminal,
   startContainerd,
   type Containerd,
+  WAIT_FOR_TTY_SIZE,
 } from '../helpers/engines';
 
 const skip = missingTools('containerd', 'ctr', 'containerd-shim-runc-v2', 'script');
@@ -91,7 +92,7 @@ t.test('containerd 1.6 with ctr', async (t) => {
     t.match(e.stdout, /^0 1 2 $/m, 'init has exactly fds 0 1 2');
     t.same(leakedFds(e.stdout), [], 'the exec has only fds 0-2');
 
-    const tty = onTerminal(['ctr', '--address', c.socket, '-n', c.namespace, 'task', 'exec', '-t', '--fifo-dir', path.join(c.dir, 'fifo'), '--exec-id', 'e2', id, '/bin/sh', '-c', 'tty; sleep 1; stty size'], 31, 97);
+    const tty = onTerminal(['ctr', '--address', c.socket, '-n', c.namespace, 'task', 'exec', '-t', '--fifo-dir', path.join(c.dir, 'fifo'), '--exec-id', 'e2', id, '/bin/sh', '-c', `tty; ${WAIT_FOR_TTY_SIZE}; stty size`], 31, 97);
     t.equal(tty.code, 0, `task exec -t (${describeCli(tty)})`);
     t.match(tty.stdout, /\/dev\/pts\/\d+/, 'the exec has a terminal');
     t.match(tty.stdout, /31 97/, "ctr's window size reached the pty");
@@ -141,7 +142,7 @@ t.test('containerd 1.6 with ctr', async (t) => {
 
   await t.test('ctr run -t: a terminal from the console socket', async (t) => {
     const id = newId();
-    const r = onTerminal(['ctr', '--address', c.socket, '-n', c.namespace, 'run', '--rm', '-t', ...c.runFlags, '--rootfs', c.rootfs, id, '/bin/sh', '-c', 'tty; [ -t 0 ] && [ -t 1 ] && echo all-tty; sleep 1; stty size; exit 2'], 27, 88);
+    const r = onTerminal(['ctr', '--address', c.socket, '-n', c.namespace, 'run', '--rm', '-t', ...c.runFlags, '--rootfs', c.rootfs, id, '/bin/sh', '-c', `tty; [ -t 0 ] && [ -t 1 ] && echo all-tty; ${WAIT_FOR_TTY_SIZE}; stty size; exit 2`], 27, 88);
     t.equal(r.code, 2, `exit code through the terminal (${describeCli(r)})`);
     t.match(r.stdout, /\/dev\/pts\/\d+/, 'the process has a pty');
     t.match(r.stdout, /all-tty/, 'stdin and stdout are the terminal');

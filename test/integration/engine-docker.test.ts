@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { requires } from '../helpers/requires';
-import { cgroupFile, defaultDevices, describeCli, leakedFds, leakedFdsScript, listTree, missingTools, onTerminal, startDockerd } from '../helpers/engines';
+import { cgroupFile, defaultDevices, describeCli, leakedFds, leakedFdsScript, listTree, missingTools, onTerminal, startDockerd, WAIT_FOR_TTY_SIZE } from '../helpers/engines';
 
 const skip = missingTools('dockerd', 'containerd', 'containerd-shim-runc-v2', 'script');
 
@@ -76,7 +76,7 @@ t.test('docker 20.10', async (t) => {
     t.equal(eMissing.code, 126, `exec of a missing executable: docker 20.10 reports 126 for exec failures (${describeCli(eMissing)})`);
     t.match(eMissing.stdout + eMissing.stderr, /no such file or directory/, 'with the runtime message');
 
-    const tty = onTerminal(d.argv(['exec', '-t', name, '/bin/sh', '-c', 'tty; sleep 1; stty size']), 29, 91);
+    const tty = onTerminal(d.argv(['exec', '-t', name, '/bin/sh', '-c', `tty; ${WAIT_FOR_TTY_SIZE}; stty size`]), 29, 91);
     t.equal(tty.code, 0, `exec -t (${describeCli(tty)})`);
     t.match(tty.stdout, /\/dev\/pts\/\d+/, 'the exec has a terminal');
     t.match(tty.stdout, /29 91/, 'window size');
@@ -127,7 +127,7 @@ t.test('docker 20.10', async (t) => {
   });
 
   await t.test('run -it: a terminal from the console socket', async (t) => {
-    const r = onTerminal(d.argv(['run', '--rm', '-it', d.image, '/bin/sh', '-c', 'tty; [ -t 0 ] && [ -t 1 ] && echo all-tty; sleep 1; stty size; exit 2']), 27, 88);
+    const r = onTerminal(d.argv(['run', '--rm', '-it', d.image, '/bin/sh', '-c', `tty; [ -t 0 ] && [ -t 1 ] && echo all-tty; ${WAIT_FOR_TTY_SIZE}; stty size; exit 2`]), 27, 88);
     t.equal(r.code, 2, `exit code through the terminal (${describeCli(r)})`);
     t.match(r.stdout, /\/dev\/pts\/\d+/, 'the process has a pty');
     t.match(r.stdout, /all-tty/, 'stdin and stdout are the terminal');

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { requires } from '../helpers/requires';
-import { cgroupFile, defaultDevices, describeCli, leakedFds, leakedFdsScript, listTree, missingTools, onTerminal, setupPodman } from '../helpers/engines';
+import { cgroupFile, defaultDevices, describeCli, leakedFds, leakedFdsScript, listTree, missingTools, onTerminal, setupPodman, WAIT_FOR_TTY_SIZE } from '../helpers/engines';
 
 const skip = missingTools('podman', 'conmon', 'script');
 const defaultRoot = '/run/tsrun';
@@ -77,7 +77,7 @@ t.test('podman 4.3 with conmon', async (t) => {
     const eMissing = p.podman(['exec', name, '/bin/nonexistent']);
     t.equal(eMissing.code, 127, `exec of a missing executable is 127 (${describeCli(eMissing)})`);
 
-    const tty = onTerminal(p.argv(['exec', '-t', name, '/bin/sh', '-c', 'tty; stty size']), 29, 91, { env: p.env });
+    const tty = onTerminal(p.argv(['exec', '-t', name, '/bin/sh', '-c', `tty; ${WAIT_FOR_TTY_SIZE}; stty size`]), 29, 91, { env: p.env });
     t.equal(tty.code, 0, `exec -t (${describeCli(tty)})`);
     t.match(tty.stdout, /\/dev\/pts\/\d+/, 'the exec has a terminal');
     t.match(tty.stdout, /29 91/, 'window size');
@@ -126,7 +126,7 @@ t.test('podman 4.3 with conmon', async (t) => {
   });
 
   await t.test('run -t: a terminal from the console socket', async (t) => {
-    const r = onTerminal(p.argv(['run', '--rm', '-t', ...p.runFlags, '/bin/sh', '-c', 'tty; [ -t 0 ] && [ -t 1 ] && echo all-tty; stty size; exit 2']), 27, 88, { env: p.env });
+    const r = onTerminal(p.argv(['run', '--rm', '-t', ...p.runFlags, '/bin/sh', '-c', `tty; [ -t 0 ] && [ -t 1 ] && echo all-tty; ${WAIT_FOR_TTY_SIZE}; stty size; exit 2`]), 27, 88, { env: p.env });
     t.equal(r.code, 2, `exit code through the terminal (${describeCli(r)})`);
     t.match(r.stdout, /\/dev\/pts\/\d+/, 'the process has a pty');
     t.match(r.stdout, /all-tty/, 'stdin and stdout are the terminal');
