@@ -10,6 +10,8 @@ NATIVE_SRC := $(filter-out %_test.c %_fuzz.c native-helpers/addon%.c,$(wildcard 
 NATIVE_HDR := $(wildcard native-helpers/*.h)
 TS_SRC := $(shell find spec runtime shim supervisor scripts -name '*.ts' 2>/dev/null)
 ESBUILD := node_modules/.bin/esbuild
+# esbuild's flags, plus zod without its translations (scripts/bundle.cjs)
+BUNDLE = "$(NODE_BIN)" scripts/bundle.cjs
 APT_PACKAGES := busybox-static build-essential libseccomp2 runc
 # The engines the end-to-end tests drive tsrun with (and crun for comparisons); `script` is in bsdutils.
 TEST_APT_PACKAGES := containerd podman conmon docker.io crun bsdutils
@@ -90,10 +92,10 @@ CLI_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --mini
   --banner:js='(function (require) {' --footer:js='})($(CLI_REQUIRE));' \
   --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
 
-bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh node_modules/.package-lock.json
+bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs node_modules/.package-lock.json
 	@mkdir -p bin
-	$(ESBUILD) runtime/cli/entry.ts $(CLI_BUNDLE_FLAGS) --outfile=bin/tsrun.js.tmp
-	$(ESBUILD) runtime/cli/entry-lifecycle.ts $(CLI_BUNDLE_FLAGS) --external:yargs --outfile=bin/tsrun-lifecycle.js.tmp
+	$(BUNDLE) runtime/cli/entry.ts $(CLI_BUNDLE_FLAGS) --outfile=bin/tsrun.js.tmp
+	$(BUNDLE) runtime/cli/entry-lifecycle.ts $(CLI_BUNDLE_FLAGS) --external:yargs --outfile=bin/tsrun-lifecycle.js.tmp
 	@# Files are built beside and renamed into place: a tsrun starting meanwhile reads either blob whole.
 	mv bin/tsrun.js.tmp bin/tsrun.js
 	mv bin/tsrun-lifecycle.js.tmp bin/tsrun-lifecycle.js
@@ -109,24 +111,26 @@ bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh node_modules/.package-lock.json
 	mv $@.tmp $@
 
 # tsrund, tsrun-shim and tsctl: one bundled file each; native addons stay external, .proto files are inlined as text.
-BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --external:koffi --external:better-sqlite3 \
+# Whitespace and comments go: node keeps a script's whole source in the heap of every process
+# (every shim), and a single non-ASCII character in a comment doubles it (two-byte string).
+BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --external:better-sqlite3 \
   --loader:.proto=text --log-level=warning --banner:js='\#!/usr/bin/env node' \
   --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
 PROTO_SRC := $(shell find shim supervisor -name '*.proto' 2>/dev/null)
 
-bin/tsrund: $(TS_SRC) $(PROTO_SRC) node_modules/.package-lock.json
+bin/tsrund: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs node_modules/.package-lock.json
 	@mkdir -p bin
-	$(ESBUILD) supervisor/main.ts $(BUNDLE_FLAGS) --outfile=$@
+	$(BUNDLE) supervisor/main.ts $(BUNDLE_FLAGS) --outfile=$@
 	chmod 0755 $@
 
-bin/tsrun-shim: $(TS_SRC) $(PROTO_SRC) node_modules/.package-lock.json
+bin/tsrun-shim: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs node_modules/.package-lock.json
 	@mkdir -p bin
-	$(ESBUILD) shim/main.ts $(BUNDLE_FLAGS) --outfile=$@
+	$(BUNDLE) shim/main.ts $(BUNDLE_FLAGS) --outfile=$@
 	chmod 0755 $@
 
-bin/tsctl: $(TS_SRC) $(PROTO_SRC) node_modules/.package-lock.json
+bin/tsctl: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs node_modules/.package-lock.json
 	@mkdir -p bin
-	$(ESBUILD) supervisor/tsctl/main.ts $(BUNDLE_FLAGS) --outfile=$@
+	$(BUNDLE) supervisor/tsctl/main.ts $(BUNDLE_FLAGS) --outfile=$@
 	chmod 0755 $@
 
 BINS := bin/tsrun $(if $(wildcard supervisor/main.ts),bin/tsrund) $(if $(wildcard shim/main.ts),bin/tsrun-shim) $(if $(wildcard supervisor/tsctl/main.ts),bin/tsctl)

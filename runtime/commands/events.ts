@@ -14,12 +14,12 @@ import type { CommandContext } from './context';
 
 /** Parse a Go-style duration ("5s", "250ms", "1m30s") into milliseconds. */
 export function parseDuration(s: string): number {
-  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const unit: Record<string, number> = { ns: 1e-6, us: 1e-3, '\u00b5s': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   let total = 0;
   let rest = s.trim();
   if (rest === '') throw new TsrunError('InvalidArgument', `invalid duration ${JSON.stringify(s)}`);
   while (rest !== '') {
-    const m = /^(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/.exec(rest);
+    const m = /^(\d+(?:\.\d+)?)(ns|us|\u00b5s|ms|s|m|h)/.exec(rest);
     if (!m) throw new TsrunError('InvalidArgument', `invalid duration ${JSON.stringify(s)}: use e.g. 5s, 250ms, 1m`);
     total += parseFloat(m[1]!) * unit[m[2]!]!;
     rest = rest.slice(m[0].length);
