@@ -3,9 +3,9 @@
  *
  *   1. close the parent's end of the sync socket; reset signal dispositions, then the mask;
  *      parent-death signal and parent check; non-dumpable before any namespace or rootfs work;
- *      new session; stdio made blocking and inheritable
+ *      new session; a STDIO op's fds made 0-2; stdio made blocking and inheritable
  *   2. ops in plan order; NAMESPACE ops run as one group (joins, and the second fork if needed)
- *   3. before the first op other than CLOSE_FDS, SET_NAME, NS_PIDFD and NAMESPACE: wait for MSG_GO
+ *   3. before the first op other than CLOSE_FDS, STDIO, SET_NAME, NS_PIDFD and NAMESPACE: wait for MSG_GO
  *   4. any failure: one ERROR record {stage, errno, complete, message}, then _exit
  *
  * Only async-signal-safe calls and memory allocated before clone are used (signal-safety(7)):
@@ -32,6 +32,7 @@
 typedef int (*th_op_fn)(struct th_child *c, const struct th_op *op);
 
 static int th_op_close_fds(struct th_child *c, const struct th_op *op);
+static int th_op_stdio(struct th_child *c, const struct th_op *op);
 static int th_op_sync(struct th_child *c, const struct th_op *op);
 static int th_op_created(struct th_child *c, const struct th_op *op);
 static int th_op_wait_start(struct th_child *c, const struct th_op *op);
@@ -44,6 +45,7 @@ static const struct {
     [TH_OP_CLOSE_FDS] = {th_op_close_fds, TH_STAGE_CLOSE_FDS},
     [TH_OP_NAMESPACE] = {th_op_namespace, TH_STAGE_NAMESPACE},
     [TH_OP_NS_PIDFD] = {th_op_ns_pidfd, TH_STAGE_NAMESPACE},
+    [TH_OP_STDIO] = {th_op_stdio, TH_STAGE_CLOSE_FDS},
     [TH_OP_SYNC] = {th_op_sync, TH_STAGE_SYNC},
     [TH_OP_ROOTFS] = {th_op_rootfs, TH_STAGE_ROOTFS},
     [TH_OP_MOUNT] = {th_op_mount, TH_STAGE_MOUNT},
@@ -201,6 +203,41 @@ static int th_fix_stdio(struct th_child *c) {
   return 0;
 }
 
+/*
+ * STDIO: make the fds the op names 0, 1 and 2. Each source is first copied above 2, so a source
+ * that is itself 0-2, or one fd given for two slots, survives the dup2s. Runs before th_fix_stdio
+ * (which then clears close-on-exec and O_NONBLOCK on the new 0-2) and before CLOSE_FDS (which
+ * closes the sources).
+ */
+static int th_apply_stdio(struct th_child *c) {
+  char a[TH_NUM_BYTES];
+  for (uint32_t i = 0; i < c->plan->n; i++) {
+    const struct th_op *op = &c->plan->ops[i];
+    if (op->code != TH_OP_STDIO) continue;
+    int copy[3] = {-1, -1, -1};
+    int rc = 0;
+    for (int k = 0; k < 3 && rc == 0; k++) {
+      uint32_t src = op->f[k].u32;
+      if (src == TH_STDIO_INHERIT) continue;
+      if ((int)src == c->sync_fd) rc = th_fail_complete(c, EBADF, "stdio fd ", th_u64s(a, src), " is the sync socket", NULL);
+      else if ((copy[k] = fcntl((int)src, F_DUPFD_CLOEXEC, 3)) < 0) rc = th_fail(c, errno, "stdio: fd ", th_u64s(a, src), NULL);
+    }
+    for (int k = 0; k < 3 && rc == 0; k++)
+      if (copy[k] >= 0 && dup2(copy[k], k) < 0) rc = th_fail(c, errno, "stdio: make fd ", th_u64s(a, (uint64_t)k), NULL);
+    for (int k = 0; k < 3; k++)
+      if (copy[k] >= 0) close(copy[k]);
+    return rc;
+  }
+  return 0;
+}
+
+/* The op itself did its work in th_apply_stdio, before the ops ran. */
+static int th_op_stdio(struct th_child *c, const struct th_op *op) {
+  (void)c;
+  (void)op;
+  return 0;
+}
+
 static int th_close_range(unsigned lo, unsigned hi) {
   return lo > hi ? 0 : (int)syscall(SYS_close_range, lo, hi, 0);
 }
@@ -346,7 +383,7 @@ _Noreturn void th_child_main(struct th_child *c) {
     th_fail(c, errno, "setsid", NULL);
     th_die(c, TH_STAGE_PRCTL, 1);
   }
-  if (th_fix_stdio(c) < 0) th_die(c, TH_STAGE_CLOSE_FDS, 1);
+  if (th_apply_stdio(c) < 0 || th_fix_stdio(c) < 0) th_die(c, TH_STAGE_CLOSE_FDS, 1);
   /* Mount points and files the helper creates get predictable modes whatever Node's umask is;
      the UMASK op sets the container's own. */
   umask(022);
@@ -354,7 +391,7 @@ _Noreturn void th_child_main(struct th_child *c) {
   for (uint32_t i = 0; i < c->plan->n; i++) {
     const struct th_op *op = &c->plan->ops[i];
     unsigned code = op->code;
-    if (!c->have_go && code != TH_OP_CLOSE_FDS && code != TH_OP_SET_NAME && code != TH_OP_NAMESPACE &&
+    if (!c->have_go && code != TH_OP_CLOSE_FDS && code != TH_OP_STDIO && code != TH_OP_SET_NAME && code != TH_OP_NAMESPACE &&
         code != TH_OP_NS_PIDFD &&
         th_wait_go(c) < 0)
       th_die(c, TH_STAGE_SYNC, 1);

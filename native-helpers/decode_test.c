@@ -236,7 +236,7 @@ static void test_rejections(void) {
 
   minimal_head(p), minimal_tail(p);
   set32(p, 4, TH_PLAN_VERSION + 1);
-  rejects(p, "plan version 3, but this helper reads version 2", "wrong version");
+  rejects(p, "plan version 4, but this helper reads version 3", "wrong version");
 
   minimal_head(p), minimal_tail(p);
   set32(p, 12, (uint32_t)p->len + 1);
@@ -365,6 +365,30 @@ static void test_rejections(void) {
   op(p, TH_OP_NS_PIDFD), u32(p, 2), u32(p, CLONE_NEWNS), end_op(p);
   op_ns(p, CLONE_NEWNS, "/proc/1/ns/mnt"), minimal_tail(p);
   rejects(p, "op 0 (ns-pidfd): fd 2 is not an inherited descriptor above stdio", "ns-pidfd on a stdio fd");
+
+  {
+    struct th_plan plan;
+    begin(p);
+    op(p, TH_OP_CLOSE_FDS), u32(p, 0), end_op(p);
+    op(p, TH_OP_STDIO), u32(p, 5), u32(p, TH_STDIO_INHERIT), u32(p, 5), end_op(p);
+    op_ns(p, CLONE_NEWNS, ""), op_rootfs(p), minimal_tail(p);
+    int rc = decode(p, &plan);
+    ok(rc == 0 && plan.ops[1].code == TH_OP_STDIO && plan.ops[1].f[TH_STDIO_FD0].u32 == 5 &&
+           plan.ops[1].f[TH_STDIO_FD1].u32 == TH_STDIO_INHERIT && plan.ops[1].f[TH_STDIO_FD2].u32 == 5,
+       "stdio right after close-fds, before the namespace ops: accepted with its fds (%s)", rc == 0 ? "ok" : err);
+    if (rc == 0) th_plan_free(&plan);
+  }
+
+  begin(p), op_ns(p, CLONE_NEWNS, "");
+  op(p, TH_OP_STDIO), u32(p, 5), u32(p, 6), u32(p, 7), end_op(p);
+  op_rootfs(p), minimal_tail(p);
+  rejects(p, "op 1 (stdio): must follow close-fds directly", "stdio not right after close-fds");
+
+  begin(p);
+  op(p, TH_OP_CLOSE_FDS), u32(p, 0), end_op(p);
+  op(p, TH_OP_STDIO), u32(p, 0x80000000u), u32(p, 6), u32(p, 7), end_op(p);
+  op_ns(p, CLONE_NEWNS, ""), op_rootfs(p), minimal_tail(p);
+  rejects(p, "op 1 (stdio): fd0 2147483648 is not a descriptor", "stdio fd out of range");
 
   begin(p), op_ns(p, CLONE_NEWNS | CLONE_NEWPID, ""), op_rootfs(p), minimal_tail(p);
   rejects(p, "op 0 (namespace): nstype 0x20020000 is not a single CLONE_NEW* flag", "nstype with two flags");

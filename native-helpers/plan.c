@@ -180,6 +180,11 @@ static int th_check_op(const struct th_op *op, char *why, size_t n) {
       return th_say(why, n, "fd %u is not an inherited descriptor above stdio", f[TH_NS_PIDFD_FD].u32);
     return 0;
   }
+  case TH_OP_STDIO:
+    for (int k = 0; k < 3; k++)
+      if (f[k].u32 != TH_STDIO_INHERIT && f[k].u32 > INT32_MAX)
+        return th_say(why, n, "fd%d %u is not a descriptor", k, f[k].u32);
+    return 0;
   case TH_OP_ROOTFS:
     if (f[TH_ROOTFS_PATH].s[0] != '/') return th_say(why, n, "path \"%s\" is not absolute", f[0].s);
     return 0;
@@ -261,6 +266,7 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
     case TH_OP_EXEC_FIFO:
     case TH_OP_SECCOMP:
     case TH_OP_NS_PIDFD:
+    case TH_OP_STDIO:
       if (first[c] >= 0)
         return th_say(err, errlen, "op %u (%s): a plan may hold only one %s op (the first is op %ld)", i, nm, nm,
                       first[c]);
@@ -269,6 +275,8 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
       break;
     }
     if (c == TH_OP_CLOSE_FDS && i != 0) return th_say(err, errlen, "op %u (close-fds): must be the first op", i);
+    if (c == TH_OP_STDIO && (i != 1 || p->ops[0].code != TH_OP_CLOSE_FDS))
+      return th_say(err, errlen, "op %u (stdio): must follow close-fds directly", i);
     if (c == TH_OP_EXEC && i != p->n - 1) return th_say(err, errlen, "op %u (exec): must be the last op", i);
     if (c == TH_OP_NAMESPACE) {
       uint32_t t = op->f[TH_NAMESPACE_NSTYPE].u32;
@@ -288,7 +296,7 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
     } else if (c == TH_OP_NS_PIDFD && first[TH_OP_NAMESPACE] >= 0) {
       return th_say(err, errlen, "op %u (ns-pidfd): must precede the namespace ops (op %ld is one)", i,
                     first[TH_OP_NAMESPACE]);
-    } else if (c != TH_OP_CLOSE_FDS && c != TH_OP_SET_NAME && c != TH_OP_NS_PIDFD && not_ns < 0) {
+    } else if (c != TH_OP_CLOSE_FDS && c != TH_OP_STDIO && c != TH_OP_SET_NAME && c != TH_OP_NS_PIDFD && not_ns < 0) {
       not_ns = i;
     }
     const char *needs = NULL;

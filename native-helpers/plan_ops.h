@@ -2,7 +2,7 @@
 #ifndef TSRUN_PLAN_OPS_H
 #define TSRUN_PLAN_OPS_H
 
-#define TH_PLAN_VERSION 2u
+#define TH_PLAN_VERSION 3u
 #define TH_PLAN_MAGIC 0x4c505354u
 #define TH_PLAN_MAX_BYTES 4194304u
 #define TH_SYNC_MAX_BYTES 131072u
@@ -49,8 +49,9 @@ enum th_op_code {
   TH_OP_IDMAP_MOUNT = 36,
   TH_OP_CONSOLE = 37,
   TH_OP_NS_PIDFD = 38,
+  TH_OP_STDIO = 39,
 };
-#define TH_OP_MAX 38
+#define TH_OP_MAX 39
 
 #define TH_CLOSE_FDS_PRESERVE 0
 #define TH_NAMESPACE_NSTYPE 0
@@ -134,6 +135,9 @@ enum th_op_code {
 #define TH_CONSOLE_MOUNT_CONSOLE 2
 #define TH_NS_PIDFD_FD 0
 #define TH_NS_PIDFD_NSTYPES 1
+#define TH_STDIO_FD0 0
+#define TH_STDIO_FD1 1
+#define TH_STDIO_FD2 2
 #define TH_OP_MAX_FIELDS 9
 
 /* Field kinds per op code, 0-terminated; unused codes have no entry. */
@@ -176,6 +180,7 @@ static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
   [TH_OP_IDMAP_MOUNT] = {TH_F_STR, TH_F_STR, TH_F_U32, TH_F_U32, 0},
   [TH_OP_CONSOLE] = {TH_F_U32, TH_F_U32, TH_F_U32, 0},
   [TH_OP_NS_PIDFD] = {TH_F_U32, TH_F_U32, 0},
+  [TH_OP_STDIO] = {TH_F_U32, TH_F_U32, TH_F_U32, 0},
 };
 
 /* Which op codes exist (1) and which do not (0). */
@@ -218,6 +223,7 @@ static const unsigned char th_op_known[TH_OP_MAX + 1] = {
   [TH_OP_IDMAP_MOUNT] = 1,
   [TH_OP_CONSOLE] = 1,
   [TH_OP_NS_PIDFD] = 1,
+  [TH_OP_STDIO] = 1,
 };
 
 /* Field names per op, in wire order, for decoder messages. */
@@ -255,6 +261,7 @@ static const char *const th_field_names[TH_OP_MAX + 1][TH_OP_MAX_FIELDS] = {
   [TH_OP_IDMAP_MOUNT] = {"source", "destination", "kind", "tree_fd"},
   [TH_OP_CONSOLE] = {"rows", "cols", "mount_console"},
   [TH_OP_NS_PIDFD] = {"fd", "nstypes"},
+  [TH_OP_STDIO] = {"fd0", "fd1", "fd2"},
 };
 
 static const char *const th_op_names[TH_OP_MAX + 1] = {
@@ -296,6 +303,7 @@ static const char *const th_op_names[TH_OP_MAX + 1] = {
   [TH_OP_IDMAP_MOUNT] = "idmap-mount",
   [TH_OP_CONSOLE] = "console",
   [TH_OP_NS_PIDFD] = "ns-pidfd",
+  [TH_OP_STDIO] = "stdio",
 };
 
 enum th_mount_kind {

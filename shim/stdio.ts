@@ -366,28 +366,3 @@ async function terminalIo(
     close: runCleanups,
   };
 }
-
-/**
- * Run fn with this process's fds 0-2 pointing at what the child should inherit (the runtime
- * library's clone inherits them), then point them back at /dev/null. Node has no dup2: closing
- * fd N and opening makes the new file fd N, the lowest free one. The shim keeps fds 0-2 on
- * /dev/null and does no other open concurrently (no async fs), so nothing can take the slot.
- */
-export function withStdio<T>(fds: readonly [number, number, number], fn: () => T): T {
-  const flags = [O_RDONLY, O_WRONLY, O_WRONLY] as const;
-  const point = (i: 0 | 1 | 2, target: string): void => {
-    fs.closeSync(i);
-    const got = fs.openSync(target, flags[i]);
-    if (got !== i) {
-      fs.closeSync(got);
-      throw new TsrunError('Internal', `redirect fd ${i} to ${target}: got fd ${got}`);
-    }
-  };
-  const idx = [0, 1, 2] as const;
-  try {
-    for (const i of idx) point(i, fds[i] < 0 ? '/dev/null' : `/proc/self/fd/${fds[i]}`);
-    return fn();
-  } finally {
-    for (const i of idx) point(i, '/dev/null');
-  }
-}

@@ -9,7 +9,7 @@ import { parseSpec, validateSpec, type Spec } from '../../spec';
 import { TsrunError, describeErrno, wrapSystemError } from '../../spec/errors';
 import * as native from '../native';
 import { probeHost, type HostFacts } from '../host/probe';
-import { bindSources, buildPlan, createsUserNamespace, idmapRequests } from '../plan/build';
+import { bindSources, buildPlan, createsUserNamespace, idmapRequests, type StdioFds } from '../plan/build';
 import { encodePlan } from '../plan/encode';
 import { MSG, HOOK_PHASE, stageName } from '../plan/ops';
 import { runHooks, type HookState } from './hooks';
@@ -35,6 +35,11 @@ export interface CreateOptions {
   readonly systemdCgroup: boolean;
   /** --console-socket: where the pty master of process.terminal goes. */
   readonly consoleSocket?: string | undefined;
+  /**
+   * This process's fds that init gets as 0, 1 and 2 (-1: the inherited one), set by the helper in
+   * the child: a caller serving several containers (the shim) keeps its own 0-2 as they are.
+   */
+  readonly stdio?: StdioFds | undefined;
   /** Foreground run without --console-socket: receives the pty master of process.terminal. */
   readonly onConsole?: ((master: number) => void) | undefined;
   /** The caller returns without waiting (create, run -d): a terminal then needs a console socket. */
@@ -160,6 +165,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
       idmapFds,
       preserveFds: listen + opts.preserveFds,
       sourceKinds,
+      stdio: opts.stdio,
     });
     child = native.spawn(encodePlan(plan));
     const startTime = parseProcStat(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8'))?.startTime ?? '';

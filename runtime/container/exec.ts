@@ -19,6 +19,7 @@ import { sendToSeccompAgent, writePidFile } from './create';
 import { statusOf } from './lifecycle';
 import { readState, type ContainerState } from './state-store';
 import { parseProcStat } from './status';
+import type { StdioFds } from '../plan/build';
 
 /** Options of `exec`. */
 export interface ExecOptions {
@@ -29,6 +30,8 @@ export interface ExecOptions {
   readonly pidFile?: string | undefined;
   readonly preserveFds: number;
   readonly consoleSocket?: string | undefined;
+  /** This process's fds that the process gets as 0, 1 and 2 (-1: the inherited one). */
+  readonly stdio?: StdioFds | undefined;
   /** Foreground exec without --console-socket: receives the pty master of process.terminal. */
   readonly onConsole?: ((master: number) => void) | undefined;
   readonly debug?: ((msg: string) => void) | undefined;
@@ -70,6 +73,7 @@ export function startExec(opts: ExecOptions): StartedExec {
       preserveFds: opts.preserveFds,
       seccomp,
       rootless: (process.geteuid?.() ?? 0) !== 0,
+      stdio: opts.stdio,
     });
     child = native.spawn(encodePlan(plan));
   } finally {

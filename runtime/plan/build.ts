@@ -9,7 +9,7 @@ import { parseMountOptions, rootfsPropagationFlags, toU64, isNamespaceType, NAME
 import { TsrunError } from '../../spec/errors';
 import type { HostFacts } from '../host/probe';
 import { capMask } from './capabilities';
-import { HOOK_PHASE, MOUNT_KIND, PIVOT_MODE, PLAN_VERSION } from './ops';
+import { HOOK_PHASE, MOUNT_KIND, PIVOT_MODE, PLAN_VERSION, STDIO_INHERIT } from './ops';
 import type { Plan, PlanOp, PlanOpOf } from './types';
 import { INIT_PROCESS_NAME } from './names';
 
@@ -37,6 +37,17 @@ export interface BuildOptions {
   readonly cgroupPaths: Readonly<Record<string, string>>;
   /** Host-side facts about bind sources, looked up by the caller: 'dir' | 'file' | 'missing'. */
   readonly sourceKinds: Readonly<Record<string, 'dir' | 'file' | 'missing'>>;
+  /** Caller's fds that become the process's 0, 1, 2 (-1: keep the inherited one); absent: keep all. */
+  readonly stdio?: StdioFds | undefined;
+}
+
+/** fds for the process's 0, 1 and 2, from the caller's table; -1 keeps what the clone inherited. */
+export type StdioFds = readonly [number, number, number];
+
+/** The STDIO op for `fds`, placed right after CLOSE_FDS. */
+export function stdioOp(fds: StdioFds): PlanOp {
+  const f = (fd: number): number => (fd < 0 ? STDIO_INHERIT : fd);
+  return { op: 'STDIO', fd0: f(fds[0]), fd1: f(fds[1]), fd2: f(fds[2]) };
 }
 
 /** PATH used to find args[0] when process.env has none (containerd sends no env without -t). */
@@ -72,6 +83,7 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   const hooks = spec.hooks ?? {};
 
   ops.push({ op: 'CLOSE_FDS', preserve: opts.preserveFds });
+  if (opts.stdio !== undefined) ops.push(stdioOp(opts.stdio));
   ops.push({ op: 'SET_NAME', name: INIT_PROCESS_NAME });
   for (const ns of linux.namespaces ?? []) {
     ops.push({ op: 'NAMESPACE', nstype: isNamespaceType(ns.type) ? NAMESPACE_CLONE_FLAGS[ns.type] : 0, path: ns.path ?? '' });

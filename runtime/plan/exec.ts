@@ -9,7 +9,7 @@
 import type { Spec } from '../../spec';
 import { NAMESPACE_CLONE_FLAGS, isNamespaceType } from '../../spec';
 import type { HostFacts } from '../host/probe';
-import { consoleOp, processOps, type ProcessOpsOptions } from './build';
+import { consoleOp, processOps, stdioOp, type ProcessOpsOptions, type StdioFds } from './build';
 import { PLAN_VERSION } from './ops';
 import type { Plan, PlanOp } from './types';
 import { EXEC_PROCESS_NAME } from './names';
@@ -30,12 +30,14 @@ export interface ExecPlanOptions extends ProcessOpsOptions {
    * /proc paths on kernels without pidfd support in setns.
    */
   readonly initPidfd?: number | undefined;
+  /** Caller's fds that become the process's 0, 1, 2 (-1: keep the inherited one). */
+  readonly stdio?: StdioFds | undefined;
 }
 
 /** Build the plan for one process joining a running container. */
 export function buildExecPlan(proc: NonNullable<Spec['process']>, containerSpec: Spec, host: HostFacts, opts: ExecPlanOptions): Plan {
   const linux = containerSpec.linux ?? {};
-  const ops: PlanOp[] = [{ op: 'CLOSE_FDS', preserve: opts.preserveFds }, { op: 'SET_NAME', name: EXEC_PROCESS_NAME }];
+  const ops: PlanOp[] = [{ op: 'CLOSE_FDS', preserve: opts.preserveFds }, ...(opts.stdio !== undefined ? [stdioOp(opts.stdio)] : []), { op: 'SET_NAME', name: EXEC_PROCESS_NAME }];
   const joins: PlanOp[] = [];
   let nstypes = 0;
   for (const ns of linux.namespaces ?? []) {

@@ -46,7 +46,7 @@
  */
 
 /** Plan format version; bump on any change to ops, fields or messages. */
-export const PLAN_VERSION = 2;
+export const PLAN_VERSION = 3;
 
 /** Magic number at the start of every plan ("TSPL" little-endian). */
 export const PLAN_MAGIC = 0x4c505354;
@@ -152,7 +152,17 @@ export const OP = {
    * types joined here; on EINVAL (an older kernel) the group joins by path as before.
    */
   NS_PIDFD: 38,
+  /**
+   * The fds the process gets as 0, 1 and 2: each field names an fd inherited through clone (the
+   * caller's pipe, FIFO, socket or file), or STDIO_INHERIT to keep what 0-2 already are. Applied
+   * before anything else (before CLOSE_FDS, which then closes the sources), so a caller serving
+   * several containers need not point its own 0-2 anywhere. Right after CLOSE_FDS, at most once.
+   */
+  STDIO: 39,
 } as const;
+
+/** A STDIO field that keeps the inherited fd. */
+export const STDIO_INHERIT = 0xffffffff;
 
 /** The name of an op. */
 export type OpName = keyof typeof OP;
@@ -168,6 +178,11 @@ export const OP_FIELDS = {
   NS_PIDFD: [
     ['fd', 'u32'],
     ['nstypes', 'u32'],
+  ],
+  STDIO: [
+    ['fd0', 'u32'],
+    ['fd1', 'u32'],
+    ['fd2', 'u32'],
   ],
   ROOTFS: [
     ['path', 'str'],

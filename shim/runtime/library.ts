@@ -1,17 +1,28 @@
 /*
  * The runtime library in the shim's own process: the same calls the CLI's commands make
  * (runtime/commands/*.ts), with no process spawned per operation. The clone that becomes init or
- * an exec inherits this process's fds 0-2, so stdio.withStdio points them at the process's pipes
- * for the duration of the (synchronous) spawn. Modules load on first use.
+ * an exec gets the process's pipes as its 0-2 from the helper (the plan's STDIO op); the shim's
+ * own 0-2 stay on /dev/null. Modules load on first use.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
-import { withStdio } from '../stdio';
 import type { Runtime, RuntimeParams, RuntimeStdio } from './types';
 
 /** Stats with bigints as decimal strings. */
 function stringifyBigints(v: unknown): unknown {
   return JSON.parse(JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x))) as unknown;
+}
+
+/** Run fn with `fds` where -1 (the contract's /dev/null) is an fd open on /dev/null for the call. */
+function withDevNull<T>(fds: readonly [number, number, number], fn: (fds: readonly [number, number, number]) => T): T {
+  if (!fds.includes(-1)) return fn(fds);
+  const devNull = fs.openSync('/dev/null', 'r+');
+  try {
+    return fn([fds[0] < 0 ? devNull : fds[0], fds[1] < 0 ? devNull : fds[1], fds[2] < 0 ? devNull : fds[2]]);
+  } finally {
+    fs.closeSync(devNull);
+  }
 }
 
 /** The in-process Runtime. */
@@ -20,7 +31,7 @@ export function libraryRuntime(p: RuntimeParams): Runtime {
   return {
     async create(stdio: RuntimeStdio) {
       const { createContainer } = await import('../../runtime/container/create');
-      const s = withStdio(stdio.fds, () =>
+      const s = withDevNull(stdio.fds, (fds) =>
         createContainer({
           root: p.root,
           id: p.id,
@@ -31,6 +42,7 @@ export function libraryRuntime(p: RuntimeParams): Runtime {
           preserveFds: 0,
           systemdCgroup: false,
           consoleSocket: stdio.consoleSocket,
+          stdio: fds,
           detached: true,
         }),
       );
@@ -42,8 +54,8 @@ export function libraryRuntime(p: RuntimeParams): Runtime {
     async exec(execId, processJson, stdio) {
       const [{ startExec }, { parseProcess }] = await Promise.all([import('../../runtime/container/exec'), import('../../spec')]);
       const proc = parseProcess(processJson, `exec ${execId} process`);
-      const r = withStdio(stdio.fds, () =>
-        startExec({ root: p.root, id: p.id, process: proc, detach: true, pidFile: path.join(p.bundle, `${execId}.pid`), preserveFds: 0, consoleSocket: stdio.consoleSocket }),
+      const r = withDevNull(stdio.fds, (fds) =>
+        startExec({ root: p.root, id: p.id, process: proc, detach: true, pidFile: path.join(p.bundle, `${execId}.pid`), preserveFds: 0, consoleSocket: stdio.consoleSocket, stdio: fds }),
       );
       return r.pid;
     },

@@ -168,3 +168,11 @@ t.test('idmapped bind mounts: requests for the runtime, IDMAP_MOUNT ops with the
     message: 'mounts[0]: idmapped mounts must be bind mounts (type "tmpfs")',
   });
 });
+
+t.test("init's stdio fds: a STDIO op right after CLOSE_FDS, only when given", async (t) => {
+  const spec = load(fs.readdirSync(fixtures).filter((x) => x.endsWith('.json')).sort().find((f) => load(f).process !== undefined)!);
+  const ops = buildPlan(spec, hybrid, { ...opts, stdio: [4, 5, -1] }).ops;
+  t.same(names(ops).slice(0, 2), ['CLOSE_FDS', 'STDIO']);
+  t.same(ops[1], { op: 'STDIO', fd0: 4, fd1: 5, fd2: 0xffffffff });
+  t.notOk(names(buildPlan(spec, hybrid, opts).ops).includes('STDIO'));
+});

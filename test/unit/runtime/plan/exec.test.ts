@@ -46,3 +46,12 @@ t.test('a filter with a listener is installed before CREATED, so its fd reaches 
   t.ok(plain.indexOf('SECCOMP') > plain.indexOf('CREATED'), 'without a listener it stays last, after CREATED');
   t.equal(plain[plain.length - 1], 'EXEC', 'exec last');
 });
+
+t.test('stdio fds become a STDIO op right after CLOSE_FDS (-1 keeps the inherited fd); without them, none', async (t) => {
+  const { STDIO_INHERIT } = await import('../../../../runtime/plan/ops');
+  const ops = buildExecPlan(proc, spec, host, { ...base, stdio: [9, -1, 9] }).ops;
+  t.same(ops.slice(0, 2).map((o) => o.op), ['CLOSE_FDS', 'STDIO']);
+  t.same(ops[1], { op: 'STDIO', fd0: 9, fd1: STDIO_INHERIT, fd2: 9 });
+  t.notOk(buildExecPlan(proc, spec, host, base).ops.some((o) => o.op === 'STDIO'));
+  t.ok(encodePlan(buildExecPlan(proc, spec, host, { ...base, stdio: [9, -1, 9] })).length > 0, 'encodes');
+});
