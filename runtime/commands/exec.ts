@@ -85,11 +85,17 @@ export function execProcess(a: ExecArgs, base: () => Process): Process {
 
 /** Run `exec`; returns the process's exit status (or 0 with --detach). */
 export async function exec(ctx: CommandContext, a: ExecArgs): Promise<number> {
-  const proc = execProcess(a, () => {
+  let proc = execProcess(a, () => {
     const p = containerConfig(readState(ctx.root, a.id).bundle).process;
     if (!p) throw new TsrunError('InvalidArgument', `container ${a.id} has no process in its config to take defaults from`);
     return p;
   });
+  // We are the terminal: the helper sizes the pty before the exec (unlike init, an exec'd
+  // process does not wait for us after handing over the master, so sizing it then would race).
+  if (proc.terminal === true && a.consoleSocket === undefined && !a.detach && process.stdout.isTTY && proc.consoleSize === undefined) {
+    const [width, height] = process.stdout.getWindowSize();
+    proc = { ...proc, consoleSize: { height, width } };
+  }
   let pid = -1;
   let master = -1;
   const forward = (sig: NodeJS.Signals): void => {
@@ -108,7 +114,7 @@ export async function exec(ctx: CommandContext, a: ExecArgs): Promise<number> {
       root: ctx.root, id: a.id, process: proc, detach: a.detach, pidFile: a.pidFile, preserveFds: a.preserveFds,
       consoleSocket: a.consoleSocket, debug: (m) => ctx.log.debug(m),
       onConsole: (fd) => {
-        // Sized before the process goes on to exec, so it starts with our window size.
+        // Sized in the plan already (consoleSize); this catches a resize since.
         master = fd;
         matchWindowSize(fd, process.stdout);
       },
