@@ -25,7 +25,7 @@ NODE_BIN := $(shell readlink -f "$$(command -v node)")
 NODE_INCLUDE ?= $(patsubst %/node_api.h,%,$(firstword $(wildcard $(dir $(NODE_BIN))../include/node/node_api.h /usr/include/node/node_api.h /usr/local/include/node/node_api.h)))
 ADDON := $(if $(NODE_INCLUDE),build/tsrun.node)
 
-.PHONY: help deps deps-test apt-install build native gen check-generated typecheck test test-unit test-native test-root demo install uninstall bench clean lint
+.PHONY: help deps deps-test apt-install build native gen check-generated typecheck test test-unit test-native test-root demo install uninstall bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
