@@ -113,6 +113,17 @@ async function stopDaemon(p: ChildProcess): Promise<void> {
   }
 }
 
+/** `e` once `ctr version` gets an answer on `socket` (30 s); stopped and the error thrown otherwise. */
+async function answering(e: Engine, socket: string, daemon: ChildProcess, log: string): Promise<Engine> {
+  try {
+    await waitUntil(e.name, () => fs.existsSync(socket) && spawnSync(CTR, ['--address', socket, 'version'], { timeout: 5000 }).status === 0, 30_000, daemon, log);
+  } catch (err) {
+    await e.stop();
+    throw err;
+  }
+  return e;
+}
+
 interface EngineSpec {
   readonly name: string;
   readonly dir: string;
@@ -195,13 +206,7 @@ export async function startTsrund(repo: string, dir: string, namespace: string, 
     shimMarker: 'tsrun-shim',
     versions: { tsrund: `${lines(spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout ?? '')[0] ?? 'unknown'} (${bin})` },
   });
-  try {
-    await waitUntil('tsrund', () => fs.existsSync(socket) && spawnSync(CTR, ['--address', socket, 'version'], { timeout: 5000 }).status === 0, 30_000, daemon, log);
-  } catch (err) {
-    await e.stop();
-    throw err;
-  }
-  return e;
+  return answering(e, socket, daemon, log);
 }
 
 /** Start containerd 1.6 in `dir` on its own config, root, state and sockets (no CRI plugin). */
@@ -230,13 +235,7 @@ export async function startContainerd(dir: string, namespace: string): Promise<E
       ctr: `${version([CTR, '--version'])} (${CTR})`,
     },
   });
-  try {
-    await waitUntil('containerd', () => fs.existsSync(socket) && spawnSync(CTR, ['--address', socket, 'version'], { timeout: 5000 }).status === 0, 30_000, daemon, log);
-  } catch (err) {
-    await e.stop();
-    throw err;
-  }
-  return e;
+  return answering(e, socket, daemon, log);
 }
 
 /** tsrund's own time per gRPC method (ms per call) from its trace log text. */
