@@ -338,6 +338,10 @@ static napi_value th_waitpid_async(napi_env env, napi_callback_info info) {
             napi_create_reference(env, a.argv[3], 1, &w->cb_ref) != napi_ok ||
             napi_create_async_work(env, NULL, name, th_wait_execute, th_wait_complete, w, &w->work) != napi_ok ||
             napi_queue_async_work(env, w->work) != napi_ok) {
+          if (w->work != NULL) napi_delete_async_work(env, w->work);
+          if (w->cb_ref != NULL) napi_delete_reference(env, w->cb_ref);
+          if (w->status_ref != NULL) napi_delete_reference(env, w->status_ref);
+          free(w);
           napi_throw_error(env, NULL, "tsrun.node: waitpidAsync: cannot queue the wait");
           return NULL;
         }
