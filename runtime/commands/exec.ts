@@ -6,7 +6,6 @@
 import * as fs from 'node:fs';
 import { parseProcess, type Process } from '../../spec';
 import { TsrunError, wrapSystemError } from '../../spec/errors';
-import { matchWindowSize } from '../container/console';
 import { containerConfig, startExec } from '../container/exec';
 import { waitForChild } from '../container/native-wait';
 import { readState } from '../container/state-store';
@@ -114,9 +113,8 @@ export async function exec(ctx: CommandContext, a: ExecArgs): Promise<number> {
       root: ctx.root, id: a.id, process: proc, detach: a.detach, pidFile: a.pidFile, preserveFds: a.preserveFds,
       consoleSocket: a.consoleSocket, debug: (m) => ctx.log.debug(m),
       onConsole: (fd) => {
-        // Sized in the plan already (consoleSize); this catches a resize since.
+        // Sized in the plan already (consoleSize); proxyTerminal sizes it again as it starts.
         master = fd;
-        matchWindowSize(fd, process.stdout);
       },
     }).pid;
     if (a.detach) return 0;
