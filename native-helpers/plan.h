@@ -26,8 +26,6 @@
 #define TH_SECCOMP_MAX_INSNS 4096u
 /* Largest CLOSE_FDS.preserve accepted (fds 3..3+preserve-1 stay open). */
 #define TH_MAX_PRESERVE_FDS 1048576u
-/* A STDIO field that keeps the inherited fd (runtime/plan/ops.ts STDIO_INHERIT). */
-#define TH_STDIO_INHERIT 0xffffffffu
 /* NGROUPS_MAX on Linux. */
 #define TH_MAX_GROUPS 65536u
 

@@ -382,4 +382,7 @@ enum th_stage {
   TH_STAGE_CONSOLE = 41,
 };
 
+/* A STDIO field that keeps the inherited fd. */
+#define TH_STDIO_INHERIT 0xffffffffu
+
 #endif
