@@ -5,7 +5,8 @@
  *      parent-death signal and parent check; non-dumpable before any namespace or rootfs work;
  *      new session; a STDIO op's fds made 0-2; stdio made blocking and inheritable
  *   2. ops in plan order; NAMESPACE ops run as one group (joins, and the second fork if needed)
- *   3. before the first op other than CLOSE_FDS, STDIO, SET_NAME, NS_PIDFD and NAMESPACE: wait for MSG_GO
+ *   3. before the first op other than CLOSE_FDS, STDIO, SET_NAME, NS_PIDFD, NAMESPACE and CGROUP_JOIN:
+ *      wait for MSG_GO
  *   4. any failure: one ERROR record {stage, errno, complete, message}, then _exit
  *
  * Only async-signal-safe calls and memory allocated before clone are used (signal-safety(7)):
@@ -81,6 +82,7 @@ static const struct {
     [TH_OP_TIME_OFFSETS] = {th_op_time_offsets, TH_STAGE_TIME_OFFSETS},
     [TH_OP_IDMAP_MOUNT] = {th_op_idmap_mount, TH_STAGE_MOUNT},
     [TH_OP_CONSOLE] = {th_op_console, TH_STAGE_CONSOLE},
+    [TH_OP_CGROUP_JOIN] = {th_op_cgroup_join, TH_STAGE_CGROUP},
 };
 
 int th_child_can_run(unsigned code) {
@@ -90,6 +92,32 @@ int th_child_can_run(unsigned code) {
 pid_t th_raw_clone(unsigned long flags) {
   /* x86_64 argument order: flags, new stack (0: a copy of ours), parent_tid, child_tid, tls. */
   return (pid_t)syscall(SYS_clone, flags, 0, 0, 0, 0);
+}
+
+/* clone3(2)'s argument, as far as CLONE_INTO_CGROUP needs it (CLONE_ARGS_SIZE_VER2). */
+struct th_clone_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+#define TH_CLONE_INTO_CGROUP 0x200000000ULL
+
+pid_t th_clone_init(struct th_child *c, unsigned long flags) {
+  c->cgroup_into_done = 0;
+  if (c->cgroup_into_fd >= 0) {
+    struct th_clone_args a = {0};
+    a.flags = (flags & ~(unsigned long)CSIGNAL) | TH_CLONE_INTO_CGROUP;
+    /* clone3 refuses an exit signal with CLONE_PARENT; the child then gets ours, as with clone. */
+    a.exit_signal = (flags & CLONE_PARENT) ? 0 : flags & CSIGNAL;
+    a.cgroup = (uint64_t)c->cgroup_into_fd;
+    /* Set before the call: the child's copy of c must already say so. */
+    c->cgroup_into_done = 1;
+    pid_t pid = (pid_t)syscall(SYS_clone3, &a, sizeof a);
+    if (pid >= 0) return pid;
+    /* No clone3 (ENOSYS), or the kernel refuses the move from here (with nsdelegate, from
+       inside the container's cgroup namespace): clone, and the PROCS op writes cgroup.procs
+       through the runtime's fd, where any real refusal is reported with its reason. */
+    c->cgroup_into_done = 0;
+  }
+  return th_raw_clone(flags);
 }
 
 const char *th_fd_path(char *out, int fd) {
@@ -251,6 +279,7 @@ static int th_op_close_fds(struct th_child *c, const struct th_op *op) {
   for (uint32_t i = 0; i < c->plan->n && nk < 64; i++)
     if (c->plan->ops[i].code == TH_OP_IDMAP_MOUNT) keep_fds[nk++] = c->plan->ops[i].f[TH_IDMAP_MOUNT_TREE_FD].u32;
     else if (c->plan->ops[i].code == TH_OP_NS_PIDFD) keep_fds[nk++] = c->plan->ops[i].f[TH_NS_PIDFD_FD].u32;
+    else if (c->plan->ops[i].code == TH_OP_CGROUP_JOIN) keep_fds[nk++] = c->plan->ops[i].f[TH_CGROUP_JOIN_FD].u32;
   for (unsigned i = 1; i < nk; i++)
     for (unsigned j = i; j > 0 && keep_fds[j - 1] > keep_fds[j]; j--) {
       unsigned t = keep_fds[j];
@@ -392,8 +421,7 @@ _Noreturn void th_child_main(struct th_child *c) {
     const struct th_op *op = &c->plan->ops[i];
     unsigned code = op->code;
     if (!c->have_go && code != TH_OP_CLOSE_FDS && code != TH_OP_STDIO && code != TH_OP_SET_NAME && code != TH_OP_NAMESPACE &&
-        code != TH_OP_NS_PIDFD &&
-        th_wait_go(c) < 0)
+        code != TH_OP_NS_PIDFD && code != TH_OP_CGROUP_JOIN && th_wait_go(c) < 0)
       th_die(c, TH_STAGE_SYNC, 1);
     if (th_ops[code].run(c, op) < 0)
       th_die(c, th_ops[code].stage, code == TH_OP_EXEC ? th_exec_status(c->err_errno) : 1);

@@ -31,7 +31,10 @@ struct th_child {
   pid_t parent_pid;      /* the runtime process, for the parent-death check */
   int cap_last_cap;      /* /proc/sys/kernel/cap_last_cap, read before clone */
   int second_fork;       /* init is a grandchild (see th_plan_needs_second_fork) */
-  uint64_t create_flags; /* CLONE_NEW* flags of the namespaces the plan creates */
+  uint64_t create_flags; /* CLONE_NEW* flags of the namespaces the clone or unshare creates */
+  int defer_cgroupns;    /* CLONE_NEWCGROUP is left out of create_flags: the last CGROUP_JOIN unshares it */
+  int cgroup_into_fd;    /* the CGROUP_JOIN INTO directory, for CLONE_INTO_CGROUP; -1 for none */
+  int cgroup_into_done;  /* the clone that made this process placed it there */
 
   /* The child's own state. */
   int root_fd;             /* O_PATH fd of the container root: rootfs before PIVOT, "/" after */
@@ -85,12 +88,20 @@ void th_child_adopt(struct th_child *c);
 /** Raw clone(2) that returns twice like fork, without glibc's fork handlers and locks. */
 pid_t th_raw_clone(unsigned long flags);
 
+/**
+ * The clone that makes init (or an exec'd process): th_raw_clone, but straight into the cgroup v2
+ * directory of the plan's CGROUP_JOIN INTO op with clone3(CLONE_INTO_CGROUP) where there is one.
+ * When that clone fails it falls back to clone, and the PROCS op writes cgroup.procs.
+ */
+pid_t th_clone_init(struct th_child *c, unsigned long flags);
+
 /** "/proc/self/fd/<fd>" into out (at least 32 bytes); the way to name an O_PATH fd to mount(2). */
 const char *th_fd_path(char *out, int fd);
 
 /* Op executors, grouped by file. */
 int th_op_namespace(struct th_child *c, const struct th_op *op); /* ns.c */
 int th_op_ns_pidfd(struct th_child *c, const struct th_op *op);  /* ns.c */
+int th_op_cgroup_join(struct th_child *c, const struct th_op *op); /* ns.c */
 
 int th_op_rootfs(struct th_child *c, const struct th_op *op); /* mounts.c */
 int th_op_mount(struct th_child *c, const struct th_op *op);

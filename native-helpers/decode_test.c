@@ -236,7 +236,11 @@ static void test_rejections(void) {
 
   minimal_head(p), minimal_tail(p);
   set32(p, 4, TH_PLAN_VERSION + 1);
-  rejects(p, "plan version 4, but this helper reads version 3", "wrong version");
+  {
+    char want[80];
+    snprintf(want, sizeof want, "plan version %u, but this helper reads version %u", TH_PLAN_VERSION + 1, TH_PLAN_VERSION);
+    rejects(p, want, "wrong version");
+  }
 
   minimal_head(p), minimal_tail(p);
   set32(p, 12, (uint32_t)p->len + 1);
@@ -389,6 +393,54 @@ static void test_rejections(void) {
   op(p, TH_OP_STDIO), u32(p, 0x80000000u), u32(p, 6), u32(p, 7), end_op(p);
   op_ns(p, CLONE_NEWNS, ""), op_rootfs(p), minimal_tail(p);
   rejects(p, "op 1 (stdio): fd0 2147483648 is not a descriptor", "stdio fd out of range");
+
+  {
+    struct th_plan plan;
+    begin(p);
+    op(p, TH_OP_CLOSE_FDS), u32(p, 0), end_op(p);
+    op_ns(p, CLONE_NEWNS, ""), op_ns(p, CLONE_NEWCGROUP, "");
+    op(p, TH_OP_CGROUP_JOIN), u32(p, 5), u32(p, TH_CGROUP_JOIN_MODE_TASKS), end_op(p);
+    op(p, TH_OP_CGROUP_JOIN), u32(p, 6), u32(p, TH_CGROUP_JOIN_MODE_INTO), end_op(p);
+    op(p, TH_OP_CGROUP_JOIN), u32(p, 7), u32(p, TH_CGROUP_JOIN_MODE_PROCS), end_op(p);
+    op(p, TH_OP_CGROUP_JOIN), u32(p, 8), u32(p, TH_CGROUP_JOIN_MODE_TASKS), end_op(p);
+    op_rootfs(p), minimal_tail(p);
+    int rc = decode(p, &plan);
+    ok(rc == 0 && plan.ops[3].code == TH_OP_CGROUP_JOIN && plan.ops[4].f[TH_CGROUP_JOIN_FD].u32 == 6 &&
+           plan.ops[4].f[TH_CGROUP_JOIN_MODE].u32 == TH_CGROUP_JOIN_MODE_INTO,
+       "cgroup-join ops right after the namespace ops: accepted with their fds and modes (%s)", rc == 0 ? "ok" : err);
+    if (rc == 0) th_plan_free(&plan);
+  }
+
+  begin(p), op_ns(p, CLONE_NEWNS, ""), op_rootfs(p);
+  op(p, TH_OP_CGROUP_JOIN), u32(p, 5), u32(p, TH_CGROUP_JOIN_MODE_TASKS), end_op(p);
+  minimal_tail(p);
+  rejects(p, "op 2 (cgroup-join): must directly follow the namespace ops (op 1 is rootfs)", "cgroup-join after set-up began");
+
+  begin(p), op(p, TH_OP_CGROUP_JOIN), u32(p, 5), u32(p, TH_CGROUP_JOIN_MODE_TASKS), end_op(p);
+  op_ns(p, CLONE_NEWNS, ""), op_rootfs(p), minimal_tail(p);
+  rejects(p, "op 1 (namespace): namespace ops must precede every op", "a namespace op after cgroup-join");
+
+  begin(p), op_ns(p, CLONE_NEWNS, "");
+  op(p, TH_OP_CGROUP_JOIN), u32(p, 5), u32(p, TH_CGROUP_JOIN_MODE_INTO), end_op(p);
+  op(p, TH_OP_CGROUP_JOIN), u32(p, 6), u32(p, TH_CGROUP_JOIN_MODE_INTO), end_op(p);
+  op_rootfs(p), minimal_tail(p);
+  rejects(p, "op 2 (cgroup-join): a second cgroup v2 directory (the first is op 1)", "two cgroup v2 directories");
+
+  begin(p), op_ns(p, CLONE_NEWNS, "");
+  op(p, TH_OP_CGROUP_JOIN), u32(p, 5), u32(p, 3), end_op(p);
+  op_rootfs(p), minimal_tail(p);
+  rejects(p, "op 1 (cgroup-join): mode 3 is unknown", "cgroup-join with an unknown mode");
+
+  begin(p), op_ns(p, CLONE_NEWNS, "");
+  op(p, TH_OP_CGROUP_JOIN), u32(p, 5), u32(p, TH_CGROUP_JOIN_MODE_PROCS), end_op(p);
+  op(p, TH_OP_CGROUP_JOIN), u32(p, 6), u32(p, TH_CGROUP_JOIN_MODE_PROCS), end_op(p);
+  op_rootfs(p), minimal_tail(p);
+  rejects(p, "op 2 (cgroup-join): a second cgroup v2 cgroup.procs (the first is op 1)", "two cgroup.procs");
+
+  begin(p), op_ns(p, CLONE_NEWNS, "");
+  op(p, TH_OP_CGROUP_JOIN), u32(p, 1), u32(p, TH_CGROUP_JOIN_MODE_TASKS), end_op(p);
+  op_rootfs(p), minimal_tail(p);
+  rejects(p, "op 1 (cgroup-join): fd 1 is not an inherited descriptor above stdio", "cgroup-join on a stdio fd");
 
   begin(p), op_ns(p, CLONE_NEWNS | CLONE_NEWPID, ""), op_rootfs(p), minimal_tail(p);
   rejects(p, "op 0 (namespace): nstype 0x20020000 is not a single CLONE_NEW* flag", "nstype with two flags");

@@ -128,7 +128,7 @@ int th_op_namespace(struct th_child *c, const struct th_op *op) {
   if (c->create_flags != 0 && unshare((int)c->create_flags) < 0)
     return th_fail(c, errno, "unshare namespaces (flags ", th_hexs(h, c->create_flags), ")", NULL);
   if ((c->create_flags & CLONE_NEWTIME) && (rc = th_time_offsets(c)) < 0) return rc;
-  pid_t pid = th_raw_clone(CLONE_PARENT | SIGCHLD);
+  pid_t pid = th_clone_init(c, CLONE_PARENT | SIGCHLD);
   if (pid < 0) return th_fail(c, errno, "clone init (flags ", th_hexs(h, CLONE_PARENT | SIGCHLD), ")", NULL);
   if (pid > 0) {
     /* The intermediate's work is done. If the runtime cannot learn init's pid, init must go. */
@@ -140,5 +140,29 @@ int th_op_namespace(struct th_child *c, const struct th_op *op) {
   }
   /* init: the parent-death signal does not survive clone, and the session is ours to start. */
   th_child_adopt(c);
+  return 0;
+}
+
+/*
+ * CGROUP_JOIN (see ops.ts): the process, a single thread (the clone copied only the caller's),
+ * moves itself. In a v1 hierarchy it writes "0" to `tasks`; in v2 the clone placed it already
+ * (INTO), or it writes "0" to cgroup.procs (PROCS). After the last join, the cgroup namespace the
+ * plan creates is unshared, rooted here.
+ */
+int th_op_cgroup_join(struct th_child *c, const struct th_op *op) {
+  int fd = (int)op->f[TH_CGROUP_JOIN_FD].u32, rc = 0;
+  uint32_t mode = op->f[TH_CGROUP_JOIN_MODE].u32;
+  char a[TH_NUM_BYTES];
+  if (fd == c->sync_fd) {
+    rc = th_fail_complete(c, EBADF, "cgroup fd ", th_u64s(a, (uint64_t)fd), " is the sync socket", NULL);
+  } else if (mode == TH_CGROUP_JOIN_MODE_TASKS || (mode == TH_CGROUP_JOIN_MODE_PROCS && !c->cgroup_into_done)) {
+    if (write(fd, "0", 1) != 1)
+      rc = th_fail(c, errno, "join the cgroup (write \"0\" to ", mode == TH_CGROUP_JOIN_MODE_TASKS ? "tasks" : "cgroup.procs",
+                   ", fd ", th_u64s(a, (uint64_t)fd), ")", NULL);
+  }
+  close(fd);
+  if (rc < 0) return rc;
+  int last = op->index + 1 >= c->plan->n || c->plan->ops[op->index + 1].code != TH_OP_CGROUP_JOIN;
+  if (last && c->defer_cgroupns && unshare(CLONE_NEWCGROUP) < 0) return th_fail(c, errno, "unshare the cgroup namespace", NULL);
   return 0;
 }

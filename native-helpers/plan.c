@@ -180,6 +180,12 @@ static int th_check_op(const struct th_op *op, char *why, size_t n) {
       return th_say(why, n, "fd %u is not an inherited descriptor above stdio", f[TH_NS_PIDFD_FD].u32);
     return 0;
   }
+  case TH_OP_CGROUP_JOIN:
+    if (f[TH_CGROUP_JOIN_MODE].u32 > TH_CGROUP_JOIN_MODE_PROCS)
+      return th_say(why, n, "mode %u is unknown", f[TH_CGROUP_JOIN_MODE].u32);
+    if (f[TH_CGROUP_JOIN_FD].u32 < 3 || f[TH_CGROUP_JOIN_FD].u32 > INT32_MAX)
+      return th_say(why, n, "fd %u is not an inherited descriptor above stdio", f[TH_CGROUP_JOIN_FD].u32);
+    return 0;
   case TH_OP_STDIO:
     for (int k = 0; k < 3; k++)
       if (f[k].u32 != TH_STDIO_INHERIT && f[k].u32 > INT32_MAX)
@@ -247,6 +253,8 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
   long first[TH_OP_MAX + 1];
   long ns_first[sizeof th_ns_types / sizeof th_ns_types[0]];
   long not_ns = -1; /* first op that may not precede a NAMESPACE op */
+  long not_join = -1; /* first op that may not precede a CGROUP_JOIN op */
+  long into = -1, procs = -1; /* the CGROUP_JOIN ops with mode INTO and PROCS */
   int has_mount_ns = 0;
   for (size_t i = 0; i <= TH_OP_MAX; i++) first[i] = -1;
   for (size_t i = 0; i < sizeof ns_first / sizeof ns_first[0]; i++) ns_first[i] = -1;
@@ -298,6 +306,20 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
                     first[TH_OP_NAMESPACE]);
     } else if (c != TH_OP_CLOSE_FDS && c != TH_OP_STDIO && c != TH_OP_SET_NAME && c != TH_OP_NS_PIDFD && not_ns < 0) {
       not_ns = i;
+    }
+    if (c == TH_OP_CGROUP_JOIN) {
+      if (not_join >= 0)
+        return th_say(err, errlen, "op %u (cgroup-join): must directly follow the namespace ops (op %ld is %s)", i,
+                      not_join, th_op_names[p->ops[not_join].code]);
+      uint32_t mode = op->f[TH_CGROUP_JOIN_MODE].u32;
+      long *seen = mode == TH_CGROUP_JOIN_MODE_INTO ? &into : mode == TH_CGROUP_JOIN_MODE_PROCS ? &procs : NULL;
+      if (seen != NULL && *seen >= 0)
+        return th_say(err, errlen, "op %u (cgroup-join): a second cgroup v2 %s (the first is op %ld)", i,
+                      mode == TH_CGROUP_JOIN_MODE_INTO ? "directory" : "cgroup.procs", *seen);
+      if (seen != NULL) *seen = i;
+    } else if (c != TH_OP_CLOSE_FDS && c != TH_OP_STDIO && c != TH_OP_SET_NAME && c != TH_OP_NS_PIDFD &&
+               c != TH_OP_NAMESPACE && not_join < 0) {
+      not_join = i;
     }
     const char *needs = NULL;
     switch (c) {

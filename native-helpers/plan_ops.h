@@ -2,7 +2,7 @@
 #ifndef TSRUN_PLAN_OPS_H
 #define TSRUN_PLAN_OPS_H
 
-#define TH_PLAN_VERSION 3u
+#define TH_PLAN_VERSION 4u
 #define TH_PLAN_MAGIC 0x4c505354u
 #define TH_PLAN_MAX_BYTES 4194304u
 #define TH_SYNC_MAX_BYTES 131072u
@@ -50,8 +50,9 @@ enum th_op_code {
   TH_OP_CONSOLE = 37,
   TH_OP_NS_PIDFD = 38,
   TH_OP_STDIO = 39,
+  TH_OP_CGROUP_JOIN = 40,
 };
-#define TH_OP_MAX 39
+#define TH_OP_MAX 40
 
 #define TH_CLOSE_FDS_PRESERVE 0
 #define TH_NAMESPACE_NSTYPE 0
@@ -138,6 +139,8 @@ enum th_op_code {
 #define TH_STDIO_FD0 0
 #define TH_STDIO_FD1 1
 #define TH_STDIO_FD2 2
+#define TH_CGROUP_JOIN_FD 0
+#define TH_CGROUP_JOIN_MODE 1
 #define TH_OP_MAX_FIELDS 9
 
 /* Field kinds per op code, 0-terminated; unused codes have no entry. */
@@ -181,6 +184,7 @@ static const unsigned char th_op_fields[TH_OP_MAX + 1][TH_OP_MAX_FIELDS + 1] = {
   [TH_OP_CONSOLE] = {TH_F_U32, TH_F_U32, TH_F_U32, 0},
   [TH_OP_NS_PIDFD] = {TH_F_U32, TH_F_U32, 0},
   [TH_OP_STDIO] = {TH_F_U32, TH_F_U32, TH_F_U32, 0},
+  [TH_OP_CGROUP_JOIN] = {TH_F_U32, TH_F_U32, 0},
 };
 
 /* Which op codes exist (1) and which do not (0). */
@@ -224,6 +228,7 @@ static const unsigned char th_op_known[TH_OP_MAX + 1] = {
   [TH_OP_CONSOLE] = 1,
   [TH_OP_NS_PIDFD] = 1,
   [TH_OP_STDIO] = 1,
+  [TH_OP_CGROUP_JOIN] = 1,
 };
 
 /* Field names per op, in wire order, for decoder messages. */
@@ -262,6 +267,7 @@ static const char *const th_field_names[TH_OP_MAX + 1][TH_OP_MAX_FIELDS] = {
   [TH_OP_CONSOLE] = {"rows", "cols", "mount_console"},
   [TH_OP_NS_PIDFD] = {"fd", "nstypes"},
   [TH_OP_STDIO] = {"fd0", "fd1", "fd2"},
+  [TH_OP_CGROUP_JOIN] = {"fd", "mode"},
 };
 
 static const char *const th_op_names[TH_OP_MAX + 1] = {
@@ -304,6 +310,7 @@ static const char *const th_op_names[TH_OP_MAX + 1] = {
   [TH_OP_CONSOLE] = "console",
   [TH_OP_NS_PIDFD] = "ns-pidfd",
   [TH_OP_STDIO] = "stdio",
+  [TH_OP_CGROUP_JOIN] = "cgroup-join",
 };
 
 enum th_mount_kind {
@@ -315,6 +322,12 @@ enum th_mount_kind {
 enum th_pivot {
   TH_PIVOT_PIVOT_ROOT = 0,
   TH_PIVOT_MOVE_CHROOT = 1,
+};
+
+enum th_cgroup_join_mode {
+  TH_CGROUP_JOIN_MODE_TASKS = 0,
+  TH_CGROUP_JOIN_MODE_INTO = 1,
+  TH_CGROUP_JOIN_MODE_PROCS = 2,
 };
 
 enum th_hook {
@@ -380,6 +393,7 @@ enum th_stage {
   TH_STAGE_TIME_OFFSETS = 39,
   TH_STAGE_IDMAP_MOUNT = 40,
   TH_STAGE_CONSOLE = 41,
+  TH_STAGE_CGROUP = 42,
 };
 
 /* A STDIO field that keeps the inherited fd. */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -166,6 +167,18 @@ int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint
   c->cap_last_cap = th_read_cap_last_cap();
   c->second_fork = th_plan_needs_second_fork(&p);
   c->create_flags = th_plan_create_flags(&p);
+  /* Init joins its cgroups first and creates its cgroup namespace after (th_op_cgroup_join), so
+     the namespace is rooted at the container's cgroup. */
+  const struct th_op *into = NULL;
+  c->defer_cgroupns = 0;
+  for (uint32_t i = 0; i < p.n; i++) {
+    if (p.ops[i].code != TH_OP_CGROUP_JOIN) continue;
+    c->defer_cgroupns = (c->create_flags & CLONE_NEWCGROUP) != 0;
+    if (p.ops[i].f[TH_CGROUP_JOIN_MODE].u32 == TH_CGROUP_JOIN_MODE_INTO) into = &p.ops[i];
+  }
+  if (c->defer_cgroupns) c->create_flags &= ~(uint64_t)CLONE_NEWCGROUP;
+  c->cgroup_into_fd = into != NULL ? (int)into->f[TH_CGROUP_JOIN_FD].u32 : -1;
+  c->cgroup_into_done = 0;
   c->ns_done = c->have_go = c->created = 0;
   c->ns_pidfd_joined = 0;
   c->doc[0] = c->doc[1] = "";
@@ -177,7 +190,9 @@ int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = th_raw_clone(flags);
+  /* With a second fork, the intermediate stays where the runtime is; init's clone (ns.c) goes
+     into the cgroup. */
+  pid_t pid = c->second_fork ? th_raw_clone(flags) : th_clone_init(c, flags);
   if (pid == 0) th_child_main(c);
   int e = errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -2,7 +2,7 @@
  * Generates native-helpers/plan_ops.h from runtime/plan/ops.ts, so op codes, field layouts,
  * message types and stages are defined once. Run by `make gen`; `make check-generated` compares.
  */
-import { HOOK_PHASE, MOUNT_KIND, MSG, MSG_HEADER_BYTES, OP, OP_FIELDS, PIVOT_MODE, PLAN_MAGIC, PLAN_MAX_BYTES, PLAN_VERSION, STAGE, STDIO_INHERIT, SYNC_MAX_BYTES, type FieldKind, type OpName } from '../runtime/plan/ops';
+import { CGROUP_JOIN_MODE, HOOK_PHASE, MOUNT_KIND, MSG, MSG_HEADER_BYTES, OP, OP_FIELDS, PIVOT_MODE, PLAN_MAGIC, PLAN_MAX_BYTES, PLAN_VERSION, STAGE, STDIO_INHERIT, SYNC_MAX_BYTES, type FieldKind, type OpName } from '../runtime/plan/ops';
 
 const KIND_C: Record<FieldKind, string> = { u32: 'TH_F_U32', u64: 'TH_F_U64', str: 'TH_F_STR', strlist: 'TH_F_STRLIST', u32list: 'TH_F_U32LIST', bytes: 'TH_F_BYTES' };
 
@@ -59,6 +59,7 @@ export function renderHeader(): string {
   };
   group('MOUNT_KIND', MOUNT_KIND);
   group('PIVOT', PIVOT_MODE);
+  group('CGROUP_JOIN_MODE', CGROUP_JOIN_MODE);
   group('HOOK', HOOK_PHASE);
   group('MSG', MSG);
   group('STAGE', STAGE);

@@ -21,12 +21,25 @@ import { v2Driver } from './v2';
 /** A signal by number (9) or name ("SIGKILL"). */
 export type Signal = number | NodeJS.Signals;
 
+/** One file or directory a process opens to join the container's cgroup (see joinTargets). */
+export interface CgroupJoinTarget {
+  /** `tasks`: a v1 `tasks` file the process writes "0" to; `into`: a cgroup v2 directory. */
+  readonly mode: 'tasks' | 'into';
+  readonly path: string;
+}
+
 /** What the runtime does to a container's cgroup. */
 export interface CgroupDriver {
   /** Create the container's cgroup (mkdir -p in every hierarchy); an existing one is reused. */
   create(): void;
   /** Move process `pid` (and its threads) into the cgroup. */
   addProcess(pid: number): void;
+  /**
+   * What a new container process opens to join the cgroup itself (the CGROUP_JOIN plan op): a v1
+   * hierarchy's `tasks` file, or the cgroup v2 directory to clone into. Cheaper than addProcess
+   * (no global lock, no RCU grace period) and done before the process runs anything.
+   */
+  joinTargets(): readonly CgroupJoinTarget[];
   /** Apply `linux.resources` (create) or an `update --resources` document; unset fields are left alone. */
   apply(resources: LinuxResources): void;
   /** Freeze or thaw every process, returning once the kernel reports the new state. */

@@ -17,7 +17,7 @@ import type { LinuxResources } from '../../spec/schema-linux';
 import { runOps } from './apply';
 import { POLL_MS, isSigkill, levelsBelow, removeTree, signalAll, withCleanup, type Freezer } from './common';
 import type { CgroupMount } from './detect';
-import type { CgroupDriver, DriverContext, Signal } from './driver';
+import type { CgroupDriver, CgroupJoinTarget, DriverContext, Signal } from './driver';
 import { errnoOf, pidsInTree, readFile, readIfExists, writeFile } from './fs';
 import { dirInHierarchy } from './path';
 import { v1Writes } from './resources';
@@ -124,6 +124,11 @@ export function v1Driver(ctx: DriverContext, hybrid: boolean): CgroupDriver {
     addProcess(pid: number): void {
       for (const { dir } of dirs.values()) writeFile(ctx.fs, dir, 'cgroup.procs', String(pid));
       if (unifiedDir !== undefined && unifiedJoined()) writeFile(ctx.fs, unifiedDir, 'cgroup.procs', String(pid));
+    },
+    joinTargets(): CgroupJoinTarget[] {
+      const out: CgroupJoinTarget[] = [...dirs.values()].map(({ dir }) => ({ mode: 'tasks', path: path.join(dir, 'tasks') }));
+      if (unifiedDir !== undefined && unifiedJoined()) out.push({ mode: 'into', path: unifiedDir });
+      return out;
     },
     apply(resources: LinuxResources): void {
       runOps(ctx.fs, v1Writes(resources), { dirFor, explainMissing: (_c, _d, err) => err });

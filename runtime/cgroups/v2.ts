@@ -106,6 +106,7 @@ export function v2Driver(ctx: DriverContext): CgroupDriver {
     addProcess(pid: number): void {
       writeFile(ctx.fs, dir, 'cgroup.procs', String(pid));
     },
+    joinTargets: () => [{ mode: 'into', path: dir }],
     apply(resources: LinuxResources): void {
       runOps(ctx.fs, v2Writes(resources), { dirFor: () => dir, explainMissing });
       if (resources.devices === undefined) return;

@@ -18,7 +18,7 @@ import { namespaceLinks } from './processes';
 import { writeIdMaps } from './userns';
 import { checkConsole, deliverConsole } from './console';
 import { compileSeccomp } from '../seccomp/compile';
-import { containerCgroup, containerCgroupPath } from './cgroup';
+import { containerCgroup, containerCgroupPath, openCgroupJoin } from './cgroup';
 import type { CgroupDriver } from '../cgroups/driver';
 import { containerPaths, createContainerDir, removeContainerDir, writeState, STATE_VERSION, type ContainerState } from './state-store';
 import { parseProcStat } from './status';
@@ -152,30 +152,36 @@ export function createContainer(opts: CreateOptions): ContainerState {
     const planSpec: Spec = listen > 0 && spec.process
       ? { ...spec, process: { ...spec.process, env: [...(spec.process.env ?? []), `LISTEN_FDS=${listen}`, 'LISTEN_PID=1'] } }
       : spec;
-    const plan = buildPlan(planSpec, host, {
-      id: opts.id,
-      bundle,
-      rootfs,
-      execFifo: paths.fifo,
-      noPivot: opts.noPivot,
-      noNewKeyring: opts.noNewKeyring,
-      seccomp,
-      cgroupPaths: cg?.paths() ?? {},
-      rootless,
-      idmapFds,
-      preserveFds: listen + opts.preserveFds,
-      sourceKinds,
-      stdio: opts.stdio,
-    });
-    child = native.spawn(encodePlan(plan));
+    // Init joins its cgroup itself, through fds we open (see openCgroupJoin).
+    const join = cg ? openCgroupJoin(cg) : undefined;
+    try {
+      const plan = buildPlan(planSpec, host, {
+        id: opts.id,
+        bundle,
+        rootfs,
+        execFifo: paths.fifo,
+        noPivot: opts.noPivot,
+        noNewKeyring: opts.noNewKeyring,
+        seccomp,
+        cgroupPaths: cg?.paths() ?? {},
+        rootless,
+        idmapFds,
+        preserveFds: listen + opts.preserveFds,
+        sourceKinds,
+        stdio: opts.stdio,
+        cgroupJoin: join?.ops,
+      });
+      child = native.spawn(encodePlan(plan));
+    } finally {
+      // The child has its own copies from clone; it joins through them and closes them.
+      join?.close();
+    }
     const startTime = parseProcStat(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8'))?.startTime ?? '';
     const annotations = spec.annotations ?? {};
     const spawned = child;
     // runtime-spec: hooks in the runtime's namespace see init's host pid, hooks in the
     // container's namespace see the pid as the container does.
     const hookState = (status: string, pid = spawned.pid): HookState => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid, bundle, annotations });
-    // Init joins its cgroup while it still waits for GO: before it runs any user code.
-    cg?.addProcess(spawned.pid);
     if (createsUserNamespace(spec)) {
       writeIdMaps(spawned.pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? [], process.getuid?.() !== 0);
     }

@@ -13,7 +13,7 @@ import { buildExecPlan } from '../plan/exec';
 import { encodePlan } from '../plan/encode';
 import { MSG, stageName } from '../plan/ops';
 import { compileSeccomp } from '../seccomp/compile';
-import { cgroupOfState } from './cgroup';
+import { cgroupOfState, openCgroupJoin, type CgroupJoin } from './cgroup';
 import { checkConsole, deliverConsole } from './console';
 import { sendToSeccompAgent, writePidFile } from './create';
 import { statusOf } from './lifecycle';
@@ -64,9 +64,12 @@ export function startExec(opts: ExecOptions): StartedExec {
   const spec = containerConfig(s.bundle);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
   const pidfd = openInitPidfd(s);
+  let join: CgroupJoin | undefined;
   opts.debug?.(pidfd !== undefined ? `exec: joining the namespaces of init (pid ${s.pid}) through a pidfd` : `exec: no pidfd_open here; joining through /proc/${s.pid}/ns`);
   let child: native.Spawned;
   try {
+    // The process joins the container's cgroup itself, before it runs anything of its own.
+    join = s.cgroupPath !== undefined ? openCgroupJoin(cgroupOfState(s)) : undefined;
     const plan = buildExecPlan(opts.process, spec, probeHost(), {
       initPid: s.pid,
       initPidfd: pidfd,
@@ -74,15 +77,15 @@ export function startExec(opts: ExecOptions): StartedExec {
       seccomp,
       rootless: (process.geteuid?.() ?? 0) !== 0,
       stdio: opts.stdio,
+      cgroupJoin: join?.ops,
     });
     child = native.spawn(encodePlan(plan));
   } finally {
-    // The child has its own copy from clone; it joins through it and closes it.
+    // The child has its own copies from clone; it joins through them and closes them.
     if (pidfd !== undefined) fs.closeSync(pidfd);
+    join?.close();
   }
   try {
-    // Into the container's cgroup before it runs anything of its own.
-    if (s.cgroupPath !== undefined) cgroupOfState(s).addProcess(child.pid);
     native.syncSend(child.syncFd, MSG.GO, Buffer.from('\0\0'));
     for (;;) {
       const msg = native.syncRecv(child.syncFd, 60_000);

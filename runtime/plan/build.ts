@@ -39,6 +39,8 @@ export interface BuildOptions {
   readonly sourceKinds: Readonly<Record<string, 'dir' | 'file' | 'missing'>>;
   /** Caller's fds that become the process's 0, 1, 2 (-1: keep the inherited one); absent: keep all. */
   readonly stdio?: StdioFds | undefined;
+  /** CGROUP_JOIN ops (openCgroupJoin): init joins its cgroup itself, right after the namespace ops. */
+  readonly cgroupJoin?: readonly PlanOpOf<'CGROUP_JOIN'>[] | undefined;
 }
 
 /** fds for the process's 0, 1 and 2, from the caller's table; -1 keeps what the clone inherited. */
@@ -88,6 +90,7 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   for (const ns of linux.namespaces ?? []) {
     ops.push({ op: 'NAMESPACE', nstype: isNamespaceType(ns.type) ? NAMESPACE_CLONE_FLAGS[ns.type] : 0, path: ns.path ?? '' });
   }
+  ops.push(...(opts.cgroupJoin ?? []));
   const offsets = linux.timeOffsets;
   if (offsets && Object.keys(offsets).length > 0) {
     const o = (clock: string) => offsets[clock] ?? {};

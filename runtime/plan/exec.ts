@@ -11,7 +11,7 @@ import { NAMESPACE_CLONE_FLAGS, isNamespaceType } from '../../spec';
 import type { HostFacts } from '../host/probe';
 import { consoleOp, processOps, stdioOp, type ProcessOpsOptions, type StdioFds } from './build';
 import { PLAN_VERSION } from './ops';
-import type { Plan, PlanOp } from './types';
+import type { Plan, PlanOp, PlanOpOf } from './types';
 import { EXEC_PROCESS_NAME } from './names';
 
 /** /proc/<pid>/ns link names per OCI namespace type. */
@@ -32,6 +32,8 @@ export interface ExecPlanOptions extends ProcessOpsOptions {
   readonly initPidfd?: number | undefined;
   /** Caller's fds that become the process's 0, 1, 2 (-1: keep the inherited one). */
   readonly stdio?: StdioFds | undefined;
+  /** CGROUP_JOIN ops (openCgroupJoin): the process joins the container's cgroup itself. */
+  readonly cgroupJoin?: readonly PlanOpOf<'CGROUP_JOIN'>[] | undefined;
 }
 
 /** Build the plan for one process joining a running container. */
@@ -46,7 +48,7 @@ export function buildExecPlan(proc: NonNullable<Spec['process']>, containerSpec:
     joins.push({ op: 'NAMESPACE', nstype: NAMESPACE_CLONE_FLAGS[ns.type], path: `/proc/${opts.initPid}/ns/${NS_LINK[ns.type]}` });
   }
   if (opts.initPidfd !== undefined && nstypes !== 0) ops.push({ op: 'NS_PIDFD', fd: opts.initPidfd, nstypes: nstypes >>> 0 });
-  ops.push(...joins);
+  ops.push(...joins, ...(opts.cgroupJoin ?? []));
   if (proc.oomScoreAdj !== undefined) ops.push({ op: 'OOM_SCORE_ADJ', value: BigInt.asUintN(64, BigInt(proc.oomScoreAdj)) });
   if (proc.terminal) ops.push(consoleOp(proc, false));
   ops.push(...processOps(proc, linux, host, opts));

@@ -46,7 +46,7 @@
  */
 
 /** Plan format version; bump on any change to ops, fields or messages. */
-export const PLAN_VERSION = 3;
+export const PLAN_VERSION = 4;
 
 /** Magic number at the start of every plan ("TSPL" little-endian). */
 export const PLAN_MAGIC = 0x4c505354;
@@ -159,7 +159,28 @@ export const OP = {
    * several containers need not point its own 0-2 anywhere. Right after CLOSE_FDS, at most once.
    */
   STDIO: 39,
+  /**
+   * Join the container's cgroup in one hierarchy, from inside, before the process runs anything
+   * of the container's. `fd` was opened by the runtime and is inherited through clone; the kernel
+   * checks the opener's credentials and cgroup namespace, so the joins work from inside new
+   * user and cgroup namespaces too.
+   *   TASKS  a cgroup v1 `tasks` file: the process writes "0" (itself; it has one thread). A
+   *          thread moving itself skips the kernel's global threadgroup lock, whose first writer
+   *          waits for an RCU grace period (7-15 ms, every create) when the runtime writes the
+   *          pid to cgroup.procs instead.
+   *   INTO   a cgroup v2 directory: the clone that makes the process passes it with
+   *          CLONE_INTO_CGROUP (Linux 5.7+), which takes no such lock either.
+   *   PROCS  that directory's cgroup.procs: the process writes "0" there only if that clone
+   *          could not be made (no clone3; or a cgroup namespace with nsdelegate).
+   * The ops directly follow the namespace ops; at most one INTO and one PROCS. The process joins
+   * before it creates a cgroup namespace, so the container sees its own cgroup as "/" (the clone
+   * leaves CLONE_NEWCGROUP out and the last CGROUP_JOIN unshares it).
+   */
+  CGROUP_JOIN: 40,
 } as const;
+
+/** CGROUP_JOIN.mode values. */
+export const CGROUP_JOIN_MODE = { TASKS: 0, INTO: 1, PROCS: 2 } as const;
 
 /** A STDIO field that keeps the inherited fd. */
 export const STDIO_INHERIT = 0xffffffff;
@@ -295,6 +316,10 @@ export const OP_FIELDS = {
     ['cols', 'u32'],
     ['mount_console', 'u32'],
   ],
+  CGROUP_JOIN: [
+    ['fd', 'u32'],
+    ['mode', 'u32'],
+  ],
 } as const satisfies Record<OpName, readonly (readonly [string, FieldKind])[]>;
 
 /** MOUNT.kind: what to create at a missing destination, decided by the builder. */
@@ -384,6 +409,7 @@ export const STAGE = {
   TIME_OFFSETS: 39,
   IDMAP_MOUNT: 40,
   CONSOLE: 41,
+  CGROUP: 42,
 } as const;
 
 /** The name of a failure stage. */

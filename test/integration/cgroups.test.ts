@@ -97,6 +97,63 @@ t.test('memory limit 4 MiB and pids limit 1 still start /bin/true', async (t) =>
   t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
 });
 
+/** Lines of /proc/<pid>/cgroup ("id:controllers:path") as this test sees them. */
+const cgroupLines = (pid: number | 'self'): string[] => read(`/proc/${pid}/cgroup`).split('\n');
+
+t.test('init and exec join the cgroup in every hierarchy, and in a cgroup namespace see it as /', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'cgroup1')) return;
+  const b = makeBundle(t, { args: ['sleep', '1000'], patch: (s) => s.linux.namespaces.push({ type: 'cgroup' }) });
+  const cg = cgroupPathFor(t, b);
+  b.writeSpec((s) => {
+    s.linux.cgroupsPath = cg;
+  });
+  const c = runDetached(b);
+  const lines = cgroupLines(c.pid);
+  t.equal(lines.length, cgroupLines('self').length, 'init is listed in every hierarchy');
+  t.same(lines.filter((l) => !l.endsWith(`:${cg}`)), [], `and in ${cg} in each`);
+
+  const own = b.rt.exec(['exec', b.id, 'cat', '/proc/self/cgroup', '/proc/1/cgroup']);
+  t.equal(own.code, 0, `exec exits 0 (${describe(own)})`);
+  const seen = own.stdout.trim().split('\n');
+  t.equal(seen.length, 2 * lines.length, 'exec reads both its own and init\'s hierarchies');
+  t.same(seen.filter((l) => !l.endsWith(':/')), [], 'each is "/" from inside the cgroup namespace');
+
+  const pidFile = path.join(b.sandbox, 'exec.pid');
+  const d = b.rt.exec(['exec', '--detach', '--pid-file', pidFile, b.id, 'sleep', '1000']);
+  t.equal(d.code, 0, `exec --detach exits 0 (${describe(d)})`);
+  const execPid = Number(read(pidFile));
+  t.same(cgroupLines(execPid).filter((l) => !l.endsWith(`:${cg}`)), [], `the exec'd process is in ${cg} in every hierarchy`);
+  t.equal(b.rt.kill(b.id, 'KILL', { all: true }).code, 0, 'kill --all KILL exits 0');
+  t.ok(await waitForStatus(b.rt, b.id, 'stopped', 5000), 'the container stops');
+});
+
+t.test('an init made by a second fork joins its cgroup itself: pids limit 1 holds it alone', async (t) => {
+  // Joining a pid namespace by path needs an intermediate process that forks init; were the
+  // intermediate in the cgroup, pids.max 1 would refuse init's fork.
+  if (!requires(t, 'root', 'busybox', 'cgroup1')) return;
+  const a = makeBundle(t, { args: ['sleep', '1000'] });
+  const first = runDetached(a);
+  const b = makeBundle(t, {
+    args: ['cat', '/proc/self/cgroup'],
+    patch: (s) => {
+      delete s.hostname;
+      s.linux.namespaces = [{ type: 'mount' }, { type: 'pid', path: `/proc/${first.pid}/ns/pid` }, { type: 'cgroup' }];
+    },
+  });
+  const cg = cgroupPathFor(t, b);
+  b.writeSpec((s) => {
+    s.linux.cgroupsPath = cg;
+    (s.linux.resources as unknown as Record<string, unknown>)['pids'] = { limit: 1 };
+  });
+  const r = b.rt.run(b.id, b.dir);
+  t.equal(r.code, 0, `run exits 0 (${describe(r)})`);
+  const seen = r.stdout.trim().split('\n');
+  t.equal(seen.length, cgroupLines('self').length, 'init lists every hierarchy');
+  t.same(seen.filter((l) => !l.endsWith(':/')), [], 'each is "/" from inside its cgroup namespace');
+  t.equal(a.rt.kill(first.id, 'KILL').code, 0, 'kill the first container');
+  t.ok(await waitForStatus(a.rt, first.id, 'stopped', 5000), 'it stops');
+});
+
 t.test('the device cgroup denies a host device the config does not allow', async (t) => {
   if (!requires(t, 'root', 'busybox', 'cgroup1')) return;
   const b = makeBundle(t, {

@@ -5,6 +5,8 @@ import { parseSpec } from '../../../../spec';
 import type { HostFacts } from '../../../../runtime/host/probe';
 import { buildPlan, idmapRequests, type BuildOptions } from '../../../../runtime/plan/build';
 import type { PlanOp } from '../../../../runtime/plan/types';
+import { encodePlan } from '../../../../runtime/plan/encode';
+import { PLAN_VERSION } from '../../../../runtime/plan/ops';
 
 const fixtures = path.resolve(__dirname, '../../../fixtures/spec/good');
 
@@ -175,4 +177,20 @@ t.test("init's stdio fds: a STDIO op right after CLOSE_FDS, only when given", as
   t.same(names(ops).slice(0, 2), ['CLOSE_FDS', 'STDIO']);
   t.same(ops[1], { op: 'STDIO', fd0: 4, fd1: 5, fd2: 0xffffffff });
   t.notOk(names(buildPlan(spec, hybrid, opts).ops).includes('STDIO'));
+});
+
+t.test('cgroup joins: CGROUP_JOIN ops right after the namespace ops, only when given', async (t) => {
+  const spec = load(fs.readdirSync(fixtures).filter((x) => x.endsWith('.json')).sort().find((f) => load(f).process !== undefined && (load(f).linux?.namespaces ?? []).length > 0)!);
+  const join = [
+    { op: 'CGROUP_JOIN', fd: 11, mode: 0 },
+    { op: 'CGROUP_JOIN', fd: 12, mode: 1 },
+    { op: 'CGROUP_JOIN', fd: 13, mode: 2 },
+  ] as const;
+  const ops = buildPlan(spec, hybrid, { ...opts, cgroupJoin: join }).ops;
+  const n = names(ops);
+  const first = n.indexOf('CGROUP_JOIN');
+  t.same(ops.slice(first, first + 3), join, 'in the order given');
+  t.equal(n.lastIndexOf('NAMESPACE'), first - 1, 'directly after the last namespace op');
+  t.notOk(names(buildPlan(spec, hybrid, opts).ops).includes('CGROUP_JOIN'), 'none without joins');
+  t.ok(encodePlan({ version: PLAN_VERSION, ops }).length > 0, 'encodes');
 });

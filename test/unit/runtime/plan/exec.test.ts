@@ -55,3 +55,10 @@ t.test('stdio fds become a STDIO op right after CLOSE_FDS (-1 keeps the inherite
   t.notOk(buildExecPlan(proc, spec, host, base).ops.some((o) => o.op === 'STDIO'));
   t.ok(encodePlan(buildExecPlan(proc, spec, host, { ...base, stdio: [9, -1, 9] })).length > 0, 'encodes');
 });
+
+t.test('cgroup joins follow every namespace join (the pidfd and the path fallback)', async (t) => {
+  const join = [{ op: 'CGROUP_JOIN', fd: 11, mode: 0 }] as const;
+  const names = buildExecPlan(proc, spec, host, { ...base, initPidfd: 7, cgroupJoin: join }).ops.map((o) => o.op);
+  t.equal(names.indexOf('CGROUP_JOIN'), names.lastIndexOf('NAMESPACE') + 1, 'directly after the namespace ops');
+  t.ok(names.indexOf('NS_PIDFD') < names.indexOf('CGROUP_JOIN'), 'and after NS_PIDFD');
+});
