@@ -114,7 +114,7 @@ bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs node_modules/.pa
 # Whitespace and comments go: node keeps a script's whole source in the heap of every process
 # (every shim), and a single non-ASCII character in a comment doubles it (two-byte string).
 BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --external:better-sqlite3 \
-  --loader:.proto=text --log-level=warning --banner:js='\#!/usr/bin/env node' \
+  --loader:.proto=text --log-level=warning --banner:js='\#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node' \
   --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
 PROTO_SRC := $(shell find shim supervisor -name '*.proto' 2>/dev/null)
 

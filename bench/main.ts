@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { cgroupMode, hostFacts, load } from './lib/host';
 import { table } from './lib/report';
+import { median } from './lib/stats';
 import type { BenchContext, SectionReport } from './lib/section';
 import { SECTIONS } from './sections';
 
@@ -63,6 +64,32 @@ function reexecInPrivateNamespace(): number {
   return r.status ?? 1;
 }
 
+/**
+ * NODE_EXTRA_CA_CERTS makes node parse that certificate file at every start-up, before any script
+ * runs. It is part of some environments (this bench host's), not of node. No subject needs it,
+ * and tsrun, tsrund's shims and tsctl drop it for themselves, so leaving it in would only slow
+ * the `node -e 0` floor and flatter every ratio against it. Measure what it costs, then unset it
+ * for every subject; returns the note that says so.
+ */
+function dropExtraCaCerts(value: string): string {
+  const time = (env: NodeJS.ProcessEnv): number => {
+    const t0 = process.hrtime.bigint();
+    spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore', env });
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const clean = { ...process.env };
+  delete clean['NODE_EXTRA_CA_CERTS'];
+  const withIt: number[] = [];
+  const without: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    withIt.push(time(process.env));
+    without.push(time(clean));
+  }
+  delete process.env['NODE_EXTRA_CA_CERTS'];
+  const med = (xs: number[]): string => median([...xs].sort((a, b) => a - b)).toFixed(1);
+  return `This environment sets NODE_EXTRA_CA_CERTS (${value}). node parses that file at every start-up: \`node -e 0\` took ${med(withIt)} ms with it and ${med(without)} ms without (medians of 10 interleaved runs). No subject needs it, and tsrun's launcher, tsrund (for its shims) and tsctl drop it themselves, so the benchmark unset it for every subject: \`node -e 0\` below is node's own floor.`;
+}
+
 async function main(): Promise<number> {
   const repo = path.resolve(__dirname, '..');
   const opts = parseOptions(process.argv.slice(2), repo);
@@ -74,6 +101,9 @@ async function main(): Promise<number> {
     if (r.status !== 0) throw new Error(`umount ${UNIFIED}: ${r.stderr.trim()}`);
     notes.push(`All runtimes ran in a private mount namespace without the cgroup2 mount at ${UNIFIED} (crun 1.8 refuses hybrid hosts), so they all used the v1 controllers.`);
   }
+
+  const extraCa = process.env['NODE_EXTRA_CA_CERTS'];
+  if (extraCa !== undefined) notes.push(dropExtraCaCerts(extraCa));
 
   let stopping = false;
   const stop = (): void => {

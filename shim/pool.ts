@@ -21,7 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TsrunError } from '../spec/errors';
 import type { ShimConnection, ShimPoolOptions, ShimStartOptions } from './api';
-import { abandonShimDir, connectShim, locateShimBinary, prepareShimDir, shimAnswerError, shimCommand, SHIM_NODE_ARGS } from './client';
+import { abandonShimDir, connectShim, locateShimBinary, prepareShimDir, shimAnswerError, shimCommand, shimEnv, SHIM_NODE_ARGS } from './client';
 import { withSocketPath } from './sockpath';
 
 /** How long a shim may take to start, or to take a container. */
@@ -109,7 +109,7 @@ async function startWarm(binary: string, nodeArgs: readonly string[]): Promise<W
 /** Start one `tsrun-shim --pool`; the caller holds a boot slot, released once it is ready (or dead). */
 function spawnWarm(binary: string, nodeArgs: readonly string[], background: boolean): WarmShim {
   const [file, args] = shimCommand(binary, ['--pool', TITLE_ROOM], nodeArgs);
-  const child = spawn(file, args, { cwd: '/', detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+  const child = spawn(file, args, { cwd: '/', env: shimEnv(), detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
   child.on('error', () => undefined);
   if (background) setNice(child.pid, WARMING_NICE);
   const sock = child.stdio[3] as net.Socket;

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
-import { isShimAlive, shimAnswerError, shimCommand } from '../../../shim/client';
+import { isShimAlive, shimAnswerError, shimCommand, shimEnv } from '../../../shim/client';
 import { createShimPool, groupSocket } from '../../../shim/pool';
 
 const binary = path.resolve(__dirname, '..', '..', '..', 'bin', 'tsrun-shim');
@@ -82,4 +82,20 @@ t.test('a warm shim exits when its fd 3 reaches EOF', { skip: !fs.existsSync(bin
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   sock.end();
   t.equal(await exited, 0, 'exits 0 on EOF');
+});
+
+t.test('shims start without NODE_EXTRA_CA_CERTS (certificates node would parse at every start) and with the rest of our env', async (t) => {
+  const saved = process.env['NODE_EXTRA_CA_CERTS'];
+  process.env['NODE_EXTRA_CA_CERTS'] = '/nonexistent/ca.pem';
+  process.env['TSRUN_TEST_KEEP'] = 'kept';
+  try {
+    const env = shimEnv();
+    t.notOk('NODE_EXTRA_CA_CERTS' in env, 'dropped');
+    t.equal(env['TSRUN_TEST_KEEP'], 'kept', 'the rest stays');
+    t.equal(process.env['NODE_EXTRA_CA_CERTS'], '/nonexistent/ca.pem', 'our own env is untouched');
+  } finally {
+    if (saved === undefined) delete process.env['NODE_EXTRA_CA_CERTS'];
+    else process.env['NODE_EXTRA_CA_CERTS'] = saved;
+    delete process.env['TSRUN_TEST_KEEP'];
+  }
 });
