@@ -24,6 +24,12 @@ const DRAIN_MS = 2000;
 /** How long init's exit waits for exec exits to be reported. */
 const EXEC_EXIT_WAIT_MS = 5000;
 
+/** A runtime's kill failed because init is already gone (its wording, or ESRCH). */
+function initGone(err: unknown): boolean {
+  const text = err instanceof Error ? err.message : String(err);
+  return /container not running|process already finished|no such process/i.test(text) || (err instanceof TsrunError && err.errno === 'ESRCH');
+}
+
 /** A subscriber of events (one client connection). */
 export interface Subscriber {
   /** false when the connection is already gone (the event was not handed to it) */
@@ -285,7 +291,9 @@ export function createService(d: ServiceDeps): Service {
         try {
           await runtime.kill(signal, all);
         } catch (err) {
-          if (p.exit || p.exiting) throw new TsrunError('NotFound', 'process already finished', { cause: err });
+          // Init may have exited and not been reaped yet: the runtime sees it stopped ("container
+          // not running") before we see the exit. containerd's runc shim maps these the same way.
+          if (p.exit || p.exiting || initGone(err)) throw new TsrunError('NotFound', 'process already finished', { cause: err });
           throw err;
         }
         return;

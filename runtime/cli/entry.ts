@@ -6,10 +6,11 @@
  */
 import * as v8 from 'node:v8';
 import { main } from './main';
+import { exitWhenFlushed } from './exit';
 
 function run(): void {
   void main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
+    exitWhenFlushed(code);
   });
 }
 

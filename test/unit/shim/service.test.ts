@@ -169,3 +169,19 @@ t.test('an exit a gone connection could not take is stored for the next subscrib
   await tick();
   t.same(got.map((e) => e.type === 'exit' && e.exit.exitStatus), [2]);
 });
+
+t.test('a kill that finds init already dead but not yet reaped is "process already finished" (NotFound)', async (t) => {
+  const { TsrunError } = await import('../../../spec/errors');
+  for (const failure of [new TsrunError('FailedPrecondition', 'container not running'), new TsrunError('Internal', 'kill 100: no such process', { errno: 'ESRCH' })]) {
+    const rt = { ...fake(), kill: async () => Promise.reject(failure) };
+    const svc = service(t, rt);
+    await svc.create();
+    await svc.start();
+    await t.rejects(svc.kill(9, undefined, false), { code: 'NotFound', message: 'process already finished' }, failure.message);
+  }
+  const other = new TsrunError('PermissionDenied', 'kill: operation not permitted', { errno: 'EPERM' });
+  const svc = service(t, { ...fake(), kill: async () => Promise.reject(other) });
+  await svc.create();
+  await svc.start();
+  await t.rejects(svc.kill(9, undefined, false), { code: 'PermissionDenied' }, 'other failures stay what they are');
+});
