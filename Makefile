@@ -87,6 +87,14 @@ typecheck: node_modules/.package-lock.json ## tsc --noEmit (strict)
 # next to the bundle at run time, and child_process (not verified in snapshots) on first use.
 # Whitespace is minified: every byte of source is in the snapshot. A bundle the builder cannot
 # snapshot leaves no blob: tsrun still works, started plainly.
+# --no-rehash-snapshot (built and run with it; V8 refuses a snapshot whose flags differ): V8
+# otherwise re-hashes every string and hash table of the snapshot with a fresh random seed at
+# each start, about 6 ms, a fifth of `node -e 0` (whose own built-in snapshot pays it too). The
+# cost: every tsrun run of one build shares the random seed that build baked in, which anyone
+# who can read bin/tsrun.blob can learn, so crafted keys in a config.json could make tsrun's own
+# JSON parsing of it slow (hash flooding: CPU time of that one command, nothing more).
+# TSRUN_NO_SNAPSHOT=1 runs without snapshots and with per-process seeds. docs/architecture.md.
+SNAPSHOT_FLAGS := --no-rehash-snapshot
 CLI_REQUIRE := (id) => id === "koffi" ? require("node:module").createRequire(process.argv[1])(id)   : id === "node:child_process" ? new Proxy({}, { get: (_, k) => require(id)[k] }) : require(id)
 CLI_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --log-level=warning \
   --banner:js='(function (require) {' --footer:js='})($(CLI_REQUIRE));' \
@@ -100,8 +108,8 @@ bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs node_modules/.pa
 	mv bin/tsrun.js.tmp bin/tsrun.js
 	mv bin/tsrun-lifecycle.js.tmp bin/tsrun-lifecycle.js
 	rm -f bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp bin/tsrun.blob-node.tmp
-	"$(NODE_BIN)" --snapshot-blob bin/tsrun.blob.tmp --build-snapshot bin/tsrun.js \
-	  && "$(NODE_BIN)" --snapshot-blob bin/tsrun-lifecycle.blob.tmp --build-snapshot bin/tsrun-lifecycle.js \
+	"$(NODE_BIN)" $(SNAPSHOT_FLAGS) --snapshot-blob bin/tsrun.blob.tmp --build-snapshot bin/tsrun.js \
+	  && "$(NODE_BIN)" $(SNAPSHOT_FLAGS) --snapshot-blob bin/tsrun-lifecycle.blob.tmp --build-snapshot bin/tsrun-lifecycle.js \
 	  && touch -r "$(NODE_BIN)" bin/tsrun.blob-node.tmp \
 	  || { rm -f bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp; echo "warning: no startup snapshot for bin/tsrun.js: tsrun will start slowly" >&2; }
 	sed 's|@NODE@|$(NODE_BIN)|; s|@DIR@||' runtime/cli/launcher.sh > $@.tmp && chmod 0755 $@.tmp

@@ -12,7 +12,7 @@
 import * as v8 from 'node:v8';
 import { normalizeArgv } from './argv';
 import { parseFast } from './fast-args';
-import { exitWhenFlushed } from './exit';
+import { exitNow } from './exit';
 import { LIFECYCLE_COMMANDS, runFast } from './fast-run';
 
 function run(): void {
@@ -26,7 +26,7 @@ function run(): void {
   }
   const out = { stdout: (s: string): void => void process.stdout.write(s), stderr: (s: string): void => void process.stderr.write(s) };
   void runFast(f, command, out).then((code) => {
-    exitWhenFlushed(code);
+    exitNow(code);
   });
 }
 

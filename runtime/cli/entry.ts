@@ -6,11 +6,11 @@
  */
 import * as v8 from 'node:v8';
 import { main } from './main';
-import { exitWhenFlushed } from './exit';
+import { exitNow } from './exit';
 
 function run(): void {
   void main(process.argv.slice(2)).then((code) => {
-    exitWhenFlushed(code);
+    exitNow(code);
   });
 }
 

@@ -41,6 +41,7 @@ if [ -z "${TSRUN_NO_SNAPSHOT:-}" ] && [ -r "$dir/tsrun.blob" ] && [ -e "$dir/tsr
       *) break ;;
     esac
   done
-  exec "$node" --snapshot-blob "$dir/$cli.blob" "$dir/$cli.js" "$@"
+  # --no-rehash-snapshot as the snapshots were built (see SNAPSHOT_FLAGS in the Makefile).
+  exec "$node" --no-rehash-snapshot --snapshot-blob "$dir/$cli.blob" "$dir/$cli.js" "$@"
 fi
 exec node "$dir/tsrun.js" "$@"
