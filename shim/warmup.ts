@@ -1,13 +1,14 @@
 /*
  * What a warm shim (tsrun-shim --pool) does while it waits: load and run, once, the pure code a
  * container's create goes through — spec parse and validation, host probe, plan build and
- * encoding, the wire codec, a unix socket server — so that its first real create finds the
- * functions compiled (and node's lazily loaded internals loaded) instead of doing that on
- * tsrund's clock. Nothing here touches the host's files; any failure is ignored.
+ * encoding, the cgroup driver (over an in-memory fs), the wire codec, a unix socket server — so
+ * that its first real create finds the functions compiled (and node's lazily loaded internals
+ * loaded) instead of doing that on tsrund's clock. Nothing here touches the host's files; any failure is ignored.
  */
 import * as net from 'node:net';
 import { parseSpec, validateSpec } from '../spec';
 import { defaultSpec } from '../spec/default';
+import { warmCgroupCode } from '../runtime/cgroups/warm';
 import { probeHost } from '../runtime/host/probe';
 import { buildPlan } from '../runtime/plan/build';
 import { encodePlan } from '../runtime/plan/encode';
@@ -33,6 +34,7 @@ export function warmUp(): void {
       sourceKinds: {},
     });
     encodePlan(plan);
+    warmCgroupCode(spec.linux?.resources ?? {});
   } catch {
     // only a warm-up
   }

@@ -47,44 +47,15 @@ async function preloadCommands(): Promise<void> {
 async function warmSpecParser(): Promise<void> {
   const { defaultSpec, parseSpec } = await import('../../spec');
   const spec = parseSpec(JSON.stringify(defaultSpec()), 'config.json');
-  // Build and encode a plan for it too (pure: the host facts are made up here), so the snapshot
-  // holds the builder's and the encoder's code compiled rather than compiling it in every create.
+  // Build and encode a plan for it too (pure: the host facts are made up here), and run the cgroup
+  // code over an in-memory fs, so the snapshot holds that code compiled rather than compiling it
+  // in every create.
   const [{ buildPlan }, { encodePlan }] = await Promise.all([import('../plan/build'), import('../plan/encode')]);
   const host = { cgroupMode: 'legacy', cgroupHierarchies: [], hasKcore: false, capLastCap: 40, hasSystemd: false } as const;
   const opts = { id: 'snapshot', bundle: '/b', rootfs: '/b/rootfs', execFifo: '/b/exec.fifo', noPivot: false, noNewKeyring: false, preserveFds: 0, cgroupPaths: {}, sourceKinds: {} };
   encodePlan(buildPlan(spec, host, { ...opts, cgroupJoin: [{ op: 'CGROUP_JOIN', fd: 3, mode: 0 }] }));
-  await warmCgroups(spec.linux?.resources ?? {});
-}
-
-/** A hybrid host's cgroup mounts, as /proc/self/mountinfo lists them (for the warm-up only). */
-const SAMPLE_MOUNTINFO = [
-  '25 30 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec - tmpfs tmpfs ro,mode=755',
-  '26 25 0:23 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw',
-  ...['memory', 'pids', 'cpu,cpuacct', 'cpuset', 'devices', 'freezer', 'blkio'].map((c, i) => `${27 + i} 25 0:${24 + i} / /sys/fs/cgroup/${c} rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,${c}`),
-].join('\n');
-
-/**
- * Run the host probe's parsers and a cgroup driver's create, apply and join over made-up data and
- * an in-memory file system, so their code is compiled in the snapshot too. Nothing touches the host.
- */
-async function warmCgroups(resources: import('../../spec/schema-linux').LinuxResources): Promise<void> {
-  const [{ cgroupLayoutOf }, { cgroupDriver }, { parseCgroupMounts }] = await Promise.all([import('../cgroups/detect'), import('../cgroups/driver'), import('../host/probe')]);
-  parseCgroupMounts(SAMPLE_MOUNTINFO);
-  const layout = cgroupLayoutOf(SAMPLE_MOUNTINFO, '0::/\n');
-  const files = new Map<string, string>();
-  const memoryFs = {
-    read: (file: string) => files.get(file) ?? '0',
-    write: (file: string, value: string) => void files.set(file, value),
-    exists: () => true,
-    mkdir: () => undefined,
-    rmdir: () => undefined,
-    list: () => [],
-  };
-  const cg = cgroupDriver(layout.mode, { root: '/sys/fs/cgroup', path: '/snapshot', hierarchies: layout.hierarchies, fs: memoryFs });
-  cg.create();
-  cg.apply({ ...resources, memory: { limit: 4 << 20 }, pids: { limit: 1 }, cpu: { shares: 512 } });
-  cg.paths();
-  cg.joinTargets();
+  const { warmCgroupCode } = await import('../cgroups/warm');
+  warmCgroupCode(spec.linux?.resources ?? {});
 }
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {

@@ -1,0 +1,36 @@
+/*
+ * Warm-up for processes that want the cgroup code compiled before their first real container:
+ * the CLI's snapshot builder and a warm shim. It runs the layout detection (and with it the host
+ * probe's mount parser) and a driver's create, apply, paths and joinTargets over made-up data and an
+ * in-memory file system. Nothing touches the host.
+ */
+import type { LinuxResources } from '../../spec/schema-linux';
+import { cgroupLayoutOf } from './detect';
+import { cgroupDriver } from './driver';
+import type { CgroupFs } from './fs';
+
+/** A hybrid host's cgroup mounts, as /proc/self/mountinfo lists them. */
+const SAMPLE_MOUNTINFO = [
+  '25 30 0:22 / /sys/fs/cgroup rw,nosuid,nodev,noexec - tmpfs tmpfs ro,mode=755',
+  '26 25 0:23 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup2 rw',
+  ...['memory', 'pids', 'cpu,cpuacct', 'cpuset', 'devices', 'freezer', 'blkio'].map((c, i) => `${27 + i} 25 0:${24 + i} / /sys/fs/cgroup/${c} rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,${c}`),
+].join('\n');
+
+/** Run the cgroup code a create goes through once, with `resources` plus a few limits of our own. */
+export function warmCgroupCode(resources: LinuxResources): void {
+  const layout = cgroupLayoutOf(SAMPLE_MOUNTINFO, '0::/\n');
+  const files = new Map<string, string>();
+  const memoryFs: CgroupFs = {
+    read: (file) => files.get(file) ?? '0',
+    write: (file, value) => void files.set(file, value),
+    exists: () => true,
+    mkdir: () => undefined,
+    rmdir: () => undefined,
+    list: () => [],
+  };
+  const cg = cgroupDriver(layout.mode, { root: '/sys/fs/cgroup', path: '/warm-up', hierarchies: layout.hierarchies, fs: memoryFs });
+  cg.create();
+  cg.apply({ ...resources, memory: { limit: 4 << 20 }, pids: { limit: 1 }, cpu: { shares: 512 } });
+  cg.paths();
+  cg.joinTargets();
+}
