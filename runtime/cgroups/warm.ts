@@ -1,12 +1,12 @@
 /*
  * Warm-up for processes that want the cgroup code compiled before their first real container:
- * the CLI's snapshot builder and a warm shim. It runs the layout detection (and with it the host
+ * the CLI's snapshot builders and a warm shim. It runs the layout detection (and with it the host
  * probe's mount parser) and a driver's create, apply, paths and joinTargets over made-up data and an
  * in-memory file system. Nothing touches the host.
  */
 import type { LinuxResources } from '../../spec/schema-linux';
 import { cgroupLayoutOf } from './detect';
-import { cgroupDriver } from './driver';
+import { cgroupDriver, type CgroupDriver } from './driver';
 import type { CgroupFs } from './fs';
 
 /** A hybrid host's cgroup mounts, as /proc/self/mountinfo lists them. */
@@ -16,21 +16,34 @@ const SAMPLE_MOUNTINFO = [
   ...['memory', 'pids', 'cpu,cpuacct', 'cpuset', 'devices', 'freezer', 'blkio'].map((c, i) => `${27 + i} 25 0:${24 + i} / /sys/fs/cgroup/${c} rw,nosuid,nodev,noexec,relatime - cgroup cgroup rw,${c}`),
 ].join('\n');
 
-/** Run the cgroup code a create goes through once, with `resources` plus a few limits of our own. */
-export function warmCgroupCode(resources: LinuxResources): void {
+/** A driver for a made-up hybrid host over an in-memory file system with no processes in it. */
+function sampleDriver(): CgroupDriver {
   const layout = cgroupLayoutOf(SAMPLE_MOUNTINFO, '0::/\n');
   const files = new Map<string, string>();
   const memoryFs: CgroupFs = {
-    read: (file) => files.get(file) ?? '0',
+    read: (file) => files.get(file) ?? (file.endsWith('cgroup.procs') || file.endsWith('/tasks') ? '' : '0'),
     write: (file, value) => void files.set(file, value),
     exists: () => true,
     mkdir: () => undefined,
     rmdir: () => undefined,
     list: () => [],
   };
-  const cg = cgroupDriver(layout.mode, { root: '/sys/fs/cgroup', path: '/warm-up', hierarchies: layout.hierarchies, fs: memoryFs });
+  return cgroupDriver(layout.mode, { root: '/sys/fs/cgroup', path: '/warm-up', hierarchies: layout.hierarchies, fs: memoryFs });
+}
+
+/** Run the cgroup code a create goes through once, with `resources` plus a few limits of our own. */
+export function warmCgroupCode(resources: LinuxResources): void {
+  const cg = sampleDriver();
   cg.create();
   cg.apply({ ...resources, memory: { limit: 4 << 20 }, pids: { limit: 1 }, cpu: { shares: 512 } });
   cg.paths();
   cg.joinTargets();
+}
+
+/** Run the cgroup code kill and delete go through once: the pid list, the freezer state, removal. */
+export function warmCgroupTeardown(): void {
+  const cg = sampleDriver();
+  cg.pids();
+  cg.isFrozen();
+  cg.destroy();
 }

@@ -30,9 +30,13 @@ function run(): void {
   });
 }
 
-/** Initialise the four command modules, so the snapshot holds them ready. */
+/**
+ * Initialise the four command modules, so the snapshot holds them ready, and run the cgroup code
+ * kill and delete use over made-up data, so it is compiled there too.
+ */
 async function preloadCommands(): Promise<void> {
   await Promise.all([import('../commands/start'), import('../commands/state'), import('../commands/kill'), import('../commands/delete')]);
+  (await import('../cgroups/warm')).warmCgroupTeardown();
 }
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {
