@@ -92,8 +92,9 @@ typecheck: node_modules/.package-lock.json ## tsc --noEmit (strict)
 # each start, about 6 ms, a fifth of `node -e 0` (whose own built-in snapshot pays it too). The
 # cost: every tsrun run of one build shares the random seed that build baked in, which anyone
 # who can read bin/tsrun.blob can learn, so crafted keys in a config.json could make tsrun's own
-# JSON parsing of it slow (hash flooding: CPU time of that one command, nothing more).
-# TSRUN_NO_SNAPSHOT=1 runs without snapshots and with per-process seeds. docs/architecture.md.
+# JSON parsing of it slow (hash flooding: CPU time of that one command, nothing more). So the
+# blobs are 0600: only root can learn the seed; other users' tsrun runs the plain bundle, with a
+# seed per process (as TSRUN_NO_SNAPSHOT=1 does for anyone). docs/architecture.md.
 SNAPSHOT_FLAGS := --no-rehash-snapshot
 CLI_REQUIRE := (id) => id === "koffi" ? require("node:module").createRequire(process.argv[1])(id)   : id === "node:child_process" ? new Proxy({}, { get: (_, k) => require(id)[k] }) : require(id)
 CLI_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --log-level=warning \
@@ -110,6 +111,7 @@ bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs node_modules/.pa
 	rm -f bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp bin/tsrun.blob-node.tmp
 	"$(NODE_BIN)" $(SNAPSHOT_FLAGS) --snapshot-blob bin/tsrun.blob.tmp --build-snapshot bin/tsrun.js \
 	  && "$(NODE_BIN)" $(SNAPSHOT_FLAGS) --snapshot-blob bin/tsrun-lifecycle.blob.tmp --build-snapshot bin/tsrun-lifecycle.js \
+	  && chmod 0600 bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp \
 	  && touch -r "$(NODE_BIN)" bin/tsrun.blob-node.tmp \
 	  || { rm -f bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp; echo "warning: no startup snapshot for bin/tsrun.js: tsrun will start slowly" >&2; }
 	sed 's|@NODE@|$(NODE_BIN)|; s|@DIR@||' runtime/cli/launcher.sh > $@.tmp && chmod 0755 $@.tmp
