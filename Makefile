@@ -118,6 +118,9 @@ bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs node_modules/.pa
 	if [ -e bin/tsrun.blob.tmp ]; then mv bin/tsrun.blob.tmp bin/tsrun.blob && mv bin/tsrun-lifecycle.blob.tmp bin/tsrun-lifecycle.blob \
 	  && mv bin/tsrun.blob-node.tmp bin/tsrun.blob-node; \
 	  else rm -f bin/tsrun.blob bin/tsrun-lifecycle.blob bin/tsrun.blob-node; fi
+	@# Smoke test of both bundles through the launcher: an entry point that runs nothing exits 0 silently.
+	@v=$$(./$@.tmp --version 2>&1); case "$$v" in "tsrun version "*) ;; *) echo "bin/tsrun --version printed '$$v'" >&2; rm -f $@.tmp; exit 1;; esac
+	@v=$$(./$@.tmp --root /nonexistent-tsrun-root state smoke-test 2>&1 || true); case "$$v" in *"container does not exist"*) ;; *) echo "bin/tsrun state of a missing container printed '$$v'" >&2; rm -f $@.tmp; exit 1;; esac
 	mv $@.tmp $@
 
 # tsrund, tsrun-shim and tsctl: one bundled file each; native addons stay external, .proto files are inlined as text.
