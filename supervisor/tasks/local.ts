@@ -13,16 +13,7 @@
  * command) never touch the shim. A shim that dies (connection closed without Delete) is resolved
  * with reapDeadShim: its processes get exits and the task stays STOPPED until deleted.
  */
-import type {
-  ProcessExit,
-  ProcessState,
-  ProcessStatus,
-  RuntimeChoice,
-  ShimConnection,
-  ShimDirEntry,
-  ShimStartOptions,
-  StdioSpec,
-} from '../../shim/api';
+import type { ProcessExit, ProcessStatus, ShimConnection, ShimDirEntry, ShimStartOptions, StdioSpec } from '../../shim/api';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
@@ -30,10 +21,14 @@ import { errors, validateIdentifier } from '../errors';
 import { emit, type Exchange } from '../events/exchange';
 import { objectAdaptor, parseFilters } from '../events/filters';
 import type { Logger } from '../log';
-import { bareTypeUrl, decode, formatRfc3339, now, parseRfc3339, type AnyValue, type Timestamp } from '../proto/index';
-import type { RuncOptions } from '../proto/messages';
-import type { ContainerRecord, Store } from '../store/db';
+import { parseRfc3339, type AnyValue, type Timestamp } from '../proto/index';
+import type { Store } from '../store/db';
 import { jsonLogFromLabels, LABELS } from '../labels';
+import { adoptShim } from './adopt';
+import { chooseRuntime } from './runtime-choice';
+import { newProc, nowRfc3339, taskKey, type Proc, type Task } from './task';
+
+export { chooseRuntime } from './runtime-choice';
 
 /** The functions of shim/client.ts tsrund uses (injected so tests can fake them). */
 export interface ShimDriver {
@@ -67,32 +62,6 @@ export interface CreateInput {
   options: AnyValue | null;
   rootfsMounts: number;
   checkpoint: boolean;
-}
-
-interface Proc {
-  readonly execId: string | undefined;
-  pid: number;
-  status: ProcessStatus;
-  stdio: StdioSpec;
-  exit: ProcessExit | undefined;
-  /** a start() call is in flight: exits wait for its /tasks/start */
-  starting: boolean;
-  pendingExit: ProcessExit | undefined;
-  waiters: Array<(e: ProcessExit) => void>;
-}
-
-interface Task {
-  readonly namespace: string;
-  readonly id: string;
-  readonly dir: string;
-  conn: ShimConnection | undefined;
-  readonly init: Proc;
-  readonly execs: Map<string, Proc>;
-  /** we closed the connection (Delete): its onClose is expected */
-  closing: boolean;
-  heldInitExit: { exit: ProcessExit; timer: NodeJS.Timeout } | undefined;
-  /** shim events that arrived while the task was being re-adopted */
-  queued: ProcessExit[] | undefined;
 }
 
 /** Called after a task's init exit is published (the restart-policy loop listens). */
@@ -138,56 +107,11 @@ export interface TaskOptions {
   logRoot?: string;
 }
 
-const RUNC_OPTIONS = 'containerd.runc.v1.Options';
 /** How long a new task of a deleted task's id waits for the old shim to go. */
 const SHIM_EXIT_WAIT_MS = 3000;
 
-function runcOptions(any: AnyValue | null | undefined): RuncOptions | undefined {
-  if (any === null || any === undefined || any.value.length === 0) return undefined;
-  if (bareTypeUrl(any.typeUrl) !== RUNC_OPTIONS) return undefined;
-  return decode<RuncOptions>(RUNC_OPTIONS, any.value);
-}
-
-/** The runtime a container's task uses: runc option binary_name (task options first), else the default. */
-export function chooseRuntime(c: ContainerRecord, taskOptions: AnyValue | null, defaultRuntime: string): {
-  runtime: RuntimeChoice;
-  noPivot: boolean;
-  noNewKeyring: boolean;
-} {
-  const fromContainer = runcOptions(c.runtime.options);
-  const fromTask = runcOptions(taskOptions);
-  const pick = <K extends keyof RuncOptions>(k: K): RuncOptions[K] | undefined => {
-    const t = fromTask?.[k];
-    if (t !== undefined && t !== '' && t !== false && t !== 0) return t;
-    return fromContainer?.[k];
-  };
-  const binary = pick('binaryName') || defaultRuntime;
-  let runtime: RuntimeChoice;
-  if (binary === 'library') {
-    runtime = { kind: 'library' };
-  } else {
-    const root = pick('root');
-    const systemd = pick('systemdCgroup') === true;
-    runtime = {
-      kind: 'binary',
-      path: binary,
-      ...(root !== undefined && root !== '' ? { root } : {}),
-      ...(systemd ? { systemdCgroup: true } : {}),
-    };
-  }
-  return { runtime, noPivot: pick('noPivotRoot') === true, noNewKeyring: pick('noNewKeyring') === true };
-}
-
-function newProc(execId: string | undefined, pid: number, status: ProcessStatus, stdio: StdioSpec): Proc {
-  return { execId, pid, status, stdio, exit: undefined, starting: false, pendingExit: undefined, waiters: [] };
-}
-
 function exitView(id: string, e: ProcessExit): ExitView {
   return { id, pid: e.pid, exitStatus: e.exitStatus, exitedAt: parseRfc3339(e.exitedAt) };
-}
-
-function nowRfc3339(): string {
-  return formatRfc3339(now());
 }
 
 /** A task manager over `driver`, publishing on `events`. */
@@ -198,7 +122,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
   const releasing = new Map<string, Promise<void>>();
   const initExitListeners: InitExitListener[] = [];
   const execGraceMs = opts.execGraceMs ?? 2000;
-  const keyOf = (ns: string, id: string): string => `${ns}/${id}`;
+  const keyOf = taskKey;
 
   const getTask = (ns: string, id: string): Task => {
     const t = tasks.get(keyOf(ns, id));
@@ -347,95 +271,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
     }
   };
 
-  const adoptOne = async (entry: ShimDirEntry): Promise<'adopted' | 'dead'> => {
-    const key = keyOf(entry.namespace, entry.id);
-    let conn: ShimConnection;
-    try {
-      conn = await driver.connectShim(entry.dir);
-    } catch (e) {
-      log.warn('shim not reachable, reaping it', { dir: entry.dir, error: e instanceof Error ? e.message : String(e) });
-      const exit = await driver.reapDeadShim(entry.dir).catch(
-        (): ProcessExit => ({ pid: 0, exitStatus: 137, exitedAt: nowRfc3339() }),
-      );
-      const stdio: StdioSpec = { stdin: '', stdout: '', stderr: '', terminal: false };
-      const t: Task = {
-        namespace: entry.namespace,
-        id: entry.id,
-        dir: entry.dir,
-        conn: undefined,
-        init: newProc(undefined, exit.pid, 'running', stdio),
-        execs: new Map(),
-        closing: false,
-        heldInitExit: undefined,
-        queued: undefined,
-      };
-      tasks.set(key, t);
-      finalize(t, t.init, exit);
-      return 'dead';
-    }
-    const t: Task = {
-      namespace: entry.namespace,
-      id: entry.id,
-      dir: conn.dir,
-      conn,
-      init: newProc(undefined, 0, 'unknown', { stdin: '', stdout: '', stderr: '', terminal: false }),
-      execs: new Map(),
-      closing: false,
-      heldInitExit: undefined,
-      queued: [],
-    };
-    tasks.set(key, t);
-    attach(t, conn);
-    let states: ProcessState[];
-    try {
-      states = await conn.list();
-    } catch (e) {
-      log.warn('listing a re-adopted shim failed', { dir: entry.dir, error: e instanceof Error ? e.message : String(e) });
-      states = [];
-    }
-    const initState = states.find((s) => s.execId === undefined);
-    if (initState === undefined || (initState.pid === 0 && initState.status === 'unknown')) {
-      // tsrund died inside Create before the container existed: no client ever saw this task
-      log.info('removing the shim of an interrupted create', { dir: entry.dir });
-      tasks.delete(key);
-      t.closing = true;
-      try {
-        await conn.delete();
-        conn.close();
-      } catch {
-        conn.close();
-        try {
-          if (conn.shimPid > 0) process.kill(conn.shimPid, 'SIGKILL');
-        } catch {
-          // already gone
-        }
-        await driver.reapDeadShim(entry.dir).catch(() => undefined);
-      }
-      return 'dead';
-    }
-    const stoppedExits: ProcessExit[] = [];
-    for (const s of states) {
-      const p = s.execId === undefined ? t.init : newProc(s.execId, s.pid, s.status, s.stdio);
-      p.pid = s.pid;
-      p.status = s.status === 'stopped' ? 'running' : s.status;
-      p.stdio = s.stdio;
-      if (s.execId !== undefined) t.execs.set(s.execId, p);
-      if (s.status === 'stopped') {
-        const exit: ProcessExit = {
-          pid: s.pid,
-          exitStatus: s.exitStatus ?? 255,
-          exitedAt: s.exitedAt ?? nowRfc3339(),
-          ...(s.execId !== undefined ? { execId: s.execId } : {}),
-        };
-        if (s.execId === undefined) stoppedExits.push(exit);
-        else stoppedExits.unshift(exit);
-      }
-    }
-    const queued = t.queued ?? [];
-    t.queued = undefined;
-    for (const e of [...stoppedExits, ...queued]) handleExit(t, e);
-    return 'adopted';
-  };
+  const adoptOne = (entry: ShimDirEntry): Promise<'adopted' | 'dead'> => adoptShim({ tasks, driver, log, finalize, attach, handleExit }, entry);
 
   return {
     async create(ns, id, input) {
