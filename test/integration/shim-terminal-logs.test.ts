@@ -29,8 +29,8 @@ for (const rt of RUNTIMES) {
     w.write('hello\n');
     const e = await c.wait();
     t.equal(e.exitStatus, 0, 'exit 0');
-    t.match(f.out(), /45 123/, 'stty size shows the resize');
-    t.match(f.out(), /got:hello/, 'stdin reached the terminal');
+    // The output can reach our fifo reader after wait's answer (same event-loop turn, any order).
+    t.ok(await waitFor(() => /45 123/.test(f.out()) && /got:hello/.test(f.out()), 2000), `stty size shows the resize and stdin reached the terminal (${JSON.stringify(f.out())})`);
 
     // exec with a terminal as well
     const c2id = rig.newId();
@@ -43,7 +43,7 @@ for (const rt of RUNTIMES) {
     await c2.start('t1');
     await c2.resizePty(77, 22, 't1');
     t.equal((await c2.wait('t1')).exitStatus, 0);
-    t.match(fe.out(), /22 77/, 'exec terminal resized');
+    t.ok(await waitFor(() => /22 77/.test(fe.out()), 2000), `exec terminal resized (${JSON.stringify(fe.out())})`);
     await c2.kill(9);
     await c2.wait();
     await c.delete();
@@ -64,7 +64,7 @@ for (const rt of RUNTIMES) {
     await c.create();
     await c.start();
     t.equal((await c.wait()).exitStatus, 0);
-    t.match(f.out(), /line-39\npartial$/, 'the fifo still gets the output');
+    t.ok(await waitFor(() => /line-39\npartial$/.test(f.out()), 2000), `the fifo still gets the output (${JSON.stringify(f.out().slice(-40))})`);
     const files = fs.readdirSync(logDir).sort();
     t.same(files, ['c.log', 'c.log.1', 'c.log.2'], 'rotated, three files kept');
     for (const fl of files) t.ok(fs.statSync(path.join(logDir, fl)).size <= 1000, `${fl} within maxSize`);
