@@ -3,15 +3,14 @@
  * container's create goes through — spec parse and validation, host probe, plan build and
  * encoding, the cgroup driver (over an in-memory fs), the wire codec, a unix socket server — so
  * that its first real create finds the functions compiled (and node's lazily loaded internals
- * loaded) instead of doing that on tsrund's clock. Nothing here touches the host's files; any failure is ignored.
+ * loaded) instead of doing that on tsrund's clock. Nothing here touches the host's files; any
+ * failure is ignored.
  */
 import * as net from 'node:net';
 import { parseSpec, validateSpec } from '../spec';
 import { defaultSpec } from '../spec/default';
-import { warmCgroupCode } from '../runtime/cgroups/warm';
 import { probeHost } from '../runtime/host/probe';
-import { buildPlan } from '../runtime/plan/build';
-import { encodePlan } from '../runtime/plan/encode';
+import { warmCreateCode } from '../runtime/warm';
 import { decodeFrame, encodeFrame } from './protocol/messages';
 
 /** Exercise the create path's pure functions once. */
@@ -22,19 +21,7 @@ export function warmUp(): void {
     const text = JSON.stringify({ ...base, root: { path: '/nonexistent' }, linux: { ...base.linux, cgroupsPath: '/warm-up/warm-up' } });
     const spec = parseSpec(text, 'warm-up');
     validateSpec(spec, { bundle: '/nonexistent', hasSystemd: host.hasSystemd, systemdCgroup: false });
-    const plan = buildPlan(spec, host, {
-      id: 'warm-up',
-      bundle: '/nonexistent',
-      rootfs: '/nonexistent/rootfs',
-      execFifo: '/nonexistent/exec.fifo',
-      noPivot: false,
-      noNewKeyring: false,
-      preserveFds: 0,
-      cgroupPaths: {},
-      sourceKinds: {},
-    });
-    encodePlan(plan);
-    warmCgroupCode(spec.linux?.resources ?? {});
+    warmCreateCode(spec, host);
   } catch {
     // only a warm-up
   }

@@ -1,7 +1,7 @@
 /*
- * Warm-up for processes that want the cgroup code compiled before their first real container:
- * the CLI's snapshot builders and a warm shim. It runs the layout detection (and with it the host
- * probe's mount parser) and a driver's create, apply, paths and joinTargets over made-up data and an
+ * Cgroup code run once over made-up data, for processes that want it compiled before their first
+ * real container (runtime/warm.ts for creates; the lifecycle snapshot for kill and delete): the
+ * layout detection (with the host probe's mount parser) and a driver over made-up mounts and an
  * in-memory file system. Nothing touches the host.
  */
 import type { LinuxResources } from '../../spec/schema-linux';
@@ -31,8 +31,8 @@ function sampleDriver(): CgroupDriver {
   return cgroupDriver(layout.mode, { root: '/sys/fs/cgroup', path: '/warm-up', hierarchies: layout.hierarchies, fs: memoryFs });
 }
 
-/** Run the cgroup code a create goes through once, with `resources` plus a few limits of our own. */
-export function warmCgroupCode(resources: LinuxResources): void {
+/** Run the cgroup code a create goes through once: create, apply (`resources` plus a few limits), paths, joinTargets. */
+export function warmCgroupCreate(resources: LinuxResources): void {
   const cg = sampleDriver();
   cg.create();
   cg.apply({ ...resources, memory: { limit: 4 << 20 }, pids: { limit: 1 }, cpu: { shares: 512 } });

@@ -47,15 +47,10 @@ async function preloadCommands(): Promise<void> {
 async function warmSpecParser(): Promise<void> {
   const { defaultSpec, parseSpec } = await import('../../spec');
   const spec = parseSpec(JSON.stringify(defaultSpec()), 'config.json');
-  // Build and encode a plan for it too (pure: the host facts are made up here), and run the cgroup
-  // code over an in-memory fs, so the snapshot holds that code compiled rather than compiling it
-  // in every create.
-  const [{ buildPlan }, { encodePlan }] = await Promise.all([import('../plan/build'), import('../plan/encode')]);
+  // Build and encode a plan for it too and run the cgroup code (host facts made up, an in-memory
+  // fs), so the snapshot holds that code compiled rather than compiling it in every create.
   const host = { cgroupMode: 'legacy', cgroupHierarchies: [], hasKcore: false, capLastCap: 40, hasSystemd: false } as const;
-  const opts = { id: 'snapshot', bundle: '/b', rootfs: '/b/rootfs', execFifo: '/b/exec.fifo', noPivot: false, noNewKeyring: false, preserveFds: 0, cgroupPaths: {}, sourceKinds: {} };
-  encodePlan(buildPlan(spec, host, { ...opts, cgroupJoin: [{ op: 'CGROUP_JOIN', fd: 3, mode: 0 }] }));
-  const { warmCgroupCode } = await import('../cgroups/warm');
-  warmCgroupCode(spec.linux?.resources ?? {});
+  (await import('../warm')).warmCreateCode(spec, host);
 }
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {

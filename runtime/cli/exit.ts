@@ -9,6 +9,5 @@
 
 /** End the process with `code` now; 'exit' listeners still run. */
 export function exitNow(code: number): never {
-  process.exitCode = code;
   process.exit(code);
 }

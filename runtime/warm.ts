@@ -1,0 +1,17 @@
+/*
+ * Warm-up of a create's JS for processes that want it compiled before their first real container:
+ * the CLI's snapshot builder and a warm shim. Nothing touches the host.
+ */
+import type { Spec } from '../spec';
+import { warmCgroupCreate } from './cgroups/warm';
+import type { HostFacts } from './host/probe';
+import { buildPlan } from './plan/build';
+import { encodePlan } from './plan/encode';
+import { CGROUP_JOIN_MODE } from './plan/ops';
+
+/** Run what a create of `spec` goes through once: its plan (made-up paths, a cgroup join) and the cgroup driver. */
+export function warmCreateCode(spec: Spec, host: HostFacts): void {
+  const opts = { id: 'warm-up', bundle: '/nonexistent', rootfs: '/nonexistent/rootfs', execFifo: '/nonexistent/exec.fifo', noPivot: false, noNewKeyring: false, preserveFds: 0, cgroupPaths: {}, sourceKinds: {} };
+  encodePlan(buildPlan(spec, host, { ...opts, cgroupJoin: [{ op: 'CGROUP_JOIN', fd: 3, mode: CGROUP_JOIN_MODE.TASKS }] }));
+  warmCgroupCreate(spec.linux?.resources ?? {});
+}
