@@ -194,6 +194,20 @@ export async function connectShim(shimDir: string): Promise<ShimConnection> {
       reject(new TsrunError(e.code === 'ENOENT' || e.code === 'ECONNREFUSED' ? 'NotFound' : 'Unavailable', `connect to shim ${sockPath}: ${e.message}`, { cause: e })),
     );
   }));
+  return attachShim(sock, dir);
+}
+
+/**
+ * Hand `dir` to a warm shim over its fd-3 socket and keep that socket as the connection: the
+ * assignment line and hello/subscribe go out in one write, and the shim answers "ok\n" (or a
+ * JSON error line) followed by their responses. What failed is reported as `what: …`.
+ */
+export function handOffShim(sock: net.Socket, dir: string, line: string, what: string): Promise<ShimConnection> {
+  return attachShim(sock, path.resolve(dir), { line, what });
+}
+
+/** The protocol over a connected socket; with `handOff`, the stream starts with the shim's answer line. */
+async function attachShim(sock: net.Socket, dir: string, handOff?: { line: string; what: string }): Promise<ShimConnection> {
   let nextId = 1;
   let closed = false;
   const pending = new Map<number, { resolve: (r: WireResponse) => void; reject: (e: Error) => void }>();
@@ -201,6 +215,9 @@ export async function connectShim(shimDir: string): Promise<ShimConnection> {
   const closeListeners: Array<() => void> = [];
   const queued: ShimEvent[] = [];
   const reader = frameReader();
+  /** A hand-off's answer line not yet read (bytes so far), or undefined once past it. */
+  let answer: Buffer | undefined = handOff ? Buffer.alloc(0) : undefined;
+  let refused: TsrunError | undefined;
 
   const deliver = (e: ShimEvent): void => {
     if (eventListeners.length === 0) {
@@ -212,11 +229,26 @@ export async function connectShim(shimDir: string): Promise<ShimConnection> {
   const onClosed = (): void => {
     if (closed) return;
     closed = true;
-    for (const p of pending.values()) p.reject(new TsrunError('Unavailable', `shim ${dir}: connection closed`));
+    const why = refused ?? (answer !== undefined && handOff ? shimAnswerError(undefined, handOff.what) : undefined);
+    for (const p of pending.values()) p.reject(why ?? new TsrunError('Unavailable', `shim ${dir}: connection closed`));
     pending.clear();
     for (const l of closeListeners) l();
   };
-  sock.on('data', (chunk: Buffer) => {
+  sock.on('data', (data: Buffer) => {
+    let chunk = data;
+    if (answer !== undefined) {
+      answer = answer.length === 0 ? chunk : Buffer.concat([answer, chunk]);
+      const nl = answer.indexOf(10);
+      if (nl < 0) return;
+      refused = shimAnswerError(answer.subarray(0, nl).toString('utf8'), handOff!.what);
+      chunk = answer.subarray(nl + 1);
+      answer = undefined;
+      if (refused) {
+        sock.destroy();
+        onClosed();
+        return;
+      }
+    }
     let frames: Buffer[];
     try {
       frames = reader.push(chunk);
@@ -257,7 +289,14 @@ export async function connectShim(shimDir: string): Promise<ShimConnection> {
   let hello: WireResponse;
   try {
     // Both at once: one round trip instead of two (answers come back in either order).
-    [hello] = await Promise.all([call({ method: 'hello' }), call({ method: 'subscribe' })]);
+    // A hand-off's line and both requests leave in one write.
+    if (handOff) {
+      sock.cork();
+      sock.write(`${handOff.line}\n`);
+    }
+    const answers = Promise.all([call({ method: 'hello' }), call({ method: 'subscribe' })]);
+    if (handOff) sock.uncork();
+    [hello] = await answers;
   } catch (err) {
     sock.destroy();
     throw err;

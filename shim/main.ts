@@ -9,7 +9,9 @@
  *                                   then waits there for one JSON line {dir, group?}, takes that
  *                                   container, retitles itself `tsrun-shim <dir>` (or
  *                                   `tsrun-shim --group <socket>`) and answers "ok\n" / a JSON error
- *                                   line; EOF first (tsrund went away) means exit
+ *                                   line; fd 3 then goes on as a connection to that container
+ *                                   (tsrund queues hello and subscribe behind the line); EOF
+ *                                   first (tsrund went away) means exit
  *   group mode (the line names a `group` control socket): the shim also listens there for more
  *                                   containers of its group, one JSON line {dir} per connection,
  *                                   and exits when its last container is deleted
@@ -26,7 +28,7 @@ import { TsrunError } from '../spec/errors';
 import { openJsonLog } from './json-log';
 import { startReaper, stopReaper } from './reaper';
 import { removeShimFiles, createService, type Service } from './service';
-import { serve } from './server';
+import { serve, type ShimServer } from './server';
 import { FILES, readShimOptions, runtimeRootFor, writeAtomic, writeShimState, SHIM_STATE_VERSION } from './state';
 import type { Runtime } from './runtime/types';
 import { withSocketPath } from './sockpath';
@@ -59,7 +61,7 @@ async function preload(): Promise<void> {
 }
 
 /** Serve one container from `dir` in this process. */
-async function host(dirArg: string): Promise<void> {
+async function host(dirArg: string): Promise<ShimServer> {
   const dir = path.resolve(dirArg);
   if (hosted.has(dir)) throw new TsrunError('AlreadyExists', `shim already serves ${dir}`);
   const o = readShimOptions(dir);
@@ -79,7 +81,7 @@ async function host(dirArg: string): Promise<void> {
   unlinkIfThere(sock);
   const dirFd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   hosted.set(dir, { svc, dirFd });
-  let server: net.Server;
+  let server: ShimServer;
   try {
     server = await serve(sock, svc, {
       namespace: o.namespace,
@@ -114,6 +116,7 @@ async function host(dirArg: string): Promise<void> {
     throw err;
   }
   writeAtomic(path.join(dir, FILES.pid), String(process.pid), 0o644);
+  return server;
 }
 
 /** Reaped children go to the container that knows the pid, else to every container (an early exit). */
@@ -124,16 +127,20 @@ function dispatchReaped(pid: number, status: number): void {
   else for (const s of all) s.reaped(pid, status);
 }
 
-/** Read one line from a socket; undefined on EOF first. */
-function readLine(sock: net.Socket): Promise<string | undefined> {
+/**
+ * Read one line from a socket; undefined on EOF first. The socket is left paused with what came
+ * after the newline in `rest` (tsrund sends its first request frames right behind the line).
+ */
+function readLine(sock: net.Socket): Promise<{ line: string; rest: Buffer } | undefined> {
   return new Promise((resolve) => {
-    let text = '';
+    let got: Buffer = Buffer.alloc(0);
     const onData = (b: Buffer): void => {
-      text += b.toString('utf8');
-      const nl = text.indexOf('\n');
+      got = got.length === 0 ? b : Buffer.concat([got, b]);
+      const nl = got.indexOf(10);
       if (nl < 0) return;
+      sock.pause();
       sock.off('data', onData).off('end', onEnd).off('close', onEnd);
-      resolve(text.slice(0, nl));
+      resolve({ line: got.subarray(0, nl).toString('utf8'), rest: got.subarray(nl + 1) });
     };
     const onEnd = (): void => resolve(undefined);
     sock.on('data', onData).once('end', onEnd).once('close', onEnd);
@@ -165,11 +172,11 @@ function unlinkIfThere(p: string): void {
 function listenGroup(ctl: string): Promise<void> {
   unlinkIfThere(ctl);
   const server = net.createServer((c) => {
-    void readLine(c).then(async (line) => {
-      if (line === undefined) return void c.destroy();
+    void readLine(c).then(async (got) => {
+      if (got === undefined) return void c.destroy();
       try {
         if (hosted.size === 0) throw new TsrunError('Unavailable', 'group shim is exiting');
-        await host(parseAssignment(line).dir);
+        await host(parseAssignment(got.line).dir);
         c.end('ok\n');
       } catch (err) {
         c.end(errorLine(err));
@@ -197,23 +204,27 @@ async function poolMain(): Promise<void> {
   await preload();
   startReaper(dispatchReaped);
   ctl.write('ok\n');
-  const line = await readLine(ctl);
-  if (line === undefined) process.exit(0); // tsrund went away before it needed us
+  const got = await readLine(ctl);
+  if (got === undefined) process.exit(0); // tsrund went away before it needed us
   resetNice();
   try {
-    const a = parseAssignment(line);
+    const a = parseAssignment(got.line);
     processLog = path.join(a.dir, FILES.log);
     process.title = a.group !== undefined ? `tsrun-shim --group ${a.group}` : `tsrun-shim ${a.dir}`;
+    let server: ShimServer;
     if (a.group !== undefined) {
       processLog = `${a.group}.log`;
       process.chdir(path.dirname(a.group));
-      await host(a.dir);
+      server = await host(a.dir);
       await listenGroup(a.group);
     } else {
       process.chdir(a.dir);
-      await host(a.dir);
+      server = await host(a.dir);
     }
-    ctl.end('ok\n');
+    // fd 3 goes on as tsrund's first connection to the container (hello, subscribe and create
+    // may already be queued behind the line), so taking a warm shim costs no connect.
+    ctl.write('ok\n');
+    server.adopt(ctl, got.rest);
   } catch (err) {
     ctl.end(errorLine(err), () => process.exit(1));
   }

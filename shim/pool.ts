@@ -6,8 +6,9 @@
  * there for one JSON line {dir, group?}. Taking one costs a line each way instead of a node start
  * (docs/shim-protocol.md §Warm shims). Idle warm shims exit when tsrund goes away (EOF on fd 3).
  *
- *   pool.startShim(opts) ─ prepareShimDir ─ take a warm shim (else start one) ─ {"dir"} ─ "ok"
- *                        ─ connectShim(dir) ─ refill the pool in the background
+ *   pool.startShim(opts) ─ prepareShimDir ─ take a warm shim (else start one)
+ *                        ─ {"dir"} + hello + subscribe ─ "ok" + answers, on fd 3, which stays the
+ *                          connection (handOffShim) ─ refill the pool in the background
  *
  * Grouped containers (opts.group) share one shim per (namespace, group): it listens on
  * <stateRoot>/<ns>/.groups/<group>.sock for further containers ({"dir"} → "ok"); the first
@@ -21,7 +22,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TsrunError } from '../spec/errors';
 import type { ShimConnection, ShimPoolOptions, ShimStartOptions } from './api';
-import { abandonShimDir, connectShim, locateShimBinary, prepareShimDir, shimAnswerError, shimCommand, shimEnv, SHIM_NODE_ARGS } from './client';
+import { abandonShimDir, connectShim, handOffShim, locateShimBinary, prepareShimDir, shimAnswerError, shimCommand, shimEnv, SHIM_NODE_ARGS } from './client';
 import { withSocketPath } from './sockpath';
 
 /** How long a shim may take to start, or to take a container. */
@@ -135,21 +136,30 @@ function setNice(pid: number | undefined, nice: number): void {
   }
 }
 
-/** Hand a container directory (and maybe a group socket) to a warm shim; throws its error. */
-async function assign(w: WarmShim, a: { dir: string; group?: string }, what: string): Promise<void> {
+/**
+ * Hand a container directory (and maybe a group socket) to a warm shim and connect to it over
+ * its fd-3 socket (handOffShim); throws the shim's error.
+ */
+async function assign(w: WarmShim, a: { dir: string; group?: string }, what: string): Promise<ShimConnection> {
   if (!w.isReady) setNice(w.child.pid, 0); // still warming: it is on the hot path now
   if (!(await w.ready)) {
     w.child.kill('SIGKILL');
     throw new TsrunError('Unavailable', `${what}: the warm shim exited before it was ready`);
   }
   w.sock.ref();
+  let timer: NodeJS.Timeout | undefined;
   try {
-    const answer = readLine(w.sock, READY_TIMEOUT_MS);
-    w.sock.write(`${JSON.stringify(a)}\n`);
-    const failed = shimAnswerError(await answer, what);
-    if (failed) throw failed;
-  } finally {
+    return await Promise.race([
+      handOffShim(w.sock, a.dir, JSON.stringify(a), what),
+      new Promise<never>((_r, reject) => {
+        timer = setTimeout(() => reject(new TsrunError('Unavailable', `${what}: no answer from the warm shim within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      }),
+    ]);
+  } catch (err) {
     w.sock.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -194,7 +204,7 @@ export async function startGroupedShim(opts: ShimStartOptions, take: (() => Warm
       if ((await addToGroup(ctl, dir, what)) === 'none') {
         fs.mkdirSync(path.dirname(ctl), { recursive: true, mode: 0o711 });
         const w = take?.() ?? (await startWarm(locateShimBinary(opts.shimBinary), nodeArgs));
-        await assign(w, { dir, group: ctl }, what);
+        return await assign(w, { dir, group: ctl }, what);
       }
       return await connectShim(dir);
     } catch (err) {
@@ -267,8 +277,7 @@ export function createShimPool(o: ShimPoolOptions): ShimPool {
       const dir = prepareShimDir(opts);
       try {
         const w = take() ?? (await startWarm(binary, nodeArgs));
-        await assign(w, { dir }, `start shim for ${opts.namespace}/${opts.id}`);
-        return await connectShim(dir);
+        return await assign(w, { dir }, `start shim for ${opts.namespace}/${opts.id}`);
       } catch (err) {
         abandonShimDir(dir);
         throw err;

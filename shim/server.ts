@@ -41,8 +41,16 @@ export interface ServerInfo {
   readonly onDeleted: () => void;
 }
 
+/** A listening shim socket. */
+export interface ShimServer {
+  /** stop listening (connections stay until their peers or `delete` end them) */
+  close(): void;
+  /** serve a connection that did not come through the socket (the warm shim's fd 3), `head` already read from it */
+  adopt(conn: net.Socket, head: Buffer): void;
+}
+
 /** Serve a Service on a listening socket path. */
-export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise<net.Server> {
+export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise<ShimServer> {
   const handle = async (r: WireRequest, sub: Subscriber): Promise<WireResponse> => {
     const execId = r.execId === '' || r.execId === undefined ? undefined : r.execId;
     switch (r.method) {
@@ -98,7 +106,8 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
   };
 
   const conns = new Set<net.Socket>();
-  const server = net.createServer((conn) => {
+  /** Serve one connection; `head` is what was already read from it (a warm shim's hand-off). */
+  const connection = (conn: net.Socket, head?: Buffer): void => {
     conns.add(conn);
     const reader = frameReader();
     const send = (id: number, body: Parameters<typeof encodeFrame>[0]): boolean => {
@@ -113,7 +122,7 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
         return send(0, { id: 0, event: ev });
       },
     };
-    conn.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       let frames: Buffer[];
       try {
         frames = reader.push(chunk);
@@ -142,13 +151,17 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
           },
         );
       }
-    });
+    };
+    conn.on('data', onData);
     conn.on('error', () => undefined);
     conn.on('close', () => {
       conns.delete(conn);
       svc.unsubscribe(sub);
     });
-  });
+    if (head !== undefined && head.length > 0) onData(head);
+    conn.resume(); // an adopted socket was left paused after its hand-off line
+  };
+  const server = net.createServer((conn) => connection(conn));
   return withSocketPath(
     sockPath,
     (usable) =>
@@ -156,7 +169,7 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
         server.once('error', reject);
         server.listen(usable, () => {
           server.off('error', reject);
-          resolve(server);
+          resolve({ close: () => void server.close(), adopt: connection });
         });
       }),
   );

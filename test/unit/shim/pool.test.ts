@@ -1,10 +1,12 @@
 /*
  * The warm shim pool without containers: warm shims come up and wait, close() ends them, one
- * exits on its own when its fd 3 reaches EOF; shim answers and isShimAlive's open-directory rule.
+ * exits on its own when its fd 3 reaches EOF; a taken one serves tsrund over that fd 3, or answers
+ * with its error; shim answers and isShimAlive's open-directory rule.
  * Uses the built bin/tsrun-shim (skipped when it is not built).
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
@@ -76,7 +78,7 @@ t.test('a warm shim exits when its fd 3 reaches EOF', { skip: !fs.existsSync(bin
   const [file, args] = shimCommand(binary, ['--pool']);
   const child = spawn(file, args, { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
-  const sock = child.stdio[3] as import('node:net').Socket;
+  const sock = child.stdio[3] as net.Socket;
   const ok = await new Promise<string>((r) => sock.once('data', (b: Buffer) => r(b.toString())));
   t.equal(ok, 'ok\n', 'ready');
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -98,4 +100,65 @@ t.test('shims start without NODE_EXTRA_CA_CERTS (certificates node would parse a
     else process.env['NODE_EXTRA_CA_CERTS'] = saved;
     delete process.env['TSRUN_TEST_KEEP'];
   }
+});
+
+t.test('a taken warm shim keeps its fd 3 as the connection: hello and subscribe ride on the hand-off', { skip: !fs.existsSync(binary) && 'bin/tsrun-shim not built' }, async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-handoff-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const pool = createShimPool({ size: 1, stateRoot: root, shimBinary: binary });
+  t.teardown(() => pool.close());
+  t.ok(await until(() => warmShimPids().length === 1 && pool.idle() === 1, 20_000), 'one warm shim');
+  const [warm] = warmShimPids();
+  // No connect to shim.sock may happen: every socket this process opens goes through here.
+  const connects: unknown[] = [];
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const netModule = require('node:net') as { createConnection: unknown };
+  const real = netModule.createConnection;
+  netModule.createConnection = (...args: unknown[]) => {
+    connects.push(args[0]);
+    throw new Error('connect during a hand-off');
+  };
+  const conn = await pool
+    .startShim({
+      stateRoot: root,
+      namespace: 'ns',
+      id: 'c1',
+      spec: Buffer.from('{}'),
+      runtime: { kind: 'binary', path: '/bin/true' },
+      stdio: { stdin: '', stdout: '', stderr: '', terminal: false },
+    })
+    .finally(() => (netModule.createConnection = real));
+  t.teardown(() => conn.close());
+  t.same(connects, [], 'no connect to the shim');
+  t.equal(conn.shimPid, warm, 'the warm shim took the container');
+  t.same([conn.namespace, conn.id], ['ns', 'c1'], 'and answered hello for it');
+  // With shim.sock gone, only the hand-off socket can carry the calls.
+  fs.unlinkSync(path.join(root, 'ns', 'c1', 'shim.sock'));
+  t.same(await conn.list(), [], 'calls go over fd 3');
+  await t.rejects(conn.state(), { code: 'NotFound' }, 'no task yet');
+  await conn.delete();
+  t.ok(await until(() => !fs.existsSync(path.join(root, 'ns', 'c1')), 5000), 'delete removes the shim dir');
+});
+
+t.test('a warm shim that cannot take a container answers with its error on the hand-off; nothing is left', { skip: !fs.existsSync(binary) && 'bin/tsrun-shim not built' }, async (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-handoff-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const pool = createShimPool({ size: 1, stateRoot: root, shimBinary: binary });
+  t.teardown(() => pool.close());
+  t.ok(await until(() => pool.idle() === 1 && warmShimPids().length === 1, 20_000), 'one warm shim');
+  const [warm] = warmShimPids();
+  await t.rejects(
+    pool.startShim({
+      stateRoot: root,
+      namespace: 'ns',
+      id: 'bad',
+      spec: Buffer.from('{}'),
+      // The shim makes the runtime's root first: under /dev/null it cannot.
+      runtime: { kind: 'binary', path: '/bin/true', root: '/dev/null/root' },
+      stdio: { stdin: '', stdout: '', stderr: '', terminal: false },
+    }),
+    { message: /^start shim for ns\/bad: .*ENOTDIR.*\/dev\/null\/root/ },
+  );
+  t.notOk(fs.existsSync(path.join(root, 'ns', 'bad')), 'the shim dir is removed');
+  t.ok(await until(() => !warmShimPids().includes(warm!), 5000), 'the shim that refused exited');
 });
