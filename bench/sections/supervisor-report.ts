@@ -1,4 +1,5 @@
 /* Markdown of the supervisor section (bench/sections/supervisor.ts): tables, ratios, targets. Pure. */
+import { SHIM_NODE_ARGS } from '../../shim/client';
 import type { Engine } from '../lib/engines';
 import { mib, type Memory } from '../lib/memory';
 import { ms, ratio, table } from '../lib/report';
@@ -43,8 +44,14 @@ export interface Lifecycle {
   readonly rounds: number;
 }
 
+/** n idle node processes with the shims' flags and no shim code (bench/sections/supervisor.ts nodeFloor). */
+export interface NodeFloor {
+  readonly n: number;
+  readonly memory: Memory & { count: number };
+}
+
 /** The section's markdown. */
-export function supervisorReport(l: Lifecycle, scale: readonly ScaleResult[]): string {
+export function supervisorReport(l: Lifecycle, scale: readonly ScaleResult[], floor?: NodeFloor): string {
   const out: string[] = [];
   const { runTimes, floorTimes, rpcs } = l;
   const names = [...runTimes.keys()];
@@ -111,6 +118,13 @@ export function supervisorReport(l: Lifecycle, scale: readonly ScaleResult[]): s
       }
     }
     out.push(table(drows));
+    const fb = floor === undefined ? undefined : get(BASE, floor.n);
+    if (floor !== undefined && fb !== undefined) {
+      const per = floor.memory.pssKb / floor.n;
+      out.push(
+        `\nNode's floor: ${floor.n} idle \`node\` processes with the shims' flags (\`${SHIM_NODE_ARGS.join(' ')}\`), each only listening on a unix socket, no shim code: Pss ${mib(per)} MiB each = ${ratio(floor.memory.pssKb / fb.density.shims.pssKb)} containerd-shim-runc-v2 at N = ${floor.n} (Rss ${mib(floor.memory.rssKb / floor.n)} MiB; ${floor.memory.count} measured). Any shim that is a node process starts from there.\n`,
+      );
+    }
   }
 
   out.push('\n### Supervisor targets\n');

@@ -7,15 +7,18 @@
  *   scale       for N in 20, 100: start N `sleep` containers (ctr run -d) one after another,
  *               then N at once; per-container time p50/p95/p99 and the wall time of all N
  *   density     after the sequential start, while all N run: Pss and Rss of the shims (and any
- *               helper processes) per container, and of the daemon itself
+ *               helper processes) per container, and of the daemon itself; and node's floor:
+ *               20 idle node processes with the shims' flags and no shim code
  *
  * Subjects of scale and density are the engines plus tsrund with every container labelled
  * io.tsrun.shim-group=bench (one shim for the namespace's group). BENCH_SUPERVISOR_N=20,100 sets
  * the Ns; BENCH_SUPERVISOR_POOLS=0,2 adds tsrunds with other --shim-pool sizes to the lifecycle
  * rounds (0: every shim started on demand, as before the pool existed). Every task, container, shim, cgroup and directory is removed before the section returns.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SHIM_NODE_ARGS } from '../../shim/client';
 import { cmdline } from '../../test/helpers/host';
 import { makeRootfs } from '../lib/bundle';
 import { ctrAsync, ctrSync, rpcTimes, startContainerd, startTsrund, type Engine } from '../lib/engines';
@@ -60,6 +63,32 @@ function idleWarm(e: Engine): number[] {
 /** The shims' (all, and the idle warm ones among them) and the daemon's memory while containers run. */
 function measureDensity(e: Engine, idle: readonly number[]): ScaleResult['density'] {
   return { shims: memoryOfAll(e.shimPids()), idle: memoryOfAll(idle), daemon: memoryOf(e.pid) };
+}
+
+/**
+ * The floor under any node shim: n idle node processes with the shims' flags, each only listening
+ * on a unix socket (no shim code), measured like the shims. What one shim per container can reach
+ * at best while it is a node process.
+ */
+async function nodeFloor(dir: string, n: number): Promise<Memory & { count: number }> {
+  fs.mkdirSync(dir, { recursive: true });
+  const script = "require('net').createServer((c) => c.end()).listen(process.argv[1])";
+  const kids: ChildProcess[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      kids.push(spawn(process.execPath, [...SHIM_NODE_ARGS, '-e', script, path.join(dir, `${i}.sock`)], { stdio: 'ignore' }));
+    }
+    const deadline = Date.now() + 30_000;
+    while (kids.some((_, i) => !fs.existsSync(path.join(dir, `${i}.sock`)))) {
+      if (Date.now() > deadline) throw new Error(`node floor: ${n} idle node processes did not all listen within 30 s`);
+      await settle(50);
+    }
+    await settle(1000);
+    return memoryOfAll(kids.map((k) => k.pid ?? 0));
+  } finally {
+    await Promise.all(kids.map((k) => new Promise<void>((r) => (k.exitCode !== null || k.signalCode !== null ? r() : (k.once('exit', () => r()), k.kill('SIGKILL'))))));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function poolSizes(): number[] {
@@ -144,8 +173,11 @@ export const supervisorSection: Section = {
           scale.push({ subject: s.name, n, sequential: seq, parallel: par, density });
         }
       }
+      // Node's own floor at the N of the per-container density target.
+      const floorN = nsList().includes(20) ? 20 : nsList()[0];
+      const floor = floorN === undefined || ctx.stopping() ? undefined : { n: floorN, memory: await nodeFloor(path.join(dir, 'floor'), floorN) };
       const versions = Object.assign({}, ...engines.map((e) => e.versions)) as Record<string, string>;
-      return { markdown: supervisorReport({ runTimes, floorTimes, rpcs, rounds: ctx.runs }, scale), versions };
+      return { markdown: supervisorReport({ runTimes, floorTimes, rpcs, rounds: ctx.runs }, scale, floor), versions };
     } finally {
       for (const e of [...engines].reverse()) await e.stop().catch((err: unknown) => ctx.progress(`supervisor: stopping ${e.name}: ${String(err)}`));
     }
