@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 CC ?= cc
 CFLAGS_NATIVE := -O2 -g -fPIC -std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing -D_GNU_SOURCE
-NATIVE_SRC := $(filter-out %_test.c %_fuzz.c native-helpers/addon%.c,$(wildcard native-helpers/*.c))
+NATIVE_SRC := $(filter-out %_test.c %_fuzz.c native-helpers/addon%.c native-helpers/noclone3.c,$(wildcard native-helpers/*.c))
 NATIVE_HDR := $(wildcard native-helpers/*.h)
 TS_SRC := $(shell find spec runtime shim supervisor scripts -name '*.ts' 2>/dev/null)
 ESBUILD := node_modules/.bin/esbuild
@@ -157,7 +157,12 @@ build/decode_test: native-helpers/decode_test.c native-helpers/plan.c native-hel
 	@mkdir -p build
 	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -o $@ native-helpers/decode_test.c native-helpers/plan.c
 
-test: deps-test build typecheck ## run every test (unit, native, and integration as root); ends with "N passed, M failed"
+# A test tool: runs a command with clone3 answering ENOSYS (the helper's clone + cgroup.procs fallback).
+build/noclone3: native-helpers/noclone3.c
+	@mkdir -p build
+	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -o $@ native-helpers/noclone3.c
+
+test: deps-test build build/noclone3 typecheck ## run every test (unit, native, and integration as root); ends with "N passed, M failed"
 	bash scripts/run-tests.sh
 
 demo: build ## build a busybox bundle and run it with tsrun

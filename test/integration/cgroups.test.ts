@@ -4,13 +4,14 @@
  * the device cgroup denies a host device the config does not allow, and delete removes it.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { makeBundle, type Bundle } from '../helpers/bundle';
 import { readState, runDetached, waitForStatus } from '../helpers/container';
 import { fact, parseFacts } from '../helpers/facts';
 import { requires } from '../helpers/requires';
-import { describe, runtimeName } from '../helpers/runtime';
+import { describe, runtimeName, runtimePath } from '../helpers/runtime';
 
 const V1 = '/sys/fs/cgroup';
 const hierarchy = (name: string): string => path.join(V1, name);
@@ -123,6 +124,40 @@ t.test('init and exec join the cgroup in every hierarchy, and in a cgroup namesp
   t.equal(d.code, 0, `exec --detach exits 0 (${describe(d)})`);
   const execPid = Number(read(pidFile));
   t.same(cgroupLines(execPid).filter((l) => !l.endsWith(`:${cg}`)), [], `the exec'd process is in ${cg} in every hierarchy`);
+  t.equal(b.rt.kill(b.id, 'KILL', { all: true }).code, 0, 'kill --all KILL exits 0');
+  t.ok(await waitForStatus(b.rt, b.id, 'stopped', 5000), 'the container stops');
+});
+
+/** build/noclone3 (make build/noclone3): runs a command with clone3 answering ENOSYS. */
+const noclone3 = path.resolve(__dirname, '..', '..', 'build', 'noclone3');
+
+t.test('without clone3 (ENOSYS, as under docker\'s seccomp profile) init and exec join the v2 cgroup through cgroup.procs', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'cgroup1')) return;
+  if (!fs.existsSync(noclone3)) return void t.plan(0, 'build/noclone3 is not built (make build/noclone3)');
+  if (!cgroupLines('self').some((l) => l.startsWith('0::'))) return void t.plan(0, 'no cgroup v2 hierarchy beside the v1 ones');
+  // The runtime under test, every call of it under the filter (create, exec, and what they start).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-noclone3-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const wrapper = path.join(dir, 'runtime');
+  fs.writeFileSync(wrapper, `#!/bin/sh\nexec ${noclone3} ${runtimePath} "$@"\n`, { mode: 0o755 });
+  const b = makeBundle(t, { binary: wrapper, args: ['sleep', '1000'], patch: (s) => s.linux.namespaces.push({ type: 'cgroup' }) });
+  const cg = cgroupPathFor(t, b);
+  b.writeSpec((s) => {
+    s.linux.cgroupsPath = cg;
+  });
+  const c = runDetached(b);
+  t.match(read(`/proc/${c.pid}/status`), /^Seccomp:\s+2$/m, 'init runs under the filter (it was made without clone3)');
+  const lines = cgroupLines(c.pid);
+  t.ok(lines.some((l) => l.startsWith('0::')), 'init is listed in the v2 hierarchy');
+  t.same(lines.filter((l) => !l.endsWith(`:${cg}`)), [], `and in ${cg} in every hierarchy, v2 included`);
+
+  const own = b.rt.exec(['exec', b.id, 'cat', '/proc/self/cgroup']);
+  t.equal(own.code, 0, `exec exits 0 (${describe(own)})`);
+  t.same(own.stdout.trim().split('\n').filter((l) => !l.endsWith(':/')), [], 'exec sees "/" in each hierarchy from inside the cgroup namespace');
+  const pidFile = path.join(b.sandbox, 'exec.pid');
+  const d = b.rt.exec(['exec', '--detach', '--pid-file', pidFile, b.id, 'sleep', '1000']);
+  t.equal(d.code, 0, `exec --detach exits 0 (${describe(d)})`);
+  t.same(cgroupLines(Number(read(pidFile))).filter((l) => !l.endsWith(`:${cg}`)), [], `the exec'd process is in ${cg} in every hierarchy, v2 included`);
   t.equal(b.rt.kill(b.id, 'KILL', { all: true }).code, 0, 'kill --all KILL exits 0');
   t.ok(await waitForStatus(b.rt, b.id, 'stopped', 5000), 'the container stops');
 });
