@@ -26,6 +26,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TsrunError } from '../spec/errors';
 import { openJsonLog } from './json-log';
+import { watchOom } from './oom';
 import { startReaper, stopReaper } from './reaper';
 import { removeShimFiles, createService, type Service } from './service';
 import { serve, type ShimServer } from './server';
@@ -75,7 +76,7 @@ async function host(dirArg: string): Promise<ShimServer> {
   } else {
     runtime = (await import('./runtime/binary')).binaryRuntime({ ...params, path: o.runtime.path, systemdCgroup: o.runtime.systemdCgroup === true });
   }
-  const svc = createService({ dir, options: o, runtime, runtimeRoot: root, openLog: (s) => openJsonLog(s), warn: (m) => warn(logFile, m) });
+  const svc = createService({ dir, options: o, runtime, runtimeRoot: root, openLog: (s) => openJsonLog(s), warn: (m) => warn(logFile, m), watchOom });
   writeShimState(dir, { version: SHIM_STATE_VERSION, namespace: o.namespace, id: o.id, runtime: o.runtime, runtimeRoot: root, shimPid: process.pid, execs: [], undelivered: [] });
   const sock = path.join(dir, FILES.sock);
   unlinkIfThere(sock);

@@ -17,6 +17,7 @@ import type { JsonLog } from './json-log';
 import { exitStatusOf } from './reaper';
 import { SHIM_STATE_VERSION, nowRfc3339Nano, writeShimState, type ShimOptions, type ShimState, type StoredExit, type StoredProcess } from './state';
 import { openProcessIo, type ProcessIo } from './stdio';
+import type { OomWatch } from './oom';
 import type { Runtime } from './runtime/types';
 
 /** How long an exit waits for the process's output to reach the client. */
@@ -85,6 +86,8 @@ export interface ServiceDeps {
   readonly runtimeRoot: string;
   readonly openLog: (spec: JsonLogSpec) => JsonLog;
   readonly warn: (msg: string) => void;
+  /** watch init's cgroup for OOM kills (shim/oom.ts); none: no oom events */
+  readonly watchOom?: (pid: number, onOom: () => void) => OomWatch | undefined;
 }
 
 function newProc(execId: string | undefined, stdio: StdioSpec): Proc {
@@ -108,6 +111,7 @@ export function createService(d: ServiceDeps): Service {
   /** Exits reaped before their pid was known: pid → status and time. */
   const unclaimed = new Map<number, { status: number; at: string; when: number }>();
   const log = o.log ? d.openLog(o.log) : undefined;
+  let oom: OomWatch | undefined;
 
   const stored = (p: Proc): StoredProcess =>
     withExec(p.execId, {
@@ -178,6 +182,11 @@ export function createService(d: ServiceDeps): Service {
       if (timer) clearTimeout(timer);
     }
     p.io?.close();
+    if (p === init) {
+      // An OOM kill is reported before the exit it caused.
+      oom?.poll();
+      oom?.stop();
+    }
     const exit: ProcessExit = withExec(p.execId, { pid: p.pid, exitStatus: exitStatusOf(status), exitedAt: at });
     p.exit = exit;
     p.status = 'stopped';
@@ -237,6 +246,7 @@ export function createService(d: ServiceDeps): Service {
         throw err;
       }
       persist();
+      oom = d.watchOom?.(p.pid, () => emit({ type: 'oom' }));
       claim(p);
       return { pid: p.pid };
     },
@@ -375,6 +385,7 @@ export function createService(d: ServiceDeps): Service {
         if (!(err instanceof TsrunError && err.code === 'NotFound')) await runtime.delete(true).catch(() => undefined);
       }
       for (const e of execs.values()) e.io?.close();
+      oom?.stop();
       log?.close();
       return p.exit ?? { pid: p.pid, exitStatus: 137, exitedAt: nowRfc3339Nano() };
     },

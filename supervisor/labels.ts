@@ -13,6 +13,9 @@
  *   tsctl.finished-at       set with it: RFC 3339 time of that exit (the exited task may be gone
  *                           when a stop ends the restart half-way: the container shows as exited)
  *   tsctl.auto-remove       "true" with `run --rm -d`: tsrund removes the container when it exits
+ *   tsctl.oom-killed        set by tsrund to "true" when the shim reports an OOM kill in the
+ *                           container's cgroup; removed when its next task is created (docker's
+ *                           State.OOMKilled)
  *   tsctl.restart-policy, tsctl.restart-state, tsctl.restart-count, tsctl.manually-stopped:
  *                           see supervisor/restart/policy.ts
  */
@@ -32,6 +35,7 @@ export const LABELS = {
   autoRemove: 'tsctl.auto-remove',
   exitCode: 'tsctl.exit-code',
   finishedAt: 'tsctl.finished-at',
+  oomKilled: 'tsctl.oom-killed',
 } as const;
 
 /** Where tsrund writes the json-file log of container `id` in namespace `ns`. */

@@ -3,9 +3,8 @@
  * --interval and an {"type":"oom"} line whenever the cgroup's OOM-kill count grows, until the
  * container stops. (OOM is polled with the stats, not pushed by an eventfd.)
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
+import { oomKillCount } from '../cgroups/oom';
 import { statsJson } from '../cgroups/stats';
 import { containerStats, stateOf } from '../container/lifecycle';
 import { readState } from '../container/state-store';
@@ -32,19 +31,9 @@ function statsLine(id: string, data: string): string {
   return `{"type":"stats","id":${JSON.stringify(id)},"data":${data}}\n`;
 }
 
-/** OOM kills so far: v1 memory.oom_control "oom_kill N", v2 memory.events "oom_kill N". */
+/** OOM kills so far in the container's cgroups (0 without a memory controller). */
 function oomKills(paths: Readonly<Record<string, string>>): number {
-  for (const dir of Object.values(paths)) {
-    for (const file of ['memory.oom_control', 'memory.events']) {
-      try {
-        const m = /^oom_kill (\d+)$/m.exec(fs.readFileSync(path.join(dir, file), 'utf8'));
-        if (m) return Number(m[1]);
-      } catch {
-        // Not this hierarchy.
-      }
-    }
-  }
-  return 0;
+  return oomKillCount(Object.values(paths)) ?? 0;
 }
 
 /** Run `events`. */

@@ -234,9 +234,12 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
         case 'exit':
           handleExit(t, e.exit);
           break;
-        case 'oom':
+        case 'oom': {
           emit(events, t.namespace, 'taskOOM', { containerId: t.id });
+          const c = store.getContainer(t.namespace, t.id);
+          if (c !== undefined && c.labels[LABELS.oomKilled] !== 'true') store.updateContainer({ ...c, labels: { ...c.labels, [LABELS.oomKilled]: 'true' } });
           break;
+        }
         case 'exec-started':
           // published by start() after the shim answers, so it always follows /tasks/exec-added
           break;
@@ -286,12 +289,16 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
         const previous = releasing.get(key);
         if (previous !== undefined) await previous;
         const choice = chooseRuntime(c, input.options, opts.defaultRuntime);
+        const labels = { ...c.labels };
+        // A new task: the last one's OOM kill is history (docker clears State.OOMKilled on start).
+        delete labels[LABELS.oomKilled];
         const log = jsonLogFromLabels(c.labels, opts.logRoot ?? path.join(opts.shimRoot, '.logs'), ns, id);
         if (log !== undefined) {
           fs.mkdirSync(path.dirname(log.path), { recursive: true, mode: 0o700 });
           // tsctl reads the path back from the label (docker's LogPath)
-          if (c.labels[LABELS.logPath] !== log.path) store.updateContainer({ ...c, labels: { ...c.labels, [LABELS.logPath]: log.path } });
+          labels[LABELS.logPath] = log.path;
         }
+        if (Object.keys(labels).length !== Object.keys(c.labels).length || Object.entries(labels).some(([k, v]) => c.labels[k] !== v)) store.updateContainer({ ...c, labels });
         const conn = await driver.startShim({
           stateRoot: opts.shimRoot,
           namespace: ns,

@@ -36,6 +36,8 @@ export interface ContainerInfo {
   readonly restartCount: number;
   readonly restartPolicy: string;
   readonly logPath: string | undefined;
+  /** the shim reported an OOM kill during the last task (docker's State.OOMKilled) */
+  readonly oomKilled: boolean;
 }
 
 /** A decoded containerd.v1.types.Process (the fields tsctl reads). */
@@ -144,6 +146,7 @@ export function toInfo(c: WireContainer, task: WireProcess | undefined): Contain
     restartCount: Number(labels[COUNT_LABEL] ?? 0) || 0,
     restartPolicy: labels[POLICY_LABEL] ?? 'no',
     logPath: labels[LABELS.logPath],
+    oomKilled: labels[LABELS.oomKilled] === 'true',
   };
 }
 

@@ -171,6 +171,23 @@ if (why !== undefined) {
     t.equal(rmr.status, 0, show(rmr));
   });
 
+  t.test('inspect: OOMKilled after an OOM kill, cleared by the next start', async (t) => {
+    // The first run fills a 64 MiB buffer under a 16 MiB limit; the marker makes the second one sleep.
+    const marker = `/tmp/oom-once-${process.pid}`;
+    t.teardown(() => fs.rmSync(path.join(e.d.rootfs, marker), { force: true }));
+    const script = `if [ -e ${marker} ]; then exec sleep 1000; fi; touch ${marker}; exec dd if=/dev/zero of=/dev/null bs=64M count=1`;
+    let r = e.tsctl(['run', '--name', 'oomer', '--memory', '16m', e.d.rootfs, 'sh', '-c', script]);
+    t.equal(r.status, 137, `the OOM killer ends it (${show(r)})`);
+    const state = (): Record<string, unknown> => (JSON.parse(e.tsctl(['inspect', 'oomer']).stdout) as Array<{ State: Record<string, unknown> }>)[0]!.State;
+    t.match(state(), { Status: 'exited', OOMKilled: true, ExitCode: 137 });
+    r = e.tsctl(['start', 'oomer']);
+    t.equal(r.status, 0, show(r));
+    t.ok(await waitFor(() => stateOf('oomer') === 'running', 10_000), 'running again');
+    t.match(state(), { Status: 'running', OOMKilled: false });
+    r = e.tsctl(['rm', '-f', 'oomer']);
+    t.equal(r.status, 0, show(r));
+  });
+
   t.test('unknown containers, name conflicts', async (t) => {
     for (const cmd of [['stop'], ['start'], ['rm'], ['kill'], ['logs'], ['inspect'], ['wait'], ['pause'], ['top'], ['exec', 'x', 'true']]) {
       const args = cmd[0] === 'exec' ? ['exec', 'nosuch', 'true'] : [...cmd, 'nosuch'];

@@ -201,6 +201,25 @@ if (why !== undefined) {
     t.equal(r.status, 137, show(r));
   });
 
+  t.test('an OOM kill: /tasks/oom before the exit, 137', async (t) => {
+    const events = d.ctrSpawn(['events', 'topic~="/tasks/(oom|exit)"']);
+    let out = '';
+    events.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    await sleep(500);
+    const id = d.newId();
+    // busybox dd reads a whole 64 MiB block into one buffer: more than the 16 MiB limit allows (no swap counts here).
+    const r = d.ctr(['run', '--rm', '--memory-limit', String(16 * 1024 * 1024), ...d.runArgs(), id, '/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1']);
+    t.equal(r.status, 137, `killed by the OOM killer (${show(r)})`);
+    t.ok(await waitFor(() => out.includes('/tasks/exit'), 5000), 'the exit event arrived');
+    events.kill('SIGTERM');
+    const topics = out
+      .split('\n')
+      .filter((l) => l.includes(id))
+      .map((l) => /\s(\/tasks\/[a-z]+)\s/.exec(l)?.[1]);
+    t.same(topics, ['/tasks/oom', '/tasks/exit'], `oom, then exit (${out})`);
+    t.match(out, new RegExp(`/tasks/oom \\{"container_id":"${id}"\\}`), 'the oom event names the container');
+  });
+
   t.test('events: every topic in order, filters', async (t) => {
     const all = d.ctrSpawn(['events']);
     const filtered = d.ctrSpawn(['events', `topic~="/tasks/(start|exit)"`, 'topic=="/containers/delete"']);

@@ -90,7 +90,7 @@ export function inspectObject(c: ContainerInfo): Record<string, unknown> {
       Running: c.state === 'running' || c.state === 'paused',
       Paused: c.state === 'paused',
       Restarting: c.state === 'restarting',
-      OOMKilled: false,
+      OOMKilled: c.oomKilled,
       Dead: false,
       Pid: c.pid,
       ExitCode: c.exitCode,

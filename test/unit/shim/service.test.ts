@@ -185,3 +185,41 @@ t.test('a kill that finds init already dead but not yet reaped is "process alrea
   await svc.start();
   await t.rejects(svc.kill(9, undefined, false), { code: 'PermissionDenied' }, 'other failures stay what they are');
 });
+
+t.test('an OOM kill is reported before the exit it caused, and polling stops with init', async (t) => {
+  const order: string[] = [];
+  let count = 0;
+  let watching: { pid: number; stopped: boolean } | undefined;
+  const rt = fake();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-svc-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const svc = createService({
+    dir,
+    options: { namespace: 'ns', id: 'c1', runtime: { kind: 'library' }, stdio: NULL_IO, noPivot: false, noNewKeyring: false },
+    runtime: rt,
+    runtimeRoot: path.join(dir, 'rr'),
+    openLog: openJsonLog,
+    warn: () => undefined,
+    watchOom: (pid, onOom) => {
+      const w = { pid, stopped: false };
+      watching = w;
+      let seen = count;
+      return {
+        poll: () => {
+          if (!w.stopped && count > seen) onOom();
+          seen = count;
+        },
+        stop: () => void (w.stopped = true),
+      };
+    },
+  });
+  svc.subscribe({ send: (e) => (order.push(e.type), true) });
+  await svc.create();
+  t.same(watching, { pid: 100, stopped: false }, "init's cgroup is watched from create on");
+  await svc.start();
+  count++; // the kernel OOM-killed init; the next poll has not run yet
+  svc.reaped(100, 9); // killed by SIGKILL
+  t.equal((await svc.wait()).exitStatus, 137);
+  t.same(order, ['oom', 'exit'], 'oom first, then the exit');
+  t.equal(watching?.stopped, true, 'and the watch ends with init');
+});
