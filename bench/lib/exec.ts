@@ -63,17 +63,4 @@ export function outputOf(argv: readonly string[]): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
-/** Path of the first executable `name` on $PATH, or undefined. */
-export function which(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
+export { which } from '../../test/helpers/host';

@@ -13,7 +13,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { populateRootfs } from './bundle';
 import { allPids, cmdline, isAlive, killPids, removeCgroupTree, unmountAll } from './host';
-import { runtimePath, which } from './runtime';
+import { which } from './host';
+import { runtimePath } from './runtime';
 
 /** What a command run through an engine's CLI did. */
 export interface CliResult {

@@ -11,6 +11,7 @@
 import { spawn, spawnSync, type StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { which } from './host';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 
@@ -20,20 +21,6 @@ export const runtimePath: string = path.resolve(process.env['TSRUN'] ?? path.joi
 /** Which implementation `runtimePath` is, for the few checks that knowingly differ. */
 export const runtimeName: 'runc' | 'tsrun' = path.basename(runtimePath) === 'runc' ? 'runc' : 'tsrun';
 
-/** Path of the first executable `name` on $PATH, or undefined. */
-export function which(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin').split(':')) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, name);
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      if (fs.statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  return undefined;
-}
 
 /** The reference runtime (runc on $PATH, or `$RUNC`), if installed. */
 export const runcPath: string | undefined = process.env['RUNC'] ?? which('runc');
