@@ -13,106 +13,29 @@
  * command) never touch the shim. A shim that dies (connection closed without Delete) is resolved
  * with reapDeadShim: its processes get exits and the task stays STOPPED until deleted.
  */
-import type { ProcessExit, ProcessStatus, ShimConnection, ShimDirEntry, ShimStartOptions, StdioSpec } from '../../shim/api';
+import type { ProcessExit, ShimConnection, ShimDirEntry } from '../../shim/api';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
-import { errors, validateIdentifier } from '../errors';
+import { errors } from '../errors';
 import { emit, type Exchange } from '../events/exchange';
-import { objectAdaptor, parseFilters } from '../events/filters';
 import type { Logger } from '../log';
-import { parseRfc3339, type AnyValue, type Timestamp } from '../proto/index';
+import { parseRfc3339 } from '../proto/index';
 import type { Store } from '../store/db';
 import { jsonLogFromLabels, LABELS } from '../labels';
 import { adoptShim } from './adopt';
+import { exitView, type InitExitListener, type ProcessView, type ShimDriver, type TaskContext, type TaskOptions, type Tasks } from './api';
+import { controlMethods } from './control';
+import { execMethods } from './exec';
 import { chooseRuntime } from './runtime-choice';
 import { newProc, nowRfc3339, taskKey, type Proc, type Task } from './task';
 
 export { chooseRuntime } from './runtime-choice';
-
-/** The functions of shim/client.ts tsrund uses (injected so tests can fake them). */
-export interface ShimDriver {
-  startShim(opts: ShimStartOptions): Promise<ShimConnection>;
-  connectShim(shimDir: string): Promise<ShimConnection>;
-  listShimDirs(stateRoot: string): ShimDirEntry[];
-  reapDeadShim(shimDir: string): Promise<ProcessExit>;
-}
-
-/** A process as Tasks.Get/List report it. */
-export interface ProcessView {
-  id: string;
-  pid: number;
-  status: ProcessStatus;
-  stdio: StdioSpec;
-  exitStatus: number;
-  exitedAt: Timestamp | undefined;
-}
-
-/** Exit facts as Wait/Delete answer them. */
-export interface ExitView {
-  id: string;
-  pid: number;
-  exitStatus: number;
-  exitedAt: Timestamp;
-}
-
-/** What Tasks.Create needs beyond the container record. */
-export interface CreateInput {
-  stdio: StdioSpec;
-  options: AnyValue | null;
-  rootfsMounts: number;
-  checkpoint: boolean;
-}
-
-/** Called after a task's init exit is published (the restart-policy loop listens). */
-export type InitExitListener = (namespace: string, id: string, exit: ProcessExit) => void;
-
-/** The task logic the Tasks service adapts. */
-export interface Tasks {
-  create(namespace: string, id: string, input: CreateInput): Promise<{ pid: number }>;
-  start(namespace: string, id: string, execId: string | undefined): Promise<{ pid: number }>;
-  wait(namespace: string, id: string, execId: string | undefined): Promise<ExitView>;
-  get(namespace: string, id: string, execId: string | undefined): ProcessView;
-  list(namespace: string): ProcessView[];
-  kill(namespace: string, id: string, execId: string | undefined, signal: number, all: boolean): Promise<void>;
-  delete(namespace: string, id: string): Promise<ExitView>;
-  exec(namespace: string, id: string, execId: string, spec: AnyValue | null, stdio: StdioSpec): Promise<void>;
-  deleteProcess(namespace: string, id: string, execId: string): Promise<ExitView>;
-  resizePty(namespace: string, id: string, execId: string | undefined, width: number, height: number): Promise<void>;
-  closeIO(namespace: string, id: string, execId: string | undefined): Promise<void>;
-  pause(namespace: string, id: string): Promise<void>;
-  resume(namespace: string, id: string): Promise<void>;
-  listPids(namespace: string, id: string): Promise<Array<{ pid: number; execId?: string }>>;
-  /** (container id, cgroup stats) of the namespace's tasks that match the filters */
-  stats(namespace: string, filters: readonly string[]): Promise<Array<{ id: string; stats: unknown }>>;
-  update(namespace: string, id: string, resources: AnyValue | null): Promise<void>;
-  hasTask(namespace: string, id: string): boolean;
-  hasTasks(namespace: string): boolean;
-  /** find every live shim under the shim root and take its tasks back; exits missed while down are published */
-  adopt(): Promise<{ adopted: number; dead: number }>;
-  onInitExit(listener: InitExitListener): void;
-  /** close every shim connection (the shims and containers keep running) */
-  detachAll(): void;
-}
-
-/** Settings of the task manager. */
-export interface TaskOptions {
-  shimRoot: string;
-  /** "library" or an OCI runtime binary path */
-  defaultRuntime: string;
-  shimBinary: string | undefined;
-  /** how long an init exit waits for running execs' exits (ms) */
-  execGraceMs?: number;
-  /** json-file logs of containers labelled tsctl.log-driver=json-file; default <shimRoot>/.logs (listShimDirs skips it: no options.json) */
-  logRoot?: string;
-}
+export type { CreateInput, ExitView, InitExitListener, ProcessView, ShimDriver, TaskOptions, Tasks } from './api';
 
 /** How long a new task of a deleted task's id waits for the old shim to go. */
 const SHIM_EXIT_WAIT_MS = 3000;
 
-function exitView(id: string, e: ProcessExit): ExitView {
-  return { id, pid: e.pid, exitStatus: e.exitStatus, exitedAt: parseRfc3339(e.exitedAt) };
-}
 
 /** A task manager over `driver`, publishing on `events`. */
 export function createTasks(store: Store, events: Exchange, driver: ShimDriver, opts: TaskOptions, log: Logger): Tasks {
@@ -275,6 +198,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
   };
 
   const adoptOne = (entry: ShimDirEntry): Promise<'adopted' | 'dead'> => adoptShim({ tasks, driver, log, finalize, attach, handleExit }, entry);
+  const ctx: TaskContext = { tasks, events, getTask, getProc, liveConn };
 
   return {
     async create(ns, id, input) {
@@ -434,96 +358,8 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
       return v;
     },
 
-    async exec(ns, id, execId, spec, stdio) {
-      const t = getTask(ns, id);
-      validateIdentifier('invalid exec id', execId);
-      if (t.execs.has(execId)) throw errors.processExists(execId);
-      if (t.init.exit !== undefined || t.heldInitExit !== undefined) {
-        throw new TsrunError('FailedPrecondition', 'cannot exec in a stopped state: failed precondition');
-      }
-      if (spec === null || spec.value.length === 0) throw errors.invalid('exec process spec must be set');
-      const conn = liveConn(t);
-      const p = newProc(execId, 0, 'created', stdio);
-      t.execs.set(execId, p);
-      try {
-        await conn.exec(execId, spec.value, stdio);
-      } catch (e) {
-        t.execs.delete(execId);
-        throw e;
-      }
-      emit(events, ns, 'taskExecAdded', { containerId: id, execId });
-    },
-
-    async deleteProcess(ns, id, execId) {
-      const t = getTask(ns, id);
-      const p = getProc(t, execId);
-      let exit: ProcessExit;
-      if (t.conn !== undefined) {
-        if (p.exit === undefined && p.status !== 'created') {
-          throw new TsrunError('FailedPrecondition', `process ${execId} must be stopped before deletion: ${p.status}: failed precondition`);
-        }
-        exit = await t.conn.deleteProcess(execId);
-      } else {
-        exit = p.exit ?? { execId, pid: p.pid, exitStatus: 255, exitedAt: nowRfc3339() };
-      }
-      t.execs.delete(execId);
-      for (const w of p.waiters.splice(0)) w(p.exit ?? exit);
-      return exitView(execId, p.exit ?? exit);
-    },
-
-    async resizePty(ns, id, execId, width, height) {
-      const t = getTask(ns, id);
-      const p = getProc(t, execId);
-      if (p.exit !== undefined) return;
-      await liveConn(t).resizePty(width, height, execId);
-    },
-
-    async closeIO(ns, id, execId) {
-      const t = getTask(ns, id);
-      const p = getProc(t, execId);
-      if (p.exit !== undefined || t.conn === undefined) return;
-      await t.conn.closeStdin(execId);
-    },
-
-    async pause(ns, id) {
-      const t = getTask(ns, id);
-      if (t.init.exit !== undefined || t.heldInitExit !== undefined || t.conn === undefined) throw errors.pauseStopped();
-      await t.conn.pause();
-      t.init.status = 'paused';
-      for (const p of t.execs.values()) if (p.status === 'running') p.status = 'paused';
-      emit(events, ns, 'taskPaused', { containerId: id });
-    },
-
-    async resume(ns, id) {
-      const t = getTask(ns, id);
-      if (t.init.exit !== undefined || t.conn === undefined) {
-        throw new TsrunError('FailedPrecondition', `cannot resume a stopped container: failed precondition`);
-      }
-      await t.conn.resume();
-      if (t.init.status === 'paused') t.init.status = 'running';
-      for (const p of t.execs.values()) if (p.status === 'paused') p.status = 'running';
-      emit(events, ns, 'taskResumed', { containerId: id });
-    },
-
-    async listPids(ns, id) {
-      const t = getTask(ns, id);
-      if (t.conn === undefined) return [];
-      return t.conn.pids();
-    },
-
-    async stats(ns, filters) {
-      const f = parseFilters(filters);
-      const picked = [...tasks.values()].filter(
-        (t) => t.namespace === ns && t.conn !== undefined && f(objectAdaptor({ id: t.id, namespace: t.namespace })),
-      );
-      return Promise.all(picked.map(async (t) => ({ id: t.id, stats: await t.conn!.stats() })));
-    },
-
-    async update(ns, id, resources) {
-      const t = getTask(ns, id);
-      if (resources === null || resources.value.length === 0) throw errors.invalid('resources must be set');
-      await liveConn(t).update(resources.value);
-    },
+    ...execMethods(ctx),
+    ...controlMethods(ctx),
 
     hasTask: (ns, id) => tasks.has(keyOf(ns, id)) || creating.has(keyOf(ns, id)),
     hasTasks(ns) {

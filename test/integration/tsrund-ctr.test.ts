@@ -210,11 +210,11 @@ if (why !== undefined) {
     // busybox dd reads a whole 64 MiB block into one buffer: more than the 16 MiB limit allows (no swap counts here).
     const r = d.ctr(['run', '--rm', '--memory-limit', String(16 * 1024 * 1024), ...d.runArgs(), id, '/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1']);
     t.equal(r.status, 137, `killed by the OOM killer (${show(r)})`);
-    t.ok(await waitFor(() => out.includes('/tasks/exit'), 5000), 'the exit event arrived');
+    t.ok(await waitFor(() => out.includes(`/tasks/exit {"container_id":"${id}"`), 5000), 'the exit event arrived');
     events.kill('SIGTERM');
     const topics = out
       .split('\n')
-      .filter((l) => l.includes(id))
+      .filter((l) => l.includes(`"container_id":"${id}"`))
       .map((l) => /\s(\/tasks\/[a-z]+)\s/.exec(l)?.[1]);
     t.same(topics, ['/tasks/oom', '/tasks/exit'], `oom, then exit (${out})`);
     t.match(out, new RegExp(`/tasks/oom \\{"container_id":"${id}"\\}`), 'the oom event names the container');
