@@ -167,6 +167,13 @@ if (why !== undefined) {
       HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 3 }, Memory: 32 * 1024 * 1024 },
     });
     t.ok(fs.existsSync(`/proc/${String((o!['State'] as { Pid: number }).Pid)}`), 'Pid is a live host process');
+    const f = e.tsctl(['inspect', '-f', '{{.State.Pid}} {{.Name}} {{if .State.Running}}up{{end}} {{json .HostConfig.RestartPolicy}}', 'insp', 'nosuch']);
+    t.equal(f.status, 1, 'a missing container among them: exit 1');
+    t.equal(f.stdout, `${String((o!['State'] as { Pid: number }).Pid)} /insp up {"Name":"on-failure","MaximumRetryCount":3}\n`, '-f renders one line per container');
+    t.match(f.stderr, /nosuch/);
+    const bad = e.tsctl(['inspect', '-f', '{{.Name | upper}}', 'insp']);
+    t.not(bad.status, 0, show(bad));
+    t.match(bad.stderr, /template: pipelines are not supported/);
     const rmr = e.tsctl(['rm', '-f', 'insp']);
     t.equal(rmr.status, 0, show(rmr));
   });

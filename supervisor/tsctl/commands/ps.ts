@@ -1,9 +1,10 @@
-/* `tsctl ps [-a] [-q] [--no-trunc] [--format json|table]` and `tsctl inspect`. */
+/* `tsctl ps [-a] [-q] [--no-trunc] [--format json|table]` and `tsctl inspect [-f TEMPLATE]`. */
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
 import { commandText, statusText, table, humanDuration } from '../format';
 import { listContainers, resolveRef, type ContainerInfo } from '../model';
 import { RpcError } from '../../client';
+import { parseTemplate, renderTemplate } from '../template';
 
 function shortId(c: ContainerInfo, full: boolean): string {
   return full ? c.id : c.id.slice(0, 12);
@@ -134,21 +135,25 @@ export function inspectObject(c: ContainerInfo): Record<string, unknown> {
   };
 }
 
-/** `tsctl inspect CONTAINER…`: a JSON array; exit 1 if any was not found (the others still printed). */
+/** `tsctl inspect [-f TEMPLATE] CONTAINER…`: a JSON array, or one rendered line each; exit 1 if any was not found (the others still printed). */
 export async function inspect(ctx: Ctx, argv: readonly string[]): Promise<number> {
-  const a = parseArgs(argv, [{ name: 'format', short: 'f', kind: 'string', help: 'not supported yet' }], false);
+  const a = parseArgs(argv, [{ name: 'format', short: 'f', kind: 'string', help: 'a Go template over each container (docker\'s subset: fields, json, index, len, join, upper, lower, if, range)' }], false);
   if (a.operands.length === 0) throw usage('"inspect" requires at least 1 argument');
+  const format = a.strings.get('format');
+  const template = format === undefined ? undefined : parseTemplate(format);
   const all = await listContainers(ctx.client);
   const out: unknown[] = [];
   let status = 0;
   for (const ref of a.operands) {
     try {
-      out.push(inspectObject(resolveRef(all, ref)));
+      const o = inspectObject(resolveRef(all, ref));
+      if (template === undefined) out.push(o);
+      else ctx.out(renderTemplate(template, o));
     } catch (e) {
       ctx.warn(`tsctl: Error: ${e instanceof RpcError ? e.details : e instanceof Error ? e.message : String(e)}`);
       status = 1;
     }
   }
-  ctx.out(JSON.stringify(out, null, 4));
+  if (template === undefined) ctx.out(JSON.stringify(out, null, 4));
   return status;
 }
