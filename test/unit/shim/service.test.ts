@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import type { ShimEvent } from '../../../shim/api';
 import { openJsonLog } from '../../../shim/json-log';
-import { createService, type Service } from '../../../shim/service';
+import { createService, type Service, type ServiceDeps } from '../../../shim/service';
 import { readShimState } from '../../../shim/state';
 import type { Runtime } from '../../../shim/runtime/types';
 
@@ -36,7 +36,7 @@ function fake(onStart?: () => void): Runtime & { calls: string[] } {
   };
 }
 
-function service(t: { teardown(fn: () => void): void }, rt: Runtime): Service {
+function service(t: { teardown(fn: () => void): void }, rt: Runtime, extra: Pick<ServiceDeps, 'watchOom'> = {}): Service {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-svc-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   return createService({
@@ -46,6 +46,7 @@ function service(t: { teardown(fn: () => void): void }, rt: Runtime): Service {
     runtimeRoot: path.join(dir, 'rr'),
     openLog: openJsonLog,
     warn: () => undefined,
+    ...extra,
   });
 }
 
@@ -190,16 +191,7 @@ t.test('an OOM kill is reported before the exit it caused, and polling stops wit
   const order: string[] = [];
   let count = 0;
   let watching: { pid: number; stopped: boolean } | undefined;
-  const rt = fake();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-svc-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  const svc = createService({
-    dir,
-    options: { namespace: 'ns', id: 'c1', runtime: { kind: 'library' }, stdio: NULL_IO, noPivot: false, noNewKeyring: false },
-    runtime: rt,
-    runtimeRoot: path.join(dir, 'rr'),
-    openLog: openJsonLog,
-    warn: () => undefined,
+  const svc = service(t, fake(), {
     watchOom: (pid, onOom) => {
       const w = { pid, stopped: false };
       watching = w;
