@@ -13,9 +13,11 @@ import * as v8 from 'node:v8';
 import { normalizeArgv } from './argv';
 import { parseFast } from './fast-args';
 import { exitNow } from './exit';
+import { dropLauncherEnv } from './env';
 import { LIFECYCLE_COMMANDS, runFast } from './fast-run';
 
 function run(): void {
+  dropLauncherEnv();
   const f = parseFast(normalizeArgv(process.argv.slice(2)));
   const command = f === undefined ? undefined : LIFECYCLE_COMMANDS[f.verb];
   if (f === undefined || command === undefined) {

@@ -7,8 +7,10 @@
 import * as v8 from 'node:v8';
 import { main } from './main';
 import { exitNow } from './exit';
+import { dropLauncherEnv } from './env';
 
 function run(): void {
+  dropLauncherEnv();
   void main(process.argv.slice(2)).then((code) => {
     exitNow(code);
   });
