@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cgroupMode, hostFacts, load } from './lib/host';
+import { cgroupMode, hostFacts, load, pageFaultMicros } from './lib/host';
 import { table } from './lib/report';
 import { median } from './lib/stats';
 import type { BenchContext, SectionReport } from './lib/section';
@@ -147,6 +147,8 @@ async function main(): Promise<number> {
       ['kernel', host.kernel],
       ['cpu', `${host.cpu} × ${host.cpus}`],
       ['memory', host.memory],
+      ['fault of a fresh 4 KiB page', `${pageFaultMicros().toFixed(2)} µs`],
+      ['transparent huge pages', host.thp],
       ['cgroups', host.cgroups],
       ['node', `${host.node} (${process.execPath})`],
       ['tsrun commit', host.tsrunCommit],

@@ -4,6 +4,8 @@
  * once, in a rotating order:
  *
  *   node -e 0
+ *   node -e 0 with the GLIBC_TUNABLES bin/tsrun's launcher gives node (not a target; shows
+ *                what the tunables alone do to node's floor)
  *   RT run    --bundle true   ID-run        /bin/true; run deletes it when it exits
  *   RT run    --bundle limits ID-lim        /bin/true with memory.limit 4 MiB and pids.limit 1
  *   RT create --bundle sleep  ID            sleep 1000
@@ -22,10 +24,12 @@ import { commandRunner, outputOf, which, type Runner } from '../lib/exec';
 import { medianP95, ms, ratio, table } from '../lib/report';
 import { samples, type BenchContext, type Samples, type Section, type SectionReport } from '../lib/section';
 import { rotation, summarize } from '../lib/stats';
+import { LAUNCHER_GLIBC_TUNABLES } from '../../runtime/cli/env';
 
 /** The steps in table order. */
 const STEPS = ['run', 'run (4 MiB, 1 pid)', 'create', 'start', 'state', 'kill', 'delete'] as const;
 const FLOOR = 'node -e 0';
+const FLOOR_TUNED = "node -e 0, tsrun's GLIBC_TUNABLES";
 
 /** A runtime binary under test. */
 interface Runtime {
@@ -94,7 +98,7 @@ function report(rts: readonly Runtime[], s: Samples, runs: number): string {
   const out: string[] = [];
   out.push(`## CLI latency\n`);
   out.push(`Wall time of one invocation in ms, median / p95 over ${runs} interleaved rounds (fork, exec and wait included, the same for every subject).\n`);
-  out.push(table([['step', ...names], [FLOOR, medianP95(s.get(FLOOR, FLOOR)), ...rts.map(() => '')], ...STEPS.map((step) => [step, '', ...rts.map((r) => medianP95(s.get(step, r.name)))])]));
+  out.push(table([['step', ...names], ...[FLOOR, FLOOR_TUNED].map((f) => [f, medianP95(s.get(f, FLOOR)), ...rts.map(() => '')]), ...STEPS.map((step) => [step, '', ...rts.map((r) => medianP95(s.get(step, r.name)))])]));
   const others = rts.filter((r) => r.name !== 'tsrun');
   out.push(`\nRatios of medians (tsrun ÷ other):\n`);
   out.push(table([['step', 'tsrun ÷ node -e 0', ...others.map((o) => `tsrun ÷ ${o.name}`)], ...STEPS.map((step) => [step, ratio(med(step, 'tsrun') / floor), ...others.map((o) => ratio(med(step, 'tsrun') / med(step, o.name)))])]));
@@ -111,6 +115,8 @@ function report(rts: readonly Runtime[], s: Samples, runs: number): string {
     }
   }
   out.push(table(rows));
+  const tuned = med(FLOOR_TUNED, FLOOR);
+  out.push(`\nThe targets are on bare \`node -e 0\`. bin/tsrun's launcher starts node with \`GLIBC_TUNABLES=${LAUNCHER_GLIBC_TUNABLES}\` (runtime/cli/launcher.sh: the snapshot's buffers fault in as huge pages); \`node -e 0\` with the same tunables took ${ms(tuned)} ms, ${ratio(tuned / floor)} the bare floor.`);
   return out.join('\n');
 }
 
@@ -139,11 +145,13 @@ export const cliSection: Section = {
       sleep: makeBundle(dir, 'sleep', base, rootfs, { args: ['/bin/sleep', '1000'] }),
     };
     const s = samples();
-    const subjects = [FLOOR, ...rts.map((r) => r.name)];
+    const tunedRun = commandRunner(dir, { ...process.env, GLIBC_TUNABLES: LAUNCHER_GLIBC_TUNABLES });
+    const subjects = [FLOOR, FLOOR_TUNED, ...rts.map((r) => r.name)];
     try {
       for (let round = 0; round < ctx.runs && !ctx.stopping(); round++) {
         for (const who of rotation(subjects, round)) {
           if (who === FLOOR) s.add(FLOOR, FLOOR, run.check([process.execPath, '-e', '0']).ms);
+          else if (who === FLOOR_TUNED) s.add(FLOOR_TUNED, FLOOR, tunedRun.check([process.execPath, '-e', '0']).ms);
           else lifecycle(run, rts.find((r) => r.name === who)!, b, round, s);
         }
         if ((round + 1) % 5 === 0) ctx.progress(`cli: ${round + 1}/${ctx.runs} rounds`);
