@@ -29,15 +29,15 @@ node=@NODE@
 # container get the env their config gives), so it goes.
 unset NODE_EXTRA_CA_CERTS
 # Most of a start-up spent past `node -e 0` is page faults: node reads the snapshot (4-6 MB) into a
-# malloc'd buffer, copies its code cache out, and deserialises it into fresh heap pages. On a VM
-# whose fresh pages are slow to fault (10 us each on the firecracker bench host: free page
-# reporting hands freed guest memory back to the host) that was ~25 ms of `tsrun state` and ~60 ms
-# of `tsrun run`. These glibc tunables keep allocations under 32 MiB on malloc's heap (no mmap per
-# block) and let it madvise that heap for transparent huge pages, so the buffers fault in 2 MiB at a
-# time where THP is `madvise` or `always` (a no-op where it is `never`). A caller's own
-# GLIBC_TUNABLES is left as it is; the CLI drops ours from its env at start (runtime/cli/env.ts), so
-# nothing tsrun starts inherits it. Shims are long-lived and do not use this: huge pages would add
-# to their memory.
+# malloc'd buffer, copies its code cache out, and deserialises it into fresh heap pages. These glibc
+# tunables keep allocations under 32 MiB on malloc's heap (no mmap per block) and let it madvise
+# that heap for transparent huge pages, so the buffers fault in 2 MiB at a time where THP is
+# `madvise` or `always` (a no-op where it is `never`). On a VM whose fresh pages are slow to fault
+# (10-11 us each on the firecracker bench host: free page reporting hands freed guest memory back
+# to the host) they took `tsrun state` from 92 to 60 ms and `tsrun run` from 168 to 123 ms (one
+# bench run, A/B). A caller's own GLIBC_TUNABLES is left as it is; the CLI drops ours from its env
+# at start (runtime/cli/env.ts), so nothing tsrun starts inherits it. Shims are long-lived and do
+# not use this: huge pages would add to their memory.
 if [ -z "${GLIBC_TUNABLES+set}" ]; then
   GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432
   export GLIBC_TUNABLES

@@ -18,8 +18,7 @@ t.test('the launcher tunes node\'s malloc for tsrun only, and a caller\'s GLIBC_
   if (runtimeName !== 'tsrun') return t.plan(0, `${runtimePath} is not tsrun: the launcher is tsrun's own`);
   if (!requires(t, 'root', 'busybox')) return;
   const b = makeBundle(t, { args: ['sleep', '100'] });
-  runDetached(b);
-  t.teardown(() => void b.rt.exec(['delete', '--force', b.id]));
+  runDetached(b); // makeBundle's teardown deletes it
 
   const bin = b.hostDir('fake-ps');
   const seen = path.join(bin, 'seen');
