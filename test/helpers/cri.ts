@@ -64,7 +64,7 @@ export interface CriEngine {
 
 /** Why this host cannot run containerd's CRI with CNI, or undefined. */
 export function criUnavailable(): string | undefined {
-  const tools = missingTools('containerd', 'ctr', 'containerd-shim-runc-v2', 'ip', 'iptables-save', 'tar', 'ldd');
+  const tools = missingTools('containerd', 'ctr', 'containerd-shim-runc-v2', 'ip', 'iptables', 'iptables-save', 'tar', 'ldd');
   if (tools !== undefined) return tools;
   const plugins = ['bridge', 'host-local', 'loopback'].filter((p) => !fs.existsSync(path.join(CNI_BIN_DIR, p)));
   if (plugins.length > 0) return `CNI plugins missing in ${CNI_BIN_DIR}: ${plugins.join(', ')} (apt install containernetworking-plugins)`;
