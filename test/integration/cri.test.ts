@@ -215,12 +215,16 @@ t.test('containerd 1.6 CRI: a pod on tsrun and on runc', async (t) => {
     { name: 'tsrun', binary: runtimePath },
     { name: 'runc', binary: runcPath! },
   ];
-  const e = await startCriContainerd(path.join(dir, 'containerd'), handlers, PAUSE_IMAGE);
+  let engine: CriEngine | undefined;
   t.teardown(async () => {
-    const forced = await e.stop();
+    // containerd (its mounts are under dir) before dir
+    const forced = (await engine?.stop()) ?? [];
     if (forced.length > 0) t.comment(`teardown forced: ${forced.join('; ')}`);
     fs.rmSync(dir, { recursive: true, force: true });
   });
+  const e = await startCriContainerd(path.join(dir, 'containerd'), handlers, PAUSE_IMAGE);
+  engine = e;
+  t.comment(`CNI network ${e.netName}: bridge ${e.bridge}, subnet ${e.subnet} (overlaps no route or address of this host)`);
   importTestImages(e, path.join(dir, 'images'), IPC_TOOLS);
   const v = await e.client.call<{ runtimeName: string; runtimeApiVersion: string }>('Version', { version: 'v1' });
   t.equal(v.runtimeName, 'containerd', 'Version: containerd answers');
