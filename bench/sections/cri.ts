@@ -3,9 +3,9 @@
  * with runc and with tsrun as the runtime of the runc shim (two runtime handlers of one
  * containerd, test/helpers/cri.ts; the same images and configs as test/integration/cri.test.ts).
  *
- *   RunPodSandbox     pause container (catatonit) + CNI bridge networking
- *   CreateContainer   a busybox `sleep` container in the pod
- *   StartContainer
+ *   RunPodSandbox     pause container (catatonit: shim, runtime create + start) + CNI bridge
+ *   CreateContainer   a busybox `sleep` container in the pod (containerd metadata only)
+ *   StartContainer    shim, runtime create + start
  *   pod start         the three above
  *   teardown          StopContainer (timeout 0: SIGKILL), RemoveContainer, StopPodSandbox,
  *                     RemovePodSandbox
@@ -86,7 +86,7 @@ function report(s: Samples, handlers: readonly CriHandler[], runs: number): stri
   );
   out.push(table([['step', ...handlers.map((h) => h.name), 'tsrun ÷ runc'], ...STEPS.map((step) => [step, ...handlers.map((h) => medianP95(s.get(step, h.name))), ratio(med(step, 'tsrun') / med(step, 'runc'))])]));
   out.push(
-    '\nEach CRI call runs the runtime binary several times (RunPodSandbox: create and start of the pause container; CreateContainer: create; StartContainer: start; teardown: kill, delete, and the shims\' cleanup), so the ratio follows the CLI start-up cost of the CLI latency section.',
+    "\nWhat runs the runtime binary: RunPodSandbox starts a shim that runs `create` and `start` of the pause container (and CNI's plugins set up the network); CreateContainer only records the container in containerd; StartContainer starts a shim that runs `create` and `start`; the teardown runs `kill`, `kill --all`, `delete` and each shim's cleanup `delete --force`, for the container and the pause. The differences between the columns are those runtime invocations, so they follow the CLI start-up times of the CLI latency section.",
   );
   return out.join('\n');
 }
