@@ -99,7 +99,7 @@ function sleep(ms: number): Promise<void> {
 export class RegistryClient {
   readonly transport: Transport;
   private readonly hosts = new Map<string, Promise<HostState>>();
-  private readonly tokens = new Map<string, Token>();
+  private readonly tokens = new Map<string, Promise<Token>>();
   private readonly creds = new Map<string, Credentials | undefined>();
 
   constructor(readonly opts: ClientOptions = {}) {
@@ -193,10 +193,17 @@ export class RegistryClient {
     if (ch.scheme !== 'bearer') return undefined;
     const key = `${domain} ${scopes.join(' ')}`;
     const cached = this.tokens.get(key);
-    if (!fresh && cached !== undefined && cached.expiresAt > Date.now()) return `Bearer ${cached.value}`;
-    const token = await this.fetchToken(ch, scopes, creds, state, what);
-    this.tokens.set(key, token);
-    return `Bearer ${token.value}`;
+    if (!fresh && cached !== undefined) {
+      const token = await cached.catch(() => undefined);
+      if (token !== undefined && token.expiresAt > Date.now()) return `Bearer ${token.value}`;
+    }
+    // concurrent requests share one token fetch per scope
+    const p = this.fetchToken(ch, scopes, creds, state, what);
+    this.tokens.set(key, p);
+    p.catch(() => {
+      if (this.tokens.get(key) === p) this.tokens.delete(key);
+    });
+    return `Bearer ${(await p).value}`;
   }
 
   private async fetchToken(ch: Challenge, scopes: readonly string[], creds: Credentials | undefined, state: HostState, what: string): Promise<Token> {

@@ -6,7 +6,10 @@
  * redirect to another host) run against fake registries in registry-faults.test.ts.
  */
 import { spawnSync } from 'node:child_process';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { type Test } from 'tap';
@@ -206,5 +209,58 @@ if (why !== undefined) {
       const ins = skopeo(['inspect', '--raw', `--cert-dir=${certDir}`, `docker://${reg.host}/tls/app:1`]);
       t.equal(ins.status, 0, ins.stderr);
     }
+  });
+
+  t.test('bearer tokens: a real registry trusting a token server here', async (t) => {
+    const dir = tmp(t, 'tsrun-reg-token-');
+    const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+    fs.writeFileSync(path.join(dir, 'token.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const cert = spawnSync('openssl', ['req', '-x509', '-key', 'token.key', '-out', 'token.crt', '-days', '2', '-subj', '/CN=tsrun test token issuer'], { cwd: dir, encoding: 'utf8' });
+    t.equal(cert.status, 0, cert.stderr);
+    const der = crypto.X509Certificate ? new crypto.X509Certificate(fs.readFileSync(path.join(dir, 'token.crt'))).raw.toString('base64') : '';
+    const requests: { scope: string[]; user: string }[] = [];
+    const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const auth = req.headers.authorization ?? '';
+      const [user, pass] = auth.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString().split(':') : ['', ''];
+      requests.push({ scope: url.searchParams.getAll('scope'), user: user ?? '' });
+      if (user !== 'tok' || pass !== 'pw') {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
+        return;
+      }
+      const access = url.searchParams.getAll('scope').map((s) => {
+        const [type, name, actions] = s.split(':') as [string, string, string];
+        return { type, name, actions: actions.split(',') };
+      });
+      const now = Math.floor(Date.now() / 1000);
+      const head = b64({ typ: 'JWT', alg: 'RS256', x5c: [der] });
+      const claims = b64({ iss: 'tsrun-test-issuer', sub: user, aud: url.searchParams.get('service'), exp: now + 300, nbf: now - 10, iat: now, jti: crypto.randomUUID(), access });
+      const sig = crypto.sign('sha256', Buffer.from(`${head}.${claims}`), privateKey).toString('base64url');
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ token: `${head}.${claims}.${sig}`, expires_in: 300 }));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    t.teardown(() => new Promise<void>((r) => server.close(() => r())));
+    const realm = `http://127.0.0.1:${(server.address() as AddressInfo).port}/token`;
+    const reg = await started(t, { token: { realm, service: 'tsrun-test-registry', issuer: 'tsrun-test-issuer', rootCertBundle: path.join(dir, 'token.crt') } });
+
+    const config = path.join(dir, 'config.json');
+    fs.writeFileSync(config, JSON.stringify({ auths: { [reg.host]: { username: 'tok', password: 'pw' } } }));
+    const src = new DirBlobStore(path.join(dir, 'src'));
+    const img = await buildImage(src, { platforms: ['linux/amd64', 'linux/arm64'], layers: 2, layerSize: 20_000 });
+    await push(client(t, { dockerConfig: config }), src, `${reg.host}/tok/app:1`, img.target);
+    t.same(requests.map((r) => r.scope), [['repository:tok/app:pull,push']], 'one token for the whole push (cached per scope)');
+    requests.length = 0;
+    const r = await pull(client(t, { dockerConfig: config }), new DirBlobStore(path.join(dir, 'dst')), `${reg.host}/tok/app:1`);
+    t.equal(r.target.digest, img.target.digest);
+    t.same(requests.map((q) => q.scope), [['repository:tok/app:pull']], 'one pull-scoped token');
+    t.ok(requests.every((q) => q.user === 'tok'), 'credentials sent to the token server');
+
+    fs.writeFileSync(config, JSON.stringify({ auths: { [reg.host]: { username: 'tok', password: 'nope' } } }));
+    const e = await thrown(pull(client(t, { dockerConfig: config }), new DirBlobStore(path.join(dir, 'dst2')), `${reg.host}/tok/app:1`));
+    t.equal(e.code, 'PermissionDenied');
+    t.match(e.message, /get token from http:\/\/127\.0\.0\.1:\d+\/token: 401 Unauthorized: UNAUTHORIZED: bad credentials \(wrong user name or password\?\)/);
   });
 }
