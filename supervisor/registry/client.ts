@@ -13,7 +13,7 @@ import type { Readable } from 'node:stream';
 import { TsrunError, type ErrorCode } from '../../spec/errors';
 import { basicAuthorization, defaultDockerConfigPath, loadCredentials, parseChallenges, type Challenge, type Credentials } from './auth';
 import { apiHost } from './reference';
-import { createTransport, isInsecureHost, isLoopbackHost, isNotTlsError, isRetryableNetError, readBody, type Transport, type TransportOptions } from './transport';
+import { createTransport, isInsecureHost, isLoopbackHost, isNotTlsError, isRetryableNetError, readBody, StallError, type Transport, type TransportOptions } from './transport';
 
 /** Options of a registry client. */
 export interface ClientOptions extends TransportOptions {
@@ -250,7 +250,8 @@ export class RegistryClient {
         const b = body === undefined || Buffer.isBuffer(body) ? body : await body();
         res = await this.transport.send(b === undefined ? wire : { ...wire, body: b });
       } catch (err) {
-        if ((isRetryableNetError(err) || err instanceof TsrunError) && attempt < this.retries && !(err instanceof TsrunError && err.code !== 'Unavailable')) {
+        // a stalled request (no response headers in time) is not retried: the stall time is the user's limit
+        if (isRetryableNetError(err) && !(err instanceof StallError) && attempt < this.retries) {
           await sleep(this.backoff(attempt));
           continue;
         }

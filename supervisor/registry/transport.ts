@@ -80,7 +80,7 @@ export function isRetryableNetError(err: unknown): boolean {
 /** A stall: no bytes for the configured time. */
 export class StallError extends TsrunError {
   constructor(what: string, ms: number) {
-    super('Unavailable', `${what}: stalled: no data for ${Math.round(ms / 1000)} s`);
+    super('Unavailable', `${what}: stalled: no data for ${ms < 10_000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`}`);
   }
 }
 

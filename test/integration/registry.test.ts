@@ -3,7 +3,7 @@
  * HTTP, htpasswd basic auth, TLS from a CA made here, and token auth with a token server here;
  * skopeo cross-checks what was pushed and pushes what we pull. Failure cases that a real
  * registry can't be made to produce (a wrong digest, a stall, a 500, a cut connection, a
- * redirect to another host) run against fake registries in registry-faults.test.ts.
+ * redirect to another host) run against fake registries in test/unit/supervisor/registry/faults.test.ts.
  */
 import { spawnSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
