@@ -14,7 +14,7 @@ ESBUILD := node_modules/.bin/esbuild
 BUNDLE = "$(NODE_BIN)" scripts/bundle.cjs
 APT_PACKAGES := busybox-static build-essential libseccomp2 runc
 # The engines the end-to-end tests drive tsrun with (and crun for comparisons); `script` is in bsdutils.
-TEST_APT_PACKAGES := containerd podman conmon docker.io crun bsdutils
+TEST_APT_PACKAGES := containerd podman conmon docker.io crun bsdutils docker-registry skopeo apache2-utils
 STAMP := build/.stamp
 NODE_BIN := $(shell readlink -f "$$(command -v node)")
 # build/tsrun.node is the C helper as a Node-API addon (native-helpers/addon.c), which the CLI loads
