@@ -292,7 +292,9 @@ export class RegistryClient {
       if (status === 401 && sameHost && !authTried) {
         const header = res.headers['www-authenticate'];
         const ch = typeof header === 'string' ? parseChallenges(header)[0] : undefined;
-        if (ch !== undefined && (ch.scheme === 'bearer' || this.credentialsFor(domain) !== undefined)) {
+        // basic credentials already sent and refused won't do better the second time
+        const sentBasic = headers['authorization']?.startsWith('Basic ') === true;
+        if (ch !== undefined && (ch.scheme === 'bearer' || (this.credentialsFor(domain) !== undefined && !sentBasic))) {
           res.resume();
           state.challenge = ch;
           authTried = true;

@@ -62,6 +62,9 @@ async function pushTree(t: Target, desc: Descriptor, depth: number): Promise<voi
   } else {
     const seen = new Set<string>();
     const blobs = [...m.layers.map((d) => ({ d, kind: 'layer' as BlobKind })), { d: m.config, kind: 'config' as BlobKind }].filter((b) => !seen.has(b.d.digest) && seen.add(b.d.digest) !== undefined);
+    for (const b of blobs) {
+      if (!(await t.store.has(b.d.digest))) throw new TsrunError('NotFound', `push ${t.image}: ${b.kind} ${b.d.digest} of manifest ${desc.digest}: not in the content store`);
+    }
     for (const b of blobs) t.progress({ id: shortId(b.d.digest), digest: b.d.digest, kind: b.kind, state: 'Preparing', current: 0, total: b.d.size });
     await runBounded(blobs, t.opts.concurrency ?? 3, async (b) => pushBlob(t, b.d, b.kind));
   }

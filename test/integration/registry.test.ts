@@ -182,6 +182,18 @@ if (why !== undefined) {
     const anon = await thrown(pull(client(t), new DirBlobStore(path.join(dir, 'dst3')), `${reg.host}/auth/app:1`));
     t.match(anon.message, /401 Unauthorized.*no credentials for 127\.0\.0\.1:\d+/);
     t.notOk(fs.existsSync(path.join(dir, 'dst2', 'blobs')), 'nothing written on 401');
+    const pushErr = await thrown(push(client(t, { dockerConfig: bad }), src, `${reg.host}/auth/other:1`, img.target));
+    t.equal(pushErr.code, 'PermissionDenied');
+    t.match(pushErr.message, new RegExp(`push ${reg.host}/auth/other:1: (layer|config) sha256:[0-9a-f]{64}: check: 401 Unauthorized`));
+
+    // a blob missing from the store is named before anything is uploaded
+    const partial = new DirBlobStore(path.join(dir, 'partial'));
+    const lone = await buildImage(partial, { platforms: ['linux/amd64'], layers: 2, layerSize: 1000 });
+    const gone = lone.images.get('linux/amd64')!.layers[1]!.digest;
+    fs.rmSync(partial.blobPath(gone));
+    const missing = await thrown(push(client(t, { dockerConfig: good }), partial, `${reg.host}/auth/partial:1`, lone.target));
+    t.equal(missing.code, 'NotFound');
+    t.match(missing.message, `push ${reg.host}/auth/partial:1: layer ${gone} of manifest ${lone.target.digest}: not in the content store`);
   });
 
   t.test('TLS with a CA made here: verified with caFiles; no fallback to HTTP on a bad certificate', async (t) => {

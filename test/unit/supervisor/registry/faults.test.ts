@@ -303,3 +303,27 @@ t.test('layer downloads run at most `concurrency` at a time, with progress per l
   t.equal(events.filter((e) => e.state === 'Pull complete').length, 6);
   t.equal(events.filter((e) => e.state === 'Waiting').length, 6);
 });
+
+t.test('an ingest an earlier run left is resumed with Range, not downloaded again', async (t) => {
+  const layer = Buffer.from(Array.from({ length: 200_000 }, (_, i) => (i * 7) % 256));
+  const img = image([layer]);
+  const ranges: (string | undefined)[] = [];
+  const { host } = await serve(t, registry(img, (d, req, res) => {
+    if (d !== digestOf(layer)) return false;
+    ranges.push(req.headers.range);
+    const start = Number(/^bytes=(\d+)-$/.exec(req.headers.range ?? '')?.[1] ?? 0);
+    res.writeHead(start > 0 ? 206 : 200, {
+      'content-length': layer.length - start,
+      ...(start > 0 ? { 'content-range': `bytes ${start}-${layer.length - 1}/${layer.length}` } : {}),
+    });
+    res.end(layer.subarray(start));
+    return true;
+  }));
+  const s = store(t);
+  // an earlier process wrote 70000 bytes and died: its writer was never committed or aborted
+  const earlier = await new DirBlobStore(s.root).writer(`layer-${digestOf(layer)}`, { digest: digestOf(layer), size: layer.length });
+  await earlier.write(layer.subarray(0, 70_000));
+  await pull(client(t), s, `${host}/x/y:1`);
+  t.same(ranges, ['bytes=70000-'], 'only the missing bytes were asked for');
+  t.same(fs.readFileSync(s.blobPath(digestOf(layer))), layer);
+});
