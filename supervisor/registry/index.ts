@@ -8,7 +8,7 @@ export { DirBlobStore, digestOf, readBlob, writeBlob, type BlobReader, type Blob
 export { shortId, type BlobKind, type ProgressEvent, type ProgressFn, type ProgressState } from './fetch';
 export { MediaType, parseManifest, type Descriptor, type ImageIndex, type ImageManifest, type Platform } from './manifest';
 export { formatPlatform, hostPlatform, parsePlatform, selectManifest } from './platform';
-export { pull, type PulledImage, type PullOptions } from './pull';
+export { fetchManifest, pull, resolve, type PulledImage, type PullOptions } from './pull';
 export { push, type PushOptions } from './push';
 export { familiarReference, formatReference, parseReference, repositoryName, type Reference } from './reference';
 export { isLoopbackHost, type TransportOptions } from './transport';

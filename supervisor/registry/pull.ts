@@ -129,3 +129,10 @@ async function fetchContent(client: RegistryClient, store: BlobStore, ref: Refer
   });
   for (const l of downloaded) progress({ id: shortId(l.digest), digest: l.digest, kind: 'layer', state: 'Pull complete', current: l.size, total: l.size });
 }
+
+/** Resolve `reference` to the descriptor it names now (index or manifest), downloading nothing else. */
+export async function resolve(client: RegistryClient, reference: string): Promise<{ readonly name: string; readonly target: Descriptor }> {
+  const ref = parseReference(reference);
+  const m = await fetchManifest(client, ref, manifestReference(ref), undefined);
+  return { name: formatReference(ref), target: m.desc };
+}

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t, { type Test } from 'tap';
-import { DirBlobStore, pull, push, readBlob, RegistryClient, type ClientOptions, type ProgressEvent } from '../../supervisor/registry';
+import { DirBlobStore, pull, push, readBlob, RegistryClient, resolve, type ClientOptions, type ProgressEvent } from '../../supervisor/registry';
 import { buildImage, makeCerts, registryMissing, startRegistry, type RegistryServer } from '../helpers/registry';
 import { TsrunError } from '../../spec/errors';
 
@@ -101,6 +101,9 @@ if (why !== undefined) {
       t.equal(second.filter((e) => e.state === 'Already exists').length, 4, 'config and 3 layers already exist');
       t.notOk(second.some((e) => e.state === 'Downloading'));
     }
+
+    const resolved = await resolve(c, `${reg.host}/test/app:1`);
+    t.same(resolved, { name: `${reg.host}/test/app:1`, target: { mediaType: 'application/vnd.oci.image.index.v1+json', digest: img.target.digest, size: img.target.size } }, 'resolve names the index');
 
     // by digest, and a platform the index lacks
     const dst = new DirBlobStore(tmp(t, 'tsrun-reg-dst-'));
