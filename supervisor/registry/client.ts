@@ -285,6 +285,7 @@ export class RegistryClient {
       const sameHost = url.host === new URL(state.base).host;
       if (sameHost) {
         const auth = await this.authorization(domain, scopes, state, req.what, fresh);
+        fresh = false;
         if (auth !== undefined) headers['authorization'] = auth;
       }
       const res = await this.sendWithRetry({ method: req.method, url, headers, insecure: state.insecure, what: req.what }, req.body);

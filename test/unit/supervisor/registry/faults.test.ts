@@ -327,3 +327,26 @@ t.test('an ingest an earlier run left is resumed with Range, not downloaded agai
   t.same(ranges, ['bytes=70000-'], 'only the missing bytes were asked for');
   t.same(fs.readFileSync(s.blobPath(digestOf(layer))), layer);
 });
+
+t.test('a manifest naming a blob the registry lacks: 404 naming the layer, the other blobs stay', async (t) => {
+  const present = big(5_000, 20);
+  const absent = big(6_000, 21);
+  const img = image([present, absent]);
+  img.blobs.delete(digestOf(absent));
+  const inner = registry(img);
+  const { host } = await serve(t, (req, res) => {
+    if (req.url?.endsWith(digestOf(absent)) === true) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown to registry' }] }));
+      return;
+    }
+    inner(req, res);
+  });
+  const s = store(t);
+  const e = await thrown(pull(client(t), s, `${host}/x/y:1`, { concurrency: 1 }));
+  t.equal(e.code, 'NotFound');
+  t.match(e.message, `pull ${host}/x/y:1: layer ${digestOf(absent)}: fetch: 404 Not Found: BLOB_UNKNOWN: blob unknown to registry`);
+  t.ok(await s.has(digestOf(present)), 'complete blobs are kept for the next pull');
+  t.notOk(await s.has(digestOf(img.manifest)), 'no manifest without its blobs');
+  t.same(fs.readdirSync(path.join(s.root, 'ingest')), [], 'no ingest');
+});
