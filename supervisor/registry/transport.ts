@@ -20,7 +20,7 @@ import { TsrunError } from '../../spec/errors';
 
 /** How the client reaches registries. */
 export interface TransportOptions {
-  /** host[:port] entries (or CIDR-less hosts) allowed without TLS verification or over plain HTTP */
+  /** "host:port", "host" or CIDR entries allowed without TLS verification or over plain HTTP */
   readonly insecureRegistries?: readonly string[];
   /** PEM files of extra CAs to trust for HTTPS registries */
   readonly caFiles?: readonly string[];
@@ -55,12 +55,28 @@ export function isLoopbackHost(hostPort: string): boolean {
   return false;
 }
 
-/** True when `hostPort` is in the insecure list (an entry without a port matches any port). */
+/**
+ * True when `hostPort` is in the insecure list: "host:port", "host" (any port), or a CIDR such as
+ * "10.0.0.0/8" matching an IP address host, as docker's --insecure-registry takes them.
+ */
 export function isInsecureHost(hostPort: string, insecure: readonly string[]): boolean {
   const h = hostPort.toLowerCase();
-  const bare = h.replace(/:\d+$/, '');
+  const bare = h.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
   return insecure.some((e) => {
     const x = e.toLowerCase().replace(/^[a-z]+:\/\//, '').replace(/\/+$/, '');
+    const cidr = /^([0-9a-f.:]+)\/(\d{1,3})$/.exec(x);
+    if (cidr !== null) {
+      const family = net.isIPv4(cidr[1]!) ? 'ipv4' : net.isIPv6(cidr[1]!) ? 'ipv6' : undefined;
+      const hostFamily = net.isIPv4(bare) ? 'ipv4' : net.isIPv6(bare) ? 'ipv6' : undefined;
+      if (family === undefined || family !== hostFamily) return false;
+      const list = new net.BlockList();
+      try {
+        list.addSubnet(cidr[1]!, Number(cidr[2]), family);
+      } catch {
+        return false;
+      }
+      return list.check(bare, family);
+    }
     return x === h || x === bare;
   });
 }

@@ -138,6 +138,10 @@ t.test('loopback and insecure hosts', async (t) => {
   t.ok(isInsecureHost('reg:5000', ['reg']), 'an entry without a port matches any port');
   t.ok(isInsecureHost('reg:5000', ['http://reg:5000/']));
   t.notOk(isInsecureHost('reg:5000', ['reg:5001']));
+  t.ok(isInsecureHost('10.1.2.3:5000', ['10.0.0.0/8']), 'CIDR');
+  t.notOk(isInsecureHost('11.1.2.3:5000', ['10.0.0.0/8']));
+  t.notOk(isInsecureHost('reg:5000', ['10.0.0.0/8']), 'a name never matches a CIDR');
+  t.ok(isInsecureHost('[fd00::5]:5000', ['fd00::/8']));
 });
 
 t.test('manifests: kinds, schema1, bad descriptors', async (t) => {
