@@ -215,6 +215,21 @@ if (why !== undefined) {
     const e = await thrown(pull(client(t), new DirBlobStore(path.join(dir, 'dst2')), `${reg.host}/tls/app:1`));
     t.equal(e.code, 'Unavailable');
     t.match(e.message, /ping registry 127\.0\.0\.1:\d+ \(https:\/\/127\.0\.0\.1:\d+\/v2\/\): .*(self-signed|unable to verify|certificate)/i);
+    // an explicit CA list replaces node's defaults; NODE_EXTRA_CA_CERTS must still count
+    const otherDir = path.join(dir, 'other');
+    fs.mkdirSync(otherDir);
+    const other = makeCerts(otherDir);
+    const wrongCa = await thrown(pull(client(t, { caFiles: [other.caCert] }), new DirBlobStore(path.join(dir, 'dst4')), `${reg.host}/tls/app:1`));
+    t.equal(wrongCa.code, 'Unavailable', 'an unrelated CA does not verify');
+    const saved = process.env['NODE_EXTRA_CA_CERTS'];
+    process.env['NODE_EXTRA_CA_CERTS'] = certs.caCert;
+    try {
+      const extra = await pull(client(t, { caFiles: [other.caCert] }), new DirBlobStore(path.join(dir, 'dst5')), `${reg.host}/tls/app:1`);
+      t.equal(extra.target.digest, img.target.digest, 'NODE_EXTRA_CA_CERTS kept beside caFiles');
+    } finally {
+      if (saved === undefined) delete process.env['NODE_EXTRA_CA_CERTS'];
+      else process.env['NODE_EXTRA_CA_CERTS'] = saved;
+    }
     const insecure = await pull(client(t, { insecureRegistries: [reg.host] }), new DirBlobStore(path.join(dir, 'dst3')), `${reg.host}/tls/app:1`);
     t.equal(insecure.target.digest, img.target.digest, 'an insecure registry skips verification');
     if (hasSkopeo) {
