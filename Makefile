@@ -13,8 +13,12 @@ ESBUILD := node_modules/.bin/esbuild
 # esbuild's flags, plus zod without its translations (scripts/bundle.cjs)
 BUNDLE = "$(NODE_BIN)" scripts/bundle.cjs
 APT_PACKAGES := busybox-static build-essential libseccomp2 runc
-# The engines the end-to-end tests drive tsrun with (and crun for comparisons); `script` is in bsdutils.
-TEST_APT_PACKAGES := containerd podman conmon docker.io crun bsdutils containernetworking-plugins catatonit iptables
+# tsrund's networking runs Debian's CNI plugins, which drive iptables.
+APT_PACKAGES += containernetworking-plugins iptables
+# What the end-to-end tests need: the engines they drive tsrun with (and crun for comparisons);
+# `script` (bsdutils); catatonit as the CRI test's pause process; a real registry, skopeo and
+# htpasswd (apache2-utils) for the registry tests.
+TEST_APT_PACKAGES := containerd podman conmon docker.io crun bsdutils catatonit docker-registry skopeo apache2-utils
 STAMP := build/.stamp
 NODE_BIN := $(shell readlink -f "$$(command -v node)")
 # build/tsrun.node is the C helper as a Node-API addon (native-helpers/addon.c), which the CLI loads
