@@ -99,7 +99,8 @@ if (why !== undefined) {
     const outside = path.join(e.d.sandbox, 'outside');
     fs.mkdirSync(path.join(seed, 'sub'), { recursive: true });
     fs.mkdirSync(outside, { recursive: true });
-    fs.writeFileSync(path.join(outside, 'host-secret'), 'secret');
+    fs.mkdirSync(path.join(outside, 'x'), { recursive: true });
+    fs.writeFileSync(path.join(outside, 'x', 'host-secret'), 'secret');
     fs.symlinkSync(outside, path.join(e.d.rootfs, 'escape'));
     t.teardown(() => {
       fs.rmSync(seed, { recursive: true, force: true });
@@ -115,7 +116,7 @@ if (why !== undefined) {
     fs.writeFileSync(path.join(seed, 'a'), 'changed image');
     t.match(e.tsctl(['run', '--rm', '-v', 'seeded:/seed', e.d.rootfs, 'cat', '/seed/a']).stdout, /^from the image$/, 'a volume with content is not copied into again');
     t.equal(e.tsctl(['run', '--rm', '-v', 'bare:/seed:nocopy', e.d.rootfs, 'ls', '-A', '/seed']).stdout, '', 'nocopy');
-    // /escape is a symlink to a host directory: resolved inside the rootfs it names nothing there
+    // /escape is a symlink to a host directory holding x/: resolved inside the rootfs, /escape/x is nothing
     t.equal(e.tsctl(['run', '--rm', '-v', 'esc:/escape/x', e.d.rootfs, 'ls', '-A', '/escape/x']).stdout, '');
     t.same(fs.readdirSync(mountpoint('esc')), [], 'nothing copied from outside the rootfs');
     for (const v of ['seeded', 'bare', 'esc']) ok(t, ['volume', 'rm', v]);
