@@ -211,6 +211,8 @@ export function mergeMounts(base: readonly Mount[], user: readonly Mount[]): Mou
 /** `rm -v` / `run --rm`: remove the anonymous volumes only this (now removed) container used. */
 export async function removeAnonymousVolumes(client: TsrundClient, mounts: readonly Mount[]): Promise<string[]> {
   const sources = new Set(mounts.filter((m) => m.source !== undefined).map((m) => m.source as string));
+  // only ask when a mount looks like a volume: a daemon without the Volumes service (containerd) still works
+  if (![...sources].some((src) => /\/volumes\/[^/]+\/_data$/.test(src))) return [];
   const { volumes } = await client.call<{ volumes: Array<{ name: string; mountpoint: string; anonymous: boolean; usedBy: string[] }> }>('Volumes', 'List', { filters: [] });
   const removed: string[] = [];
   for (const v of volumes) {

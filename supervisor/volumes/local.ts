@@ -171,14 +171,12 @@ export function createVolumes(store: Store, root: string): Volumes {
       return { deleted, reclaimed };
     },
     async prepare(name, opts) {
-      const v = create(name, opts.labels, {}, opts.anonymous);
       const from = opts.copyFrom;
-      if (from !== undefined && fs.readdirSync(v.mountpoint).length === 0) {
-        if (!path.isAbsolute(from.rootfs) || !path.isAbsolute(from.path)) {
-          throw new TsrunError('InvalidArgument', `prepare volume ${name}: rootfs and path must be absolute`);
-        }
-        await copyUp(from.rootfs, from.path, v.mountpoint);
+      if (from !== undefined && (!path.isAbsolute(from.rootfs) || !path.isAbsolute(from.path))) {
+        throw new TsrunError('InvalidArgument', `prepare volume ${name}: rootfs and path must be absolute`);
       }
+      const v = create(name, opts.labels, {}, opts.anonymous);
+      if (from !== undefined && fs.readdirSync(v.mountpoint).length === 0) await copyUp(from.rootfs, from.path, v.mountpoint);
       return v;
     },
     size: (name) => duBytes(dataDir(lookup(name).name)),
