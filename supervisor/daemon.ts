@@ -28,6 +28,8 @@ import {
   versionService,
 } from './services/basic';
 import { tasksService } from './services/tasks';
+import { volumesService } from './services/volumes';
+import { createVolumes } from './volumes/local';
 import { openStore, type Store } from './store/db';
 import { createTasks, type ShimDriver, type Tasks } from './tasks/local';
 
@@ -84,6 +86,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     restarts === undefined ? undefined : async (ns, c) => (c.labels[STOPPED_LABEL] === 'true' ? restarts.quiesce(ns, c.id) : undefined),
   );
   const leases = createLeases(store);
+  const volumes = createVolumes(store, cfg.root);
 
   events.keepBacklog(STARTUP_BACKLOG_MS);
   // Re-adopt before serving: a client never sees a task list without the tasks that are running.
@@ -101,6 +104,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       containersService(containers),
       tasksService(tasks),
       eventsService(events),
+      volumesService(volumes),
     ]);
   } catch (e) {
     pool?.close();

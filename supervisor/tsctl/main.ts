@@ -17,6 +17,7 @@ import { logs } from './commands/logs';
 import { events, stats, top, update } from './commands/observe';
 import { inspect, ps } from './commands/ps';
 import { create, run } from './commands/run';
+import { volume } from './commands/volume';
 
 type Command = (ctx: Ctx, argv: readonly string[]) => Promise<number>;
 
@@ -39,6 +40,7 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   inspect: { fn: inspect, help: 'low-level information as JSON' },
   events: { fn: events, help: 'stream events' },
   update: { fn: update, help: 'change resource limits and the restart policy' },
+  volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
 };
 
 const GLOBAL: readonly OptionDef[] = [
