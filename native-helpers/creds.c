@@ -113,15 +113,59 @@ int th_op_caps_bounding(struct th_child *c, const struct th_op *op) {
   return 0;
 }
 
+/* The largest id the runtime hands to set*id: (uid_t)-1 means "leave unchanged" to setresuid(2),
+   so 4294967295 would keep the runtime's own (root) ids; runc refuses ids above INT32_MAX too. */
+#define TH_MAX_ID 2147483647u
+
+/* Supplementary groups as the kernel reports them after setgroups; static, not on the child's
+   stack, and allocated before clone like all the child's memory. */
+static gid_t th_groups_now[TH_MAX_GROUPS];
+
+/* Defence in depth: read the credentials back and fail unless they are exactly what was asked,
+   so no kernel or libc surprise (an unchanged id, a dropped group) lets the process run as root. */
+static int th_check_user(struct th_child *c, uint32_t uid, uint32_t gid, const struct th_field *groups, int setgroups) {
+  static const char *const nope = "user switch did not take: ";
+  uid_t r, e, s;
+  gid_t rg, eg, sg;
+  char a[TH_NUM_BYTES], b[TH_NUM_BYTES];
+  if (syscall(SYS_getresuid, &r, &e, &s) < 0) return th_fail(c, errno, "getresuid after the user switch", NULL);
+  if (r != uid || e != uid || s != uid)
+    return th_fail_complete(c, EPERM, nope, "uid is ", th_u64s(a, e), ", want ", th_u64s(b, uid), NULL);
+  if (syscall(SYS_getresgid, &rg, &eg, &sg) < 0) return th_fail(c, errno, "getresgid after the user switch", NULL);
+  if (rg != gid || eg != gid || sg != gid)
+    return th_fail_complete(c, EPERM, nope, "gid is ", th_u64s(a, eg), ", want ", th_u64s(b, gid), NULL);
+  if (!setgroups) return 0;
+  long n = syscall(SYS_getgroups, TH_MAX_GROUPS, th_groups_now);
+  if (n < 0) return th_fail(c, errno, "getgroups after the user switch", NULL);
+  if ((uint32_t)n != groups->len)
+    return th_fail_complete(c, EPERM, nope, th_u64s(a, (uint64_t)n), " supplementary groups, want ",
+                            th_u64s(b, groups->len), NULL);
+  /* The kernel sorts the list (groups_sort), so compare as sets. */
+  for (uint32_t i = 0; i < groups->len; i++) {
+    long j = 0;
+    while (j < n && th_groups_now[j] != groups->u32s[i]) j++;
+    if (j == n)
+      return th_fail_complete(c, EPERM, nope, "supplementary group ", th_u64s(a, groups->u32s[i]), " missing", NULL);
+  }
+  return 0;
+}
+
 int th_op_user(struct th_child *c, const struct th_op *op) {
+  static const char *const range = ": uids and gids must be in range 0-2147483647";
   const struct th_field *f = op->f;
   uint32_t uid = f[TH_USER_UID].u32, gid = f[TH_USER_GID].u32;
+  int setgroups = f[TH_USER_SETGROUPS].u32 != 0;
   char a[TH_NUM_BYTES];
-  if (f[TH_USER_SETGROUPS].u32 != 0 && syscall(SYS_setgroups, f[TH_USER_GROUPS].len, f[TH_USER_GROUPS].u32s) < 0)
+  if (uid > TH_MAX_ID) return th_fail_complete(c, EINVAL, "invalid uid ", th_u64s(a, uid), range, NULL);
+  if (gid > TH_MAX_ID) return th_fail_complete(c, EINVAL, "invalid gid ", th_u64s(a, gid), range, NULL);
+  for (uint32_t i = 0; i < f[TH_USER_GROUPS].len; i++)
+    if (f[TH_USER_GROUPS].u32s[i] > TH_MAX_ID)
+      return th_fail_complete(c, EINVAL, "invalid additional gid ", th_u64s(a, f[TH_USER_GROUPS].u32s[i]), range, NULL);
+  if (setgroups && syscall(SYS_setgroups, f[TH_USER_GROUPS].len, f[TH_USER_GROUPS].u32s) < 0)
     return th_fail(c, errno, "setgroups (", th_u64s(a, f[TH_USER_GROUPS].len), " groups)", NULL);
   if (syscall(SYS_setresgid, gid, gid, gid) < 0) return th_fail(c, errno, "setresgid ", th_u64s(a, gid), NULL);
   if (syscall(SYS_setresuid, uid, uid, uid) < 0) return th_fail(c, errno, "setresuid ", th_u64s(a, uid), NULL);
-  return 0;
+  return th_check_user(c, uid, gid, &f[TH_USER_GROUPS], setgroups);
 }
 
 int th_op_caps(struct th_child *c, const struct th_op *op) {

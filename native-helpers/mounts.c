@@ -71,6 +71,71 @@ static int th_parent_private(struct th_child *c, const char *path) {
   }
 }
 
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
+#endif
+
+/* Files under /proc that lxcfs-style tools emulate by bind-mounting over them; runc accepts
+   exactly these (libcontainer/rootfs_linux.go, checkProcMount) and so do we. */
+static const char *const th_proc_safe[] = {
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
+    "/proc/swaps",   "/proc/uptime",    "/proc/loadavg", "/proc/slabinfo",
+    "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",    "/proc/sys/crypto/fips_enabled",
+};
+
+static int th_streq(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+
+/*
+ * Refuse a mount whose destination, as it really resolved inside the root (fd), lies inside
+ * /proc: a mount over /proc/sys or /proc/self/attr would undo the masks and read-only paths
+ * that keep the container away from the host's kernel knobs. The check is on the resolved path,
+ * so an image symlink (/x -> /proc/sys/kernel) cannot get around it. /proc itself takes only a
+ * procfs (is_proc: a new proc mount or a bind of one).
+ */
+static int th_check_proc_dest(struct th_child *c, int fd, const char *dst, int is_proc) {
+  char *root = c->path_a, *at = c->path_b, l[32];
+  ssize_t rn = readlink(th_fd_path(l, c->root_fd), root, PATH_MAX - 1);
+  if (rn < 0) return th_fail(c, errno, "check proc-safety of ", dst, " mount: read the rootfs path", NULL);
+  ssize_t n = readlink(th_fd_path(l, fd), at, PATH_MAX - 1);
+  if (n < 0) return th_fail(c, errno, "check proc-safety of ", dst, " mount: read the resolved path", NULL);
+  if (rn == PATH_MAX - 1 || n == PATH_MAX - 1)
+    return th_fail(c, ENAMETOOLONG, "check proc-safety of ", dst, " mount", NULL);
+  root[rn] = '\0';
+  at[n] = '\0';
+  if (rn == 1) rn = 0; /* a rootfs of "/": every path is already container-relative */
+  for (ssize_t i = 0; i < rn; i++)
+    if (root[i] != at[i])
+      return th_fail_complete(c, EXDEV, "check proc-safety of ", dst, " mount: it resolved to ", at,
+                              ", outside the rootfs", NULL);
+  const char *rel = at + rn;
+  if (*rel != '\0' && *rel != '/')
+    return th_fail_complete(c, EXDEV, "check proc-safety of ", dst, " mount: it resolved to ", at,
+                            ", outside the rootfs", NULL);
+  const char *p = "/proc";
+  const char *r = rel;
+  while (*p && *p == *r) p++, r++;
+  if (*p != '\0' || (*r != '\0' && *r != '/')) return 0;
+  if (*r == '\0') {
+    if (is_proc) return 0;
+    return th_fail_complete(c, EPERM, "check proc-safety of ", dst, " mount: ", rel,
+                            " cannot be mounted because it is not of type proc", NULL);
+  }
+  for (unsigned i = 0; i < sizeof th_proc_safe / sizeof th_proc_safe[0]; i++)
+    if (th_streq(rel, th_proc_safe[i])) return 0;
+  return th_fail_complete(c, EPERM, "check proc-safety of ", dst, " mount: ", rel,
+                          " cannot be mounted because it is inside /proc", NULL);
+}
+
+/* A bind source that is a procfs, for a bind onto /proc (runc accepts that too). */
+static int th_is_procfs(const char *path, int fd) {
+  struct statfs s;
+  int rc = fd >= 0 ? fstatfs(fd, &s) : statfs(path, &s);
+  return rc == 0 && s.f_type == PROC_SUPER_MAGIC;
+}
+
 int th_op_rootfs(struct th_child *c, const struct th_op *op) {
   const char *path = op->f[TH_ROOTFS_PATH].s;
   uint64_t prop = op->f[TH_ROOTFS_PROPAGATION].u64;
@@ -112,6 +177,12 @@ int th_op_mount(struct th_child *c, const struct th_op *op) {
   }
   int fd = th_resolve_create(c, dst, kind);
   if (fd < 0) return th_fail(c, -fd, "create mount point ", dst, " in rootfs", NULL);
+  int is_proc = bind ? th_is_procfs(src, -1) : th_streq(type, "proc");
+  int bad = th_check_proc_dest(c, fd, dst, is_proc);
+  if (bad < 0) {
+    close(fd);
+    return bad;
+  }
   int rc;
   if (bind)
     rc = mount(src, th_fd_path(tgt, fd), NULL, MS_BIND | (flags & MS_REC), NULL);
@@ -272,6 +343,12 @@ int th_op_idmap_mount(struct th_child *c, const struct th_op *op) {
   }
   int fd = th_resolve_create(c, dst, kind);
   if (fd < 0) return th_fail(c, -fd, "create mount point ", dst, " in rootfs", NULL);
+  int bad = th_check_proc_dest(c, fd, dst, th_is_procfs(src, tree));
+  if (bad < 0) {
+    close(fd);
+    close(tree);
+    return bad;
+  }
   int rc = 0;
   if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
     rc = th_fail(c, errno, "mount ", src, " to ", dst, " (idmapped bind, move_mount)", NULL);

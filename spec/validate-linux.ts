@@ -9,6 +9,7 @@
  * is left to the runtime.
  */
 import { formatPath, quote } from './describe';
+import { idProblem, mappingsProblem } from './ids';
 import { isNamespaceType, ROOTFS_PROPAGATIONS, TIME_OFFSET_CLOCKS, type NamespaceType } from './names';
 import type { Spec } from './schema';
 import type { Namespace } from './schema-linux';
@@ -103,6 +104,9 @@ export const LINUX_CHECKS = {
     if (spec.linux?.gidMappings !== undefined) return 'linux.gidMappings: needs a user namespace';
     return undefined;
   },
+  // Mapped ranges stay within valid ids and never wrap around 32 bits (ids.ts).
+  'id-mapping-range': (spec) =>
+    mappingsProblem(spec.linux?.uidMappings, 'linux.uidMappings', 'uid') ?? mappingsProblem(spec.linux?.gidMappings, 'linux.gidMappings', 'gid'),
   // runc refuses a new user namespace with nothing to map; every id in it would be the overflow id.
   'userns-mappings': (spec) => {
     const namespaces = spec.linux?.namespaces ?? [];
@@ -159,6 +163,16 @@ export const LINUX_CHECKS = {
   'device-path': (spec) => {
     for (const [i, d] of (spec.linux?.devices ?? []).entries()) {
       if (!d.path.startsWith('/')) return `linux.devices[${i}].path: must be an absolute path, got ${quote(d.path)}`;
+    }
+    return undefined;
+  },
+  // chown(2) takes (uid_t)-1 as "leave unchanged" too; refuse it like every other id (ids.ts).
+  'device-ids': (spec) => {
+    for (const [i, d] of (spec.linux?.devices ?? []).entries()) {
+      const u = d.uid === undefined ? undefined : idProblem(d.uid, 'uid');
+      if (u !== undefined) return `linux.devices[${i}].uid: ${u}`;
+      const g = d.gid === undefined ? undefined : idProblem(d.gid, 'gid');
+      if (g !== undefined) return `linux.devices[${i}].gid: ${g}`;
     }
     return undefined;
   },

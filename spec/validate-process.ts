@@ -3,6 +3,7 @@
  * (`exec --process`). Each returns the problem as "<field path>: <what is wrong>", or undefined.
  */
 import { quote } from './describe';
+import { idProblem } from './ids';
 import { CAPABILITY_NUMBERS, RLIMIT_NUMBERS } from './names';
 import type { Process } from './schema';
 
@@ -30,6 +31,19 @@ export const PROCESS_CHECKS = {
       if (entry.includes('\0')) return `${at}.env[${i}]: contains a NUL byte`;
       if (eq < 0) return `${at}.env[${i}]: missing "=" in ${quote(entry)}`;
       if (eq === 0) return `${at}.env[${i}]: empty variable name in ${quote(entry)}`;
+    }
+    return undefined;
+  },
+  // An id of 4294967295 means "leave unchanged" to setresuid(2): the process would stay root (ids.ts).
+  'process-user-ids': (process, at) => {
+    const { uid, gid, additionalGids } = process.user;
+    const u = idProblem(uid, 'uid');
+    if (u !== undefined) return `${at}.user.uid: ${u}`;
+    const g = idProblem(gid, 'gid');
+    if (g !== undefined) return `${at}.user.gid: ${g}`;
+    for (const [i, extra] of (additionalGids ?? []).entries()) {
+      const problem = idProblem(extra, 'gid');
+      if (problem !== undefined) return `${at}.user.additionalGids[${i}]: ${problem}`;
     }
     return undefined;
   },

@@ -9,7 +9,9 @@
  */
 import { TsrunError } from './errors';
 import { quote } from './describe';
+import { mappingsProblem } from './ids';
 import { parseMountOptions } from './mount-options';
+import { procMountProblem } from './proc-mounts';
 import type { Process, Spec } from './schema';
 import { LINUX_CHECKS, type LinuxCheckName, type SpecCheck, type ValidateContext } from './validate-linux';
 import { PROCESS_CHECKS, type ProcessCheckName } from './validate-process';
@@ -71,6 +73,25 @@ const MOUNT_CHECKS = {
       if (opts.isIdmap && !hasUid && !hasUserns) {
         return `mounts[${i}].options: ${opts.isRecursiveIdmap ? 'ridmap' : 'idmap'} needs uidMappings and gidMappings or a user namespace`;
       }
+    }
+    return undefined;
+  },
+  // The same range rules as linux.uidMappings (ids.ts): the kernel turns these into a user namespace too.
+  'mount-idmap-range': (spec) => {
+    for (const [i, m] of (spec.mounts ?? []).entries()) {
+      const problem =
+        mappingsProblem(m.uidMappings, `mounts[${i}].uidMappings`, 'uid') ?? mappingsProblem(m.gidMappings, `mounts[${i}].gidMappings`, 'gid');
+      if (problem !== undefined) return problem;
+    }
+    return undefined;
+  },
+  // runc's checkProcMount on the literal destination, so the error comes before anything is
+  // cloned; the C helper checks again on the path the destination resolves to in the rootfs.
+  'mount-proc': (spec) => {
+    for (const [i, m] of (spec.mounts ?? []).entries()) {
+      const isBind = m.type === 'bind' || parseMountOptions(m.options ?? []).isBind;
+      const problem = procMountProblem(m.destination, isBind ? 'bind' : (m.type ?? ''));
+      if (problem !== undefined) return `mounts[${i}].destination: ${problem}`;
     }
     return undefined;
   },

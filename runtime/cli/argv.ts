@@ -4,6 +4,8 @@
  * bundle (entry-lifecycle.ts) uses this file without carrying yargs.
  */
 import { TsrunError } from '../../spec/errors';
+import { checkCallerFds } from './caller-fds';
+import { callerFdsFromLauncher } from './env';
 
 /** The global flags, with the names and defaults main.ts declares to yargs. */
 export interface GlobalArgs {
@@ -99,5 +101,6 @@ export function createArgs(a: Record<string, unknown>) {
 export function preserveFds(v: unknown): number {
   const n = Number(v ?? 0);
   if (!Number.isInteger(n) || n < 0 || n > 1_000_000) throw new TsrunError('InvalidArgument', `invalid --preserve-fds ${String(v)}: want a count >= 0`);
+  if (n > 0) checkCallerFds(n, callerFdsFromLauncher());
   return n;
 }

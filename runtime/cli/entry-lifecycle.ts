@@ -17,15 +17,16 @@ import { dropLauncherEnv } from './env';
 import { LIFECYCLE_COMMANDS, runFast } from './fast-run';
 
 function run(): void {
-  dropLauncherEnv();
   const f = parseFast(normalizeArgv(process.argv.slice(2)));
   const command = f === undefined ? undefined : LIFECYCLE_COMMANDS[f.verb];
   if (f === undefined || command === undefined) {
-    // The full CLI runs its command line from process.argv when it is loaded.
+    // The full CLI runs its command line from process.argv when it is loaded, and takes the
+    // launcher's variables out of the env itself (it needs TSRUN_CALLER_FDS for --preserve-fds).
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     (require('node:module') as typeof import('node:module')).createRequire(process.argv[1] ?? __filename)('./tsrun.js');
     return;
   }
+  dropLauncherEnv();
   const out = { stdout: (s: string): void => void process.stdout.write(s), stderr: (s: string): void => void process.stderr.write(s) };
   void runFast(f, command, out).then((code) => {
     exitNow(code);

@@ -12,4 +12,17 @@ export const LAUNCHER_GLIBC_TUNABLES = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap
  */
 export function dropLauncherEnv(env: NodeJS.ProcessEnv = process.env): void {
   if (env['GLIBC_TUNABLES'] === LAUNCHER_GLIBC_TUNABLES) delete env['GLIBC_TUNABLES'];
+  launcherCallerFds = env[CALLER_FDS_ENV];
+  delete env[CALLER_FDS_ENV];
+}
+
+/** Where the launcher lists the fds above 2 the caller passed, when --preserve-fds is given. */
+export const CALLER_FDS_ENV = 'TSRUN_CALLER_FDS';
+
+// Set at run time by dropLauncherEnv (never at snapshot build time, when nothing has run).
+let launcherCallerFds: string | undefined;
+
+/** The launcher's list of caller fds (space-separated numbers), or undefined when node was started without it. */
+export function callerFdsFromLauncher(): string | undefined {
+  return launcherCallerFds;
 }

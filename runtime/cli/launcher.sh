@@ -42,6 +42,25 @@ if [ -z "${GLIBC_TUNABLES+set}" ]; then
   GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432
   export GLIBC_TUNABLES
 fi
+# --preserve-fds N hands the container fds 3..3+N-1, but only those the caller really passed may
+# go: where the caller had one closed, node's own fds (epoll, eventfd, pipes) land there once it
+# starts. So list here, before node exists, which fds the caller gave us (this script's own fd,
+# which the shell holds to read it, excluded); runtime/cli/caller-fds.ts refuses any other.
+# The glob's directory fd is closed again before the loop body tests it, so -e drops it.
+unset TSRUN_CALLER_FDS
+for a in "$@"; do
+  case $a in
+    --preserve-fds | --preserve-fds=*)
+      TSRUN_CALLER_FDS=
+      for f in /proc/$$/fd/*; do
+        n=${f##*/}
+        if [ "$n" -gt 2 ] && [ -e "$f" ] && ! [ "$f" -ef "$0" ]; then TSRUN_CALLER_FDS="$TSRUN_CALLER_FDS $n"; fi
+      done
+      export TSRUN_CALLER_FDS
+      break
+      ;;
+  esac
+done
 if [ -z "${TSRUN_NO_SNAPSHOT:-}" ] && [ -r "$dir/tsrun.blob" ] && [ -e "$dir/tsrun.blob-node" ] \
   && ! [ "$node" -nt "$dir/tsrun.blob-node" ] && ! [ "$node" -ot "$dir/tsrun.blob-node" ]; then
   cli=tsrun

@@ -142,10 +142,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         .option('pid-file', { type: 'string', describe: "file to write the process's pid to" })
         .option('preserve-fds', { type: 'number', default: 0 })
         .option('cwd', { type: 'string' })
-        .option('env', { alias: 'e', type: 'string', array: true, default: [] as string[] })
+        // One value per flag, as runc's repeatable flags take: a greedy array would swallow the
+        // container id that follows (`exec -g 5 ID cmd`).
+        .option('env', { alias: 'e', type: 'string', array: true, nargs: 1, default: [] as string[] })
         .option('user', { alias: 'u', type: 'string', describe: 'UID[:GID]' })
-        .option('additional-gids', { alias: 'g', type: 'string', array: true, default: [] as string[] })
-        .option('cap', { alias: 'c', type: 'string', array: true, default: [] as string[] })
+        .option('additional-gids', { alias: 'g', type: 'string', array: true, nargs: 1, default: [] as string[] })
+        .option('cap', { alias: 'c', type: 'string', array: true, nargs: 1, default: [] as string[] })
         .option('no-new-privs', { type: 'boolean', default: false })
         .option('tty', { alias: 't', type: 'boolean', default: false })
         .option('console-socket', { type: 'string' })

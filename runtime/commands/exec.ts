@@ -3,9 +3,10 @@
  * container's own process settings. In the foreground tsrun waits, forwards signals and exits
  * with the process's status; with --detach it returns once the process runs (pid in --pid-file).
  */
-import * as fs from 'node:fs';
 import { parseProcess, type Process } from '../../spec';
-import { TsrunError, wrapSystemError } from '../../spec/errors';
+import { parseIdFlag } from '../../spec/ids';
+import { TsrunError } from '../../spec/errors';
+import { readConfigFile } from '../container/config-file';
 import { containerConfig, startExec } from '../container/exec';
 import { waitForChild } from '../container/native-wait';
 import { readState } from '../container/state-store';
@@ -34,28 +35,19 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SI
 /** The process to run: --process, or the container's process with the command and flags applied. */
 export function execProcess(a: ExecArgs, base: () => Process): Process {
   if (a.processFile !== undefined) {
-    let text: string;
-    try {
-      text = fs.readFileSync(a.processFile, 'utf8');
-    } catch (err) {
-      throw wrapSystemError(`read process ${a.processFile}`, err);
-    }
-    return parseProcess(text, a.processFile);
+    return parseProcess(readConfigFile(a.processFile), a.processFile);
   }
   if (a.command.length === 0) throw new TsrunError('InvalidArgument', 'exec: give a command, or --process FILE');
   const b = base();
   let user = b.user;
   if (a.user !== undefined) {
-    const m = /^(\d+)(?::(\d+))?$/.exec(a.user);
+    const m = /^([^:]*)(?::([^:]*))?$/.exec(a.user);
     if (!m) throw new TsrunError('InvalidArgument', `invalid --user ${JSON.stringify(a.user)}: want UID[:GID]`);
-    user = { ...user, uid: Number(m[1]), gid: m[2] === undefined ? user.gid : Number(m[2]) };
+    const uid = parseIdFlag(m[1] ?? '', '--user', 'uid');
+    user = { ...user, uid, gid: m[2] === undefined ? user.gid : parseIdFlag(m[2], '--user', 'gid') };
   }
   if (a.additionalGids.length > 0) {
-    const gids = a.additionalGids.map((g) => {
-      if (!/^\d+$/.test(g)) throw new TsrunError('InvalidArgument', `invalid --additional-gids ${JSON.stringify(g)}`);
-      return Number(g);
-    });
-    user = { ...user, additionalGids: gids };
+    user = { ...user, additionalGids: a.additionalGids.map((g) => parseIdFlag(g, '--additional-gids', 'gid')) };
   }
   const env = [...(b.env ?? [])];
   for (const kv of a.env) {

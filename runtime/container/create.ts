@@ -15,6 +15,8 @@ import { MSG, HOOK_PHASE, stageName } from '../plan/ops';
 import { runHooks, type HookState } from './hooks';
 import { lockContainer } from './lock';
 import { namespaceLinks } from './processes';
+import { readConfigFile } from './config-file';
+import { checkNamespacePaths, joinedNamespaces } from './ns-paths';
 import { writeIdMaps } from './userns';
 import { checkConsole, deliverConsole } from './console';
 import { compileSeccomp } from '../seccomp/compile';
@@ -56,14 +58,9 @@ const SYNC_TIMEOUT_MS = 5 * 60 * 1000;
 /** Load and check <bundle>/config.json. */
 export function loadBundle(bundle: string, host: HostFacts, systemdCgroup: boolean): Spec {
   const configPath = path.join(bundle, 'config.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(configPath, 'utf8');
-  } catch (err) {
-    throw wrapSystemError(`read ${configPath}`, err);
-  }
-  const spec = parseSpec(text, configPath);
+  const spec = parseSpec(readConfigFile(configPath), configPath);
   validateSpec(spec, { bundle, hasSystemd: host.hasSystemd, systemdCgroup });
+  checkNamespacePaths(joinedNamespaces(spec));
   if (systemdCgroup && !host.hasSystemd) {
     throw new TsrunError('FailedPrecondition', 'systemd cgroup driver requested (--systemd-cgroup) but systemd is not running on this host (no /run/systemd/system)');
   }

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseSpec, type Process, type Spec } from '../../spec';
+import { parseSpec, validateProcess, type Process, type Spec } from '../../spec';
 import { TsrunError, describeErrno, wrapSystemError } from '../../spec/errors';
 import * as native from '../native';
 import { probeHost } from '../host/probe';
@@ -19,6 +19,8 @@ import { sendToSeccompAgent, writePidFile } from './create';
 import { statusOf } from './lifecycle';
 import { readState, type ContainerState } from './state-store';
 import { parseProcStat } from './status';
+import { readConfigFile } from './config-file';
+import { checkNamespacePaths, initNamespaces } from './ns-paths';
 import type { StdioFds } from '../plan/build';
 
 /** Options of `exec`. */
@@ -40,13 +42,7 @@ export interface ExecOptions {
 /** The container's config.json as it was created (exec takes its namespaces, seccomp and defaults). */
 export function containerConfig(bundle: string): Spec {
   const file = path.join(bundle, 'config.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw wrapSystemError(`read ${file}`, err);
-  }
-  return parseSpec(text, file);
+  return parseSpec(readConfigFile(file), file);
 }
 
 /** A started exec'd process: its host pid. */
@@ -56,6 +52,9 @@ export interface StartedExec {
 
 /** Start a process in the container; returns once it has been found and is about to exec. */
 export function startExec(opts: ExecOptions): StartedExec {
+  // The same process checks as config.json's (ids in range, absolute cwd, ...), whether the
+  // process came from --process, the flags or a shim's exec request.
+  validateProcess(opts.process);
   const s = readState(opts.root, opts.id);
   const status = statusOf(opts.root, s);
   if (status === 'stopped') throw new TsrunError('FailedPrecondition', 'cannot exec in a stopped container');
@@ -63,6 +62,7 @@ export function startExec(opts: ExecOptions): StartedExec {
   checkConsole(opts.process.terminal === true, opts.consoleSocket, opts.detach);
   const spec = containerConfig(s.bundle);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;
+  checkNamespacePaths(initNamespaces(spec, s.pid));
   const pidfd = openInitPidfd(s);
   let join: CgroupJoin | undefined;
   opts.debug?.(pidfd !== undefined ? `exec: joining the namespaces of init (pid ${s.pid}) through a pidfd` : `exec: no pidfd_open here; joining through /proc/${s.pid}/ns`);

@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultSpec, parseSpec, type LinuxResources, type Mount, type Spec } from '../../spec';
 import { TsrunError } from '../../spec/errors';
+import { idProblem } from '../../spec/ids';
 
 /** docker's default capability set (moby's oci/caps defaults, as listed in docker run's reference). */
 export const DOCKER_CAPS: readonly string[] = [
@@ -161,6 +162,10 @@ export function resolveUser(rootfs: string, spec: string): { uid: number; gid: n
   }
   const extra = name === undefined ? [] : groups.filter((x) => (x[3] ?? '').split(',').includes(name)).map((x) => Number(x[2]));
   const additional = [...new Set(extra.filter((x) => x !== gid))];
+  // Numbers from the flag or from the image's passwd/group files alike: 4294967295 would mean
+  // "leave unchanged" to setresuid(2) and run the process as root (spec/ids.ts).
+  const problem = idProblem(uid, 'uid') ?? idProblem(gid, 'gid') ?? additional.map((x) => idProblem(x, 'gid')).find((p) => p !== undefined);
+  if (problem !== undefined) throw new TsrunError('InvalidArgument', `-u ${spec}: ${problem}`);
   return additional.length > 0 ? { uid, gid, additionalGids: additional } : { uid, gid };
 }
 

@@ -2,7 +2,10 @@
  * Security guarantees that need a real container: init is non-dumpable from the start (its own
  * report, since the kernel also resets dumpable on a uid change and would hide a missing prctl);
  * a cwd that points outside the container through a leaked fd is refused (the CVE-2024-21626
- * class); each container gets its own session keyring unless --no-new-keyring.
+ * class); each container gets its own session keyring unless --no-new-keyring. One file per
+ * further class: security-ids (out-of-range ids), security-mounts (mounts inside /proc),
+ * security-input (unbounded config files, bad namespace paths, --preserve-fds);
+ * docs/security.md lists them all.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

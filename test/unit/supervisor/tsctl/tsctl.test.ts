@@ -49,6 +49,12 @@ t.test('spec from flags', async (t) => {
   t.ok(s.process?.capabilities?.bounding?.includes('CAP_CHOWN'));
   t.match(s.mounts?.at(-1), { destination: '/c', type: 'bind', source: '/h', options: ['rbind', 'rprivate', 'ro'] });
   t.throws(() => resolveUser(dir, 'nobody'), /unable to find user nobody/);
+  // 4294967295 is "leave unchanged" to setresuid(2): it would run the process as root.
+  t.throws(() => resolveUser(dir, '4294967295'), { code: 'InvalidArgument', message: '-u 4294967295: invalid uid 4294967295: uids and gids must be in range 0-2147483647' });
+  t.throws(() => resolveUser(dir, 'app:4294967295'), { message: '-u app:4294967295: invalid gid 4294967295: uids and gids must be in range 0-2147483647' });
+  fs.appendFileSync(path.join(dir, 'etc', 'passwd'), 'evil:x:4294967295:0::/:/bin/sh\n');
+  t.throws(() => resolveUser(dir, 'evil'), { message: /-u evil: invalid uid 4294967295/ }, "an image's passwd entry is range-checked too");
+  t.same(resolveUser(dir, '2147483647:5'), { uid: 2147483647, gid: 5 });
   t.throws(() => parseBind('vol:/c'), /named volumes are not supported/);
   t.same(parseEnvFile('# c\nX=1\nHOME\n\nNOPE\n', { HOME: '/root' }), ['X=1', 'HOME=/root']);
 });
