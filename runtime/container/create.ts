@@ -20,7 +20,7 @@ import { checkConsole, deliverConsole } from './console';
 import { compileSeccomp } from '../seccomp/compile';
 import { containerCgroup, containerCgroupPath, openCgroupJoin } from './cgroup';
 import type { CgroupDriver } from '../cgroups/driver';
-import { containerPaths, crashPoint, publishContainerDir, readState, removeContainerDir, writeState, STATE_VERSION, type ContainerState, type ProcessIdentity } from './state-store';
+import { checkId, containerPaths, crashPoint, publishContainerDir, readState, removeContainerDir, writeState, STATE_VERSION, type ContainerState, type ProcessIdentity } from './state-store';
 import { isCreatorAlive, parseProcStat } from './status';
 import { unmountUnder } from './host-mounts';
 
@@ -109,6 +109,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
   const pidFile = opts.pidFile ? path.resolve(opts.pidFile) : undefined;
   checkConsole(spec.process?.terminal === true, opts.consoleSocket, opts.detached !== false);
 
+  checkId(opts.id);
   const rootless = (process.geteuid?.() ?? 0) !== 0;
   const cgroupPath = containerCgroupPath(spec.linux?.cgroupsPath, opts.id, opts.systemdCgroup, host.hasSystemd);
   const created = (type: string): boolean => (spec.linux?.namespaces ?? []).some((n) => n.type === type && !n.path);
