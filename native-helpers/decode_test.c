@@ -114,6 +114,18 @@ static void op_pivot(struct pb *p) {
   end_op(p);
 }
 
+static void op_rootfs_prop(struct pb *p, uint64_t prop) {
+  op(p, TH_OP_ROOTFS);
+  str(p, "/tmp/rootfs");
+  u64(p, prop);
+  end_op(p);
+}
+static void op_pivot_mode(struct pb *p, uint32_t mode) {
+  op(p, TH_OP_PIVOT);
+  u32(p, mode);
+  end_op(p);
+}
+
 /* The smallest valid plan: mount namespace, rootfs, process, exec. Callers may add ops first. */
 static void minimal_head(struct pb *p) {
   begin(p);
@@ -539,9 +551,37 @@ static void test_mutations(void) {
   free(q);
 }
 
+/* Without a mount namespace the plan shares the runtime's: it may only chroot (see plan.c). */
+static void test_no_mount_ns(void) {
+  struct pb *p = calloc(1, sizeof *p);
+  struct th_plan plan;
+  begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), op_pivot_mode(p, TH_PIVOT_CHROOT), minimal_tail(p);
+  int rc = decode(p, &plan);
+  ok(rc == 0, "no mount namespace, rootfs and chroot: accepted (%s)", rc == 0 ? "ok" : err);
+  if (rc == 0) th_plan_free(&plan);
+
+  begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), minimal_tail(p);
+  rejects(p, "op 1 (rootfs): needs a mount namespace op", "rootfs without a mount namespace or a pivot");
+  begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), op_pivot_mode(p, TH_PIVOT_PIVOT_ROOT), minimal_tail(p);
+  rejects(p, "op 2 (pivot): without a mount namespace op only mode chroot is allowed", "pivot_root without a mount namespace");
+  begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), op_pivot_mode(p, TH_PIVOT_MOVE_CHROOT), minimal_tail(p);
+  rejects(p, "op 2 (pivot): without a mount namespace op only mode chroot is allowed", "move of the rootfs without a mount namespace");
+  minimal_head(p), op_pivot_mode(p, TH_PIVOT_CHROOT), minimal_tail(p);
+  rejects(p, "op 2 (pivot): mode chroot is for a plan without a mount namespace op", "chroot with a mount namespace");
+  begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, MS_SHARED), op_pivot_mode(p, TH_PIVOT_CHROOT), minimal_tail(p);
+  rejects(p, "op 1 (rootfs): a propagation needs a mount namespace op", "propagation without a mount namespace");
+  begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), op_pivot_mode(p, TH_PIVOT_CHROOT);
+  op_empty(p, TH_OP_ROOT_READONLY), minimal_tail(p);
+  rejects(p, "op 3 (root-readonly): needs a mount namespace op", "read-only root without a mount namespace");
+  begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), op_pivot_mode(p, 3), minimal_tail(p);
+  rejects(p, "mode 3 is unknown", "unknown pivot mode");
+  free(p);
+}
+
 int main(void) {
   printf("TAP version 14\n");
   test_round_trip();
+  test_no_mount_ns();
   test_rejections();
   test_second_fork();
   test_field_names();

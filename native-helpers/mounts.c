@@ -136,10 +136,26 @@ static int th_is_procfs(const char *path, int fd) {
   return rc == 0 && s.f_type == PROC_SUPER_MAGIC;
 }
 
+/* The plan's PIVOT only chroots: the container shares the runtime's mount namespace (plan.c). */
+static int th_chroot_only(const struct th_child *c) {
+  for (uint32_t i = 0; i < c->plan->n; i++)
+    if (c->plan->ops[i].code == TH_OP_PIVOT) return c->plan->ops[i].f[TH_PIVOT_MODE].u32 == TH_PIVOT_CHROOT;
+  return 0;
+}
+
 int th_op_rootfs(struct th_child *c, const struct th_op *op) {
   const char *path = op->f[TH_ROOTFS_PATH].s;
   uint64_t prop = op->f[TH_ROOTFS_PROPAGATION].u64;
   char h[TH_NUM_BYTES];
+  if (th_chroot_only(c)) {
+    /* In the runtime's mount namespace: no propagation change and no bind of the rootfs, which
+       would stay in the runtime's mount table; the mounts go under the rootfs as they are. */
+    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return th_fail(c, errno, "open the rootfs ", path, NULL);
+    c->root_fd = fd;
+    c->rootfs_path = path;
+    return 0;
+  }
   if (prop != 0 && mount(NULL, "/", NULL, prop, NULL) < 0)
     return th_fail(c, errno, "set the propagation of / to ", th_hexs(h, prop), NULL);
   /*
@@ -256,8 +272,17 @@ static int th_move_chroot(struct th_child *c) {
   return 0;
 }
 
+/* No mount namespace of our own: change the root of this process only (runc's chroot case). */
+static int th_chroot(struct th_child *c) {
+  const char *path = c->rootfs_path;
+  if (fchdir(c->root_fd) < 0) return th_fail(c, errno, "chdir to the rootfs ", path, NULL);
+  if (chroot(".") < 0) return th_fail(c, errno, "chroot to ", path, NULL);
+  return 0;
+}
+
 int th_op_pivot(struct th_child *c, const struct th_op *op) {
-  int rc = op->f[TH_PIVOT_MODE].u32 == TH_PIVOT_MOVE_CHROOT ? th_move_chroot(c) : th_pivot_root(c);
+  uint32_t mode = op->f[TH_PIVOT_MODE].u32;
+  int rc = mode == TH_PIVOT_CHROOT ? th_chroot(c) : mode == TH_PIVOT_MOVE_CHROOT ? th_move_chroot(c) : th_pivot_root(c);
   if (rc < 0) return rc;
   if (chdir("/") < 0) return th_fail(c, errno, "chdir to / in the new root", NULL);
   int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -215,7 +215,7 @@ static int th_check_op(const struct th_op *op, char *why, size_t n) {
     return 0;
   }
   case TH_OP_PIVOT:
-    if (f[TH_PIVOT_MODE].u32 > TH_PIVOT_MOVE_CHROOT) return th_say(why, n, "mode %u is unknown", f[0].u32);
+    if (f[TH_PIVOT_MODE].u32 > TH_PIVOT_CHROOT) return th_say(why, n, "mode %u is unknown", f[0].u32);
     return 0;
   case TH_OP_SYSCTL:
     if (!th_sysctl_key_ok(f[TH_SYSCTL_KEY].s)) return th_say(why, n, "key \"%s\" is not a sysctl name", f[0].s);
@@ -360,9 +360,29 @@ static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
   /* Offsets only mean something for a time namespace the plan creates. */
   if (first[TH_OP_TIME_OFFSETS] >= 0 && !(th_plan_create_flags(p) & CLONE_NEWTIME))
     return th_say(err, errlen, "op %ld (time-offsets): needs a new time namespace", first[TH_OP_TIME_OFFSETS]);
-  /* Mounting the rootfs in the runtime's own mount namespace would change the host. */
-  if (first[TH_OP_ROOTFS] >= 0 && !has_mount_ns)
+  /*
+   * Without a mount namespace the container shares the runtime's: pivot_root or a move of the
+   * rootfs would change the runtime's own root, and propagation or read-only changes would
+   * change its mounts. Such a plan chroots, and holds none of those; with a mount namespace it
+   * never merely chroots.
+   */
+  if (first[TH_OP_ROOTFS] >= 0 && first[TH_OP_PIVOT] < 0 && !has_mount_ns)
     return th_say(err, errlen, "op %ld (rootfs): needs a mount namespace op", first[TH_OP_ROOTFS]);
+  if (first[TH_OP_PIVOT] >= 0) {
+    long pv = first[TH_OP_PIVOT];
+    int chroot_only = p->ops[pv].f[TH_PIVOT_MODE].u32 == TH_PIVOT_CHROOT;
+    if (has_mount_ns && chroot_only)
+      return th_say(err, errlen, "op %ld (pivot): mode chroot is for a plan without a mount namespace op", pv);
+    if (!has_mount_ns && !chroot_only)
+      return th_say(err, errlen, "op %ld (pivot): without a mount namespace op only mode chroot is allowed", pv);
+    if (!has_mount_ns && p->ops[first[TH_OP_ROOTFS]].f[TH_ROOTFS_PROPAGATION].u64 != 0)
+      return th_say(err, errlen, "op %ld (rootfs): a propagation needs a mount namespace op", first[TH_OP_ROOTFS]);
+    static const unsigned own_ns_only[] = {TH_OP_MASK_PATH, TH_OP_READONLY_PATH, TH_OP_ROOT_READONLY};
+    for (size_t k = 0; !has_mount_ns && k < sizeof own_ns_only / sizeof own_ns_only[0]; k++)
+      if (first[own_ns_only[k]] >= 0)
+        return th_say(err, errlen, "op %ld (%s): needs a mount namespace op", first[own_ns_only[k]],
+                      th_op_names[own_ns_only[k]]);
+  }
   return 0;
 }
 

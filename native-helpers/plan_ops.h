@@ -322,6 +322,7 @@ enum th_mount_kind {
 enum th_pivot {
   TH_PIVOT_PIVOT_ROOT = 0,
   TH_PIVOT_MOVE_CHROOT = 1,
+  TH_PIVOT_CHROOT = 2,
 };
 
 enum th_cgroup_join_mode {

@@ -13,7 +13,7 @@ import { bindSources, buildPlan, createsUserNamespace, idmapRequests, type Stdio
 import { encodePlan } from '../plan/encode';
 import { MSG, HOOK_PHASE, stageName } from '../plan/ops';
 import { runHooks, type HookState } from './hooks';
-import { lockContainer } from './lock';
+import { lockNew } from './lock';
 import { namespaceLinks } from './processes';
 import { readConfigFile } from './config-file';
 import { checkNamespacePaths, joinedNamespaces } from './ns-paths';
@@ -22,8 +22,9 @@ import { checkConsole, deliverConsole } from './console';
 import { compileSeccomp } from '../seccomp/compile';
 import { containerCgroup, containerCgroupPath, openCgroupJoin } from './cgroup';
 import type { CgroupDriver } from '../cgroups/driver';
-import { containerPaths, createContainerDir, removeContainerDir, writeState, STATE_VERSION, type ContainerState } from './state-store';
-import { parseProcStat } from './status';
+import { checkId, containerPaths, crashPoint, publishContainerDir, readState, removeContainerDir, writeState, STATE_VERSION, type ContainerState, type ProcessIdentity } from './state-store';
+import { isCreatorAlive, parseProcStat } from './status';
+import { unmountUnder } from './host-mounts';
 
 /** Options of `create` (and the create half of `run`). */
 export interface CreateOptions {
@@ -105,27 +106,45 @@ export function createContainer(opts: CreateOptions): ContainerState {
   const pidFile = opts.pidFile ? path.resolve(opts.pidFile) : undefined;
   checkConsole(spec.process?.terminal === true, opts.consoleSocket, opts.detached !== false);
 
-  const paths = createContainerDir(opts.root, opts.id);
-  const lock = (() => {
-    try {
-      return lockContainer(opts.root, opts.id);
-    } catch (err) {
-      removeContainerDir(opts.root, opts.id);
-      throw err;
-    }
-  })();
+  checkId(opts.id);
+  const rootless = (process.geteuid?.() ?? 0) !== 0;
+  const cgroupPath = containerCgroupPath(spec.linux?.cgroupsPath, opts.id, opts.systemdCgroup, host.hasSystemd);
+  const created = (type: string): boolean => (spec.linux?.namespaces ?? []).some((n) => n.type === type && !n.path);
+  const hostMounts = !(spec.linux?.namespaces ?? []).some((n) => n.type === 'mount');
+  const annotations = spec.annotations ?? {};
+  // The first record, before any side effect: it names what the container will own, so a
+  // create killed at any later point leaves something `state` reports and `delete` removes.
+  let record: ContainerState = {
+    version: STATE_VERSION,
+    ociVersion: spec.ociVersion,
+    id: opts.id,
+    pid: 0,
+    pidStartTime: '',
+    bundle,
+    rootfs,
+    created: rfc3339(new Date()),
+    owner: '',
+    annotations,
+    hooks: { poststart: spec.hooks?.poststart ?? [], poststop: spec.hooks?.poststop ?? [] },
+    namespaces: {},
+    processScope: created('pid') ? 'pid' : created('mount') ? 'mnt' : 'init',
+    cgroupPath,
+    ...(hostMounts ? { hostMounts } : {}),
+    creating: selfIdentity(),
+  };
+  const { paths, lock } = publishOrExplain(opts.root, record);
   let child: native.Spawned | undefined;
   let cgroup: CgroupDriver | undefined;
   const idmapFds: Record<number, number> = {};
   let wrotePidFile = false;
   try {
+    crashPoint('published');
     native.mkfifo(paths.fifo, 0o622);
-    const rootless = (process.geteuid?.() ?? 0) !== 0;
-    const cgroupPath = containerCgroupPath(spec.linux?.cgroupsPath, opts.id, opts.systemdCgroup, host.hasSystemd);
     let cg: CgroupDriver | undefined = containerCgroup(cgroupPath);
     try {
       cg.create();
       cgroup = cg;
+      crashPoint('cgroup');
       cg.apply(spec.linux?.resources ?? {});
     } catch (err) {
       // A rootless runtime usually may not write the cgroup tree: go on without one and say so.
@@ -173,8 +192,11 @@ export function createContainer(opts: CreateOptions): ContainerState {
       // The child has its own copies from clone; it joins through them and closes them.
       join?.close();
     }
+    crashPoint('spawn');
     const startTime = parseProcStat(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8'))?.startTime ?? '';
-    const annotations = spec.annotations ?? {};
+    record = { ...record, pid: child.pid, pidStartTime: startTime, namespaces: namespaceLinks(child.pid), cgroupPath: cg ? cgroupPath : undefined };
+    writeState(opts.root, record, false);
+    crashPoint('spawned');
     const spawned = child;
     // runtime-spec: hooks in the runtime's namespace see init's host pid, hooks in the
     // container's namespace see the pid as the container does.
@@ -205,7 +227,10 @@ export function createContainer(opts: CreateOptions): ContainerState {
       if (msg.fd >= 0) fs.closeSync(msg.fd);
       if (msg.type === MSG.HOOKS && msg.stage === HOOK_PHASE.CREATE_RUNTIME) {
         try {
-          runHooks('prestart', spec.hooks?.prestart, hookState('creating'));
+          crashPoint('hooks');
+          // runtime-spec: prestart hooks see the state as "created" (crun does the same);
+          // createRuntime hooks run during create, so "creating".
+          runHooks('prestart', spec.hooks?.prestart, hookState('created'));
           runHooks('createRuntime', spec.hooks?.createRuntime, hookState('creating'));
         } catch (err) {
           native.syncSend(child.syncFd, MSG.ABORT);
@@ -216,24 +241,11 @@ export function createContainer(opts: CreateOptions): ContainerState {
       }
       throw new TsrunError('Internal', `unexpected sync message type ${msg.type} from container init`);
     }
-    const created = (type: string): boolean => (spec.linux?.namespaces ?? []).some((n) => n.type === type && !n.path);
-    const state: ContainerState = {
-      version: STATE_VERSION,
-      ociVersion: spec.ociVersion,
-      id: opts.id,
-      pid: child.pid,
-      pidStartTime: startTime,
-      bundle,
-      rootfs,
-      created: rfc3339(new Date()),
-      owner: '',
-      annotations,
-      hooks: { poststart: spec.hooks?.poststart ?? [], poststop: spec.hooks?.poststop ?? [] },
-      namespaces: namespaceLinks(child.pid),
-      processScope: created('pid') ? 'pid' : created('mount') ? 'mnt' : 'init',
-      cgroupPath: cg ? cgroupPath : undefined,
-    };
+    crashPoint('created');
+    const { creating: _creator, ...finished } = record;
+    const state: ContainerState = { ...finished, created: rfc3339(new Date()), namespaces: namespaceLinks(child.pid) };
     writeState(opts.root, state);
+    crashPoint('state');
     if (pidFile) {
       writePidFile(pidFile, child.pid);
       wrotePidFile = true;
@@ -260,8 +272,10 @@ export function createContainer(opts: CreateOptions): ContainerState {
       const cg = cgroup;
       attempt(() => cg.destroy());
     }
+    if (hostMounts) attempt(() => void unmountUnder(rootfs));
     if (wrotePidFile && pidFile) attempt(() => fs.rmSync(pidFile, { force: true }));
-    attempt(() => removeContainerDir(opts.root, opts.id));
+    // With something left behind, the record stays: it is what lets `delete --force` finish the job.
+    if (cleanup.length === 0) attempt(() => removeContainerDir(opts.root, opts.id));
     const e = err instanceof TsrunError ? err : wrapSystemError(`create container ${opts.id}`, err);
     if (cleanup.length === 0) throw e;
     throw new TsrunError(e.code, e.message, { cause: e, cleanup, ...(e.errno ? { errno: e.errno } : {}), ...(e.stage ? { stage: e.stage } : {}) });
@@ -269,6 +283,30 @@ export function createContainer(opts: CreateOptions): ContainerState {
     // Init has its own copies (or failed); ours only had to survive until the clone.
     for (const fd of Object.values(idmapFds)) fs.closeSync(fd);
     lock.release();
+  }
+}
+
+/** This process, as the `creating` field of a record names it. */
+function selfIdentity(): ProcessIdentity {
+  return { pid: process.pid, startTime: parseProcStat(fs.readFileSync('/proc/self/stat', 'utf8'))?.startTime ?? '' };
+}
+
+/** publishContainerDir, with an AlreadyExists that says when the id is held by a create that died. */
+function publishOrExplain(root: string, record: ContainerState): ReturnType<typeof publishContainerDir<ReturnType<typeof lockNew>>> {
+  try {
+    return publishContainerDir(root, record, lockNew);
+  } catch (err) {
+    if (!(err instanceof TsrunError) || err.code !== 'AlreadyExists') throw err;
+    let left: ContainerState | undefined;
+    try {
+      left = readState(root, record.id);
+    } catch {
+      left = undefined;
+    }
+    if (left !== undefined && left.creating !== undefined && !isCreatorAlive(left.creating)) {
+      throw new TsrunError('AlreadyExists', `container with id ${record.id} already exists: a create of it (pid ${left.creating.pid}) was killed half-way; \`delete --force ${record.id}\` removes what it left`, { cause: err });
+    }
+    throw err;
   }
 }
 

@@ -59,6 +59,7 @@ export function startExec(opts: ExecOptions): StartedExec {
   const status = statusOf(opts.root, s);
   if (status === 'stopped') throw new TsrunError('FailedPrecondition', 'cannot exec in a stopped container');
   if (status === 'paused') throw new TsrunError('FailedPrecondition', 'cannot exec in a paused container');
+  if (status === 'creating') throw new TsrunError('FailedPrecondition', 'cannot exec in a container that is still being created');
   checkConsole(opts.process.terminal === true, opts.consoleSocket, opts.detach);
   const spec = containerConfig(s.bundle);
   const seccomp = spec.linux?.seccomp ? compileSeccomp(spec.linux.seccomp) : undefined;

@@ -31,7 +31,9 @@ export function runHook(kind: string, hook: Hook, state: HookState): void {
   });
   const output = `${res.stdout?.toString() ?? ''}${res.stderr?.toString() ?? ''}`.trim().slice(0, 1024);
   const where = `${kind} hook ${hook.path}`;
-  const err = res.error as NodeJS.ErrnoException | undefined;
+  // A hook that exits without reading the state breaks the pipe: not a failure (runc ignores it too).
+  const broken = (res.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && (res.status !== null || res.signal !== null);
+  const err = broken ? undefined : (res.error as NodeJS.ErrnoException | undefined);
   if (err) {
     if (err.code === 'ETIMEDOUT') throw new TsrunError('Unavailable', `${where}: timed out after ${hook.timeout} s`);
     throw new TsrunError('FailedPrecondition', `${where}: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`, { cause: err });

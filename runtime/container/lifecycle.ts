@@ -13,7 +13,8 @@ import { sleepSync } from '../cgroups/fs';
 import { runHooksWarnOnly } from './hooks';
 import { lockContainer } from './lock';
 import { containerPids, signalAll, signalProcess, waitGone } from './processes';
-import { containerPaths, listIds, readState, removeContainerDir, type ContainerState } from './state-store';
+import { containerPaths, listIds, readState, removeContainerDir, sweepHidden, type ContainerState } from './state-store';
+import { unmountUnder } from './host-mounts';
 import { computeStatus, hostProcView, type Status } from './status';
 
 /** The OCI state document `tsrun state` prints. */
@@ -140,14 +141,10 @@ export function killContainer(root: string, id: string, sig: number, all: boolea
     const s = readState(root, id);
     const status = statusOf(root, s);
     if (all) {
-      if (s.cgroupPath !== undefined) {
-        const cg = cgroupOfState(s);
-        if (cg.pids().length === 0) throw new TsrunError('FailedPrecondition', 'container not running');
-        cg.kill(sig);
-        return;
-      }
-      const n = signalAll(s, sig);
-      if (n === 0 && status === 'stopped') throw new TsrunError('FailedPrecondition', 'container not running');
+      // As runc: --all signals whatever is still in the container, and finding nothing there is
+      // no error (containerd's shim runs it on every stopped container to kill what init left).
+      if (s.cgroupPath !== undefined) cgroupOfState(s).kill(sig);
+      else signalAll(s, sig);
       return;
     }
     if (status === 'stopped' || !signalProcess(s.pid, sig, s.pidStartTime)) {
@@ -163,6 +160,7 @@ const FORCE_KILL_WAIT_MS = 10_000;
 
 /** `delete [--force] <id>`; returns warnings (poststop hook failures). */
 export async function deleteContainer(root: string, id: string, force: boolean): Promise<string[]> {
+  sweepHidden(root, id);
   const lock = lockContainer(root, id);
   try {
     let s: ContainerState;
@@ -187,6 +185,13 @@ export async function deleteContainer(root: string, id: string, force: boolean):
       signalProcess(s.pid, osConstants.signals.SIGKILL, s.pidStartTime);
       const left = await waitGone(s, FORCE_KILL_WAIT_MS);
       if (left.length > 0) throw new TsrunError('Unavailable', `delete ${id}: processes still running after SIGKILL: ${left.join(' ')}`);
+    } else if (s.creating !== undefined) {
+      // What a killed create left: its init may still wait on the exec fifo (it drops its
+      // parent-death signal once it reports CREATED), outside a cgroup or not yet in one.
+      killAll();
+      if (s.pid > 0) signalProcess(s.pid, osConstants.signals.SIGKILL, s.pidStartTime);
+      const left = await waitGone(s, FORCE_KILL_WAIT_MS);
+      if (left.length > 0) throw new TsrunError('Unavailable', `delete ${id}: processes of a half-made container still running after SIGKILL: ${left.join(' ')}`);
     } else if (containerPids(s).length > 0) {
       // Without a pid namespace of its own, init's exit does not take its children with it.
       killAll();
@@ -194,7 +199,10 @@ export async function deleteContainer(root: string, id: string, force: boolean):
     }
     // destroy waits for the cgroup to drain and says which pids are left if it does not.
     cg?.destroy();
+    if (s.hostMounts) unmountUnder(s.rootfs);
     removeContainerDir(root, id);
+    // A create that never finished ran no container: there is nothing to run poststop for.
+    if (s.creating !== undefined) return [];
     const hookState = { ociVersion: s.ociVersion, id, status: 'stopped', bundle: s.bundle, annotations: s.annotations };
     return runHooksWarnOnly('poststop', s.hooks.poststop, hookState);
   } finally {

@@ -9,6 +9,34 @@ export interface HeldLock {
   release(): void;
 }
 
+/** Create and take the lock file `file` of a container directory being published (see publishContainerDir). */
+export function lockNew(file: string): HeldLock {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600);
+  } catch (err) {
+    throw wrapSystemError(`create lock ${file}`, err);
+  }
+  try {
+    native.flock(fd, native.LOCK.EX, `lock ${file}`);
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  return heldLock(fd);
+}
+
+function heldLock(fd: number): HeldLock {
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      fs.closeSync(fd);
+    },
+  };
+}
+
 /** Take <root>/<id>/lock exclusively; NotFound ("container does not exist") when the dir is gone. */
 export function lockContainer(root: string, id: string): HeldLock {
   const p = containerPaths(root, id);
@@ -39,12 +67,5 @@ export function lockContainer(root: string, id: string): HeldLock {
     fs.closeSync(fd);
     throw new TsrunError('NotFound', 'container does not exist');
   }
-  let released = false;
-  return {
-    release() {
-      if (released) return;
-      released = true;
-      fs.closeSync(fd);
-    },
-  };
+  return heldLock(fd);
 }

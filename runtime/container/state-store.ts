@@ -6,13 +6,20 @@
  *       lock                     flock(LOCK_EX) held by every mutating verb for its whole run
  *       state.json               ContainerState, written temp → fsync → rename (never half-written)
  *       exec.fifo                exists from create until start; init blocks reading it
+ *     .<id>.creating-<pid>       a container being published by create: lock and the first
+ *                                state.json are made here, then the directory is renamed to <id>
  *     .<id>.deleting-<pid>       a container being deleted: renamed first, then removed
  *
  * state.json schema (version 1):
  *   { version: 1, ociVersion, id, pid, pidStartTime, bundle, rootfs, created, owner,
  *     annotations, hooks: {poststart, poststop}, namespaces: {pid?, mnt?} (ns inode links of init),
- *     processScope: 'pid' | 'mnt' | 'init', cgroupPath }
+ *     processScope: 'pid' | 'mnt' | 'init', cgroupPath, hostMounts?, creating? }
  * Live status is never stored: it is computed on read from the init pid and its start time.
+ *
+ * `creating` marks a record create writes before it makes anything (cgroup, fifo, init): it
+ * names the create process and everything the finished container will own, so when create is
+ * killed half-way, `state` reports the leftover and `delete` can remove what it names. The
+ * finished record, written once init reports CREATED, has no `creating`.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -51,6 +58,20 @@ export interface ContainerState {
   readonly processScope: ProcessScope;
   /** The container's cgroup path (relative paths are under the runtime's own cgroup). */
   readonly cgroupPath?: string | undefined;
+  /**
+   * The container has no mount namespace of its own: its mounts were made in the caller's, under
+   * the rootfs, and `delete` unmounts them.
+   */
+  readonly hostMounts?: boolean | undefined;
+  /** Present while create has not finished: the create process (see the file comment). */
+  readonly creating?: ProcessIdentity | undefined;
+}
+
+/** A process, told apart from a later one with the same pid by its start time. */
+export interface ProcessIdentity {
+  readonly pid: number;
+  /** Field 22 of /proc/<pid>/stat. */
+  readonly startTime: string;
 }
 
 /** Valid container ids: what runc accepts (letters, digits, _ + - .), not "." or "..". */
@@ -99,6 +120,66 @@ export function createContainerDir(root: string, id: string): ContainerPaths {
   return p;
 }
 
+/**
+ * Publish a new container directory holding `record` as state.json and a lock held by the
+ * caller: both are made in a hidden directory first, which is then renamed to <root>/<id>, so
+ * no reader ever sees a container directory without a state. AlreadyExists when the id is taken.
+ */
+export function publishContainerDir<L extends { release(): void }>(root: string, record: ContainerState, lockAt: (file: string) => L): { paths: ContainerPaths; lock: L } {
+  checkId(record.id);
+  ensureRoot(root);
+  const p = containerPaths(root, record.id);
+  const hidden = path.join(root, `.${record.id}.creating-${process.pid}`);
+  try {
+    fs.mkdirSync(hidden, { mode: 0o711 });
+  } catch (err) {
+    throw wrapSystemError(`create state directory ${hidden}`, err);
+  }
+  let lock: L | undefined;
+  try {
+    lock = lockAt(path.join(hidden, 'lock'));
+    writeRecord(path.join(hidden, 'state.json'), record, false);
+    crashPoint('publish');
+    fs.renameSync(hidden, p.dir);
+    return { paths: p, lock };
+  } catch (err) {
+    lock?.release();
+    fs.rmSync(hidden, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTEMPTY') throw new TsrunError('AlreadyExists', `container with id ${record.id} already exists`, { cause: err });
+    if (err instanceof TsrunError) throw err;
+    throw wrapSystemError(`create state directory ${p.dir}`, err);
+  }
+}
+
+/**
+ * Remove the hidden directories of `id` that a killed create or delete left behind (their
+ * process is gone): they hold at most a lock and a state record, never anything else.
+ */
+export function sweepHidden(root: string, id: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return;
+  }
+  const prefix = `.${id}.`;
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue;
+    const m = /^(creating|deleting)-(\d+)$/.exec(n.slice(prefix.length));
+    if (!m || fs.existsSync(`/proc/${m[2]}`)) continue;
+    fs.rmSync(path.join(root, n), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Test-only: SIGKILL this process when TSRUN_TEST_KILL_AT names `stage`, so the crash tests can
+ * stop create at each step. Read at the call (not at load: the start-up snapshot would freeze it).
+ */
+export function crashPoint(stage: string): void {
+  if (process.env['TSRUN_TEST_KILL_AT'] === stage) process.kill(process.pid, 'SIGKILL');
+}
+
 /** Read a container's state; NotFound ("container does not exist") when there is none. */
 export function readState(root: string, id: string): ContainerState {
   checkId(id);
@@ -124,20 +205,28 @@ export function readState(root: string, id: string): ContainerState {
   return s as ContainerState;
 }
 
-/** Write state.json atomically: temp file, fsync, rename, fsync of the directory. */
-export function writeState(root: string, state: ContainerState): void {
-  const p = containerPaths(root, state.id);
-  const tmp = `${p.state}.tmp-${process.pid}`;
+/**
+ * Write state.json atomically: temp file, rename. `durable` adds the fsyncs of the file and the
+ * directory; the interim records of create go without, as they guard against the death of
+ * create, not of the machine (after a reboot nothing they name exists any more).
+ */
+export function writeState(root: string, state: ContainerState, durable = true): void {
+  writeRecord(containerPaths(root, state.id).state, state, durable);
+}
+
+function writeRecord(file: string, state: ContainerState, durable: boolean): void {
+  const tmp = `${file}.tmp-${process.pid}`;
   try {
     const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC, 0o600);
     try {
       fs.writeSync(fd, JSON.stringify(state));
-      fs.fsyncSync(fd);
+      if (durable) fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, p.state);
-    const dfd = fs.openSync(p.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    fs.renameSync(tmp, file);
+    if (!durable) return;
+    const dfd = fs.openSync(path.dirname(file), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     try {
       fs.fsyncSync(dfd);
     } finally {
@@ -145,7 +234,7 @@ export function writeState(root: string, state: ContainerState): void {
     }
   } catch (err) {
     fs.rmSync(tmp, { force: true });
-    throw wrapSystemError(`write ${p.state}`, err);
+    throw wrapSystemError(`write ${file}`, err);
   }
 }
 

@@ -4,7 +4,7 @@
  * for the container.
  */
 import * as fs from 'node:fs';
-import type { ContainerState } from './state-store';
+import type { ContainerState, ProcessIdentity } from './state-store';
 
 /** OCI statuses (paused comes with the cgroup freezer). */
 export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
@@ -63,8 +63,18 @@ export function isInitAlive(state: Pick<ContainerState, 'pid' | 'pidStartTime'>,
   return st.state !== 'Z' && st.state !== 'X' && st.state !== 'x';
 }
 
-/** The container's status right now. */
-export function computeStatus(state: Pick<ContainerState, 'pid' | 'pidStartTime'>, view: ProcView): Status {
+/** True while the `tsrun create` named by a record is still running. */
+export function isCreatorAlive(creator: ProcessIdentity, view: ProcView = hostProcView('')): boolean {
+  return isInitAlive({ pid: creator.pid, pidStartTime: creator.startTime }, view);
+}
+
+/**
+ * The container's status right now. A record create has not finished is "creating" while that
+ * create runs, and "stopped" once it is gone: the container was never made and only waits for
+ * `delete` to remove what the create left.
+ */
+export function computeStatus(state: Pick<ContainerState, 'pid' | 'pidStartTime' | 'creating'>, view: ProcView): Status {
+  if (state.creating !== undefined) return isCreatorAlive(state.creating, view) ? 'creating' : 'stopped';
   if (!isInitAlive(state, view)) return 'stopped';
   return view.fifoExists() ? 'created' : 'running';
 }

@@ -115,8 +115,12 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
 
   if (!opts.noNewKeyring) ops.push({ op: 'SESSION_KEYRING', name: `_ses.${opts.id}` });
 
-  // Mount set-up, all relative to the rootfs before pivot_root.
-  const propagation = linux.rootfsPropagation ? BigInt(rootfsPropagationFlags(linux.rootfsPropagation)) : BigInt(MS_SLAVE | MS_REC);
+  // Mount set-up, all relative to the rootfs before pivot_root. Without a mount namespace the
+  // container shares ours: the mounts are made there, under the rootfs (runc does the same), and
+  // the root changes by chroot only (see PIVOT_MODE.CHROOT).
+  const ownMountNs = hasMountNamespace(spec);
+  if (!ownMountNs) refuseWithoutMountNs(spec);
+  const propagation = !ownMountNs ? 0n : linux.rootfsPropagation ? BigInt(rootfsPropagationFlags(linux.rootfsPropagation)) : BigInt(MS_SLAVE | MS_REC);
   ops.push({ op: 'ROOTFS', path: opts.rootfs, propagation });
   (spec.mounts ?? []).forEach((m, i) => ops.push(...mountOps(m, i, host, opts)));
   ops.push(...deviceOps(spec, host));
@@ -128,7 +132,7 @@ export function buildPlan(spec: Spec, host: HostFacts, opts: BuildOptions): Plan
   }
   for (const h of hooks.createContainer ?? []) ops.push(hookOp(HOOK_PHASE.CREATE_CONTAINER, h));
 
-  ops.push({ op: 'PIVOT', mode: opts.noPivot ? PIVOT_MODE.MOVE_CHROOT : PIVOT_MODE.PIVOT_ROOT });
+  ops.push({ op: 'PIVOT', mode: !ownMountNs ? PIVOT_MODE.CHROOT : opts.noPivot ? PIVOT_MODE.MOVE_CHROOT : PIVOT_MODE.PIVOT_ROOT });
   // The pty comes from the container's own devpts, so it is made after pivot_root.
   if (proc?.terminal) ops.push(consoleOp(proc, true));
 
@@ -212,6 +216,25 @@ export function processOps(proc: NonNullable<Spec['process']>, linux: NonNullabl
   if (linux.personality) ops.push({ op: 'PERSONALITY', persona: personaOf(linux.personality) });
   ops.push({ op: 'PROCESS', args: proc.args ?? [], env: proc.env ?? [], default_path: DEFAULT_PATH });
   return ops;
+}
+
+/** The config has a mount namespace (a new one, or one joined by path). */
+export function hasMountNamespace(spec: Spec): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === 'mount');
+}
+
+/**
+ * What only a mount namespace of its own can give a container: each would change the caller's
+ * mounts. runc refuses masked and read-only paths the same way; it silently skips a read-only
+ * root and applies rootfsPropagation to the caller's "/", which we refuse instead.
+ */
+function refuseWithoutMountNs(spec: Spec): void {
+  const linux = spec.linux ?? {};
+  const why = 'needs a mount namespace (linux.namespaces has no "mount" entry, so the container shares the caller\'s mounts)';
+  if ((linux.maskedPaths?.length ?? 0) > 0) throw new TsrunError('InvalidArgument', `linux.maskedPaths: ${why}`);
+  if ((linux.readonlyPaths?.length ?? 0) > 0) throw new TsrunError('InvalidArgument', `linux.readonlyPaths: ${why}`);
+  if (linux.rootfsPropagation) throw new TsrunError('InvalidArgument', `linux.rootfsPropagation: ${why}`);
+  if (spec.root?.readonly) throw new TsrunError('InvalidArgument', `root.readonly: ${why}`);
 }
 
 /** The config asks for a new user namespace (not one joined by path). */

@@ -3,14 +3,15 @@
  * of its init (NS_PIDFD), or through its /proc/<pid>/ns links on kernels without that (the pid
  * namespace takes effect through the second fork), then the same process set-up
  * as an init: limits, seccomp, capabilities, user, cwd, program. No rootfs work: joining the
- * mount namespace puts the process at the container's root already. CREATED tells the runtime the
+ * mount namespace puts the process at the container's root already (a container without one
+ * gets a chroot to init's root). CREATED tells the runtime the
  * program was found; the process execs right after.
  */
 import type { Spec } from '../../spec';
 import { NAMESPACE_CLONE_FLAGS, isNamespaceType } from '../../spec';
 import type { HostFacts } from '../host/probe';
-import { consoleOp, processOps, stdioOp, type ProcessOpsOptions, type StdioFds } from './build';
-import { PLAN_VERSION } from './ops';
+import { consoleOp, hasMountNamespace, processOps, stdioOp, type ProcessOpsOptions, type StdioFds } from './build';
+import { PIVOT_MODE, PLAN_VERSION } from './ops';
 import type { Plan, PlanOp, PlanOpOf } from './types';
 import { EXEC_PROCESS_NAME } from './names';
 
@@ -49,6 +50,10 @@ export function buildExecPlan(proc: NonNullable<Spec['process']>, containerSpec:
   }
   if (opts.initPidfd !== undefined && nstypes !== 0) ops.push({ op: 'NS_PIDFD', fd: opts.initPidfd, nstypes: nstypes >>> 0 });
   ops.push(...joins, ...(opts.cgroupJoin ?? []));
+  // Without a mount namespace to join the process would see the caller's root: take init's.
+  if (!hasMountNamespace(containerSpec)) {
+    ops.push({ op: 'ROOTFS', path: `/proc/${opts.initPid}/root`, propagation: 0n }, { op: 'PIVOT', mode: PIVOT_MODE.CHROOT });
+  }
   if (proc.oomScoreAdj !== undefined) ops.push({ op: 'OOM_SCORE_ADJ', value: BigInt.asUintN(64, BigInt(proc.oomScoreAdj)) });
   if (proc.terminal) ops.push(consoleOp(proc, false));
   ops.push(...processOps(proc, linux, host, opts));

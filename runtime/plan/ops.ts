@@ -332,8 +332,12 @@ export const MOUNT_KIND = {
   AUTO: 2,
 } as const;
 
-/** PIVOT.mode values. */
-export const PIVOT_MODE = { PIVOT_ROOT: 0, MOVE_CHROOT: 1 } as const;
+/**
+ * PIVOT.mode values. CHROOT is for a container without a mount namespace of its own: it shares
+ * the caller's, where pivot_root or a move of the rootfs would change the caller's root, so the
+ * root is only changed for the process (as runc does); ROOTFS then leaves the caller's mounts alone.
+ */
+export const PIVOT_MODE = { PIVOT_ROOT: 0, MOVE_CHROOT: 1, CHROOT: 2 } as const;
 
 /** HOOK.phase and SYNC.stage values. */
 export const HOOK_PHASE = {

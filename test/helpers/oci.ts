@@ -82,6 +82,7 @@ export interface OciLinux {
   cgroupsPath?: string;
   uidMappings?: { containerID: number; hostID: number; size: number }[];
   gidMappings?: { containerID: number; hostID: number; size: number }[];
+  rootfsPropagation?: string;
 }
 
 /** A config.json document as far as the tests care. */

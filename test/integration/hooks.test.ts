@@ -165,8 +165,17 @@ t.test('order, namespaces and stdin of all six hooks', async (t) => {
   for (const k of ['createContainer', 'startContainer']) {
     t.equal(field(byKind.get(k)?.state, 'pid'), 1, `${k}: stdin pid is init's pid inside the container (1)`);
   }
-  t.equal(field(byKind.get('poststop')?.state, 'status'), 'stopped', 'poststop: status is "stopped"');
-  t.equal(field(byKind.get('createRuntime')?.state, 'status'), 'creating', 'createRuntime: status is "creating"');
+  // The status each hook reads on stdin: "creating" while create runs, "created" for prestart
+  // (runtime-spec 1.0 runs it once create is done; crun sends "created") and startContainer,
+  // "running" for poststart (after the process is executed), "stopped" for poststop.
+  const wanted: Record<string, string> = {
+    prestart: 'created', createRuntime: 'creating', createContainer: 'creating', startContainer: 'created', poststart: 'running', poststop: 'stopped',
+  };
+  const runcSends: Record<string, string> = { prestart: 'creating', poststart: 'created' };
+  for (const [k, status] of Object.entries(wanted)) {
+    const todo = runtimeName === 'runc' && runcSends[k] !== undefined ? `runc 1.1.5 sends "${runcSends[k]}"` : false;
+    t.equal(field(byKind.get(k)?.state, 'status'), status, `${k}: status is "${status}"`, { todo });
+  }
 });
 
 for (const kind of ['createRuntime', 'prestart', 'createContainer'] as const) {

@@ -7,9 +7,9 @@ import * as path from 'node:path';
 import t from 'tap';
 import { makeBundle } from '../helpers/bundle';
 import { isErrorLogLine, logLines, makeGate, readState, runDetached, statusOf, waitForStatus } from '../helpers/container';
-import { childrenOf, cmdline, isAlive } from '../helpers/host';
+import { cgroupDirsFor, childrenOf, cmdline, isAlive } from '../helpers/host';
 import { requires } from '../helpers/requires';
-import { combined, describe, runtimeName } from '../helpers/runtime';
+import { combined, describe, runcPath, runtimeName } from '../helpers/runtime';
 import { waitFor } from '../helpers/wait';
 
 t.test('kill accepts KILL, SIGKILL and 9', async (t) => {
@@ -165,4 +165,45 @@ t.test('--log FILE --log-format json', async (t) => {
   lines = logLines(b.logFile);
   t.equal(lines.length, 2, 'and appends one more line');
   t.ok(isErrorLogLine(lines[1]), 'also an error line');
+});
+
+t.test('kill --all on a stopped container signals what is left in its cgroup and succeeds, as runc does', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  // Without a pid namespace init's exit leaves its background sleep running in the cgroup:
+  // containerd's shim then runs `kill --all <id> KILL` to kill it.
+  const b = makeBundle(t, {
+    patch: (s) => {
+      s.linux.namespaces = s.linux.namespaces.filter((n) => n.type !== 'pid');
+      s.process.args = ['sh', '-c', 'sleep 100 & exit 0'];
+    },
+  });
+  const runtimes = [b.rt, ...(runcPath !== undefined && runtimeName !== 'runc' ? [b.runtime(runcPath)] : [])];
+  for (const rt of runtimes) {
+    const id = b.newId();
+    const r = rt.run(id, b.dir, { detach: true });
+    t.equal(r.code, 0, `${rt.name}: run -d (${describe(r)})`);
+    const inCgroup = (): number[] => {
+      const out: number[] = [];
+      for (const dir of cgroupDirsFor(id)) {
+        try {
+          for (const l of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (l !== '' && !out.includes(Number(l))) out.push(Number(l));
+        } catch {
+          // a hierarchy without cgroup.procs
+        }
+      }
+      return out;
+    };
+    t.ok(await waitForStatus(rt, id, 'stopped'), `${rt.name}: init exited`);
+    let left: number[] = [];
+    t.ok(await waitFor(() => (left = inCgroup()).length > 0), `${rt.name}: the background sleep is still in the cgroup (${left.join(' ')})`);
+    const all = rt.kill(id, 'KILL', { all: true });
+    t.equal(all.code, 0, `${rt.name}: kill --all on the stopped container exits 0 (${describe(all)})`);
+    t.ok(await waitFor(() => left.every((p) => !isAlive(p))), `${rt.name}: and killed what was left (${left.filter((p) => isAlive(p)).join(' ')})`);
+    const again = rt.kill(id, 'KILL', { all: true });
+    t.equal(again.code, 0, `${rt.name}: kill --all with nothing left exits 0 too (${describe(again)})`);
+    const plain = rt.kill(id, 'KILL');
+    t.equal(plain.code, 1, `${rt.name}: kill without --all still refuses a stopped container`);
+    t.match(combined(plain), /container not running/, `${rt.name}: with "container not running"`);
+    t.equal(rt.delete(id).code, 0, `${rt.name}: delete`);
+  }
 });

@@ -32,3 +32,12 @@ t.test('signals by name or number', async (t) => {
   t.throws(() => parseSignal('0'), { code: 'InvalidArgument' });
   t.throws(() => parseSignal('65'), { code: 'InvalidArgument' });
 });
+
+t.test('a record create has not finished: creating while create runs, stopped once it is gone', async (t) => {
+  const view = (creatorStat: string | null): ProcView => ({ readStat: (pid) => (pid === 7 ? creatorStat : stat('sh', 'S', '777')), fifoExists: () => true });
+  const s = { pid: 42, pidStartTime: '777', creating: { pid: 7, startTime: '555' } };
+  t.equal(computeStatus(s, view(stat('node', 'S', '555'))), 'creating');
+  t.equal(computeStatus(s, view(null)), 'stopped', 'create was killed');
+  t.equal(computeStatus(s, view(stat('node', 'S', '556'))), 'stopped', 'a reused pid is not our create');
+  t.equal(computeStatus({ ...s, pid: 0, pidStartTime: '' }, view(null)), 'stopped', 'killed before init existed');
+});

@@ -194,3 +194,24 @@ t.test('cgroup joins: CGROUP_JOIN ops right after the namespace ops, only when g
   t.notOk(names(buildPlan(spec, hybrid, opts).ops).includes('CGROUP_JOIN'), 'none without joins');
   t.ok(encodePlan({ version: PLAN_VERSION, ops }).length > 0, 'encodes');
 });
+
+t.test('without a mount namespace: no propagation, chroot (even with --no-pivot), and what would change our mounts refused', async (t) => {
+  const base = load('runc-default.json');
+  const linux = base.linux ?? {};
+  const spec = {
+    ...base,
+    root: { path: 'rootfs', readonly: false },
+    linux: { ...linux, namespaces: (linux.namespaces ?? []).filter((n) => n.type !== 'mount'), maskedPaths: [], readonlyPaths: [] },
+  };
+  for (const noPivot of [false, true]) {
+    const plan = buildPlan(spec, hybrid, { ...opts, noPivot });
+    t.same(plan.ops.find((o) => o.op === 'ROOTFS'), { op: 'ROOTFS', path: '/b/rootfs', propagation: 0n }, `ROOTFS leaves propagation alone (noPivot ${noPivot})`);
+    t.same(plan.ops.find((o) => o.op === 'PIVOT'), { op: 'PIVOT', mode: 2 }, `PIVOT only chroots (noPivot ${noPivot})`);
+  }
+  t.throws(() => buildPlan({ ...spec, linux: { ...spec.linux, maskedPaths: ['/proc/kcore'] } }, hybrid, opts), { code: 'InvalidArgument', message: /^linux\.maskedPaths: needs a mount namespace/ });
+  t.throws(() => buildPlan({ ...spec, linux: { ...spec.linux, readonlyPaths: ['/proc/sys'] } }, hybrid, opts), { code: 'InvalidArgument', message: /^linux\.readonlyPaths: needs a mount namespace/ });
+  t.throws(() => buildPlan({ ...spec, linux: { ...spec.linux, rootfsPropagation: 'shared' } }, hybrid, opts), { code: 'InvalidArgument', message: /^linux\.rootfsPropagation: needs a mount namespace/ });
+  t.throws(() => buildPlan({ ...spec, root: { path: 'rootfs', readonly: true } }, hybrid, opts), { code: 'InvalidArgument', message: /^root\.readonly: needs a mount namespace/ });
+  const joined = { ...spec, linux: { ...spec.linux, namespaces: [...(spec.linux.namespaces ?? []), { type: 'mount' as const, path: '/proc/1/ns/mnt' }] } };
+  t.same(buildPlan(joined, hybrid, opts).ops.find((o) => o.op === 'PIVOT'), { op: 'PIVOT', mode: 0 }, 'a mount namespace joined by path is a mount namespace');
+});

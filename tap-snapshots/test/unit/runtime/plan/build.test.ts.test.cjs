@@ -1666,7 +1666,7 @@ Array [
   Object {
     "op": "ROOTFS",
     "path": "/b/rootfs",
-    "propagation": "0x84000",
+    "propagation": "0x0",
   },
   Object {
     "bind": 0,
@@ -1779,7 +1779,7 @@ Array [
     "timeout": 10,
   },
   Object {
-    "mode": 0,
+    "mode": 2,
     "op": "PIVOT",
   },
   Object {
@@ -2059,7 +2059,7 @@ Array [
   Object {
     "op": "ROOTFS",
     "path": "/b/rootfs",
-    "propagation": "0x84000",
+    "propagation": "0x0",
   },
   Object {
     "bind": 0,
@@ -2158,7 +2158,7 @@ Array [
     "target": "/proc/kcore",
   },
   Object {
-    "mode": 0,
+    "mode": 2,
     "op": "PIVOT",
   },
   Object {
