@@ -19,6 +19,9 @@
 
 #pragma GCC visibility push(hidden)
 
+/** Largest GO payload taken through a memfd: the two hook states, annotations included. */
+#define TH_GO_MAX_BYTES (1ULL << 30)
+
 /** Largest ERROR record message, and the hook output kept for one. */
 #define TH_MSG_MAX 1024
 
@@ -67,6 +70,13 @@ struct th_child {
   char passwd_buf[65536];      /* the container's /etc/passwd, read for HOME */
   uint8_t go_buf[TH_SYNC_MAX_BYTES];
 };
+
+/**
+ * Fill in the parts of c that follow from the plan (second fork, create flags, cgroup namespace
+ * and CLONE_INTO_CGROUP), and reset the child's own state. Used by tsrun_spawn before the clone
+ * and by the sealed stage (stage.c) after it reads the plan, so both see the same context.
+ */
+void th_child_setup(struct th_child *c, const struct th_plan *p);
 
 /** Run the set-up and the plan's ops, then exec; never returns. */
 _Noreturn void th_child_main(struct th_child *c);
