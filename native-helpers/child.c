@@ -9,9 +9,9 @@
  *      wait for MSG_GO
  *   4. any failure: one ERROR record {stage, errno, complete, message}, then _exit
  *
- * Only async-signal-safe calls and memory allocated before clone are used (signal-safety(7)):
- * the child is a copy of a multi-threaded Node process, and any lock another thread held at
- * clone time (malloc, stdio) stays held forever in the copy.
+ * This runs in the sealed stage (stage.h): the clone of the runtime execs it first thing, so the
+ * process is a fresh single-threaded image here. The code still keeps to async-signal-safe
+ * calls and the buffers of struct th_child, as it did when it ran in the copy of Node itself.
  */
 #include "child.h"
 

@@ -1,8 +1,9 @@
 /*
- * The child (container init) between clone and exec. Everything it needs is in struct
- * th_child, filled in by the parent before clone and kept in static storage (never on the
- * heap: the child may not call malloc, because another Node thread may have held the
- * allocator's lock at the moment of clone and that lock would never be released).
+ * The child (container init) between clone and exec, run by the sealed stage (stage.h).
+ * Everything it needs is in struct th_child: th_child_setup fills it from the plan (in the
+ * runtime before the clone, and again in the stage), the rest comes from the stage's argv. It
+ * is kept in static storage; the runtime's copy is what the clone uses up to the stage's exec,
+ * when no allocation is allowed (another Node thread may hold the allocator's lock).
  *
  * Every op function returns 0, or a negative value after describing the failure with
  * th_fail/th_fail_complete; the op loop in child.c turns that into one ERROR record and _exit.

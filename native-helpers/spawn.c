@@ -4,8 +4,8 @@
  * the clone and, with a second fork, the intermediate's few syscalls.
  *
  * The clone is a raw syscall (not fork(3)): no atfork handlers run, and the child continues on
- * a copy of this stack. All signals are blocked around it so that nothing of Node's runs in the
- * child before it resets the dispositions.
+ * a copy of this stack only as far as the exec of the sealed stage (stage.h). All signals are
+ * blocked around it so that nothing of Node's runs in the child; the exec resets the handlers.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -18,11 +18,12 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { makeBundle, type Bundle } from '../helpers/bundle';
 import { waitForStatus } from '../helpers/container';
 import { requires } from '../helpers/requires';
 import { describe, runtimePath } from '../helpers/runtime';
+import { shimRig } from '../helpers/shim';
 import { waitFor } from '../helpers/wait';
 
 const PROBE_C = String.raw`
@@ -240,29 +241,77 @@ function findings(text: string): Finding[] {
   return out;
 }
 
+type Tap = Test;
+type Variant = 'all capabilities' | 'CAP_SYS_PTRACE added';
+
+/** Container A: the probe as init, scanning its pid namespace, with the variant's capabilities. */
+async function startProber(t: Tap, variant: Variant): Promise<{ a: Bundle; aPid: number; probe: string; shared: string }> {
+  const a = makeBundle(t, { args: ['/probe', 'scan', '/shared'] });
+  const probe = buildProbe(a);
+  const shared = a.hostDir('shared');
+  fs.copyFileSync(probe, path.join(a.rootfs, 'probe'));
+  fs.chmodSync(path.join(a.rootfs, 'probe'), 0o755);
+  a.writeSpec((s) => {
+    s.mounts.push({ destination: '/shared', type: 'bind', source: shared, options: ['rbind', 'rw'] });
+    const caps = s.process.capabilities!;
+    if (variant === 'all capabilities') {
+      for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = hostCaps();
+    } else {
+      for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...(caps[set] ?? []), 'CAP_SYS_PTRACE'];
+    }
+    s.process.noNewPrivileges = false;
+  });
+  const ca = a.rt.create(a.id, a.dir);
+  t.equal(ca.code, 0, `create A, the prober (${describe(ca)})`);
+  const aPid = JSON.parse(a.rt.state(a.id).stdout).pid as number;
+  t.equal(a.rt.start(a.id).code, 0, 'start A');
+  t.ok(await waitFor(() => fs.existsSync(path.join(shared, 'scans')), 20_000, 20), 'the probe scans');
+
+  return { a, aPid, probe, shared };
+}
+
+/** Stop the probe, then judge what it saw; `rootfsB` is the rootfs of the container that joined. */
+async function judge(t: Tap, a: Bundle, shared: string, probe: string, rootfsB: string, extraDirs: readonly string[]): Promise<void> {
+  fs.writeFileSync(path.join(shared, 'stop'), '');
+  t.ok(await waitForStatus(a.rt, a.id, 'stopped', 30_000), 'the probe stops');
+  const text = fs.readFileSync(path.join(shared, 'findings'), 'utf8');
+  t.match(text, /^S \d+$/m, 'the probe finished its scans');
+  const all = findings(text);
+  t.comment(`${all.length} distinct links seen`);
+
+  const host = hostFiles([a.sandbox, a.dir, path.dirname(probe), ...extraDirs]);
+  const hostRoot = key(fs.statSync('/'));
+  const onHost = (f: Finding): boolean => host.has(f.key) && !(f.kind === 'cwd' && host.get(f.key) === rootfsB);
+  // The host's root directory, as /proc/N/root of B's init before pivot_root and as the old
+  // root it holds during pivot_root, is the one host file left: see "What a container can
+  // still see" in docs/native-helper.md. Reported here, not hidden.
+  const bad = all.filter((f) => onHost(f) && f.key !== hostRoot);
+  t.same(bad.map((f) => `${f.line} (= ${host.get(f.key)})`), [], 'no exe, map_files, fd or cwd link of a set-up process leads to a host file');
+  const viaRoot = all.filter((f) => f.key === hostRoot && f.kind !== 'root');
+  for (const f of viaRoot) t.comment(`host root seen: ${f.line}`);
+  if (process.env['DEBUG_PROBE']) t.comment(text);
+  t.same(viaRoot.map((f) => f.line), [], 'no fd or cwd of a set-up process is the host root directory', {
+    todo: "pivot_root(\".\", \".\") holds the old root as fd and cwd for a moment (as runc's does); docs/native-helper.md",
+  });
+  const writable = all.filter((f) => f.writable && host.has(f.key));
+  t.same(writable.map((f) => f.line), [], 'the attack reopened no host file for writing');
+  const written = text.split('\n').filter((l) => /^M .* written /.test(l));
+  t.same(written, [], "no memfd of the helper's (the stage, the plan, the hook states) took a write");
+
+  // The scan saw B's init during its set-up (the hook holds it): its exe was the sealed stage.
+  const setUp = all.filter((f) => f.kind === 'exe' && (/memfd:tsrun-stage/.test(f.target) || host.has(f.key)));
+  t.ok(setUp.length > 0, 'the probe saw a process in set-up (by its exe)');
+  t.ok(all.some((f) => f.kind === 'root' && f.key === hostRoot), "and B's init with the host's root before pivot_root (the known limit)");
+  const cwds = new Set([key(fs.statSync(a.rootfs)), key(fs.statSync(rootfsB))]);
+  const strayCwd = all.filter((f) => f.kind === 'cwd' && !cwds.has(f.key) && f.key !== hostRoot);
+  t.same(strayCwd.map((f) => f.line), [], "every cwd seen is A's or B's rootfs");
+  t.equal(a.rt.delete(a.id).code, 0, 'delete A');
+}
+
 for (const variant of ['all capabilities', 'CAP_SYS_PTRACE added'] as const) {
   t.test(`exec and a container sharing the pid namespace show ${variant} no host file`, async (t) => {
     if (!requires(t, 'root', 'busybox', 'cc', 'not-runc')) return;
-    const a = makeBundle(t, { args: ['/probe', 'scan', '/shared'] });
-    const probe = buildProbe(a);
-    const shared = a.hostDir('shared');
-    fs.copyFileSync(probe, path.join(a.rootfs, 'probe'));
-    fs.chmodSync(path.join(a.rootfs, 'probe'), 0o755);
-    a.writeSpec((s) => {
-      s.mounts.push({ destination: '/shared', type: 'bind', source: shared, options: ['rbind', 'rw'] });
-      const caps = s.process.capabilities!;
-      if (variant === 'all capabilities') {
-        for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = hostCaps();
-      } else {
-        for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...(caps[set] ?? []), 'CAP_SYS_PTRACE'];
-      }
-      s.process.noNewPrivileges = false;
-    });
-    const ca = a.rt.create(a.id, a.dir);
-    t.equal(ca.code, 0, `create A, the prober (${describe(ca)})`);
-    const aPid = JSON.parse(a.rt.state(a.id).stdout).pid as number;
-    t.equal(a.rt.start(a.id).code, 0, 'start A');
-    t.ok(await waitFor(() => fs.existsSync(path.join(shared, 'scans')), 20_000, 20), 'the probe scans');
+    const { a, aPid, probe, shared } = await startProber(t, variant);
 
     // exec into A, a few times: each one's set-up runs inside A's pid namespace.
     for (let i = 0; i < 8; i++) {
@@ -279,42 +328,28 @@ for (const variant of ['all capabilities', 'CAP_SYS_PTRACE added'] as const) {
     const rb = b.rt.run(b.id, b.dir);
     t.equal(rb.code, 0, `run B in A's pid namespace (${describe(rb)})`);
 
-    fs.writeFileSync(path.join(shared, 'stop'), '');
-    t.ok(await waitForStatus(a.rt, a.id, 'stopped', 30_000), 'the probe stops');
-    const text = fs.readFileSync(path.join(shared, 'findings'), 'utf8');
-    t.match(text, /^S \d+$/m, 'the probe finished its scans');
-    const all = findings(text);
-    t.comment(`${all.length} distinct links seen`);
-
-    const host = hostFiles([a.sandbox, a.dir, b.sandbox, b.dir, path.dirname(probe)]);
-    const hostRoot = key(fs.statSync('/'));
-    const onHost = (f: Finding): boolean => host.has(f.key) && !(f.kind === 'cwd' && host.get(f.key) === b.rootfs);
-    // The host's root directory, as /proc/N/root of B's init before pivot_root and as the old
-    // root it holds during pivot_root, is the one host file left: see "What a container can
-    // still see" in docs/native-helper.md. Reported here, not hidden.
-    const bad = all.filter((f) => onHost(f) && f.key !== hostRoot);
-    t.same(bad.map((f) => `${f.line} (= ${host.get(f.key)})`), [], 'no exe, map_files, fd or cwd link of a set-up process leads to a host file');
-    const viaRoot = all.filter((f) => f.key === hostRoot && f.kind !== 'root');
-    for (const f of viaRoot) t.comment(`host root seen: ${f.line}`);
-    if (process.env['DEBUG_PROBE']) t.comment(text);
-    t.same(viaRoot.map((f) => f.line), [], 'no fd or cwd of a set-up process is the host root directory', {
-      todo: "pivot_root(\".\", \".\") holds the old root as fd and cwd for a moment (as runc's does); docs/native-helper.md",
-    });
-    const writable = all.filter((f) => f.writable && host.has(f.key));
-    t.same(writable.map((f) => f.line), [], 'the attack reopened no host file for writing');
-    const written = text.split('\n').filter((l) => /^M .* written /.test(l));
-    t.same(written, [], "no memfd of the helper's (the stage, the plan, the hook states) took a write");
-
-    // The scan saw B's init during its set-up (the hook holds it): its exe was the sealed stage.
-    const setUp = all.filter((f) => f.kind === 'exe' && (/memfd:tsrun-stage/.test(f.target) || host.has(f.key)));
-    t.ok(setUp.length > 0, 'the probe saw a process in set-up (by its exe)');
-    t.ok(all.some((f) => f.kind === 'root' && f.key === hostRoot), "and B's init with the host's root before pivot_root (the known limit)");
-    const cwds = new Set([key(fs.statSync(a.rootfs)), key(fs.statSync(b.rootfs))]);
-    const strayCwd = all.filter((f) => f.kind === 'cwd' && !cwds.has(f.key) && f.key !== hostRoot);
-    t.same(strayCwd.map((f) => f.line), [], "every cwd seen is A's or B's rootfs");
-    t.equal(a.rt.delete(a.id).code, 0, 'delete A');
+    await judge(t, a, shared, probe, b.rootfs, [b.sandbox, b.dir]);
   });
 }
+
+t.test("the shim's library runtime: a container sharing the pid namespace shows no host file", async (t) => {
+  if (!requires(t, 'root', 'busybox', 'cc', 'not-runc')) return;
+  const { a, aPid, probe, shared } = await startProber(t, 'CAP_SYS_PTRACE added');
+  const rig = shimRig(t);
+  const id = rig.newId();
+  const c = await rig.start(id, { kind: 'library' }, ['true'], {
+    patch: (s) => {
+      s.linux!.namespaces = s.linux!.namespaces.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${aPid}/ns/pid` } : n));
+      s.hooks = { createContainer: [{ path: probe, args: ['probe', 'wait', shared] }] };
+    },
+  });
+  await c.create();
+  const waited = c.wait();
+  await c.start();
+  t.equal((await waited).exitStatus, 0, 'the container ran in A\'s pid namespace');
+  await c.delete();
+  await judge(t, a, shared, probe, rig.bundle.rootfs, [rig.bundle.sandbox, rig.bundle.dir, rig.stateRoot]);
+});
 
 for (const mb of [1, 20]) {
   t.test(`a ${mb} MB annotation travels to the hooks`, async (t) => {
