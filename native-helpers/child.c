@@ -110,6 +110,21 @@ void th_child_setup(struct th_child *c, const struct th_plan *p) {
   c->argv = c->envp = NULL;
 }
 
+unsigned th_op_fds(const struct th_op *op, int out[3]) {
+  unsigned n = 0;
+  switch (op->code) {
+  case TH_OP_STDIO:
+    for (int k = 0; k < 3; k++)
+      if (op->f[k].u32 != TH_STDIO_INHERIT && op->f[k].u32 > 2) out[n++] = (int)op->f[k].u32;
+    break;
+  case TH_OP_IDMAP_MOUNT: out[n++] = (int)op->f[TH_IDMAP_MOUNT_TREE_FD].u32; break;
+  case TH_OP_NS_PIDFD: out[n++] = (int)op->f[TH_NS_PIDFD_FD].u32; break;
+  case TH_OP_CGROUP_JOIN: out[n++] = (int)op->f[TH_CGROUP_JOIN_FD].u32; break;
+  default: break;
+  }
+  return n;
+}
+
 int th_child_can_run(unsigned code) {
   return code <= TH_OP_MAX && th_ops[code].run != NULL;
 }

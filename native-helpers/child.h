@@ -79,6 +79,12 @@ struct th_child {
  */
 void th_child_setup(struct th_child *c, const struct th_plan *p);
 
+/**
+ * The fds above 2 that op names (STDIO sources, IDMAP_MOUNT trees, NS_PIDFD, CGROUP_JOIN) into
+ * out; returns how many (at most 3). The runtime opened them all close-on-exec.
+ */
+unsigned th_op_fds(const struct th_op *op, int out[3]);
+
 /** Run the set-up and the plan's ops, then exec; never returns. */
 _Noreturn void th_child_main(struct th_child *c);
 

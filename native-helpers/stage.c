@@ -11,6 +11,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -101,6 +104,19 @@ int th_stage_prepare(struct th_sealed *s, const struct th_child *c, const uint8_
   snprintf(s->args[5], sizeof s->args[5], "%d", (int)c->parent_pid);
   snprintf(s->args[6], sizeof s->args[6], "%d", c->cap_last_cap);
   snprintf(s->args[7], sizeof s->args[7], "0"); /* cgroup_into_done: the child writes its own */
+  /* The clone itself creates the user namespace: capabilities must survive the exec (stage.h). */
+  s->carry_caps = (c->create_flags & CLONE_NEWUSER) != 0 && !c->second_fork;
+  snprintf(s->args[8], sizeof s->args[8], "-");
+  if (s->carry_caps) {
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    if (syscall(SYS_capget, &h, d) < 0) {
+      int e = errno;
+      th_stage_release(s);
+      return th_say(err, errlen, "capget: %s", strerror_r(e, et, sizeof et)), -e;
+    }
+    snprintf(s->args[8], sizeof s->args[8], "%llx", (unsigned long long)d[1].inheritable << 32 | d[0].inheritable);
+  }
   for (int i = 0; i < TH_STAGE_ARGC; i++) s->argv[i] = s->args[i];
   s->argv[TH_STAGE_ARGC] = NULL;
   s->envp[0] = NULL;
@@ -130,33 +146,39 @@ static void th_keep(struct th_child *c, int fd) {
     th_stage_die(c, errno, "clear close-on-exec for the stage on fd ", fd, "");
 }
 
+/* Inheritable := permitted, and every permitted capability into the ambient set. */
+static void th_carry_caps(struct th_child *c) {
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) < 0) th_stage_die(c, errno, "capget before the stage", -1, "");
+  d[0].inheritable = d[0].permitted;
+  d[1].inheritable = d[1].permitted;
+  if (syscall(SYS_capset, &h, d) < 0) th_stage_die(c, errno, "capset inheritable before the stage", -1, "");
+  for (int cap = 0; cap <= c->cap_last_cap; cap++) {
+    uint32_t word = d[cap / 32].permitted;
+    if (((word >> (cap % 32)) & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+      th_stage_die(c, errno, "raise the ambient capability ", cap, " for the stage");
+  }
+}
+
 _Noreturn void th_stage_exec(struct th_child *c, struct th_sealed *s) {
   /* The only state the clone itself decided; everything else the stage derives from the plan. */
   s->args[7][0] = c->cgroup_into_done ? '1' : '0';
+  if (s->carry_caps) th_carry_caps(c);
   for (int fd = 0; fd <= 2; fd++) th_keep(c, fd);
   th_keep(c, c->sync_fd);
   th_keep(c, s->plan_fd);
   const struct th_plan *p = c->plan;
   for (uint32_t i = 0; i < p->n; i++) {
     const struct th_op *op = &p->ops[i];
-    switch (op->code) {
-    case TH_OP_STDIO:
-      for (int k = 0; k < 3; k++)
-        if (op->f[k].u32 != TH_STDIO_INHERIT) th_keep(c, (int)op->f[k].u32);
-      break;
-    case TH_OP_IDMAP_MOUNT: th_keep(c, (int)op->f[TH_IDMAP_MOUNT_TREE_FD].u32); break;
-    case TH_OP_NS_PIDFD: th_keep(c, (int)op->f[TH_NS_PIDFD_FD].u32); break;
-    case TH_OP_CGROUP_JOIN: th_keep(c, (int)op->f[TH_CGROUP_JOIN_FD].u32); break;
-    case TH_OP_CLOSE_FDS: {
-      /* The preserved fds 3..3+n-1, except the runtime's own: the sealed stage (the exec
-         consumes it) and the runtime's end of the sync socket (the stage must not hold it). */
-      unsigned hi = 3 + op->f[TH_CLOSE_FDS_PRESERVE].u32;
-      for (unsigned fd = 3; fd < hi; fd++)
-        if ((int)fd != s->exe_fd && (int)fd != c->parent_fd) th_keep(c, (int)fd);
-      break;
-    }
-    default: break;
-    }
+    int fds[3];
+    for (unsigned k = 0, n = th_op_fds(op, fds); k < n; k++) th_keep(c, fds[k]);
+    if (op->code != TH_OP_CLOSE_FDS) continue;
+    /* The preserved fds 3..3+n-1, except the runtime's own: the sealed stage (the exec
+       consumes it) and the runtime's end of the sync socket (the stage must not hold it). */
+    unsigned hi = 3 + op->f[TH_CLOSE_FDS_PRESERVE].u32;
+    for (unsigned fd = 3; fd < hi; fd++)
+      if ((int)fd != s->exe_fd && (int)fd != c->parent_fd) th_keep(c, (int)fd);
   }
   syscall(SYS_execveat, s->exe_fd, "", s->argv, s->envp, AT_EMPTY_PATH);
   th_stage_die(c, errno, "exec the sealed stage binary (memfd fd ", s->exe_fd, ")");

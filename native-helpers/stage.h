@@ -8,7 +8,14 @@
  * th_child_main as before.
  *
  * The stage's argv: "tsrun-stage" TH_STAGE_MAGIC sync_fd plan_fd plan_len parent_pid
- * cap_last_cap cgroup_into_done; its environment is empty.
+ * cap_last_cap cgroup_into_done carried_inheritable; its environment is empty.
+ *
+ * Capabilities across the exec: a clone that creates a user namespace has every capability in
+ * it, but the exec would drop them all, because the process's uid is not mapped there yet (the
+ * runtime writes the maps later) and so it is not the namespace's root. The child therefore
+ * carries them as ambient capabilities (inheritable raised to permitted, every one raised into
+ * ambient), and the stage, first thing, clears the ambient set and puts back the inheritable
+ * set it had: carried_inheritable, in hex, or "-" when nothing was carried.
  */
 #ifndef TSRUN_STAGE_H
 #define TSRUN_STAGE_H
@@ -23,13 +30,14 @@
 /** The stage binary's file name, beside libtsrun.so and tsrun.node. */
 #define TH_STAGE_FILE "tsrun-stage"
 /** argv[1] of the stage: refuses to run from a helper of another build of the protocol. */
-#define TH_STAGE_MAGIC "tsrun-stage-v1"
-#define TH_STAGE_ARGC 8
+#define TH_STAGE_MAGIC "tsrun-stage-v2"
+#define TH_STAGE_ARGC 9
 
 /** What the parent prepares before the clone: the child may not allocate after it. */
 struct th_sealed {
   int exe_fd;  /* the sealed stage binary (cached per process, O_RDONLY, CLOEXEC) */
   int plan_fd; /* the plan bytes, sealed (CLOEXEC; the child clears the flag) */
+  int carry_caps; /* capabilities cross the exec as ambient ones (see above) */
   char *argv[TH_STAGE_ARGC + 1];
   char *envp[1];
   char args[TH_STAGE_ARGC][24];

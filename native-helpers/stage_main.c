@@ -9,9 +9,12 @@
  * nothing that loads NSS modules (getpwnam and the like), which a static glibc would dlopen.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -38,9 +41,12 @@ static _Noreturn void th_early_die(int sync_fd, int err, const char *msg) {
 
 int main(int argc, char **argv) {
   long sync_fd, plan_fd, len, ppid, cap_last, into;
+  unsigned long long inh = 0;
+  char *inh_end = NULL;
   if (argc != TH_STAGE_ARGC || strcmp(argv[1], TH_STAGE_MAGIC) != 0 || th_num(argv[2], 0, 1 << 30, &sync_fd) < 0 ||
       th_num(argv[3], 0, 1 << 30, &plan_fd) < 0 || th_num(argv[4], TH_PLAN_HEADER_BYTES, TH_PLAN_MAX_BYTES, &len) < 0 ||
-      th_num(argv[5], 1, 1L << 30, &ppid) < 0 || th_num(argv[6], 1, 63, &cap_last) < 0 || th_num(argv[7], 0, 1, &into) < 0) {
+      th_num(argv[5], 1, 1L << 30, &ppid) < 0 || th_num(argv[6], 1, 63, &cap_last) < 0 || th_num(argv[7], 0, 1, &into) < 0 ||
+      (strcmp(argv[8], "-") != 0 && ((inh = strtoull(argv[8], &inh_end, 16)), inh_end == argv[8] || *inh_end != '\0'))) {
     static const char usage[] =
         "tsrun-stage: the container set-up stage of tsrun's helper; the runtime runs it from a sealed memfd "
         "with the fds it prepared, it is not meant to be run by hand\n";
@@ -49,6 +55,16 @@ int main(int argc, char **argv) {
     return 2;
   }
   prctl(PR_SET_NAME, TH_STAGE_FILE, 0, 0, 0);
+  /* Capabilities carried across the exec as ambient ones (stage.h): back to what they were. */
+  if (strcmp(argv[8], "-") != 0) {
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 || syscall(SYS_capget, &h, d) < 0)
+      th_early_die((int)sync_fd, errno, "stage: clear the ambient capabilities");
+    d[0].inheritable = (uint32_t)inh;
+    d[1].inheritable = (uint32_t)(inh >> 32);
+    if (syscall(SYS_capset, &h, d) < 0) th_early_die((int)sync_fd, errno, "stage: restore the inheritable capabilities");
+  }
 
   /* The plan: exactly len bytes from the sealed memfd, which then goes (it could otherwise land
      among the container's preserved fds). */
@@ -66,6 +82,14 @@ int main(int argc, char **argv) {
   static struct th_plan plan;
   static char err[1024];
   if (th_plan_decode(buf, (size_t)len, &plan, err, sizeof err) < 0) th_early_die((int)sync_fd, EINVAL, err);
+
+  /* The exec kept these open for us; the container's program must not inherit them, as it did
+     not when the runtime made them close-on-exec. CLOSE_FDS decides about the preserved ones. */
+  if (fcntl((int)sync_fd, F_SETFD, FD_CLOEXEC) < 0) th_early_die((int)sync_fd, errno, "stage: make the sync socket close-on-exec");
+  for (uint32_t i = 0; i < plan.n; i++) {
+    int fds[3];
+    for (unsigned k = 0, n = th_op_fds(&plan.ops[i], fds); k < n; k++) fcntl(fds[k], F_SETFD, FD_CLOEXEC);
+  }
 
   struct th_child *c = &th_ctx;
   th_child_setup(c, &plan);
