@@ -6,7 +6,10 @@ SHELL := /bin/bash
 PREFIX ?= /usr/local
 CC ?= cc
 CFLAGS_NATIVE := -O2 -g -fPIC -std=gnu11 -Wall -Wextra -Werror -fno-strict-aliasing -D_GNU_SOURCE
-NATIVE_SRC := $(filter-out %_test.c %_fuzz.c native-helpers/addon%.c native-helpers/noclone3.c,$(wildcard native-helpers/*.c))
+NATIVE_SRC := $(filter-out %_test.c %_fuzz.c %_main.c native-helpers/addon%.c native-helpers/noclone3.c,$(wildcard native-helpers/*.c))
+# build/tsrun-stage, the sealed stage every clone of the helper execs (native-helpers/stage.h): the
+# child's code without the runtime's side (exported API, spawn, bpf), linked static.
+STAGE_SRC := native-helpers/stage_main.c $(filter-out native-helpers/api.c native-helpers/spawn.c native-helpers/stage.c native-helpers/bpf.c,$(NATIVE_SRC))
 NATIVE_HDR := $(wildcard native-helpers/*.h)
 TS_SRC := $(shell find spec runtime shim supervisor scripts -name '*.ts' 2>/dev/null)
 ESBUILD := node_modules/.bin/esbuild
@@ -63,7 +66,7 @@ check-generated: build/gen-plan-header.cjs ## fail when plan_ops.h is stale
 	@node build/gen-plan-header.cjs | diff -u native-helpers/plan_ops.h - \
 	  || { echo "native-helpers/plan_ops.h is stale: run 'make gen'" >&2; exit 1; }
 
-native: build/libtsrun.so $(ADDON) ## build the C helper (libtsrun.so, and the tsrun.node addon when Node's headers are there)
+native: build/libtsrun.so $(ADDON) build/tsrun-stage ## build the C helper (libtsrun.so, and the tsrun.node addon when Node's headers are there)
 ifeq ($(ADDON),)
 	@echo "note: no Node-API headers (node_api.h) found, so no build/tsrun.node: tsrun loads the helper with koffi, 25-40 ms slower per call (set NODE_INCLUDE=<dir> or install node's headers)" >&2
 endif
@@ -72,6 +75,12 @@ endif
 build/libtsrun.so: $(NATIVE_SRC) $(NATIVE_HDR)
 	@mkdir -p build
 	$(CC) $(CFLAGS_NATIVE) -shared -o $@.tmp $(NATIVE_SRC)
+	mv $@.tmp $@
+
+build/tsrun-stage: $(STAGE_SRC) $(NATIVE_HDR)
+	@mkdir -p build
+	@test -e "$$($(CC) -print-file-name=libc.a)" || { echo "build/tsrun-stage is linked static: install libc6-dev (libc.a)" >&2; exit 1; }
+	$(CC) $(filter-out -fPIC -g,$(CFLAGS_NATIVE)) -static -s -o $@.tmp $(STAGE_SRC)
 	mv $@.tmp $@
 
 build/tsrun.node: native-helpers/addon.c $(NATIVE_SRC) $(NATIVE_HDR)
@@ -173,14 +182,15 @@ demo: build ## build a busybox bundle and run it with tsrun
 	bash scripts/demo.sh
 
 # bin/tsrun is a launcher: bin/tsrun.js, bin/tsrun-lifecycle.js and their snapshots (cp -p keeps the
-# timestamp the launcher checks); build/tsrun.node is the helper the CLI loads, libtsrun.so koffi's fallback.
+# timestamp the launcher checks); build/tsrun.node is the helper the CLI loads, libtsrun.so koffi's fallback,
+# and tsrun-stage (beside them, where the helper looks for it) the sealed stage its clones exec.
 INSTALL_BINS := tsrun tsrund tsrun-shim tsctl
 install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib/tsrun, linked from $(PREFIX)/bin
 	rm -rf $(PREFIX)/lib/tsrun && mkdir -p $(PREFIX)/lib/tsrun/bin $(PREFIX)/lib/tsrun/build $(PREFIX)/bin
 	cp -p bin/tsrun bin/tsrun.js bin/tsrun-lifecycle.js $(PREFIX)/lib/tsrun/bin/ \
 	  && { [ ! -e bin/tsrun.blob ] || cp -p bin/tsrun.blob bin/tsrun-lifecycle.blob bin/tsrun.blob-node $(PREFIX)/lib/tsrun/bin/; }
 	for b in tsrund tsrun-shim tsctl; do [ ! -e bin/$$b ] || cp -p bin/$$b $(PREFIX)/lib/tsrun/bin/; done
-	cp build/libtsrun.so $(PREFIX)/lib/tsrun/build/
+	cp build/libtsrun.so build/tsrun-stage $(PREFIX)/lib/tsrun/build/
 	mkdir -p $(PREFIX)/lib/tsrun/seccomp && cp test/fixtures/seccomp/docker-default.json $(PREFIX)/lib/tsrun/seccomp/default.json
 	[ ! -e build/tsrun.node ] || cp build/tsrun.node $(PREFIX)/lib/tsrun/build/
 	mkdir -p $(PREFIX)/lib/tsrun/node_modules

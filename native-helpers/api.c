@@ -32,6 +32,8 @@ int tsrun_plan_version(void) {
 
 int tsrun_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t value, const uint8_t *payload,
                     uint32_t len) {
+  /* Only a bare payload (GO's hook states) can be too big for a datagram; it goes in a memfd. */
+  if (stage == 0 && err == 0 && value == 0) return th_sync_send_big(fd, type, payload, len);
   return th_sync_send(fd, type, stage, err, value, payload, len);
 }
 

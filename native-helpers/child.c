@@ -9,9 +9,9 @@
  *      wait for MSG_GO
  *   4. any failure: one ERROR record {stage, errno, complete, message}, then _exit
  *
- * Only async-signal-safe calls and memory allocated before clone are used (signal-safety(7)):
- * the child is a copy of a multi-threaded Node process, and any lock another thread held at
- * clone time (malloc, stdio) stays held forever in the copy.
+ * This runs in the sealed stage (stage.h): the clone of the runtime execs it first thing, so the
+ * process is a fresh single-threaded image here. The code still keeps to async-signal-safe
+ * calls and the buffers of struct th_child, as it did when it ran in the copy of Node itself.
  */
 #include "child.h"
 
@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -84,6 +85,45 @@ static const struct {
     [TH_OP_CONSOLE] = {th_op_console, TH_STAGE_CONSOLE},
     [TH_OP_CGROUP_JOIN] = {th_op_cgroup_join, TH_STAGE_CGROUP},
 };
+
+void th_child_setup(struct th_child *c, const struct th_plan *p) {
+  c->plan = p;
+  c->second_fork = th_plan_needs_second_fork(p);
+  c->create_flags = th_plan_create_flags(p);
+  /* Init joins its cgroups first and creates its cgroup namespace after (th_op_cgroup_join), so
+     the namespace is rooted at the container's cgroup. */
+  const struct th_op *into = NULL;
+  c->defer_cgroupns = 0;
+  for (uint32_t i = 0; i < p->n; i++) {
+    if (p->ops[i].code != TH_OP_CGROUP_JOIN) continue;
+    c->defer_cgroupns = (c->create_flags & CLONE_NEWCGROUP) != 0;
+    if (p->ops[i].f[TH_CGROUP_JOIN_MODE].u32 == TH_CGROUP_JOIN_MODE_INTO) into = &p->ops[i];
+  }
+  if (c->defer_cgroupns) c->create_flags &= ~(uint64_t)CLONE_NEWCGROUP;
+  c->cgroup_into_fd = into != NULL ? (int)into->f[TH_CGROUP_JOIN_FD].u32 : -1;
+  c->cgroup_into_done = 0;
+  c->ns_done = c->have_go = c->created = 0;
+  c->ns_pidfd_joined = 0;
+  c->doc[0] = c->doc[1] = "";
+  c->doc_len[0] = c->doc_len[1] = 0;
+  c->exec_path = NULL;
+  c->argv = c->envp = NULL;
+}
+
+unsigned th_op_fds(const struct th_op *op, int out[3]) {
+  unsigned n = 0;
+  switch (op->code) {
+  case TH_OP_STDIO:
+    for (int k = 0; k < 3; k++)
+      if (op->f[k].u32 != TH_STDIO_INHERIT && op->f[k].u32 > 2) out[n++] = (int)op->f[k].u32;
+    break;
+  case TH_OP_IDMAP_MOUNT: out[n++] = (int)op->f[TH_IDMAP_MOUNT_TREE_FD].u32; break;
+  case TH_OP_NS_PIDFD: out[n++] = (int)op->f[TH_NS_PIDFD_FD].u32; break;
+  case TH_OP_CGROUP_JOIN: out[n++] = (int)op->f[TH_CGROUP_JOIN_FD].u32; break;
+  default: break;
+  }
+  return n;
+}
 
 int th_child_can_run(unsigned code) {
   return code <= TH_OP_MAX && th_ops[code].run != NULL;
@@ -307,9 +347,10 @@ static int th_op_close_fds(struct th_child *c, const struct th_op *op) {
   return 0;
 }
 
-/* Wait for one message of type want; ABORT and a vanished runtime end the child silently. */
-static int th_await(struct th_child *c, uint32_t want, const char *what, uint8_t *buf, size_t len) {
-  int n = th_sync_recv(c->sync_fd, -1, buf, len);
+/* Wait for one message of type want; ABORT and a vanished runtime end the child silently. When
+   rfd is not NULL, an fd that came with the message is put there (-1 for none). */
+static int th_await(struct th_child *c, uint32_t want, const char *what, uint8_t *buf, size_t len, int *rfd) {
+  int n = th_sync_recv_fd(c->sync_fd, -1, buf, len, rfd);
   if (n == 0) _exit(1);
   if (n < 0) return th_fail(c, -n, "wait for ", what, " from the runtime", NULL);
   uint32_t type = th_sync_u32(buf, 0);
@@ -321,11 +362,34 @@ static int th_await(struct th_child *c, uint32_t want, const char *what, uint8_t
   return n;
 }
 
-/* GO's payload: the createContainer and the startContainer state, each NUL-terminated. */
+/*
+ * GO's payload: the createContainer and the startContainer state, each NUL-terminated. A payload
+ * too big for a datagram (annotations of any size) comes as a sealed memfd instead, which is
+ * mapped read-only and closed: the hooks read the documents from the mapping.
+ */
 static int th_wait_go(struct th_child *c) {
-  int n = th_await(c, TH_MSG_GO, "go", c->go_buf, sizeof c->go_buf);
-  if (n < 0) return n;
+  int mfd = -1;
+  int n = th_await(c, TH_MSG_GO, "go", c->go_buf, sizeof c->go_buf, &mfd);
+  if (n < 0) {
+    if (mfd >= 0) close(mfd);
+    return n;
+  }
   const char *p = (const char *)c->go_buf + TH_MSG_HEADER_BYTES, *end = (const char *)c->go_buf + n;
+  if (mfd >= 0) {
+    struct stat st = {0};
+    char a[TH_NUM_BYTES];
+    int e = fstat(mfd, &st) < 0 ? errno : 0;
+    void *m = MAP_FAILED;
+    if (e == 0 && (st.st_size <= 0 || (uint64_t)st.st_size > TH_GO_MAX_BYTES))
+      e = EMSGSIZE;
+    else if (e == 0 && (m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, mfd, 0)) == MAP_FAILED)
+      e = errno;
+    close(mfd);
+    if (e != 0)
+      return th_fail(c, e, "go: read the hook states (", th_u64s(a, (uint64_t)st.st_size), " bytes) from their memfd", NULL);
+    p = m;
+    end = p + st.st_size;
+  }
   for (int d = 0; d < 2; d++) {
     const char *q = p;
     while (q < end && *q != '\0') q++;
@@ -347,7 +411,7 @@ static int th_op_sync(struct th_child *c, const struct th_op *op) {
   uint8_t buf[256];
   int rc = th_sync_send(c->sync_fd, TH_MSG_HOOKS, op->f[TH_SYNC_STAGE].u32, 0, 0, NULL, 0);
   if (rc < 0) return th_fail(c, -rc, "ask the runtime to run hooks", NULL);
-  rc = th_await(c, TH_MSG_RESUME, "resume", buf, sizeof buf);
+  rc = th_await(c, TH_MSG_RESUME, "resume", buf, sizeof buf, NULL);
   return rc < 0 ? rc : 0;
 }
 

@@ -1,8 +1,9 @@
 /*
- * The child (container init) between clone and exec. Everything it needs is in struct
- * th_child, filled in by the parent before clone and kept in static storage (never on the
- * heap: the child may not call malloc, because another Node thread may have held the
- * allocator's lock at the moment of clone and that lock would never be released).
+ * The child (container init) between clone and exec, run by the sealed stage (stage.h).
+ * Everything it needs is in struct th_child: th_child_setup fills it from the plan (in the
+ * runtime before the clone, and again in the stage), the rest comes from the stage's argv. It
+ * is kept in static storage; the runtime's copy is what the clone uses up to the stage's exec,
+ * when no allocation is allowed (another Node thread may hold the allocator's lock).
  *
  * Every op function returns 0, or a negative value after describing the failure with
  * th_fail/th_fail_complete; the op loop in child.c turns that into one ERROR record and _exit.
@@ -18,6 +19,9 @@
 #include "plan.h"
 
 #pragma GCC visibility push(hidden)
+
+/** Largest GO payload taken through a memfd: the two hook states, annotations included. */
+#define TH_GO_MAX_BYTES (1ULL << 30)
 
 /** Largest ERROR record message, and the hook output kept for one. */
 #define TH_MSG_MAX 1024
@@ -67,6 +71,19 @@ struct th_child {
   char passwd_buf[65536];      /* the container's /etc/passwd, read for HOME */
   uint8_t go_buf[TH_SYNC_MAX_BYTES];
 };
+
+/**
+ * Fill in the parts of c that follow from the plan (second fork, create flags, cgroup namespace
+ * and CLONE_INTO_CGROUP), and reset the child's own state. Used by tsrun_spawn before the clone
+ * and by the sealed stage (stage.c) after it reads the plan, so both see the same context.
+ */
+void th_child_setup(struct th_child *c, const struct th_plan *p);
+
+/**
+ * The fds above 2 that op names (STDIO sources, IDMAP_MOUNT trees, NS_PIDFD, CGROUP_JOIN) into
+ * out; returns how many (at most 3). The runtime opened them all close-on-exec.
+ */
+unsigned th_op_fds(const struct th_op *op, int out[3]);
 
 /** Run the set-up and the plan's ops, then exec; never returns. */
 _Noreturn void th_child_main(struct th_child *c);

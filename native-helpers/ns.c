@@ -122,7 +122,15 @@ int th_op_namespace(struct th_child *c, const struct th_op *op) {
   if (c->ns_done) return 0;
   c->ns_done = 1;
   int rc = th_join(c);
-  if (rc < 0 || !c->second_fork) return rc;
+  if (rc < 0) return rc;
+  /* From here on the process may be seen from the container (a joined pid namespace shared with
+     other containers), so its working directory must not be the runtime's, a host directory:
+     it moves to the rootfs, the one host directory the container owns. After a mount-namespace
+     join it is already the namespace's root (setns(2)); exec has no ROOTFS op. */
+  const struct th_op *root = th_plan_find(c->plan, TH_OP_ROOTFS);
+  if (root != NULL && chdir(root->f[TH_ROOTFS_PATH].s) < 0)
+    return th_fail(c, errno, "change to the rootfs ", root->f[TH_ROOTFS_PATH].s, NULL);
+  if (!c->second_fork) return 0;
 
   char h[TH_NUM_BYTES];
   if (c->create_flags != 0 && unshare((int)c->create_flags) < 0)

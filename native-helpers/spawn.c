@@ -4,8 +4,8 @@
  * the clone and, with a second fork, the intermediate's few syscalls.
  *
  * The clone is a raw syscall (not fork(3)): no atfork handlers run, and the child continues on
- * a copy of this stack. All signals are blocked around it so that nothing of Node's runs in the
- * child before it resets the dispositions.
+ * a copy of this stack only as far as the exec of the sealed stage (stage.h). All signals are
+ * blocked around it so that nothing of Node's runs in the child; the exec resets the handlers.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "child.h"
+#include "stage.h"
 #include "sync.h"
 #include "tsrun.h"
 
@@ -31,6 +32,7 @@
 /* Static, not on the Node stack (it is ~150 KiB) and not on the heap (the child reads it).
    tsrun_spawn is therefore not reentrant: call it from one thread (Node's main thread). */
 static struct th_child th_ctx;
+static struct th_sealed th_sealed_stage;
 
 __attribute__((format(printf, 3, 4))) static int th_errf(char *err, size_t errlen, const char *fmt, ...) {
   if (err != NULL && errlen > 0) {
@@ -160,31 +162,20 @@ int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint
   }
 
   struct th_child *c = &th_ctx;
-  c->plan = &p;
+  th_child_setup(c, &p);
   c->sync_fd = sv[1];
   c->parent_fd = sv[0];
   c->parent_pid = getpid();
   c->cap_last_cap = th_read_cap_last_cap();
-  c->second_fork = th_plan_needs_second_fork(&p);
-  c->create_flags = th_plan_create_flags(&p);
-  /* Init joins its cgroups first and creates its cgroup namespace after (th_op_cgroup_join), so
-     the namespace is rooted at the container's cgroup. */
-  const struct th_op *into = NULL;
-  c->defer_cgroupns = 0;
-  for (uint32_t i = 0; i < p.n; i++) {
-    if (p.ops[i].code != TH_OP_CGROUP_JOIN) continue;
-    c->defer_cgroupns = (c->create_flags & CLONE_NEWCGROUP) != 0;
-    if (p.ops[i].f[TH_CGROUP_JOIN_MODE].u32 == TH_CGROUP_JOIN_MODE_INTO) into = &p.ops[i];
+  /* Everything the child's exec needs is made now: after the clone it may not allocate. */
+  rc = th_stage_prepare(&th_sealed_stage, c, plan, len, err, errlen);
+  if (rc < 0) {
+    th_stage_release(&th_sealed_stage);
+    close(sv[0]);
+    close(sv[1]);
+    th_plan_free(&p);
+    return rc;
   }
-  if (c->defer_cgroupns) c->create_flags &= ~(uint64_t)CLONE_NEWCGROUP;
-  c->cgroup_into_fd = into != NULL ? (int)into->f[TH_CGROUP_JOIN_FD].u32 : -1;
-  c->cgroup_into_done = 0;
-  c->ns_done = c->have_go = c->created = 0;
-  c->ns_pidfd_joined = 0;
-  c->doc[0] = c->doc[1] = "";
-  c->doc_len[0] = c->doc_len[1] = 0;
-  c->exec_path = NULL;
-  c->argv = c->envp = NULL;
   unsigned long flags = (c->second_fork ? 0 : c->create_flags) | SIGCHLD;
 
   sigset_t all, old;
@@ -193,8 +184,9 @@ int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint
   /* With a second fork, the intermediate stays where the runtime is; init's clone (ns.c) goes
      into the cgroup. */
   pid_t pid = c->second_fork ? th_raw_clone(flags) : th_clone_init(c, flags);
-  if (pid == 0) th_child_main(c);
+  if (pid == 0) th_stage_exec(c, &th_sealed_stage);
   int e = errno;
+  th_stage_release(&th_sealed_stage);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(sv[1]);
   th_plan_free(&p);

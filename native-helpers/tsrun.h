@@ -21,7 +21,11 @@ TSRUN_EXPORT int tsrun_plan_version(void);
  * 0 or -errno, with a message in err.
  */
 TSRUN_EXPORT int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint32_t errlen);
-/** Send one sync message: header {type, stage, errno, value} + payload. 0 or -errno. */
+/**
+ * Send one sync message: header {type, stage, errno, value} + payload. 0 or -errno. A payload
+ * too big for one datagram (GO's hook states with large annotations) travels in a sealed memfd
+ * passed with SCM_RIGHTS, when stage, errno and value are 0; otherwise it is -EMSGSIZE.
+ */
 TSRUN_EXPORT int tsrun_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t value,
                                  const uint8_t *payload, uint32_t len);
 /**

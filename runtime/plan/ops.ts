@@ -38,7 +38,9 @@
  *     |                                   |   append strerror text). Exit 1, or 127/126 when exec fails
  *
  * GO's payload is two NUL-terminated JSON documents: the state given to createContainer hooks,
- * then the state given to startContainer hooks.
+ * then the state given to startContainer hooks. They carry the config's annotations, of any size:
+ * a payload larger than one datagram (SYNC_MAX_BYTES) travels in a sealed memfd passed with
+ * SCM_RIGHTS on a GO without payload (tsrun_sync_send does this by itself).
  *
  * Beyond field framing, the decoder enforces the order rules docs/native-helper.md lists
  * (CLOSE_FDS first, NAMESPACE ops before the rest, ROOTFS before mounts, SECCOMP after PIVOT,
@@ -51,10 +53,14 @@ export const PLAN_VERSION = 4;
 /** Magic number at the start of every plan ("TSPL" little-endian). */
 export const PLAN_MAGIC = 0x4c505354;
 
-/** Largest plan the helper accepts, in bytes. */
-export const PLAN_MAX_BYTES = 4 * 1024 * 1024;
+/**
+ * Largest plan the helper accepts, in bytes. The plan travels in a sealed memfd (never the sync
+ * socket), so this only bounds what a config can make the helper decode; it must stay above the
+ * documented config.json size cap (a plan holds less than its config).
+ */
+export const PLAN_MAX_BYTES = 64 * 1024 * 1024;
 
-/** Largest sync message (GO carries the hook state documents). */
+/** Largest sync datagram; a bigger GO payload goes in a sealed memfd (see above). */
 export const SYNC_MAX_BYTES = 128 * 1024;
 
 /** The field kinds a payload is made of. */
