@@ -1,0 +1,101 @@
+/*
+ * Layer media types, decompression by media type, gzip for writing, and a digest-computing
+ * passthrough. zstd layers need a decoder node 20's zlib does not have (it arrived in node 22.15
+ * and 23.8); where zlib offers one it is used, otherwise the error names the media type.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { TsrunError } from '../../spec/errors';
+
+export type Compression = 'none' | 'gzip' | 'zstd';
+
+const BY_MEDIA_TYPE: Record<string, Compression> = {
+  'application/vnd.oci.image.layer.v1.tar': 'none',
+  'application/vnd.oci.image.layer.v1.tar+gzip': 'gzip',
+  'application/vnd.oci.image.layer.v1.tar+zstd': 'zstd',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar': 'none',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip': 'gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd': 'zstd',
+  'application/vnd.docker.image.rootfs.diff.tar': 'none',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip': 'gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'gzip',
+  'application/vnd.docker.image.rootfs.diff.tar.zstd': 'zstd',
+};
+
+/** How a layer of this media type is compressed; InvalidArgument for a type that is not a layer. */
+export function compressionOf(mediaType: string): Compression {
+  const c = BY_MEDIA_TYPE[mediaType];
+  if (c === undefined) throw new TsrunError('InvalidArgument', `layer media type "${mediaType}": not a supported layer type`);
+  return c;
+}
+
+type ZstdFactory = () => Transform;
+
+function zstdDecompressor(): ZstdFactory | undefined {
+  const f = (zlib as unknown as { createZstdDecompress?: ZstdFactory }).createZstdDecompress;
+  return typeof f === 'function' ? f : undefined;
+}
+
+/** A stream that turns the layer's bytes into the uncompressed tar. */
+export function decompressor(mediaType: string): Transform {
+  const c = compressionOf(mediaType);
+  switch (c) {
+    case 'none':
+      return new PassThrough();
+    case 'gzip':
+      return zlib.createGunzip();
+    case 'zstd': {
+      const f = zstdDecompressor();
+      if (f === undefined) {
+        throw new TsrunError(
+          'InvalidArgument',
+          `layer media type "${mediaType}": zstd is not supported (node ${process.versions.node}'s zlib has no zstd decoder)`,
+        );
+      }
+      return f();
+    }
+    default: {
+      const unknown: never = c;
+      throw new TsrunError('Internal', `layer compression ${String(unknown)}: not handled`);
+    }
+  }
+}
+
+/** gzip a layer stream (containerd's default level for layers it produces). */
+export function gzipStream(input: Readable): Readable {
+  const gz = zlib.createGzip({ level: zlib.constants.Z_DEFAULT_COMPRESSION });
+  input.on('error', (e: Error) => gz.destroy(e));
+  return input.pipe(gz);
+}
+
+/** A passthrough that hashes and counts what flows through it. */
+export interface DigestStream extends Transform {
+  /** "sha256:<hex>" once the stream has ended */
+  digest(): string;
+  size(): number;
+}
+
+/** A passthrough computing the sha256 digest and byte count of the data. */
+export function digestStream(): DigestStream {
+  const hash: Hash = createHash('sha256');
+  let size = 0;
+  let result: string | undefined;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+      hash.update(chunk);
+      size += chunk.length;
+      cb(null, chunk);
+    },
+    flush(cb: TransformCallback): void {
+      result = `sha256:${hash.digest('hex')}`;
+      cb();
+    },
+  }) as DigestStream;
+  t.digest = () => {
+    if (result === undefined) throw new TsrunError('Internal', 'digest of a layer stream asked for before it ended');
+    return result;
+  };
+  t.size = () => size;
+  return t;
+}

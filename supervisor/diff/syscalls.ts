@@ -1,0 +1,124 @@
+/*
+ * The few file-system calls Node lacks: mknod(2) (device nodes, fifos, overlay whiteouts) and the
+ * l*xattr(2) family (xattrs on the entry itself, never through a symlink). Bound from libc with koffi
+ * on first use, as supervisor/grpc/peer-cred.ts does: runtime/native binds libtsrun.so only and is
+ * reserved for runtime/container, and koffi's load cost is paid only by a daemon that unpacks.
+ */
+import { TsrunError, codeForErrno, describeErrno } from '../../spec/errors';
+import * as os from 'node:os';
+
+interface Libc {
+  mknod(path: string, mode: number, dev: bigint): number;
+  lsetxattr(path: string, name: string, value: Buffer, size: number, flags: number): number;
+  lgetxattr(path: string, name: string, value: Buffer | null, size: number): number;
+  llistxattr(path: string, list: Buffer | null, size: number): number;
+  errno(): number;
+}
+
+let libc: Libc | undefined;
+
+function bind(): Libc {
+  if (libc !== undefined) return libc;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const koffi = require('koffi') as {
+    load(p: string): { func(sig: string): (...args: unknown[]) => number };
+    errno(): number;
+  };
+  const lib = koffi.load('libc.so.6');
+  const mknod = lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
+  const lsetxattr = lib.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)');
+  const lgetxattr = lib.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)');
+  const llistxattr = lib.func('intptr_t llistxattr(const char *path, _Out_ uint8_t *list, size_t size)');
+  libc = {
+    mknod: (p, m, d) => mknod(p, m, d),
+    lsetxattr: (p, n, v, s, f) => lsetxattr(p, n, v, s, f),
+    lgetxattr: (p, n, v, s) => lgetxattr(p, n, v, s),
+    llistxattr: (p, l, s) => llistxattr(p, l, s),
+    errno: () => koffi.errno(),
+  };
+  return libc;
+}
+
+function errnoName(n: number): string {
+  if (n === os.constants.errno.ENOTSUP) return 'ENOTSUP';
+  for (const [name, value] of Object.entries(os.constants.errno)) if (value === n) return name;
+  return `errno ${n}`;
+}
+
+function fail(what: string, n: number): TsrunError {
+  const name = errnoName(n);
+  return new TsrunError(codeForErrno(name), `${what}: ${describeErrno(name)}`, { errno: name });
+}
+
+/** Linux's dev_t encoding (glibc's makedev). */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) | (mi & 0xffn);
+}
+
+/** major and minor of a dev_t as fs.Stats reports it (a number, exact below 2^53). */
+export function splitDev(dev: number | bigint): { major: number; minor: number } {
+  const d = BigInt(dev);
+  return {
+    major: Number(((d >> 32n) & 0xfffff000n) | ((d >> 8n) & 0xfffn)),
+    minor: Number(((d >> 12n) & 0xffffff00n) | (d & 0xffn)),
+  };
+}
+
+export const S_IFIFO = 0o010000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+
+/** mknod(2); `type` is S_IFCHR, S_IFBLK or S_IFIFO. */
+export function mknod(path: string, type: number, perm: number, major: number, minor: number): void {
+  const c = bind();
+  if (c.mknod(path, type | (perm & 0o7777), makedev(major, minor)) !== 0) {
+    throw fail(`mknod ${path}`, c.errno());
+  }
+}
+
+/** lsetxattr(2): set an xattr on the path itself (a symlink is not followed). */
+export function lsetxattr(path: string, name: string, value: Buffer): void {
+  const c = bind();
+  if (c.lsetxattr(path, name, value, value.length, 0) !== 0) throw fail(`lsetxattr ${path} (${name})`, c.errno());
+}
+
+/** The xattr names on a path itself, or [] where the file system has none. */
+export function llistxattr(path: string): string[] {
+  const c = bind();
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const size = c.llistxattr(path, null, 0);
+    if (size < 0) {
+      const e = c.errno();
+      if (errnoName(e) === 'ENOTSUP') return [];
+      throw fail(`llistxattr ${path}`, e);
+    }
+    if (size === 0) return [];
+    const buf = Buffer.alloc(size);
+    const got = c.llistxattr(path, buf, size);
+    if (got < 0 && errnoName(c.errno()) === 'ERANGE') continue; // grew meanwhile
+    if (got < 0) throw fail(`llistxattr ${path}`, c.errno());
+    return buf.subarray(0, got).toString('utf8').split('\0').filter((n) => n !== '');
+  }
+  throw new TsrunError('Internal', `llistxattr ${path}: list keeps changing size`);
+}
+
+/** One xattr's value, or undefined when the path does not have it. */
+export function lgetxattr(path: string, name: string): Buffer | undefined {
+  const c = bind();
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const size = c.lgetxattr(path, name, null, 0);
+    if (size < 0) {
+      const e = errnoName(c.errno());
+      if (e === 'ENODATA' || e === 'ENOTSUP') return undefined;
+      throw fail(`lgetxattr ${path} (${name})`, c.errno());
+    }
+    const buf = Buffer.alloc(size);
+    const got = size === 0 ? 0 : c.lgetxattr(path, name, buf, size);
+    if (got < 0 && errnoName(c.errno()) === 'ERANGE') continue;
+    if (got < 0) throw fail(`lgetxattr ${path} (${name})`, c.errno());
+    return buf.subarray(0, got);
+  }
+  throw new TsrunError('Internal', `lgetxattr ${path} (${name}): value keeps changing size`);
+}
