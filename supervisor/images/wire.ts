@@ -12,7 +12,10 @@ import type { Exchange } from '../events/exchange';
 import { createGc, type Gc } from '../gc/collect';
 import { RpcStatus, type ServiceImpl, type Unary } from '../grpc/server';
 import type { Logger } from '../log';
+import { applyLayer, writeDiff } from '../diff/index';
 import { contentService } from '../services/content';
+import { diffService } from '../services/diff';
+import { makeDiffer } from './make-diff';
 import { imagesService, leaseResourceMethods, snapshotsService } from '../services/images';
 import { nativeDriver, overlayDriver, overlayProblem, type SnapshotDriver } from '../snapshots/drivers';
 import { createSnapshots, type Snapshots } from '../snapshots/local';
@@ -30,7 +33,7 @@ export interface ImageServices {
   readonly snapshots: Snapshots;
   readonly images: Images;
   readonly gc: Gc;
-  /** Content, Images, Snapshots (and Diff once registered by the caller) */
+  /** Content, Images, Snapshots, Diff */
   readonly services: ServiceImpl[];
   /** the Leases service with resources and collection on delete */
   leases(base: ServiceImpl): ServiceImpl;
@@ -59,7 +62,12 @@ export function createImageServices(root: string, store: Store, events: Exchange
     snapshots,
     images,
     gc,
-    services: [contentService(content, events), imagesService(images), snapshotsService(snapshots)],
+    services: [
+      contentService(content, events),
+      imagesService(images),
+      snapshotsService(snapshots),
+      diffService(content, (input, dir, o) => applyLayer(input, dir, { ...o, warn: (m) => log.warn('layer apply', { warning: m }) }), makeDiffer(content, writeDiff)),
+    ],
     leases(base) {
       const baseDelete = base.unary?.['Delete'];
       if (baseDelete === undefined) throw new RpcStatus(grpc.status.INTERNAL, 'Leases service without Delete');
