@@ -61,11 +61,14 @@ export interface ContentStore {
   status(ns: string, ref: string): IngestStatus;
   listStatuses(ns: string, filters: readonly string[]): IngestStatus[];
   abort(ns: string, ref: string): void;
-  writer(ns: string, ref: string, total: number, expected: string): ContentWriter;
+  /** open (or resume) the ingest `ref`; with a lease, the lease holds the ingest until it commits or the lease goes */
+  writer(ns: string, ref: string, total: number, expected: string, lease?: string): ContentWriter;
   /** blob files on disk (for the sweep) */
   blobDigests(): string[];
   /** remove a blob file no namespace has (the sweep only) */
   removeBlob(digest: string): void;
+  /** every ingest with its namespace and whether a writer holds it now (the sweep) */
+  ingests(): Array<{ namespace: string; ref: string; locked: boolean }>;
 }
 
 /** The error for a malformed digest, naming it. */
@@ -118,7 +121,7 @@ interface IngestMeta {
 }
 
 /** Open the content store under `root` (<root>/content). */
-export function createContentStore(root: string, meta: ImageMeta, onLease: (ns: string, lease: string, digest: string) => void): ContentStore {
+export function createContentStore(root: string, meta: ImageMeta, onLease: (ns: string, lease: string, type: 'content' | 'ingests', id: string) => void): ContentStore {
   const base = path.join(root, 'content');
   const blobs = path.join(base, 'blobs', 'sha256');
   const ingests = path.join(base, 'ingest');
@@ -226,14 +229,16 @@ export function createContentStore(root: string, meta: ImageMeta, onLease: (ns: 
       if (locked.has(dir)) throw new TsrunError('Unavailable', `ref ${ref} locked: unavailable`);
       fs.rmSync(dir, { recursive: true, force: true });
     },
-    writer(ns, ref, total, expected) {
+    writer(ns, ref, total, expected, lease = '') {
       if (ref === '') throw new TsrunError('InvalidArgument', 'ref must not be empty: invalid argument');
       if (expected !== '') checkDigest(expected);
       const dir = ingestDir(ns, ref);
       if (locked.has(dir)) throw new TsrunError('Unavailable', `ref ${ref} locked: unavailable`);
       locked.add(dir);
       try {
-        return openWriter(dir, ns, ref, total, expected);
+        const w = openWriter(dir, ns, ref, total, expected);
+        if (lease !== '') onLease(ns, lease, 'ingests', ref);
+        return w;
       } catch (e) {
         locked.delete(dir);
         throw e;
@@ -242,6 +247,17 @@ export function createContentStore(root: string, meta: ImageMeta, onLease: (ns: 
     blobDigests: () => fs.readdirSync(blobs).filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`),
     removeBlob(digest) {
       fs.rmSync(blobPath(digest), { force: true });
+    },
+    ingests() {
+      const out: Array<{ namespace: string; ref: string; locked: boolean }> = [];
+      for (const name of fs.readdirSync(ingests)) {
+        const dir = path.join(ingests, name);
+        const m = readMeta(dir);
+        if (m !== undefined) out.push({ namespace: m.namespace, ref: m.ref, locked: locked.has(dir) });
+        // a directory without a readable ref file is a create cut short by a crash
+        else if (!locked.has(dir)) fs.rmSync(dir, { recursive: true, force: true });
+      }
+      return out;
     },
   };
 
@@ -320,7 +336,7 @@ export function createContentStore(root: string, meta: ImageMeta, onLease: (ns: 
         }
         const t = now();
         const fresh = meta.putContent(ns, { digest, size: offset, labels, createdAt: t, updatedAt: t });
-        if (lease !== '') onLease(ns, lease, digest);
+        if (lease !== '') onLease(ns, lease, 'content', digest);
         if (!fresh) throw new TsrunError('AlreadyExists', `content ${digest}: already exists`);
         return digest;
       },

@@ -9,7 +9,8 @@
  * `containerd.io/gc.ref.snapshot.<snapshotter>[/<anything>]` = a key, on content, snapshots and
  * images; a snapshot's parent.
  * Sweep: unmarked content rows and snapshots (children before parents); expired leases; then the
- * files no row names any more (blobs, snapshot directories left by a crash).
+ * files no row names any more (blobs, snapshot directories left by a crash); and ingests no live
+ * lease holds and no writer has open (an import that failed half-way leaves nothing).
  *
  * One collection at a time; `schedule` coalesces requests made while one is pending.
  */
@@ -27,6 +28,7 @@ export interface GcResult {
   leases: number;
   blobs: number;
   dirs: number;
+  ingests: number;
 }
 
 /** The collector. */
@@ -70,7 +72,7 @@ export function leaseExpired(labels: Readonly<Record<string, string>>, nowMs = D
 
 /** One mark-and-sweep pass (synchronous: it never yields between mark and sweep). */
 export function collectOnce(store: Store, meta: ImageMeta, cs: ContentStore, snaps: Snapshots, nowMs = Date.now()): GcResult {
-  const res: GcResult = { content: 0, snapshots: 0, leases: 0, blobs: 0, dirs: 0 };
+  const res: GcResult = { content: 0, snapshots: 0, leases: 0, blobs: 0, dirs: 0, ingests: 0 };
   const ck = (ns: string, d: string): string => `${ns}\u0000${d}`;
   const sk = (ns: string, sn: string, key: string): string => `${ns}\u0000${sn}\u0000${key}`;
   const markedContent = new Set<string>();
@@ -108,9 +110,11 @@ export function collectOnce(store: Store, meta: ImageMeta, cs: ContentStore, sna
       else live.add(`${ns}\u0000${l.id}`);
     }
   }
+  const heldIngests = new Set<string>();
   for (const r of meta.allLeaseResources()) {
     if (!live.has(`${r.namespace}\u0000${r.lease}`)) continue;
-    if (r.type === 'content') markC(r.namespace, r.id);
+    if (r.type === 'ingests') heldIngests.add(ck(r.namespace, r.id));
+    else if (r.type === 'content') markC(r.namespace, r.id);
     else if (r.type.startsWith('snapshots/')) markS(r.namespace, r.type.slice('snapshots/'.length), r.id);
   }
   for (const c of store.allContainers()) {
@@ -171,6 +175,12 @@ export function collectOnce(store: Store, meta: ImageMeta, cs: ContentStore, sna
     res.blobs++;
   }
   for (const sn of snaps.names) res.dirs += snaps.cleanup(sn);
+  // Ingests live as long as a lease holds them or a writer has them open.
+  for (const i of cs.ingests()) {
+    if (i.locked || heldIngests.has(ck(i.namespace, i.ref))) continue;
+    cs.abort(i.namespace, i.ref);
+    res.ingests++;
+  }
   return res;
 }
 
@@ -184,7 +194,7 @@ export function createGc(store: Store, meta: ImageMeta, cs: ContentStore, snaps:
     running = (async () => {
       const t0 = Date.now();
       const r = collectOnce(store, meta, cs, snaps);
-      const n = r.content + r.snapshots + r.leases + r.blobs + r.dirs;
+      const n = r.content + r.snapshots + r.leases + r.blobs + r.dirs + r.ingests;
       if (n > 0) log.info('garbage collected', { ...r, ms: Date.now() - t0 });
       return r;
     })();

@@ -104,6 +104,50 @@ function context(call: AnyCall): RpcContext {
   };
 }
 
+/**
+ * A duplex call's requests as an async iterable that, unlike the stream's own iterator, does not
+ * destroy the call when the handler stops early (the error status must still go out).
+ */
+function requestsOf(call: grpc.ServerDuplexStream<unknown, object>): AsyncIterable<unknown> {
+  const queue: unknown[] = [];
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const poke = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  call.on('data', (m: unknown) => {
+    queue.push(m);
+    if (queue.length >= 8) call.pause();
+    poke();
+  });
+  call.on('end', () => {
+    ended = true;
+    poke();
+  });
+  call.on('cancelled', () => {
+    ended = true;
+    poke();
+  });
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        if (queue.length > 0) {
+          const m = queue.shift();
+          if (queue.length < 4) call.resume();
+          yield m;
+          continue;
+        }
+        if (ended) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
+    },
+  };
+}
+
 function definition(name: string): grpc.ServiceDefinition {
   const svc = serviceType(name);
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
@@ -144,7 +188,7 @@ function implementation(impl: ServiceImpl, log: Logger): grpc.UntypedServiceImpl
           call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `${where} not implemented` });
           return;
         }
-        bidi(call as AsyncIterable<never>, context(call), (msg) => call.write(msg)).then(
+        bidi(requestsOf(call) as AsyncIterable<never>, context(call), (msg) => call.write(msg)).then(
           () => call.end(),
           (e: unknown) => {
             const s = toStatus(e);

@@ -46,7 +46,7 @@ export function createImageServices(root: string, store: Store, events: Exchange
   const addResource = (ns: string, lease: string, type: string, id: string): void => {
     if (store.getLease(ns, lease) !== undefined) meta.addLeaseResource(ns, lease, { type, id });
   };
-  const content = createContentStore(root, meta, (ns, lease, digest) => addResource(ns, lease, 'content', digest));
+  const content = createContentStore(root, meta, addResource);
   const drivers: SnapshotDriver[] = [];
   const problem = process.getuid?.() === 0 ? overlayProblem(root) : 'not running as root';
   if (problem === undefined) drivers.push(overlayDriver(root));

@@ -88,7 +88,7 @@ export function contentService(cs: ContentStore, events: Exchange): ServiceImpl 
             if (writer === undefined) {
               if (req.ref === '') throw new RpcStatus(grpc.status.INVALID_ARGUMENT, 'first message must have a reference');
               if (req.expected !== '' && cs.has(ns, req.expected)) throw new TsrunError('AlreadyExists', `content ${req.expected}: already exists`);
-              writer = cs.writer(ns, req.ref, int64(req.total), req.expected);
+              writer = cs.writer(ns, req.ref, int64(req.total), req.expected, ctx.lease);
             }
             if (req.expected !== '') {
               if (cs.has(ns, req.expected)) {

@@ -24,7 +24,7 @@ const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).dige
 function open(root: string): { cs: ReturnType<typeof createContentStore>; close(): void; leased: string[] } {
   const meta = openImageMeta(root);
   const leased: string[] = [];
-  const cs = createContentStore(root, meta, (ns, lease, d) => leased.push(`${ns}/${lease}/${d}`));
+  const cs = createContentStore(root, meta, (ns, lease, type, d) => leased.push(`${ns}/${lease}/${type}/${d}`));
   return { cs, close: () => meta.close(), leased };
 }
 
@@ -43,12 +43,12 @@ t.test('write, commit, info, read back; a second commit of the same blob is Alre
   t.teardown(close);
   const data = Buffer.from('hello layer\n'.repeat(1000));
   const d = sha(data);
-  const w = cs.writer('default', 'ref-1', data.length, d);
+  const w = cs.writer('default', 'ref-1', data.length, d, 'lease1');
   w.write(data.subarray(0, 100));
   t.equal(cs.status('default', 'ref-1').offset, 100);
   w.write(data.subarray(100));
   t.equal(w.commit(data.length, d, { a: 'b' }, 'lease1'), d);
-  t.same(leased, [`default/lease1/${d}`]);
+  t.same(leased, ['default/lease1/ingests/ref-1', `default/lease1/content/${d}`], 'the lease holds the ingest, then the blob');
   const info = cs.info('default', d);
   t.equal(info.size, data.length);
   t.same(info.labels, { a: 'b' });

@@ -31,7 +31,7 @@ function setup(t: { teardown(fn: () => void): void }) {
   const published: string[] = [];
   events.subscribe({ filter: () => true, send: (e) => published.push(e.topic) });
   const addResource = (ns: string, lease: string, type: string, id: string): void => meta.addLeaseResource(ns, lease, { type, id });
-  const cs = createContentStore(root, meta, (ns, lease, d) => addResource(ns, lease, 'content', d));
+  const cs = createContentStore(root, meta, addResource);
   const snaps = createSnapshots(meta, [overlayDriver(root), nativeDriver(root)], events, addResource);
   const images = createImages(meta, events, { collect: async () => collectOnce(store, meta, cs, snaps), schedule: () => undefined });
   const blob = (text: string, labels: Record<string, string> = {}, lease = ''): string => {
@@ -135,6 +135,10 @@ t.test('collection keeps everything reachable from images, leases, containers an
   snaps.commit('overlayfs', 'default', 'g-chain', 'g1', {}, '');
   snaps.prepare('overlayfs', 'default', 'g2', 'g-chain', {}, '');
   fs.writeFileSync(cs.blobPath(sha('orphan')), 'orphan');
+  // ingests: one held by the live lease, one by nobody (a failed import), one open right now
+  cs.writer('default', 'held', 0, '', 'L').close();
+  cs.writer('default', 'dropped', 0, '').close();
+  const open = cs.writer('default', 'open-now', 0, '');
 
   const r1 = collectOnce(store, meta, cs, snaps);
   const digests = (): string[] => cs.list('default', []).map((c) => c.digest).sort();
@@ -145,7 +149,9 @@ t.test('collection keeps everything reachable from images, leases, containers an
   t.same(snaps.list('overlayfs', 'default', []).map((s) => s.key).sort(), ['chain-1', 'chain-2', 'ctr-1']);
   t.same(snaps.list('native', 'default', []).map((s) => s.key), ['leased-snap']);
   t.equal(store.getLease('default', 'old'), undefined, 'expired lease removed');
-  t.match(r1, { content: 2, snapshots: 2, leases: 1, blobs: 3 });
+  t.match(r1, { content: 2, snapshots: 2, leases: 1, blobs: 3, ingests: 1 });
+  t.same(cs.ingests().map((i) => i.ref).sort(), ['held', 'open-now'], 'the unheld, idle ingest is gone');
+  open.close();
   for (const d of [layer, config, manifest, index, leased, rooted]) t.ok(fs.existsSync(cs.blobPath(d)), `blob ${d.slice(7, 15)} on disk`);
 
   // Dropping the container, the lease and the image makes everything but the gc.root blob garbage.
@@ -155,6 +161,7 @@ t.test('collection keeps everything reachable from images, leases, containers an
   t.same(digests().length, 6, 'nothing goes before a collection');
   await images.delete('default', 'img:1', true);
   t.same(digests(), [rooted]);
+  t.same(cs.ingests(), [], 'ingests go with their lease');
   t.same(snaps.list('overlayfs', 'default', []), []);
   t.same(snaps.list('native', 'default', []), []);
   t.same(fs.readdirSync(snaps.driver('overlayfs').dir), [], 'no snapshot directory left');
