@@ -169,6 +169,34 @@ if (why !== undefined) {
     t.equal(r.stdout.trim().split('\n').length, 4, 'the containers\' snapshots were removed with them');
   });
 
+  t.test('snapshots prepare/label/mounts/diff: an overlay upper dir becomes a gzip layer with a whiteout', async (t) => {
+    const top = chainIds(img.diffIds)[2]!;
+    let r = d.ctr(['snapshots', 'prepare', 'work1', top]);
+    t.equal(r.status, 0, show(r));
+    // no lease holds it: a gc.root label keeps the collector away while the test works
+    r = d.ctr(['snapshots', 'label', 'work1', 'containerd.io/gc.root=test']);
+    t.equal(r.status, 0, show(r));
+    const mnt = path.join(work, 'mnt');
+    fs.mkdirSync(mnt);
+    r = d.ctr(['snapshots', 'mounts', mnt, 'work1']);
+    t.match(r.stdout, /^mount -t overlay overlay .*-o .*upperdir=.*lowerdir=/, show(r));
+    execFileSync('sh', ['-c', r.stdout]);
+    try {
+      fs.writeFileSync(path.join(mnt, 'newfile'), 'hello\n');
+      fs.rmSync(path.join(mnt, 'etc', 'motd'));
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+    const out = execFileSync(process.env['CTR'] ?? '/usr/bin/ctr', ['--address', d.socket, '--namespace', d.ns, 'snapshots', 'diff', 'work1']);
+    t.equal(out[0], 0x1f, 'gzip');
+    const layer = path.join(work, 'diff.tgz');
+    fs.writeFileSync(layer, out);
+    const entries = execFileSync('tar', ['-tzf', layer], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
+    t.same(entries.sort(), ['etc/', 'etc/.wh.motd', 'newfile'].sort());
+    r = d.ctr(['snapshots', 'rm', 'work1']);
+    t.equal(r.status, 0, show(r));
+  });
+
   t.test('docker-archive import, tag, export, rm --sync empties the store', async (t) => {
     let r = d.ctr(['images', 'import', path.join(work, 'docker.tar')]);
     t.equal(r.status, 0, show(r));
