@@ -142,7 +142,8 @@ export function createSnapshots(
     },
     usage(sn, ns, key) {
       const s = get(sn, ns, key);
-      if (s.kind === 'committed') return { size: s.size, inodes: s.inodes };
+      // as containerd: only an active snapshot is measured live; a view reports nothing of its own
+      if (s.kind !== 'active') return { size: s.size, inodes: s.inodes };
       return diskUsage(driver(sn).fsPath(s.id));
     },
     cleanup(sn) {
