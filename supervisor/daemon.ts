@@ -29,6 +29,8 @@ import {
   versionService,
 } from './services/basic';
 import { tasksService } from './services/tasks';
+import { volumesService } from './services/volumes';
+import { createVolumes } from './volumes/local';
 import { openStore, type Store } from './store/db';
 import { createTasks, type ShimDriver, type Tasks } from './tasks/local';
 
@@ -86,6 +88,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
   );
   const leases = createLeases(store);
   const imageServices = createImageServices(cfg.root, store, events, log);
+  const volumes = createVolumes(store, cfg.root);
 
   events.keepBacklog(STARTUP_BACKLOG_MS);
   // Re-adopt before serving: a client never sees a task list without the tasks that are running.
@@ -104,6 +107,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       tasksService(tasks),
       eventsService(events),
       ...imageServices.services,
+      volumesService(volumes),
     ]);
   } catch (e) {
     pool?.close();

@@ -252,7 +252,13 @@ class Extractor {
  * being prepared), as containerd does.
  */
 export async function applyLayer(input: Readable, root: string, opts: ApplyOptions): Promise<ApplyResult> {
-  const dec = decompressor(opts.mediaType);
+  let dec;
+  try {
+    dec = decompressor(opts.mediaType);
+  } catch (e) {
+    input.destroy(); // the caller's stream is ours to close once handed over
+    throw e;
+  }
   const digest = digestStream();
   let rootReal: string;
   try {

@@ -290,6 +290,41 @@ message CPUStat {
 message MemoryStat { uint64 usage = 32; uint64 usage_limit = 33; uint64 swap_usage = 34; uint64 swap_limit = 35; }
 `;
 
+/**
+ * tsrun's own volume service (not a containerd API: containerd has no volumes; tsctl uses it for
+ * docker's `volume` commands and `-v NAME:/path`). Volumes are global, so the namespace header is
+ * only used to find the containers that use one.
+ */
+const volumes = `
+syntax = "proto3";
+package tsrun.services.volumes.v1;
+service Volumes {
+  rpc Create(CreateVolumeRequest) returns (VolumeResponse);
+  rpc Get(GetVolumeRequest) returns (VolumeResponse);
+  rpc List(ListVolumesRequest) returns (ListVolumesResponse);
+  rpc Remove(RemoveVolumeRequest) returns (google.protobuf.Empty);
+  rpc Prune(PruneVolumesRequest) returns (PruneVolumesResponse);
+  rpc Prepare(PrepareVolumeRequest) returns (VolumeResponse);
+}
+message Volume {
+  string name = 1; string driver = 2; string mountpoint = 3; map<string, string> labels = 4;
+  map<string, string> options = 5; bool anonymous = 6; google.protobuf.Timestamp created_at = 7;
+  repeated string used_by = 8; uint64 size = 9;
+}
+message CreateVolumeRequest { string name = 1; map<string, string> labels = 2; map<string, string> options = 3; bool anonymous = 4; }
+message GetVolumeRequest { string name = 1; bool size = 2; }
+message VolumeResponse { Volume volume = 1; }
+message ListVolumesRequest { repeated string filters = 1; }
+message ListVolumesResponse { repeated Volume volumes = 1; }
+message RemoveVolumeRequest { string name = 1; bool force = 2; }
+message PruneVolumesRequest { bool all = 1; repeated string filters = 2; }
+message PruneVolumesResponse { repeated string deleted = 1; uint64 space_reclaimed = 2; }
+message PrepareVolumeRequest {
+  string name = 1; bool anonymous = 2; map<string, string> labels = 3;
+  string copy_rootfs = 4; string copy_path = 5;
+}
+`;
+
 /** Every proto text, in dependency order (protobufjs resolves names once all are added). */
 export const protoTexts: readonly string[] = [
   wellKnown,
@@ -307,4 +342,5 @@ export const protoTexts: readonly string[] = [
   cgroupsV1,
   cgroupsV2,
   ...imageProtoTexts,
+  volumes,
 ];

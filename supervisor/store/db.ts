@@ -20,6 +20,7 @@ import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { timestampFromText, timestampText, type AnyValue, type Timestamp } from '../proto/index';
+import { volumeStore, type VolumeStore } from './volumes';
 
 /** A namespace as stored. */
 export interface NamespaceRecord {
@@ -127,6 +128,9 @@ export interface Store {
   getRestart(namespace: string, id: string): RestartRecord | undefined;
   putRestart(r: RestartRecord): void;
   deleteRestart(namespace: string, id: string): void;
+
+  /** the volumes table (store/volumes.ts) */
+  readonly volumes: VolumeStore;
 
   close(): void;
 }
@@ -324,6 +328,7 @@ export function openStore(root: string): Store {
     deleteRestart(namespace, id) {
       q.rDelete.run(namespace, id);
     },
+    volumes: volumeStore(db),
     close: () => db.close(),
   };
 }

@@ -18,6 +18,7 @@ import { logs } from './commands/logs';
 import { events, stats, top, update } from './commands/observe';
 import { inspect, ps } from './commands/ps';
 import { create, run } from './commands/run';
+import { volume } from './commands/volume';
 
 type Command = (ctx: Ctx, argv: readonly string[]) => Promise<number>;
 
@@ -43,6 +44,7 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   images: { fn: images, help: 'list images' },
   rmi: { fn: rmi, help: 'remove images' },
   tag: { fn: tag, help: 'give an image another name' },
+  volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
 };
 
 const GLOBAL: readonly OptionDef[] = [

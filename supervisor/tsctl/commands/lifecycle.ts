@@ -8,6 +8,8 @@ import { COUNT_LABEL, STATE_LABEL, STOPPED_LABEL } from '../../restart/policy';
 import { parseArgs, type OptionDef } from '../args';
 import { usage, withExit, type Ctx } from '../context';
 import { findContainer, hasTask, setLabels, type ContainerInfo } from '../model';
+import type { Mount } from '../../../spec';
+import { removeAnonymousVolumes } from '../mounts';
 import { isNotFound, removeContainer, signalNumber, startDetached, stopContainer } from '../task';
 
 type Each = (ctx: Ctx, c: ContainerInfo, ref: string) => Promise<void>;
@@ -91,7 +93,7 @@ export function kill(ctx: Ctx, argv: readonly string[]): Promise<number> {
 
 /** `tsctl rm [-f] CONTAINER…` */
 export function rm(ctx: Ctx, argv: readonly string[]): Promise<number> {
-  const a = parseArgs(argv, [{ name: 'force', short: 'f', kind: 'bool', help: 'kill a running container first' }, { name: 'volumes', short: 'v', kind: 'bool', help: 'accepted for docker compatibility' }], false);
+  const a = parseArgs(argv, [{ name: 'force', short: 'f', kind: 'bool', help: 'kill a running container first' }, { name: 'volumes', short: 'v', kind: 'bool', help: 'remove the anonymous volumes of the container too' }], false);
   const force = a.bools.has('force');
   return forEach(ctx, 'rm', a.operands, async (ctx, c) => {
     if (c.state === 'running' || c.state === 'paused' || c.state === 'restarting') {
@@ -105,6 +107,7 @@ export function rm(ctx: Ctx, argv: readonly string[]): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       try {
         await removeContainer(ctx.client, c);
+        if (a.bools.has('volumes')) await removeAnonymousVolumes(ctx.client, (c.spec['mounts'] ?? []) as Mount[]);
         return;
       } catch (e) {
         if (!force || attempt >= 3) throw e;

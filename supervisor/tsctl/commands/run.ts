@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { Mount } from '../../../spec';
 import { TsrunError } from '../../../spec/errors';
 import { RpcError } from '../../client';
 import { formatRfc3339, now, packAny, SPEC_TYPE_URL } from '../../proto/index';
@@ -15,10 +16,11 @@ import { parseArgs, type OptionDef } from '../args';
 import { startFailureExit, usage, withExit, type Ctx } from '../context';
 import { LABELS } from '../../labels';
 import { listContainers, setLabels } from '../model';
-import { buildSpec, expandEnv, parseBind, parseBytes, parseEnvFile, type RunConfig } from '../spec';
+import { buildSpec, expandEnv, parseBytes, parseEnvFile, type RunConfig } from '../spec';
 import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, removeContainer, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
+import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
 
 /** run's options. */
 export const RUN_OPTIONS: readonly OptionDef[] = [
@@ -29,7 +31,10 @@ export const RUN_OPTIONS: readonly OptionDef[] = [
   { name: 'name', kind: 'string', help: 'name the container' },
   { name: 'env', short: 'e', kind: 'list', help: 'set an environment variable (KEY=VALUE, or KEY to pass ours)' },
   { name: 'env-file', kind: 'list', help: 'read environment variables from a file' },
-  { name: 'volume', short: 'v', kind: 'list', help: 'bind mount /host:/container[:ro|rw]' },
+  { name: 'volume', short: 'v', kind: 'list', help: 'bind /host:/ctr, volume NAME:/ctr, or anonymous volume /ctr [:ro|rw|nocopy]' },
+  { name: 'mount', kind: 'list', help: 'type=bind|volume|tmpfs,source=…,target=…[,readonly]' },
+  { name: 'tmpfs', kind: 'list', help: 'mount a tmpfs at /ctr[:OPTIONS]' },
+  { name: 'volumes-from', kind: 'list', help: 'the binds and volumes of CONTAINER[:ro|rw]' },
   { name: 'workdir', short: 'w', kind: 'string', help: 'working directory inside the container' },
   { name: 'user', short: 'u', kind: 'string', help: 'user[:group] (names or ids)' },
   { name: 'hostname', short: 'h', kind: 'string', help: 'container host name' },
@@ -124,6 +129,17 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
     if (v !== 'unconfined') seccomp = JSON.parse(fs.readFileSync(v, 'utf8')) as unknown;
   }
   if (!seccompSet) seccomp = findSeccompProfile();
+  let mountRequests;
+  try {
+    mountRequests = [
+      ...(a.lists.get('volumes-from') ?? []).map(parseVolumesFrom),
+      ...(a.lists.get('volume') ?? []).map(parseVolumeFlag),
+      ...(a.lists.get('mount') ?? []).map(parseMountFlag),
+      ...(a.lists.get('tmpfs') ?? []).map(parseTmpfsFlag),
+    ];
+  } catch (e) {
+    throw withExit(e as Error, 125);
+  }
   const tty = a.bools.has('tty');
   const mem = a.strings.get('memory');
   const cpus = a.strings.get('cpus');
@@ -134,7 +150,7 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
     args: cmd,
     env,
     tty,
-    binds: (a.lists.get('volume') ?? []).map(parseBind),
+    binds: [],
     readonlyRootfs: a.bools.has('read-only'),
     capAdd: a.lists.get('cap-add') ?? [],
     capDrop: a.lists.get('cap-drop') ?? [],
@@ -154,6 +170,12 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
     spec = buildSpec(cfg);
   } catch (e) {
     throw withExit(e as Error, 125);
+  }
+  try {
+    spec.mounts = mergeMounts(spec.mounts ?? [], await resolveMounts(ctx.client, mountRequests, spec.root?.path ?? image));
+  } catch (e) {
+    await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
+    throw withExit(e instanceof RpcError ? e.toTsrunError() : (e as Error), 125);
   }
   const labels: Record<string, string> = {};
   for (const l of a.lists.get('label') ?? []) {
@@ -177,7 +199,7 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
   const detach = a.bools.has('detach');
   if (rm && detach) labels[LABELS.autoRemove] = 'true';
   const runtime = a.strings.get('runtime');
-  await ctx.client.call('Containers', 'Create', {
+  const created = ctx.client.call('Containers', 'Create', {
     container: {
       id,
       labels,
@@ -188,6 +210,10 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
       },
       spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
     },
+  });
+  await created.catch(async (e: unknown) => {
+    await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
+    throw e;
   });
   return { id, name, detach, interactive: a.bools.has('interactive'), tty, rm, sigProxy: !a.bools.has('tty') && !(a.strings.get('sig-proxy') === 'false') };
 }
@@ -272,7 +298,10 @@ export async function run(ctx: Ctx, argv: readonly string[]): Promise<number> {
       try {
         const all = await listContainers(client);
         const c = all.find((x) => x.id === r.id);
-        if (c !== undefined) await removeContainer(client, c);
+        if (c !== undefined) {
+          await removeContainer(client, c);
+          await removeAnonymousVolumes(client, (c.spec['mounts'] ?? []) as Mount[]);
+        }
       } catch (e) {
         ctx.warn(`tsctl: removing ${r.id.slice(0, 12)}: ${e instanceof RpcError ? e.details : String(e)}`);
       }
