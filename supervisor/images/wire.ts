@@ -53,6 +53,8 @@ export function createImageServices(root: string, store: Store, events: Exchange
   else log.warn('overlayfs snapshotter unavailable: images unpack with the copying "native" snapshotter (ctr --snapshotter native)', { why: problem });
   drivers.push(nativeDriver(root));
   const snapshots = createSnapshots(meta, drivers, events, addResource);
+  // what a crash left half-made (docs/images.md)
+  for (const sn of snapshots.names) snapshots.cleanup(sn);
   const gc = createGc(store, meta, content, snapshots, log);
   const images = createImages(meta, events, gc);
   gc.start(GC_INTERVAL_MS);

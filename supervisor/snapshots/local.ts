@@ -2,9 +2,11 @@
  * The Snapshots service's logic over the metadata rows (store/images.ts) and the drivers
  * (drivers.ts), in containerd's model: keys are per namespace; an active snapshot (Prepare) or a
  * view (View) sits on a committed parent; Commit turns an active key into a committed name (same
- * directory); a snapshot with children can't be removed. Rows are written after the directories
- * exist and deleted before they go, so a crash leaves only directories without rows, which
- * Cleanup (and the garbage collector) removes.
+ * directory); a snapshot with children can't be removed. A new row is written first (it reserves
+ * the id) and its directory right after; rows are deleted before their directories. A crash can
+ * so leave a directory without a row (Cleanup and the collector remove it) or a new row without
+ * its directory (Cleanup, also run when tsrund starts, makes it: an empty snapshot, as if the
+ * crash had come a moment later).
  */
 import { TsrunError } from '../../spec/errors';
 import { objectAdaptor, parseFilters } from '../events/filters';
@@ -27,7 +29,7 @@ export interface Snapshots {
   update(sn: string, ns: string, key: string, labels: Record<string, string>, paths: readonly string[]): SnapshotRecord;
   list(sn: string, ns: string, filters: readonly string[]): SnapshotRecord[];
   usage(sn: string, ns: string, key: string): { size: number; inodes: number };
-  /** remove directories no row names (left by a crash) */
+  /** remove directories no row names and make those a new row lacks (both left by a crash) */
   cleanup(sn: string): number;
   /** the ids of `s`'s parent chain, nearest first */
   parentIds(s: SnapshotRecord): number[];
@@ -148,7 +150,10 @@ export function createSnapshots(
     },
     cleanup(sn) {
       const d = driver(sn);
-      const known = new Set(meta.allSnapshots(d.name).map((s) => s.id));
+      const rows = meta.allSnapshots(d.name);
+      const known = new Set(rows.map((s) => s.id));
+      const onDisk = new Set(d.ids());
+      for (const s of rows) if (s.kind !== 'committed' && !onDisk.has(s.id)) d.create(s.id, s.kind, []);
       let n = 0;
       for (const id of d.ids()) {
         if (known.has(id)) continue;

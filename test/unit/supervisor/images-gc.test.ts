@@ -76,7 +76,9 @@ t.test('overlayfs mounts follow containerd: bind without parent, ro bind for a o
   snaps.remove('overlayfs', 'default', 'ctr');
   t.notOk(fs.existsSync(`${dir}/3`), 'directory removed with the snapshot');
   fs.mkdirSync(`${dir}/99/fs`, { recursive: true });
+  fs.rmSync(`${dir}/5`, { recursive: true });
   t.equal(snaps.cleanup('overlayfs'), 1, 'cleanup removes a directory without a row');
+  t.ok(fs.existsSync(`${dir}/5/fs`), 'and makes the directory of a row that lacks it (a view: no work dir)');
 });
 
 t.test('native snapshots copy the parent', async (t) => {
