@@ -19,6 +19,9 @@ export const SERVICES = {
   Containers: 'containerd.services.containers.v1.Containers',
   Tasks: 'containerd.services.tasks.v1.Tasks',
   Events: 'containerd.services.events.v1.Events',
+  Images: 'containerd.services.images.v1.Images',
+  Content: 'containerd.services.content.v1.Content',
+  Snapshots: 'containerd.services.snapshots.v1.Snapshots',
   Volumes: 'tsrun.services.volumes.v1.Volumes',
 } as const;
 

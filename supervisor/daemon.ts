@@ -15,6 +15,7 @@ import type { Config } from './config';
 import { createContainers } from './containers/local';
 import { createExchange, type Exchange } from './events/exchange';
 import { serve, type RunningServer } from './grpc/server';
+import { createImageServices } from './images/wire';
 import { createLeases } from './leases/local';
 import type { Logger } from './log';
 import { createNamespaces } from './namespaces/local';
@@ -86,6 +87,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     restarts === undefined ? undefined : async (ns, c) => (c.labels[STOPPED_LABEL] === 'true' ? restarts.quiesce(ns, c.id) : undefined),
   );
   const leases = createLeases(store);
+  const imageServices = createImageServices(cfg.root, store, events, log);
   const volumes = createVolumes(store, cfg.root);
 
   events.keepBacklog(STARTUP_BACKLOG_MS);
@@ -100,15 +102,17 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       versionService(API_VERSION, revision),
       introspectionService(store.uuid),
       namespacesService(namespaces),
-      leasesService(leases),
+      imageServices.leases(leasesService(leases)),
       containersService(containers),
       tasksService(tasks),
       eventsService(events),
+      ...imageServices.services,
       volumesService(volumes),
     ]);
   } catch (e) {
     pool?.close();
     tasks.detachAll();
+    imageServices.close();
     store.close();
     throw e instanceof TsrunError ? e : new TsrunError('Unavailable', `serve ${cfg.socket}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
@@ -124,6 +128,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       pool?.close();
       await server.close();
       tasks.detachAll();
+      imageServices.close();
       store.close();
     },
   };

@@ -27,6 +27,8 @@ export interface RpcContext {
   namespace(): string;
   /** the header as sent, "" when absent */
   readonly rawNamespace: string;
+  /** the containerd-lease header ("" when absent): content and snapshots made in the call join that lease */
+  readonly lease: string;
   readonly cancelled: boolean;
   onCancel(fn: () => void): void;
 }
@@ -36,11 +38,15 @@ export type Unary = (req: never, ctx: RpcContext) => unknown;
 /** A server-streaming method: `write` each message; resolve to end the stream. */
 export type ServerStream = (req: never, ctx: RpcContext, write: (msg: object) => void) => Promise<void>;
 
+/** A bidirectional method (Content.Write): read `requests` in order, `write` answers; resolve to end. */
+export type BidiStream = (requests: AsyncIterable<never>, ctx: RpcContext, write: (msg: object) => void) => Promise<void>;
+
 /** One service's handlers by method name; methods not listed answer UNIMPLEMENTED. */
 export interface ServiceImpl {
   readonly service: string;
   readonly unary?: Record<string, Unary>;
   readonly stream?: Record<string, ServerStream>;
+  readonly bidi?: Record<string, BidiStream>;
 }
 
 /** A status a service adapter answers with directly (only the edge uses gRPC codes). */
@@ -71,11 +77,18 @@ export function toStatus(e: unknown): { code: grpc.status; details: string } {
   return { code: grpc.status.UNKNOWN, details: e instanceof Error ? e.message : String(e) };
 }
 
-function context(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): RpcContext {
-  const raw = call.metadata.get('containerd-namespace')[0];
-  const ns = typeof raw === 'string' ? raw : raw === undefined ? '' : raw.toString();
+type AnyCall = grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>;
+
+function header(call: AnyCall, name: string): string {
+  const raw = call.metadata.get(name)[0];
+  return typeof raw === 'string' ? raw : raw === undefined ? '' : raw.toString();
+}
+
+function context(call: AnyCall): RpcContext {
+  const ns = header(call, 'containerd-namespace');
   return {
     rawNamespace: ns,
+    lease: header(call, 'containerd-lease'),
     namespace() {
       if (ns === '') throw errors.namespaceRequired();
       const problem = identifierProblem(ns);
@@ -86,7 +99,51 @@ function context(call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWrita
       return call.cancelled;
     },
     onCancel(fn) {
-      call.on('cancelled', fn);
+      (call as grpc.ServerUnaryCall<unknown, unknown>).on('cancelled', fn);
+    },
+  };
+}
+
+/**
+ * A duplex call's requests as an async iterable that, unlike the stream's own iterator, does not
+ * destroy the call when the handler stops early (the error status must still go out).
+ */
+function requestsOf(call: grpc.ServerDuplexStream<unknown, object>): AsyncIterable<unknown> {
+  const queue: unknown[] = [];
+  let ended = false;
+  let wake: (() => void) | undefined;
+  const poke = (): void => {
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  call.on('data', (m: unknown) => {
+    queue.push(m);
+    if (queue.length >= 8) call.pause();
+    poke();
+  });
+  call.on('end', () => {
+    ended = true;
+    poke();
+  });
+  call.on('cancelled', () => {
+    ended = true;
+    poke();
+  });
+  return {
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        if (queue.length > 0) {
+          const m = queue.shift();
+          if (queue.length < 4) call.resume();
+          yield m;
+          continue;
+        }
+        if (ended) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      }
     },
   };
 }
@@ -123,8 +180,24 @@ function implementation(impl: ServiceImpl, log: Logger): grpc.UntypedServiceImpl
   for (const m of svc.methodsArray) {
     const unary = impl.unary?.[m.name];
     const stream = impl.stream?.[m.name];
+    const bidi = impl.bidi?.[m.name];
     const where = `${impl.service}/${m.name}`;
-    if (m.responseStream === true) {
+    if (m.requestStream === true && m.responseStream === true) {
+      out[m.name] = (call: grpc.ServerDuplexStream<unknown, object>) => {
+        if (bidi === undefined) {
+          call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `${where} not implemented` });
+          return;
+        }
+        bidi(requestsOf(call) as AsyncIterable<never>, context(call), (msg) => call.write(msg)).then(
+          () => call.end(),
+          (e: unknown) => {
+            const s = toStatus(e);
+            log.debug('rpc failed', { method: where, code: s.code, error: s.details });
+            call.emit('error', s);
+          },
+        );
+      };
+    } else if (m.responseStream === true) {
       out[m.name] = (call: grpc.ServerWritableStream<unknown, object>) => {
         if (stream === undefined) {
           call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `${where} not implemented` });

@@ -1,7 +1,8 @@
 /*
  * Leases: with --rootfs containers there is nothing for a lease to protect, but ctr wraps every
  * container create in Leases.Create/Delete and fails without them (containerd-api.md §3.4), so
- * they are stored (for List) and otherwise inert. They publish no events.
+ * they are stored (for List). They publish no events. For images they hold content, ingests and
+ * snapshots (resources, garbage collection: images/wire.ts and docs/images.md).
  */
 import { randomBytes } from 'node:crypto';
 import { errors } from '../errors';

@@ -8,6 +8,8 @@
  * load it the same way; protobufjs parses it once at start-up (proto/index.ts).
  */
 
+import { imageProtoTexts } from './images-schema';
+
 /** google.protobuf well-known types (bare names: Any type URLs are never prefixed here). */
 const wellKnown = `
 syntax = "proto3";
@@ -83,6 +85,9 @@ service Leases {
   rpc Create(CreateRequest) returns (CreateResponse);
   rpc Delete(DeleteRequest) returns (google.protobuf.Empty);
   rpc List(ListRequest) returns (ListResponse);
+  rpc AddResource(AddResourceRequest) returns (google.protobuf.Empty);
+  rpc DeleteResource(DeleteResourceRequest) returns (google.protobuf.Empty);
+  rpc ListResources(ListResourcesRequest) returns (ListResourcesResponse);
 }
 message Lease { string id = 1; google.protobuf.Timestamp created_at = 2; map<string, string> labels = 3; }
 message CreateRequest { string id = 1; map<string, string> labels = 3; }
@@ -90,6 +95,11 @@ message CreateResponse { Lease lease = 1; }
 message DeleteRequest { string id = 1; bool sync = 2; }
 message ListRequest { repeated string filters = 1; }
 message ListResponse { repeated Lease leases = 1; }
+message Resource { string id = 1; string type = 2; }
+message AddResourceRequest { string id = 1; Resource resource = 2; }
+message DeleteResourceRequest { string id = 1; Resource resource = 2; }
+message ListResourcesRequest { string id = 1; }
+message ListResourcesResponse { repeated Resource resources = 1; }
 `;
 
 const containers = `
@@ -331,5 +341,6 @@ export const protoTexts: readonly string[] = [
   runcOptions,
   cgroupsV1,
   cgroupsV2,
+  ...imageProtoTexts,
   volumes,
 ];

@@ -59,6 +59,7 @@ export function tasksService(tasks: Tasks): ServiceImpl {
           stdio,
           options: req.options,
           rootfsMounts: req.rootfs.length,
+          rootfs: req.rootfs,
           checkpoint: req.checkpoint !== null && req.checkpoint.digest !== '',
         });
         return { containerId: req.containerId, pid };

@@ -38,6 +38,8 @@ export interface CreateInput {
   stdio: StdioSpec;
   options: AnyValue | null;
   rootfsMounts: number;
+  /** the mounts themselves (image containers): mounted for the shim by tasks/rootfs.ts */
+  rootfs?: ReadonlyArray<{ type: string; source: string; target: string; options: string[] }>;
   checkpoint: boolean;
 }
 

@@ -27,6 +27,7 @@ import { adoptShim } from './adopt';
 import { exitView, type InitExitListener, type ProcessView, type ShimDriver, type TaskContext, type TaskOptions, type Tasks } from './api';
 import { controlMethods } from './control';
 import { execMethods } from './exec';
+import { mountRootfs, rootfsDir, unmountRootfs } from './rootfs';
 import { chooseRuntime } from './runtime-choice';
 import { newProc, nowRfc3339, taskKey, type Proc, type Task } from './task';
 
@@ -206,12 +207,15 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
       if (tasks.has(key) || creating.has(key)) throw errors.taskExists(id);
       const c = store.getContainer(ns, id);
       if (c === undefined) throw errors.containerMissing(id, ns);
-      if (input.rootfsMounts > 0) throw errors.invalid('rootfs mounts are not supported: create the container with a rootfs path in its spec');
+      if (input.rootfsMounts > 0 && input.rootfs === undefined) throw errors.invalid('rootfs mounts are not supported here: create the container with a rootfs path in its spec');
       if (input.checkpoint) throw errors.invalid('restoring from a checkpoint is not supported');
       creating.add(key);
+      let spec = c.spec.value;
+      const mountDir = rootfsDir(opts.shimRoot, ns, id);
       try {
         const previous = releasing.get(key);
         if (previous !== undefined) await previous;
+        if (input.rootfs !== undefined && input.rootfs.length > 0) spec = mountRootfs(mountDir, input.rootfs, spec);
         const choice = chooseRuntime(c, input.options, opts.defaultRuntime);
         const labels = { ...c.labels };
         // A new task: the last one's OOM kill is history (docker clears State.OOMKilled on start).
@@ -227,7 +231,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
           stateRoot: opts.shimRoot,
           namespace: ns,
           id,
-          spec: c.spec.value,
+          spec,
           runtime: choice.runtime,
           stdio: input.stdio,
           ...(log !== undefined ? { log } : {}),
@@ -265,6 +269,9 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
           pid,
         });
         return { pid };
+      } catch (e) {
+        if (spec !== c.spec.value) unmountRootfs(mountDir);
+        throw e;
       } finally {
         creating.delete(key);
       }
@@ -352,6 +359,11 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
       finalize(t, init, exit);
       for (const p of t.execs.values()) for (const w of p.waiters.splice(0)) w(p.exit ?? exit);
       tasks.delete(keyOf(ns, id));
+      try {
+        unmountRootfs(rootfsDir(opts.shimRoot, ns, id));
+      } catch (e) {
+        log.warn('rootfs unmount failed', { id, error: e instanceof Error ? e.message : String(e) });
+      }
       const final = init.exit ?? exit;
       const v = exitView('', final);
       emit(events, ns, 'taskDelete', { containerId: id, pid: v.pid, exitStatus: v.exitStatus, exitedAt: v.exitedAt, id: '' });

@@ -12,6 +12,7 @@ import { connectTsrund, RpcError } from '../client';
 import { parseArgs, type OptionDef } from './args';
 import { exitCodeOf, usage, type Ctx } from './context';
 import { exec } from './commands/exec';
+import { images, rmi, tag } from './commands/images';
 import { kill, pause, restart, rm, start, stop, unpause, wait } from './commands/lifecycle';
 import { logs } from './commands/logs';
 import { events, stats, top, update } from './commands/observe';
@@ -40,6 +41,9 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   inspect: { fn: inspect, help: 'low-level information as JSON' },
   events: { fn: events, help: 'stream events' },
   update: { fn: update, help: 'change resource limits and the restart policy' },
+  images: { fn: images, help: 'list images' },
+  rmi: { fn: rmi, help: 'remove images' },
+  tag: { fn: tag, help: 'give an image another name' },
   volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
 };
 

@@ -1,0 +1,72 @@
+/*
+ * A task's rootfs from mounts (Tasks.Create's `rootfs`, which ctr sends for image containers: the
+ * snapshotter's mounts). containerd's shim mounts them on <bundle>/rootfs; tsrund mounts them on
+ * <state>/rootfs/<ns>/<id> instead, outside the shim directory (the shim removes its directory
+ * recursively on delete, which must never walk into a container's filesystem), and hands the shim
+ * a spec whose root.path names that directory. Unmounted (detached if busy) when the task is
+ * deleted or its create fails; `unmountRootfs` is idempotent, so a restarted tsrund cleans up too.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TsrunError } from '../../spec/errors';
+
+/** One containerd.types.Mount. */
+export interface RootfsMount {
+  type: string;
+  source: string;
+  target: string;
+  options: string[];
+}
+
+/** Where the rootfs of task `id` in `ns` is mounted, given the shim root (<state>/shims). */
+export function rootfsDir(shimRoot: string, ns: string, id: string): string {
+  return path.join(path.dirname(shimRoot), 'rootfs', ns, id);
+}
+
+const TYPE = /^[a-z0-9.]+$/;
+
+function isMountpoint(dir: string): boolean {
+  const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  const esc = dir.replace(/[ \t\n\\]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+  return info.split('\n').some((l) => l.split(' ')[4] === esc);
+}
+
+/** Mount `mounts` in order on `dir` and return `spec` (OCI JSON) with root.path = dir. */
+export function mountRootfs(dir: string, mounts: readonly RootfsMount[], spec: Uint8Array): Uint8Array {
+  let parsed: { root?: { path?: string; readonly?: boolean } };
+  try {
+    parsed = JSON.parse(Buffer.from(spec).toString('utf8')) as typeof parsed;
+  } catch (e) {
+    throw new TsrunError('InvalidArgument', `rootfs mounts: the container's spec is not JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
+  try {
+    for (const [i, m] of mounts.entries()) {
+      if (!TYPE.test(m.type)) throw new TsrunError('InvalidArgument', `rootfs mount ${i}: type ${JSON.stringify(m.type)}: invalid argument`);
+      if (m.options.some((o) => o.includes(','))) throw new TsrunError('InvalidArgument', `rootfs mount ${i}: an option contains a comma: invalid argument`);
+      const bind = m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind');
+      const args = bind ? ['-o', m.options.join(','), '--', m.source, dir] : ['-t', m.type, '-o', m.options.join(','), '--', m.source, dir];
+      const r = spawnSync('mount', args, { encoding: 'utf8' });
+      if (r.status !== 0) {
+        throw new TsrunError('Internal', `mount rootfs ${m.type} ${m.source} on ${dir}: ${(r.stderr || r.error?.message || '').trim()}`);
+      }
+    }
+  } catch (e) {
+    unmountRootfs(dir);
+    throw e;
+  }
+  parsed.root = { ...(parsed.root ?? {}), path: dir };
+  return Buffer.from(JSON.stringify(parsed));
+}
+
+/** Unmount everything stacked on `dir` and remove it; nothing mounted → just the rmdir. */
+export function unmountRootfs(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (let i = 0; i < 16 && isMountpoint(dir); i++) {
+    const r = spawnSync('umount', [dir], { encoding: 'utf8' });
+    if (r.status !== 0) spawnSync('umount', ['-l', dir]);
+  }
+  if (isMountpoint(dir)) throw new TsrunError('Internal', `unmount rootfs ${dir}: still mounted`);
+  fs.rmdirSync(dir);
+}
