@@ -19,6 +19,7 @@ export const SERVICES = {
   Containers: 'containerd.services.containers.v1.Containers',
   Tasks: 'containerd.services.tasks.v1.Tasks',
   Events: 'containerd.services.events.v1.Events',
+  Networks: 'tsrun.services.networks.v1.Networks',
 } as const;
 
 /** A service's short name. */

@@ -8,6 +8,8 @@
  * load it the same way; protobufjs parses it once at start-up (proto/index.ts).
  */
 
+import { networksProto } from './networks-schema';
+
 /** google.protobuf well-known types (bare names: Any type URLs are never prefixed here). */
 const wellKnown = `
 syntax = "proto3";
@@ -296,4 +298,5 @@ export const protoTexts: readonly string[] = [
   runcOptions,
   cgroupsV1,
   cgroupsV2,
+  networksProto,
 ];

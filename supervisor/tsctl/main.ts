@@ -14,6 +14,7 @@ import { exitCodeOf, usage, type Ctx } from './context';
 import { exec } from './commands/exec';
 import { kill, pause, restart, rm, start, stop, unpause, wait } from './commands/lifecycle';
 import { logs } from './commands/logs';
+import { network, port } from './commands/network';
 import { events, stats, top, update } from './commands/observe';
 import { inspect, ps } from './commands/ps';
 import { create, run } from './commands/run';
@@ -39,6 +40,8 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   inspect: { fn: inspect, help: 'low-level information as JSON' },
   events: { fn: events, help: 'stream events' },
   update: { fn: update, help: 'change resource limits and the restart policy' },
+  network: { fn: network, help: 'manage networks (create, ls, inspect, rm, prune, connect, disconnect)' },
+  port: { fn: port, help: 'list a container\'s published ports' },
 };
 
 const GLOBAL: readonly OptionDef[] = [
