@@ -1,7 +1,8 @@
 /* Every benchmark section, in the order `make bench` runs them. */
 import type { Section } from '../lib/section';
 import { cliSection } from './cli';
+import { networkSection } from './network';
 import { supervisorSection } from './supervisor';
 
 /** The sections; add new ones here. */
-export const SECTIONS: readonly Section[] = [cliSection, supervisorSection];
+export const SECTIONS: readonly Section[] = [cliSection, supervisorSection, networkSection];

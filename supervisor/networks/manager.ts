@@ -15,16 +15,20 @@
  * An attachment record is written (with its netns path) before any CNI call, so a tsrund killed
  * in the middle of an attach or detach leaves something `reconcile` can finish.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { TsrunError } from '../../spec/errors';
 import { addNetworkList, delFromCache, delNetworkList, listCache, type CniOptions, type CniResult } from './cni';
 import { chooseSubnet, confList, contains, defaultGateway, formatCidr, hostRoutes, parseCidr, parseIp, type Cidr, type Network } from './config';
 import { readJson, rewriteInPlace, writeJson } from './files';
 import { CHAIN_PREFIX, removeIsolation, syncIsolation } from './isolation';
 import { createNetns, listNetns, removeNetns } from './netns';
+
+const run = promisify(execFile);
 
 /** The network every container without --network joins, as docker's `bridge`. */
 export const DEFAULT_NETWORK = 'bridge';
@@ -223,6 +227,12 @@ export function createNetworks(opts: NetworkOptions): Networks {
       created: new Date().toISOString(),
     };
     save([...nets, n]);
+    try {
+      await makeBridge(n, subnet.bits);
+    } catch (e) {
+      save(nets);
+      throw e;
+    }
     await syncIsolation(isolationOf([...nets, n]), prefix);
     return n;
   }
@@ -232,16 +242,35 @@ export function createNetworks(opts: NetworkOptions): Networks {
     await createLocked({ name: DEFAULT_NETWORK }, opts.defaultBridge ?? DEFAULT_BRIDGE);
   };
 
-  /** Remove the bridge device a network's first ADD made (CNI DEL never removes it). */
+  /**
+   * Make the bridge with its gateway address now, as docker does, rather than at the first CNI
+   * ADD: the subnet's route then exists from the start, so neither a later network of ours nor
+   * another manager on the host (docker, podman) picks an overlapping subnet. The bridge plugin
+   * adopts the existing device.
+   */
+  async function makeBridge(n: Network, bits: number): Promise<void> {
+    const steps: string[][] = [];
+    if (!fs.existsSync(`/sys/class/net/${n.bridge}`)) steps.push(['link', 'add', n.bridge, 'type', 'bridge']);
+    steps.push(['addr', 'replace', `${n.gateway}/${bits}`, 'dev', n.bridge], ['link', 'set', n.bridge, 'up']);
+    for (const args of steps) {
+      try {
+        await run('ip', args);
+      } catch (e) {
+        const msg = ((e as { stderr?: string }).stderr ?? '').trim() || (e as Error).message;
+        await removeBridge(n.bridge).catch(() => undefined);
+        throw new TsrunError('Internal', `create bridge ${n.bridge} for network ${n.name}: ip ${args.join(' ')}: ${msg}`, { cause: e });
+      }
+    }
+  }
+
+  /** Remove a network's bridge device (CNI DEL never removes it). */
   async function removeBridge(bridge: string): Promise<void> {
     if (!fs.existsSync(`/sys/class/net/${bridge}`)) return;
-    const { execFile } = await import('node:child_process');
-    await new Promise<void>((resolve, reject) => {
-      execFile('ip', ['link', 'delete', bridge, 'type', 'bridge'], (err, _out, stderr) => {
-        if (err !== null && fs.existsSync(`/sys/class/net/${bridge}`)) reject(new TsrunError('Internal', `delete bridge ${bridge}: ${stderr.trim() || err.message}`));
-        else resolve();
-      });
-    });
+    try {
+      await run('ip', ['link', 'delete', bridge, 'type', 'bridge']);
+    } catch (e) {
+      if (fs.existsSync(`/sys/class/net/${bridge}`)) throw new TsrunError('Internal', `delete bridge ${bridge}: ${((e as { stderr?: string }).stderr ?? '').trim() || (e as Error).message}`, { cause: e });
+    }
   }
 
   async function removeLocked(n: Network): Promise<void> {

@@ -49,8 +49,11 @@ async function server(t: { teardown(fn: () => void): void }, name: string, port:
 }
 
 function ipOf(name: string, network?: string): string {
-  const f = network === undefined ? '{{.NetworkSettings.IPAddress}}' : `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`;
-  return e.tsctl(['inspect', '-f', f, name]).stdout.trim();
+  if (network === undefined) return e.tsctl(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', name]).stdout.trim();
+  const nets = JSON.parse(e.tsctl(['inspect', '-f', '{{json .NetworkSettings.Networks}}', name]).stdout) as Record<string, { IPAddress: string }>;
+  const ip = nets[network]?.IPAddress ?? '';
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) throw new Error(`${name} has no address on ${network}: ${JSON.stringify(nets)}`);
+  return ip;
 }
 
 if (why !== undefined) {
