@@ -311,7 +311,15 @@ export async function delNetworkList(list: CniConfList, att: Attachment, opts: C
   const cached = readCache(file);
   const prev = cached?.result;
   const withCached: Attachment = cached === undefined ? att : { ...att, ...(cached.capabilityArgs !== undefined && att.capabilityArgs === undefined ? { capabilityArgs: cached.capabilityArgs } : {}) };
-  for (const plugin of [...list.plugins].reverse()) await invoke('DEL', list, plugin, withCached, prev, opts);
+  for (const plugin of [...list.plugins].reverse()) {
+    try {
+      findPlugin(plugin.type, opts.binDirs);
+    } catch {
+      // Not installed: it never ran here (an ADD with it fails first), so it has nothing to undo.
+      continue;
+    }
+    await invoke('DEL', list, plugin, withCached, prev, opts);
+  }
   fs.rmSync(file, { force: true });
 }
 

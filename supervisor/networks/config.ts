@@ -3,7 +3,8 @@
  * neither the host's routes nor another network, and the CNI configuration list of a network.
  *
  * A network's list: bridge (host-local IPAM, the `ips` capability for --ip) → portmap (the
- * `portMappings` capability for -p) → tuning (the `mac` capability for --mac-address). Forwarding
+ * `portMappings` capability for -p, only with ports) → tuning (the `mac` capability for
+ * --mac-address, only with one). Forwarding
  * and isolation between networks are tsrund's own iptables chains (isolation.ts), not the
  * firewall plugin: that plugin puts its accept rules first in FORWARD, ahead of any isolation.
  */
@@ -123,7 +124,7 @@ export function defaultGateway(c: Cidr): string {
 }
 
 /** The CNI configuration list of a network; `dataDir` is where host-local keeps its allocations. */
-export function confList(n: Network, dataDir: string): CniConfList {
+export function confList(n: Network, dataDir: string, uses: { ports: boolean; mac: boolean }): CniConfList {
   const plugins: CniPluginConf[] = [
     {
       type: 'bridge',
@@ -140,7 +141,8 @@ export function confList(n: Network, dataDir: string): CniConfList {
       },
     },
   ];
-  if (!n.internal) plugins.push({ type: 'portmap', capabilities: { portMappings: true }, snat: true });
-  plugins.push({ type: 'tuning', capabilities: { mac: true } });
+  // Only the plugins an endpoint needs run: each is a process start per ADD and per DEL.
+  if (!n.internal && uses.ports) plugins.push({ type: 'portmap', capabilities: { portMappings: true }, snat: true });
+  if (uses.mac) plugins.push({ type: 'tuning', capabilities: { mac: true } });
   return { cniVersion: '1.0.0', name: n.name, plugins };
 }

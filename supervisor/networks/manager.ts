@@ -10,8 +10,10 @@
  *   detach(container)                  DEL everything, release the namespace, drop the record
  *   reconcile(live)                    after a crash: whatever has no live container is released
  *
- * Every operation runs under one queue: attachments change host-wide state (bridges, iptables,
- * host-local allocations) that two concurrent CNI calls for the same network would race on.
+ * Network-wide changes (create, remove, prune, reconcile) run alone; attaches of different
+ * containers run side by side, as CRI runtimes run CNI (the plugins lock the host-local store and
+ * the bridge is made at network create); port checks and the record that claims them are one
+ * critical section.
  * An attachment record is written (with its netns path) before any CNI call, so a tsrund killed
  * in the middle of an attach or detach leaves something `reconcile` can finish.
  */
@@ -152,12 +154,11 @@ export function createNetworks(opts: NetworkOptions): Networks {
   const filesRoot = path.join(opts.state, 'network-files');
   const cni: CniOptions = { binDirs: opts.binDirs, cacheDir: path.join(opts.root, 'networks', 'cni-cache'), timeoutMs: opts.timeoutMs };
   const prefix = opts.chainPrefix ?? CHAIN_PREFIX;
-  let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(fn: () => Promise<T>): Promise<T> => {
-    const next = queue.then(fn, fn);
-    queue = next.catch(() => undefined);
-    return next;
-  };
+  const lock = createLocks();
+  /** network-wide changes (create, remove, prune, reconcile): nothing else runs meanwhile */
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => lock.exclusive(fn);
+  /** one container's attachment: other containers' run alongside (CNI plugins lock what they share) */
+  const perContainer = <T>(ns: string, id: string, fn: () => Promise<T>): Promise<T> => lock.shared(`${ns}/${id}`, fn);
 
   const load = (): Network[] => readJson<Network[]>(netFile, []);
   const save = (nets: Network[]) => writeJson(netFile, nets);
@@ -237,10 +238,12 @@ export function createNetworks(opts: NetworkOptions): Networks {
     return n;
   }
 
-  const ensureDefault = async (): Promise<void> => {
-    if (load().some((n) => n.name === DEFAULT_NETWORK)) return;
-    await createLocked({ name: DEFAULT_NETWORK }, opts.defaultBridge ?? DEFAULT_BRIDGE);
-  };
+  /** The default network, made once even when many attaches ask for it at the same time. */
+  const ensureDefault = (): Promise<void> =>
+    lock.critical(async () => {
+      if (load().some((n) => n.name === DEFAULT_NETWORK)) return;
+      await createLocked({ name: DEFAULT_NETWORK }, opts.defaultBridge ?? DEFAULT_BRIDGE);
+    });
 
   /**
    * Make the bridge with its gateway address now, as docker does, rather than at the first CNI
@@ -335,20 +338,18 @@ export function createNetworks(opts: NetworkOptions): Networks {
       caps['mac'] = req.mac.toLowerCase();
     }
     if (ports.length > 0) caps['portMappings'] = ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, hostIP: p.hostIP === '0.0.0.0' ? '' : p.hostIP }));
-    const res = await addNetworkList(confList(n, dataDir), { containerId: `${att.namespace}-${att.id}`, netns: att.netns, ifName, capabilityArgs: caps }, cni);
+    const list = confList(n, dataDir, { ports: ports.length > 0, mac: req.mac !== undefined });
+    const res = await addNetworkList(list, { containerId: `${att.namespace}-${att.id}`, netns: att.netns, ifName, capabilityArgs: caps }, cni);
     return endpointFrom(n, ifName, res, req.aliases ?? []);
   }
 
+  /** DEL with the configuration the ADD used (in the cache), else the network's full list. */
   async function delEndpoint(att: AttachmentRecord, ep: Endpoint, n: Network | undefined): Promise<void> {
     const containerId = `${att.namespace}-${att.id}`;
-    if (n !== undefined) await delNetworkList(confList(n, dataDir), { containerId, netns: att.netns, ifName: ep.ifName }, cni);
-    else {
-      const cached = listCache(cni.cacheDir).find((c) => c.containerId === containerId && c.ifName === ep.ifName);
-      if (cached !== undefined) await delFromCache(cached, cni);
-    }
+    const cached = listCache(cni.cacheDir).find((c) => c.containerId === containerId && c.ifName === ep.ifName);
+    if (cached !== undefined) await delFromCache(cached, cni);
+    else if (n !== undefined) await delNetworkList(confList(n, dataDir, { ports: true, mac: true }), { containerId, netns: att.netns, ifName: ep.ifName }, cni);
   }
-
-  const loopbackList = { cniVersion: '1.0.0', name: 'tsrun-loopback', plugins: [{ type: 'loopback' }] };
 
   /** hosts, hostname and resolv.conf of one container, given every attachment (for peers). */
   function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): void {
@@ -412,17 +413,17 @@ export function createNetworks(opts: NetworkOptions): Networks {
   }
 
   return {
-    create: (req) => serial(() => createLocked(req)),
+    create: (req) => exclusive(() => createLocked(req)),
     list: () => load(),
     get: (ref) => find(load(), ref),
     remove: (ref) =>
-      serial(async () => {
+      exclusive(async () => {
         const n = find(load(), ref);
         if (n.name === DEFAULT_NETWORK) throw new TsrunError('PermissionDenied', `${n.name} is a pre-defined network and cannot be removed`);
         await removeLocked(n);
       }),
     prune: () =>
-      serial(async () => {
+      exclusive(async () => {
         const used = new Set(allAtts().flatMap((a) => a.endpoints.map((e) => e.networkId)));
         const out: string[] = [];
         for (const n of load()) {
@@ -433,7 +434,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         return out;
       }),
     attach: (req) =>
-      serial(async () => {
+      perContainer(req.namespace, req.id, async () => {
         if (loadAtt(req.namespace, req.id) !== undefined) throw new TsrunError('AlreadyExists', `container ${req.id} already has a network attachment`);
         if (req.endpoints.some((e) => e.network === DEFAULT_NETWORK)) await ensureDefault();
         const nets = load();
@@ -441,30 +442,34 @@ export function createNetworks(opts: NetworkOptions): Networks {
         if (new Set(targets.map((t) => t.net.id)).size !== targets.length) throw new TsrunError('InvalidArgument', `container ${req.id}: a network is named twice`);
         const publishOn = targets.findIndex((t) => !t.net.internal);
         if (req.ports.length > 0 && publishOn < 0) throw new TsrunError('InvalidArgument', `container ${req.id}: ports cannot be published on internal networks only`);
-        const taken = allAtts().flatMap((a) => a.ports);
-        const ports: PortMapping[] = [];
-        for (const p of req.ports) ports.push(await checkPort(p, [...taken, ...ports]));
         const netns = path.join(nsDir, `${req.namespace}-${req.id}`);
-        const att: AttachmentRecord = {
-          namespace: req.namespace,
-          id: req.id,
-          name: req.name,
-          hostname: req.hostname,
-          netns,
-          endpoints: [],
-          ports,
-          extraHosts: [...req.extraHosts],
-          filesDir: path.join(filesRoot, `${req.namespace}-${req.id}`),
-          dns: [...req.dns],
-          dnsSearch: [...req.dnsSearch],
-          dnsOptions: [...req.dnsOptions],
-        };
-        writeJson(attFile(req.namespace, req.id), att);
+        // Ports are checked against every other record and this record is written in one
+        // critical section, so two attaches can't both take a port.
+        const att = await lock.critical(async (): Promise<AttachmentRecord> => {
+          const taken = allAtts().flatMap((a) => a.ports);
+          const ports: PortMapping[] = [];
+          for (const p of req.ports) ports.push(await checkPort(p, [...taken, ...ports]));
+          const rec: AttachmentRecord = {
+            namespace: req.namespace,
+            id: req.id,
+            name: req.name,
+            hostname: req.hostname,
+            netns,
+            endpoints: [],
+            ports,
+            extraHosts: [...req.extraHosts],
+            filesDir: path.join(filesRoot, `${req.namespace}-${req.id}`),
+            dns: [...req.dns],
+            dnsSearch: [...req.dnsSearch],
+            dnsOptions: [...req.dnsOptions],
+          };
+          writeJson(attFile(req.namespace, req.id), rec);
+          return rec;
+        });
         try {
           await createNetns(nsDir, `${req.namespace}-${req.id}`);
-          await addNetworkList(loopbackList, { containerId: `${req.namespace}-${req.id}`, netns, ifName: 'lo' }, cni);
           for (const [i, t] of targets.entries()) {
-            att.endpoints.push(await addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? ports : []));
+            att.endpoints.push(await addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : []));
             writeJson(attFile(req.namespace, req.id), att);
           }
           writeFiles(att, allAtts());
@@ -480,7 +485,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         return att;
       }),
     connect: (ns, id, ep) =>
-      serial(async () => {
+      perContainer(ns, id, async () => {
         const att = loadAtt(ns, id);
         if (att === undefined) throw new TsrunError('NotFound', `container ${id} has no network namespace of tsrund's (host, none or container network mode)`);
         if (ep.network === DEFAULT_NETWORK) await ensureDefault();
@@ -495,7 +500,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         return att;
       }),
     disconnect: (ns, id, network) =>
-      serial(async () => {
+      perContainer(ns, id, async () => {
         const att = loadAtt(ns, id);
         const n = find(load(), network);
         const ep = att?.endpoints.find((e) => e.networkId === n.id);
@@ -508,7 +513,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         return next;
       }),
     detach: (ns, id) =>
-      serial(async () => {
+      perContainer(ns, id, async () => {
         const att = loadAtt(ns, id);
         if (att === undefined) return;
         await detachLocked(att, load());
@@ -516,7 +521,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
     attachment: (ns, id) => loadAtt(ns, id),
     attachments: () => allAtts(),
     reconcile: (live) =>
-      serial(async () => {
+      exclusive(async () => {
         const released: string[] = [];
         const nets = load();
         const keep = new Set<string>();
@@ -570,4 +575,64 @@ export function resolvConf(att: Pick<AttachmentRecord, 'dns' | 'dnsSearch' | 'dn
   if (search.length > 0) out.push(`search ${search.join(' ')}`);
   if (options.length > 0) out.push(`options ${options.join(' ')}`);
   return `${out.join('\n')}\n`;
+}
+
+/** The manager's locks: a readers-writer lock whose readers are per-container queues, and a mutex. */
+function createLocks(): {
+  exclusive<T>(fn: () => Promise<T>): Promise<T>;
+  shared<T>(key: string, fn: () => Promise<T>): Promise<T>;
+  critical<T>(fn: () => Promise<T>): Promise<T>;
+} {
+  let active = 0;
+  let writer: Promise<unknown> = Promise.resolve();
+  let writing = false;
+  let drained: (() => void) | undefined;
+  const perKey = new Map<string, Promise<unknown>>();
+  let mutex: Promise<unknown> = Promise.resolve();
+  const chain = <T>(prev: Promise<unknown>, fn: () => Promise<T>): Promise<T> => prev.then(fn, fn);
+  return {
+    exclusive(fn) {
+      const run = chain(writer, async () => {
+        writing = true;
+        if (active > 0) await new Promise<void>((r) => (drained = r));
+        try {
+          return await fn();
+        } finally {
+          writing = false;
+        }
+      });
+      writer = run.catch(() => undefined);
+      return run;
+    },
+    shared(key, fn) {
+      const start = async () => {
+        // wait out a writer that is running or queued before us
+        while (writing) await writer;
+        await writer;
+        active++;
+        try {
+          return await fn();
+        } finally {
+          active--;
+          if (active === 0 && drained !== undefined) {
+            const d = drained;
+            drained = undefined;
+            d();
+          }
+        }
+      };
+      const run = chain(perKey.get(key) ?? Promise.resolve(), start);
+      const tail = run.catch(() => undefined);
+      perKey.set(key, tail);
+      void tail.then(() => {
+        if (perKey.get(key) === tail) perKey.delete(key);
+      });
+      return run;
+    },
+    critical(fn) {
+      const run = chain(mutex, fn);
+      mutex = run.catch(() => undefined);
+      return run;
+    },
+  };
 }

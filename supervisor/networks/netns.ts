@@ -1,8 +1,9 @@
 /*
  * Network namespaces owned by tsrund: each one is an empty file under `<state>/netns/` with the
  * namespace bind-mounted onto it, so it outlives every process in it and a container joins it by
- * path (linux.namespaces[network].path). util-linux `unshare --net=FILE` makes the namespace and
- * the bind in one step (node cannot unshare: it is multi-threaded); `umount` releases it.
+ * path (linux.namespaces[network].path). util-linux `unshare --net=FILE ip link set lo up` makes
+ * the namespace, the bind and brings lo up in one step (node cannot unshare: it is
+ * multi-threaded); `umount` releases it.
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -42,7 +43,8 @@ export async function createNetns(dir: string, name: string): Promise<string> {
     throw new TsrunError('Internal', `create network namespace file ${file}: ${(e as Error).message}`, { cause: e });
   }
   try {
-    await run('unshare', [`--net=${file}`, 'true']);
+    // lo comes up in the same step (what the CNI loopback plugin would do, without its process).
+    await run('unshare', [`--net=${file}`, 'ip', 'link', 'set', 'lo', 'up']);
   } catch (e) {
     fs.rmSync(file, { force: true });
     const msg = ((e as { stderr?: string }).stderr ?? '').trim() || (e as Error).message;
