@@ -11,7 +11,10 @@
  *     "logLevel":   "info",                      trace|debug|info|warn|error
  *     "allowUids":  [],                          extra uids allowed on the socket
  *     "restartPolicies": true,                   run the tsctl restart-policy loop
- *     "shimPool":   1                            warm shims kept ready (0: start each shim on demand)
+ *     "shimPool":   1,                           warm shims kept ready (0: start each shim on demand)
+ *     "cniBinDirs": ["/usr/lib/cni", "/opt/cni/bin"],   where CNI plugins are looked up
+ *     "networkBridge": "tsrun0",                  the default network's bridge device
+ *     "iptablesChainPrefix": "TSRUN"              prefix of tsrund's iptables chains
  *   }
  */
 import * as fs from 'node:fs';
@@ -32,6 +35,12 @@ export interface Config {
   restartPolicies: boolean;
   /** idle warm shims kept ready for Tasks.Create (shim/pool.ts); 0 turns the pool off */
   shimPool: number;
+  /** directories searched for CNI plugins, in order */
+  cniBinDirs: string[];
+  /** the default network's bridge device (host-wide, so two daemons on one host need two names) */
+  networkBridge: string;
+  /** prefix of tsrund's iptables chains (host-wide, likewise) */
+  iptablesChainPrefix: string;
 }
 
 /** What the command line asked for. */
@@ -60,7 +69,9 @@ Flags (each overrides the config file):
       --shim-binary PATH tsrun-shim executable (default: tsrun-shim next to tsrund)
       --log-level LEVEL  trace, debug, info, warn, error (default info)
       --config FILE      JSON config file with the keys socket, root, state, shimRoot,
-                         runtime, shimBinary, logLevel, allowUids, restartPolicies, shimPool
+                         runtime, shimBinary, logLevel, allowUids, restartPolicies, shimPool,
+                         cniBinDirs, networkBridge, iptablesChainPrefix
+      --cni-bin-dir DIRS CNI plugin directories, ':'-separated (default /usr/lib/cni:/opt/cni/bin)
       --no-restart-policies  do not restart containers by their tsctl.restart-policy label
       --shim-pool N      warm shims kept ready, so Tasks.Create does not wait for a node
                          start (default 1; 0 starts every shim on demand)
@@ -80,6 +91,9 @@ function defaults(): Config {
     allowUids: [],
     restartPolicies: true,
     shimPool: 1,
+    cniBinDirs: ['/usr/lib/cni', '/opt/cni/bin'],
+    networkBridge: 'tsrun0',
+    iptablesChainPrefix: 'TSRUN',
   };
 }
 
@@ -131,6 +145,18 @@ function applyFile(cfg: Config, file: string): void {
         if (!Number.isInteger(v) || (v as number) < 0) throw bad(`config ${file}: shimPool must be a whole number`);
         cfg.shimPool = v as number;
         break;
+      case 'cniBinDirs':
+        if (!Array.isArray(v) || v.length === 0 || !v.every((d) => typeof d === 'string' && d.startsWith('/'))) throw bad(`config ${file}: cniBinDirs must be a list of absolute directories`);
+        cfg.cniBinDirs = v as string[];
+        break;
+      case 'networkBridge':
+        if (typeof v !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(v)) throw bad(`config ${file}: networkBridge must be a device name of 1 to 15 characters`);
+        cfg.networkBridge = v;
+        break;
+      case 'iptablesChainPrefix':
+        if (typeof v !== 'string' || !/^[A-Z0-9_]{1,12}$/.test(v)) throw bad(`config ${file}: iptablesChainPrefix must be 1 to 12 of A-Z 0-9 _`);
+        cfg.iptablesChainPrefix = v;
+        break;
       default:
         throw bad(`config ${file}: unknown key ${JSON.stringify(k)}`);
     }
@@ -152,6 +178,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     '--log-level': 'logLevel',
     '--config': 'config',
     '--shim-pool': 'shimPool',
+    '--cni-bin-dir': 'cniBinDirs',
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -195,6 +222,8 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     if (!/^\d+$/.test(pool)) throw bad(`--shim-pool ${JSON.stringify(pool)} is not a whole number`);
     cfg.shimPool = Number(pool);
   }
+  const cniDirs = flags.get('cniBinDirs');
+  if (cniDirs !== undefined) cfg.cniBinDirs = cniDirs.split(':').filter((d) => d !== '').map((d) => path.resolve(d));
   if (cfg.shimRoot === '') cfg.shimRoot = path.join(cfg.state, 'shims');
   for (const k of ['socket', 'root', 'state', 'shimRoot'] as const) cfg[k] = path.resolve(cfg[k]);
   if (cfg.runtime !== 'library' && cfg.runtime.includes('/')) cfg.runtime = path.resolve(cfg.runtime);

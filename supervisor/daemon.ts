@@ -28,6 +28,8 @@ import {
   namespacesService,
   versionService,
 } from './services/basic';
+import { createNetworks, type Networks } from './networks/manager';
+import { networksService } from './services/networks';
 import { tasksService } from './services/tasks';
 import { volumesService } from './services/volumes';
 import { createVolumes } from './volumes/local';
@@ -40,6 +42,9 @@ export const API_VERSION = '1.6.20+tsrund';
 /** The container label that puts containers of a namespace into one shared shim (docs/supervisor.md). */
 export const SHIM_GROUP_LABEL = 'io.tsrun.shim-group';
 
+/** How long one CNI plugin call may take before it is killed. */
+const CNI_TIMEOUT_MS = 30000;
+
 /** How long after start events are replayed to new subscribers (exits missed while tsrund was down). */
 const STARTUP_BACKLOG_MS = 5000;
 
@@ -50,6 +55,7 @@ export interface Daemon {
   readonly tasks: Tasks;
   readonly server: RunningServer;
   readonly restarts: Restarts | undefined;
+  readonly networks: Networks;
   /** stop serving and detach from the shims (containers keep running) */
   stop(): Promise<void>;
 }
@@ -89,12 +95,36 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
   const leases = createLeases(store);
   const imageServices = createImageServices(cfg.root, store, events, log);
   const volumes = createVolumes(store, cfg.root);
+  const networks = createNetworks({
+    root: cfg.root,
+    state: cfg.state,
+    binDirs: cfg.cniBinDirs,
+    timeoutMs: CNI_TIMEOUT_MS,
+    defaultBridge: cfg.networkBridge,
+    chainPrefix: cfg.iptablesChainPrefix,
+  });
+  // A network belongs to its container record: deleting the record (tsctl rm, ctr c rm) releases it.
+  const containersWithNet: typeof containers = {
+    ...containers,
+    delete(ns, id) {
+      containers.delete(ns, id);
+      networks.detach(ns, id).catch((e: unknown) => log.warn('release network', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) }));
+    },
+  };
 
   events.keepBacklog(STARTUP_BACKLOG_MS);
   // Re-adopt before serving: a client never sees a task list without the tasks that are running.
   const t0 = Date.now();
   const adopted = await tasks.adopt();
   if (adopted.adopted + adopted.dead > 0) log.info('re-adopted shims', { live: adopted.adopted, dead: adopted.dead, ms: Date.now() - t0 });
+  // Networking a crash left half-made or half-released: whatever has no container record goes.
+  try {
+    const live = new Set(store.listNamespaces().flatMap((ns) => store.listContainers(ns.name).map((c) => `${ns.name}/${c.id}`)));
+    const released = await networks.reconcile(live);
+    if (released.length > 0) log.info('released leftover networking', { containers: released.join(', ') });
+  } catch (e) {
+    log.warn('network reconcile', { error: e instanceof Error ? e.message : String(e) });
+  }
 
   let server: RunningServer;
   try {
@@ -103,11 +133,12 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       introspectionService(store.uuid),
       namespacesService(namespaces),
       imageServices.leases(leasesService(leases)),
-      containersService(containers),
+      containersService(containersWithNet),
       tasksService(tasks),
       eventsService(events),
       ...imageServices.services,
       volumesService(volumes),
+      networksService(networks),
     ]);
   } catch (e) {
     pool?.close();
@@ -123,6 +154,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     tasks,
     server,
     restarts,
+    networks,
     async stop() {
       restarts?.stop();
       pool?.close();

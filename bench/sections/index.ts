@@ -2,7 +2,8 @@
 import type { Section } from '../lib/section';
 import { cliSection } from './cli';
 import { criSection } from './cri';
+import { networkSection } from './network';
 import { supervisorSection } from './supervisor';
 
 /** The sections; add new ones here. */
-export const SECTIONS: readonly Section[] = [cliSection, supervisorSection, criSection];
+export const SECTIONS: readonly Section[] = [cliSection, supervisorSection, criSection, networkSection];

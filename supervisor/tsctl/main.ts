@@ -15,6 +15,7 @@ import { exec } from './commands/exec';
 import { images, rmi, tag } from './commands/images';
 import { kill, pause, restart, rm, start, stop, unpause, wait } from './commands/lifecycle';
 import { logs } from './commands/logs';
+import { network, port } from './commands/network';
 import { events, stats, top, update } from './commands/observe';
 import { inspect, ps } from './commands/ps';
 import { create, run } from './commands/run';
@@ -45,6 +46,8 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   rmi: { fn: rmi, help: 'remove images' },
   tag: { fn: tag, help: 'give an image another name' },
   volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
+  network: { fn: network, help: 'manage networks (create, ls, inspect, rm, prune, connect, disconnect)' },
+  port: { fn: port, help: 'list a container\'s published ports' },
 };
 
 const GLOBAL: readonly OptionDef[] = [

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
+import * as grpc from '@grpc/grpc-js';
 import { TsrunError } from '../../spec/errors';
 import { RpcError, type TsrundClient } from '../client';
 import { formatRfc3339, now } from '../proto/index';
@@ -95,6 +96,13 @@ export async function removeContainer(client: TsrundClient, c: ContainerInfo): P
   if (await hasTask(client, c.id)) await deleteTask(client, c.id);
   await client.call('Containers', 'Delete', { id: c.id });
   removeLog(c.logPath);
+  // tsrund releases the network with the record too; this waits for it, so rm returns with
+  // the namespace, veth and rules gone (an older tsrund without the service has none to release).
+  try {
+    await client.call('Networks', 'Detach', { id: c.id });
+  } catch (e) {
+    if (!(e instanceof RpcError && e.code === grpc.status.UNIMPLEMENTED)) throw e;
+  }
 }
 
 /** Remove a container's log directory (the label's path, one directory per container). */

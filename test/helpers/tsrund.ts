@@ -104,6 +104,10 @@ export async function startTsrund(t: TeardownHost, extraArgs: readonly string[] 
   const rootfs = path.join(sandbox, 'rootfs');
   const logFile = path.join(sandbox, 'tsrund.log');
   const ns = `tsrund-it-${process.pid}`;
+  // Bridge devices and iptables chains are host-wide: each sandbox's tsrund gets its own names.
+  const tag = path.basename(sandbox).replace(/[^A-Za-z0-9]/g, '').slice(-6).toLowerCase();
+  const netBridge = `tsrt${tag}`;
+  const chainPrefix = `TSRT${tag.toUpperCase()}`;
   let child: ChildProcess | undefined;
   const exited = new Set<ChildProcess>();
   const clients = new Set<ChildProcess>();
@@ -137,6 +141,7 @@ export async function startTsrund(t: TeardownHost, extraArgs: readonly string[] 
     if (leftCg.length > 0) leaks.push(`cgroups left: ${leftCg.join(', ')}`);
     const mounts = mountsUnder(sandbox);
     if (mounts.length > 0) leaks.push(`mounts: ${mounts.join(', ')}`);
+    leaks.push(...releaseNetworking(root, netBridge, chainPrefix));
     unmountAll(sandbox);
     if (mountsUnder(sandbox).length === 0) fs.rmSync(sandbox, { recursive: true, force: true, maxRetries: 3 });
     else leaks.push(`${sandbox} kept because of mounts`);
@@ -146,6 +151,8 @@ export async function startTsrund(t: TeardownHost, extraArgs: readonly string[] 
     }
   });
 
+  const netConfig = path.join(sandbox, 'tsrund.json');
+  fs.writeFileSync(netConfig, JSON.stringify({ networkBridge: netBridge, iptablesChainPrefix: chainPrefix }));
   fs.mkdirSync(fifoDir, { recursive: true });
   fs.mkdirSync(rootfs, { recursive: true });
   populateRootfs(rootfs);
@@ -208,7 +215,7 @@ export async function startTsrund(t: TeardownHost, extraArgs: readonly string[] 
       const out = fs.openSync(logFile, 'a');
       const c = spawn(
         tsrundPath,
-        ['--address', socket, '--root', root, '--state', state, '--log-level', 'debug', ...extraArgs],
+        ['--address', socket, '--root', root, '--state', state, '--log-level', 'debug', ...(extraArgs.includes('--config') ? [] : ['--config', netConfig]), ...extraArgs],
         { stdio: ['ignore', out, out] },
       );
       fs.closeSync(out);
@@ -255,4 +262,31 @@ function readPids(file: string): number[] {
   } catch {
     return [];
   }
+}
+
+/**
+ * After the containers are gone: a veth still on one of the sandbox's bridges is a leak; then the
+ * bridges (the default one and those of networks.json) and the sandbox's iptables chains go.
+ */
+function releaseNetworking(root: string, defaultBridge: string, prefix: string): string[] {
+  const leaks: string[] = [];
+  let nets: { bridge: string }[] = [];
+  try {
+    nets = JSON.parse(fs.readFileSync(path.join(root, 'networks', 'networks.json'), 'utf8')) as { bridge: string }[];
+  } catch {
+    nets = [];
+  }
+  const bridges = [...new Set([defaultBridge, ...nets.map((n) => n.bridge)])].filter((b) => fs.existsSync(`/sys/class/net/${b}`));
+  for (const b of bridges) {
+    const ports = fs.readdirSync(`/sys/class/net/${b}/brif`);
+    if (ports.length > 0) leaks.push(`veths still on bridge ${b}: ${ports.join(', ')}`);
+    spawnSync('ip', ['link', 'delete', b], { stdio: 'ignore' });
+  }
+  const chains = ['FORWARD', 'ISOLATION-1', 'ISOLATION-2'].map((c) => `${prefix}-${c}`);
+  while (spawnSync('iptables', ['-w', '5', '-D', 'FORWARD', '-j', chains[0]!], { stdio: 'ignore' }).status === 0) {
+    // one jump removed
+  }
+  for (const c of chains) spawnSync('iptables', ['-w', '5', '-F', c], { stdio: 'ignore' });
+  for (const c of chains) spawnSync('iptables', ['-w', '5', '-X', c], { stdio: 'ignore' });
+  return leaks;
 }

@@ -1,4 +1,5 @@
 /* `tsctl ps [-a] [-q] [--no-trunc] [--format json|table]` and `tsctl inspect [-f TEMPLATE]`. */
+import { attachmentsById, NETWORK_MODE_LABEL, networkSettings, portsText, type WireAttachment } from '../network';
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
 import { commandText, statusText, table, humanDuration } from '../format';
@@ -65,7 +66,8 @@ export async function ps(ctx: Ctx, argv: readonly string[]): Promise<number> {
   }
   if (format !== 'table') throw usage(`unsupported --format ${JSON.stringify(format)}: want table or json`);
   const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
-  for (const c of shown) rows.push([shortId(c, full), c.image, commandText(c.command, full), createdText(c, nowMs), statusText(c, nowMs), '', c.name]);
+  const atts = await attachmentsById(ctx);
+  for (const c of shown) rows.push([shortId(c, full), c.image, commandText(c.command, full), createdText(c, nowMs), statusText(c, nowMs), portsText(atts.get(c.id)), c.name]);
   ctx.out(table(rows));
   return 0;
 }
@@ -75,7 +77,7 @@ function iso(ms: number | undefined): string {
 }
 
 /** docker inspect's object for one container. */
-export function inspectObject(c: ContainerInfo): Record<string, unknown> {
+export function inspectObject(c: ContainerInfo, att?: WireAttachment): Record<string, unknown> {
   const spec = c.spec as { process?: { env?: string[]; args?: string[]; cwd?: string; terminal?: boolean; user?: { uid?: number; gid?: number } }; hostname?: string; mounts?: Array<{ destination: string; source?: string; type?: string; options?: string[] }>; linux?: { resources?: { memory?: { limit?: number }; cpu?: { quota?: number; period?: number }; pids?: { limit?: number } }; cgroupsPath?: string } };
   const [policyName = 'no', retries = '0'] = c.restartPolicy.split(':');
   const res = spec.linux?.resources;
@@ -113,6 +115,7 @@ export function inspectObject(c: ContainerInfo): Record<string, unknown> {
         },
       },
       RestartPolicy: { Name: policyName, MaximumRetryCount: Number(retries) || 0 },
+      NetworkMode: c.labels[NETWORK_MODE_LABEL] ?? 'none',
       AutoRemove: c.labels['tsctl.auto-remove'] === 'true',
       Memory: res?.memory?.limit ?? 0,
       NanoCpus: quota !== undefined && period !== undefined && period > 0 ? Math.round((quota / period) * 1e9) : 0,
@@ -129,6 +132,7 @@ export function inspectObject(c: ContainerInfo): Record<string, unknown> {
       WorkingDir: spec.process?.cwd ?? '/',
       Labels: Object.fromEntries(Object.entries(c.labels).filter(([k]) => !k.startsWith('tsctl.'))),
     },
+    NetworkSettings: networkSettings(att, c.labels[NETWORK_MODE_LABEL] ?? 'none'),
     Mounts: (spec.mounts ?? [])
       .filter((m) => m.type === 'bind')
       .map((m) => ({ Type: 'bind', Source: m.source ?? '', Destination: m.destination, Mode: m.options?.includes('ro') ? 'ro' : '', RW: !(m.options?.includes('ro') ?? false), Propagation: 'rprivate' })),
@@ -142,11 +146,13 @@ export async function inspect(ctx: Ctx, argv: readonly string[]): Promise<number
   const format = a.strings.get('format');
   const template = format === undefined ? undefined : parseTemplate(format);
   const all = await listContainers(ctx.client);
+  const atts = await attachmentsById(ctx);
   const out: unknown[] = [];
   let status = 0;
   for (const ref of a.operands) {
     try {
-      const o = inspectObject(resolveRef(all, ref));
+      const c = resolveRef(all, ref);
+      const o = inspectObject(c, atts.get(c.id));
       if (template === undefined) out.push(o);
       else ctx.out(renderTemplate(template, o));
     } catch (e) {

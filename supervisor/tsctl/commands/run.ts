@@ -21,6 +21,7 @@ import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, removeContainer, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
+import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork } from '../network';
 
 /** run's options. */
 export const RUN_OPTIONS: readonly OptionDef[] = [
@@ -51,6 +52,7 @@ export const RUN_OPTIONS: readonly OptionDef[] = [
   { name: 'log-opt', kind: 'list', help: 'max-size=SIZE, max-file=N' },
   { name: 'label', short: 'l', kind: 'list', help: 'set a label KEY=VALUE' },
   { name: 'sig-proxy', kind: 'bool', help: 'forward signals to the container (default true when attached)' },
+  ...NETWORK_OPTIONS,
 ];
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
@@ -199,22 +201,30 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
   const detach = a.bools.has('detach');
   if (rm && detach) labels[LABELS.autoRemove] = 'true';
   const runtime = a.strings.get('runtime');
-  const created = ctx.client.call('Containers', 'Create', {
-    container: {
-      id,
-      labels,
-      image: imageArg,
-      runtime: {
-        name: 'io.containerd.runc.v2',
-        ...(runtime !== undefined ? { options: packAny('containerd.runc.v1.Options', { binaryName: runtime }) } : {}),
-      },
-      spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
-    },
+  const net = await prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all).catch(async (e: unknown) => {
+    await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
+    throw withExit(e as Error, 125);
   });
-  await created.catch(async (e: unknown) => {
+  try {
+    applyNetwork(spec, net);
+    labels[NETWORK_MODE_LABEL] = modeLabel(net.mode);
+    await ctx.client.call('Containers', 'Create', {
+      container: {
+        id,
+        labels,
+        image: imageArg,
+        runtime: {
+          name: 'io.containerd.runc.v2',
+          ...(runtime !== undefined ? { options: packAny('containerd.runc.v1.Options', { binaryName: runtime }) } : {}),
+        },
+        spec: { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(spec)) },
+      },
+    });
+  } catch (e) {
+    if (net.attachment !== undefined) await releaseNetwork(ctx, id).catch(() => undefined);
     await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
     throw e;
-  });
+  }
   return { id, name, detach, interactive: a.bools.has('interactive'), tty, rm, sigProxy: !a.bools.has('tty') && !(a.strings.get('sig-proxy') === 'false') };
 }
 

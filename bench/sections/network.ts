@@ -1,0 +1,205 @@
+/*
+ * Networking cost, tsctl + tsrund (CNI: bridge, host-local, portmap, tuning) against docker 20.10
+ * (libnetwork's bridge driver), both started here in isolation on one busybox rootfs:
+ *
+ *   per container   `run --rm --network bridge … true` minus `run --rm --network none … true`,
+ *                   every subject once per round in rotating order; the difference of the
+ *                   medians is what networking adds to one container's life
+ *   50 parallel     50 `run -d --network <user network> … sleep` at once, then one container
+ *                   pings every other (all reachable); the wall time of both, per engine
+ *
+ * dockerd gets a bridge device and subnet of its own (made here, never docker0) and iptables on;
+ * the host's iptables rules are saved before and restored after, so the section leaves the
+ * filter and nat tables as it found them. Traffic goes only to the containers made here.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chooseSubnet, formatCidr, formatIp, hostRoutes } from '../../supervisor/networks/config';
+import { which } from '../../test/helpers/host';
+import { makeRootfs } from '../lib/bundle';
+import { medianP95, ratio, table } from '../lib/report';
+import { samples, type BenchContext, type Section, type SectionReport } from '../lib/section';
+import { median, rotation } from '../lib/stats';
+
+const PARALLEL = Number(process.env['BENCH_NETWORK_PARALLEL'] ?? 50);
+
+interface Cli {
+  readonly name: string;
+  /** argv of one CLI call */
+  argv(args: readonly string[]): string[];
+  /** the image argument of run */
+  readonly image: string;
+}
+
+function runSync(argv: readonly string[], timeoutMs = 120_000): string {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`${argv.slice(0, 6).join(' ')}…: ${r.error?.message ?? `${r.stdout.trim()} ${r.stderr.trim()}`}`);
+  return r.stdout;
+}
+
+function timed(argv: readonly string[], timeoutMs = 300_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const c = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    c.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
+    const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    c.on('close', (status) => {
+      clearTimeout(timer);
+      if (status === 0) resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+      else reject(new Error(`${argv.slice(0, 8).join(' ')}…: exit ${status}: ${err.trim()}`));
+    });
+  });
+}
+
+async function waitUntil(what: string, ok: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what} not ready within ${ms} ms`);
+}
+
+function stopDaemon(p: ChildProcess | undefined): Promise<void> {
+  if (p === undefined || p.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+    p.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    p.kill('SIGTERM');
+  });
+}
+
+/** Start 50 containers on `net` at once, then ping every one from the first; both wall times. */
+async function parallelRound(cli: Cli, net: string, tag: string): Promise<{ startMs: number; reachMs: number }> {
+  const names = Array.from({ length: PARALLEL }, (_, i) => `${tag}-${i}`);
+  const t0 = process.hrtime.bigint();
+  await Promise.all(names.map((n) => timed(cli.argv(['run', '-d', '--name', n, '--network', net, cli.image, 'sleep', '100000']))));
+  const startMs = Number(process.hrtime.bigint() - t0) / 1e6;
+  const ips = names.slice(1).map((n) => {
+    const nets = JSON.parse(runSync(cli.argv(['inspect', '-f', '{{json .NetworkSettings.Networks}}', n]))) as Record<string, { IPAddress?: string }>;
+    const ip = nets[net]?.IPAddress ?? '';
+    if (ip === '') throw new Error(`${cli.name}: ${n} has no address on ${net}`);
+    return ip;
+  });
+  const t1 = process.hrtime.bigint();
+  const script = `for ip in ${ips.join(' ')}; do ping -c 1 -W 2 $ip >/dev/null || { echo unreachable $ip; exit 1; }; done`;
+  runSync(cli.argv(['exec', names[0]!, 'sh', '-c', script]));
+  const reachMs = Number(process.hrtime.bigint() - t1) / 1e6;
+  runSync(cli.argv(['rm', '-f', ...names]), 300_000);
+  return { startMs, reachMs };
+}
+
+export const networkSection: Section = {
+  name: 'network',
+  unavailable() {
+    if (process.getuid?.() !== 0) return 'needs root';
+    for (const p of ['dockerd', 'iptables-save', 'iptables-restore']) if (which(p) === undefined) return `${p} is not installed`;
+    if (!['/usr/lib/cni/bridge', '/opt/cni/bin/bridge'].some((f) => fs.existsSync(f))) return 'CNI plugins are not installed (containernetworking-plugins)';
+    return undefined;
+  },
+  async run(ctx: BenchContext): Promise<SectionReport> {
+    const dir = path.join(ctx.tmp, 'network');
+    fs.mkdirSync(dir, { recursive: true });
+    const rules = spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout;
+    const forward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
+    const rootfs = makeRootfs(ctx.repo, path.join(dir, 'rootfs'));
+    const tag = String(process.pid % 100000);
+    const bridge = `tsbd${tag}`;
+    let tsrund: ChildProcess | undefined;
+    let dockerd: ChildProcess | undefined;
+    const tsctlEnv = { ...process.env, TSCTL_HOST: `unix://${dir}/tsrund.sock`, TSCTL_NAMESPACE: 'bench', TMPDIR: path.join(dir, 'tmp') };
+    fs.mkdirSync(tsctlEnv.TMPDIR, { recursive: true });
+    const tsctl: Cli = { name: 'tsctl', argv: (a) => ['env', `TSCTL_HOST=${tsctlEnv.TSCTL_HOST}`, `TSCTL_NAMESPACE=bench`, `TMPDIR=${tsctlEnv.TMPDIR}`, path.join(ctx.repo, 'bin', 'tsctl'), ...a], image: rootfs };
+    const docker: Cli = { name: 'docker', argv: (a) => ['docker', '-H', `unix://${dir}/docker.sock`, ...a], image: 'tsrun-bench/busybox' };
+    const s = samples();
+    const par: Record<string, { startMs: number; reachMs: number }[]> = { tsctl: [], docker: [] };
+    try {
+      // tsrund with its own bridge name and chain prefix
+      fs.writeFileSync(path.join(dir, 'tsrund.json'), JSON.stringify({ networkBridge: `tsrb${tag}`, iptablesChainPrefix: `TSRB${tag}` }));
+      tsrund = spawn(path.join(ctx.repo, 'bin', 'tsrund'), ['--address', `${dir}/tsrund.sock`, '--root', `${dir}/tsrund-root`, '--state', `${dir}/tsrund-state`, '--shim-root', `${dir}/s`, '--config', `${dir}/tsrund.json`, '--no-restart-policies'], { stdio: 'ignore' });
+      await waitUntil('tsrund', () => spawnSync(tsctl.argv(['ps'])[0]!, tsctl.argv(['ps']).slice(1)).status === 0, 30_000);
+      // dockerd on a bridge and subnet of its own
+      const subnet = chooseSubnet(hostRoutes(fs.readFileSync('/proc/net/route', 'utf8')));
+      runSync(['ip', 'link', 'add', bridge, 'type', 'bridge']);
+      runSync(['ip', 'addr', 'add', `${formatIp(subnet.base + 1)}/${subnet.bits}`, 'dev', bridge]);
+      runSync(['ip', 'link', 'set', bridge, 'up']);
+      fs.writeFileSync(path.join(dir, 'daemon.json'), '{}\n');
+      dockerd = spawn('dockerd', ['--config-file', `${dir}/daemon.json`, '--data-root', `${dir}/docker`, '--exec-root', `${dir}/docker-exec`, '--pidfile', `${dir}/docker.pid`, '-H', `unix://${dir}/docker.sock`, '--bridge', bridge, '--iptables=true', '--ip6tables=false', '--storage-driver', 'vfs', '--cgroup-parent', `/tsrun-bench-docker${tag}`], { stdio: ['ignore', fs.openSync(path.join(dir, 'dockerd.log'), 'a'), fs.openSync(path.join(dir, 'dockerd.log'), 'a')] });
+      await waitUntil('dockerd', () => spawnSync('docker', ['-H', `unix://${dir}/docker.sock`, 'version']).status === 0, 60_000);
+      runSync(['tar', '-C', rootfs, '-cf', `${dir}/rootfs.tar`, '.']);
+      runSync(docker.argv(['import', `${dir}/rootfs.tar`, docker.image]));
+      const subjects = [
+        { cli: tsctl, net: 'bridge', key: 'tsctl bridge' },
+        { cli: tsctl, net: 'none', key: 'tsctl none' },
+        { cli: docker, net: 'bridge', key: 'docker bridge' },
+        { cli: docker, net: 'none', key: 'docker none' },
+      ];
+      for (const sub of subjects) await timed(sub.cli.argv(['run', '--rm', '--network', sub.net, sub.cli.image, 'true'])); // warm-up
+      for (let r = 0; r < ctx.runs && !ctx.stopping(); r++) {
+        for (const sub of rotation(subjects, r)) s.add('run --rm … true', sub.key, await timed(sub.cli.argv(['run', '--rm', '--network', sub.net, sub.cli.image, 'true'])));
+        ctx.progress(`network: round ${r + 1}/${ctx.runs}`);
+      }
+      runSync(tsctl.argv(['network', 'create', 'benchnet']));
+      const other = chooseSubnet([...hostRoutes(fs.readFileSync('/proc/net/route', 'utf8')), subnet]);
+      runSync(docker.argv(['network', 'create', '--subnet', formatCidr(other), 'benchnet']));
+      const parRounds = Math.max(1, Math.min(3, Math.floor(ctx.runs / 10)));
+      for (let r = 0; r < parRounds && !ctx.stopping(); r++) {
+        for (const cli of rotation([tsctl, docker], r)) par[cli.name]!.push(await parallelRound(cli, 'benchnet', `p${r}`));
+        ctx.progress(`network: parallel round ${r + 1}/${parRounds}`);
+      }
+      runSync(tsctl.argv(['network', 'rm', 'benchnet']));
+      runSync(docker.argv(['network', 'rm', 'benchnet']));
+    } finally {
+      if (tsrund !== undefined) {
+        const call = (a: readonly string[]) => spawnSync(tsctl.argv(a)[0]!, tsctl.argv(a).slice(1), { encoding: 'utf8', timeout: 300_000 });
+        const left = (call(['ps', '-aq']).stdout ?? '').split('\n').filter((x) => x !== '');
+        if (left.length > 0) call(['rm', '-f', ...left]);
+        call(['network', 'prune', '-f']);
+      }
+      const ids = spawnSync('docker', ['-H', `unix://${dir}/docker.sock`, 'ps', '-aq'], { encoding: 'utf8' }).stdout?.split('\n').filter((x) => x !== '') ?? [];
+      if (ids.length > 0) spawnSync('docker', ['-H', `unix://${dir}/docker.sock`, 'rm', '-f', ...ids]);
+      await stopDaemon(dockerd);
+      await stopDaemon(tsrund);
+      // the netns files and shims of tsrund's containers are gone with rm; bridges and rules go here
+      for (const b of [bridge, `tsrb${tag}`]) spawnSync('ip', ['link', 'delete', b], { stdio: 'ignore' });
+      spawnSync('iptables-restore', [], { input: rules });
+      fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', forward);
+      spawnSync('umount', ['-R', `${dir}/docker`], { stdio: 'ignore' });
+    }
+    const cost = (engine: string): number => median([...s.get('run --rm … true', `${engine} bridge`)].sort((a, b) => a - b)) - median([...s.get('run --rm … true', `${engine} none`)].sort((a, b) => a - b));
+    const tsCost = cost('tsctl');
+    const dkCost = cost('docker');
+    const parMed = (k: string, f: 'startMs' | 'reachMs') => median(par[k]!.map((x) => x[f]).sort((a, b) => a - b));
+    const md = [
+      '## Networking (tsctl + tsrund with CNI vs docker 20.10)',
+      '',
+      `Median / p95 ms of \`run --rm --network X IMAGE true\`, ${ctx.runs} interleaved rounds; the networking cost is the bridge median minus the none median.`,
+      '',
+      table([
+        ['subject', 'bridge', 'none', 'networking cost'],
+        ['tsctl', medianP95(s.get('run --rm … true', 'tsctl bridge')), medianP95(s.get('run --rm … true', 'tsctl none')), `${tsCost.toFixed(1)} ms`],
+        ['docker', medianP95(s.get('run --rm … true', 'docker bridge')), medianP95(s.get('run --rm … true', 'docker none')), `${dkCost.toFixed(1)} ms`],
+      ]),
+      '',
+      `tsctl's networking cost: **${ratio(tsCost / dkCost)}** docker's (target ≤ 1×).`,
+      '',
+      `${PARALLEL} containers started at once on one user-defined network, then one pings all the others (median of ${par['tsctl']!.length} rounds, ms):`,
+      '',
+      table([
+        ['subject', 'start all', 'all reachable', 'total'],
+        ['tsctl', parMed('tsctl', 'startMs').toFixed(0), parMed('tsctl', 'reachMs').toFixed(0), (parMed('tsctl', 'startMs') + parMed('tsctl', 'reachMs')).toFixed(0)],
+        ['docker', parMed('docker', 'startMs').toFixed(0), parMed('docker', 'reachMs').toFixed(0), (parMed('docker', 'startMs') + parMed('docker', 'reachMs')).toFixed(0)],
+      ]),
+      '',
+      `tsctl's total: **${ratio((parMed('tsctl', 'startMs') + parMed('tsctl', 'reachMs')) / (parMed('docker', 'startMs') + parMed('docker', 'reachMs')))}** docker's (target ≤ 1×).`,
+      '',
+    ].join('\n');
+    const dv = spawnSync('dockerd', ['--version'], { encoding: 'utf8' }).stdout.trim();
+    return { markdown: md, versions: { dockerd: dv } };
+  },
+};

@@ -1,0 +1,335 @@
+/*
+ * A CNI 1.0 executor: runs a network configuration list's plugins for one attachment (container,
+ * netns, interface) the way the spec's runtime section says.
+ *
+ *   ADD    plugins in order; each gets the previous plugin's result as prevResult; the last
+ *          result is cached (so DEL and CHECK work after a tsrund restart) and returned.
+ *          A failed ADD is followed by a DEL of the whole list (best effort), so a half-made
+ *          attachment leaves no veth, rule or address behind.
+ *   CHECK  plugins in order with the cached result as prevResult (skipped when disableCheck).
+ *   DEL    plugins in reverse order with the cached result as prevResult (none when there is
+ *          no cache); idempotent: a second DEL, or a DEL of something never added, succeeds as
+ *          long as the plugins say so (they must tolerate missing state, per the spec).
+ *
+ * Plugins are found by their `type` in the configured directories, get the CNI_* environment and
+ * the plugin's configuration (with name, cniVersion, prevResult and the runtimeConfig entries of
+ * the capabilities it declares) on stdin, and are killed when a call takes longer than the
+ * timeout. A plugin's own error ({code, msg, details} on stdout) is passed on in the message.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TsrunError } from '../../spec/errors';
+
+/** One plugin's configuration inside a list. */
+export interface CniPluginConf {
+  readonly type: string;
+  readonly capabilities?: Readonly<Record<string, boolean>>;
+  readonly [key: string]: unknown;
+}
+
+/** A network configuration list (a `.conflist`). */
+export interface CniConfList {
+  readonly cniVersion: string;
+  readonly name: string;
+  readonly disableCheck?: boolean;
+  readonly plugins: readonly CniPluginConf[];
+}
+
+/** What one attachment of a network to a container is. */
+export interface Attachment {
+  readonly containerId: string;
+  /** path of the network namespace (a bind-mounted nsfs file) */
+  readonly netns: string;
+  readonly ifName: string;
+  /** CNI_ARGS pairs */
+  readonly args?: readonly (readonly [string, string])[];
+  /** runtimeConfig values by capability name (portMappings, mac, ips, …) */
+  readonly capabilityArgs?: Readonly<Record<string, unknown>>;
+}
+
+/** A CNI result (the parts tsrund reads; plugins' other fields are kept as they are). */
+export interface CniResult {
+  readonly cniVersion?: string;
+  readonly interfaces?: readonly { name: string; mac?: string; sandbox?: string }[];
+  readonly ips?: readonly { address: string; gateway?: string; interface?: number }[];
+  readonly routes?: readonly { dst: string; gw?: string }[];
+  readonly dns?: Readonly<Record<string, unknown>>;
+  readonly [key: string]: unknown;
+}
+
+/** Where plugins and the result cache live, and how long a plugin call may take. */
+export interface CniOptions {
+  readonly binDirs: readonly string[];
+  /** directory of cached results, one file per attachment */
+  readonly cacheDir: string;
+  readonly timeoutMs: number;
+}
+
+/** A plugin call's outcome. */
+interface PluginRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly timedOut: boolean;
+}
+
+const PLUGIN_TYPE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** Plugins print a result of a few KiB; more than this is not a CNI plugin talking. */
+const MAX_OUTPUT = 1 << 20;
+
+/** The executable for a plugin type, from the first directory that has it. */
+export function findPlugin(type: string, binDirs: readonly string[]): string {
+  if (!PLUGIN_TYPE_RE.test(type)) throw new TsrunError('InvalidArgument', `cni plugin type ${JSON.stringify(type)}: not a plain file name`);
+  for (const dir of binDirs) {
+    const file = path.join(dir, type);
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      if (fs.statSync(file).isFile()) return file;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new TsrunError('NotFound', `cni plugin ${JSON.stringify(type)}: not found in ${binDirs.join(':')}`);
+}
+
+function runPlugin(file: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number): Promise<PluginRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let size = 0;
+    let timedOut = false;
+    const collect = (into: Buffer[]) => (b: Buffer) => {
+      size += b.length;
+      if (size <= MAX_OUTPUT) into.push(b);
+    };
+    child.stdout.on('data', collect(out));
+    child.stderr.on('data', collect(err));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new TsrunError('Internal', `run cni plugin ${file}: ${e.message}`, { cause: e }));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, timedOut, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+    });
+    // A plugin that exits without reading stdin makes the write fail with EPIPE: its exit says why.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin);
+  });
+}
+
+/** The configuration a plugin reads on stdin. */
+export function pluginStdin(list: CniConfList, plugin: CniPluginConf, prevResult: CniResult | undefined, capabilityArgs: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+  const conf: Record<string, unknown> = { ...plugin, name: list.name, cniVersion: list.cniVersion };
+  delete conf['runtimeConfig'];
+  const runtimeConfig: Record<string, unknown> = {};
+  for (const [cap, on] of Object.entries(plugin.capabilities ?? {})) {
+    if (on && capabilityArgs?.[cap] !== undefined) runtimeConfig[cap] = capabilityArgs[cap];
+  }
+  if (Object.keys(runtimeConfig).length > 0) conf['runtimeConfig'] = runtimeConfig;
+  if (prevResult !== undefined) conf['prevResult'] = prevResult;
+  return conf;
+}
+
+type Command = 'ADD' | 'CHECK' | 'DEL';
+
+async function invoke(cmd: Command, list: CniConfList, plugin: CniPluginConf, att: Attachment, prev: CniResult | undefined, opts: CniOptions): Promise<CniResult | undefined> {
+  const file = findPlugin(plugin.type, opts.binDirs);
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: cmd,
+    CNI_CONTAINERID: att.containerId,
+    CNI_NETNS: att.netns,
+    CNI_IFNAME: att.ifName,
+    CNI_PATH: opts.binDirs.join(':'),
+  };
+  if (att.args !== undefined && att.args.length > 0) env['CNI_ARGS'] = att.args.map(([k, v]) => `${k}=${v}`).join(';');
+  const stdin = JSON.stringify(pluginStdin(list, plugin, prev, att.capabilityArgs));
+  const r = await runPlugin(file, env, stdin, opts.timeoutMs);
+  const what = `cni plugin ${plugin.type} (network ${list.name}) ${cmd}`;
+  if (r.timedOut) throw new TsrunError('Unavailable', `${what}: timed out after ${opts.timeoutMs} ms`);
+  if (r.code !== 0) throw pluginError(what, r);
+  if (cmd !== 'ADD') return undefined;
+  try {
+    const res = JSON.parse(r.stdout) as unknown;
+    if (typeof res !== 'object' || res === null || Array.isArray(res)) throw new Error('not a JSON object');
+    return res as CniResult;
+  } catch (e) {
+    throw new TsrunError('Internal', `${what}: bad result ${JSON.stringify(r.stdout.slice(0, 200))}: ${(e as Error).message}`);
+  }
+}
+
+/** A plugin's failure as our error: its {code, msg, details} when it printed them. */
+function pluginError(what: string, r: PluginRun): TsrunError {
+  let parsed: { code?: unknown; msg?: unknown; details?: unknown } | undefined;
+  try {
+    const v = JSON.parse(r.stdout) as unknown;
+    if (typeof v === 'object' && v !== null) parsed = v as typeof parsed;
+  } catch {
+    parsed = undefined;
+  }
+  const status = r.signal !== null ? `killed by ${r.signal}` : `exit status ${r.code}`;
+  if (parsed !== undefined && typeof parsed.msg === 'string') {
+    const details = typeof parsed.details === 'string' && parsed.details !== '' ? `: ${parsed.details}` : '';
+    const code = typeof parsed.code === 'number' ? ` (cni error code ${parsed.code})` : '';
+    return new TsrunError(codeFor(parsed.code), `${what}: ${parsed.msg}${details}${code}`);
+  }
+  const text = (r.stderr.trim() || r.stdout.trim()).slice(0, 500);
+  return new TsrunError('Internal', `${what}: ${status}${text === '' ? '' : `: ${text}`}`);
+}
+
+/** CNI's well-known error codes (spec "Error" section) as ours. */
+function codeFor(code: unknown): 'InvalidArgument' | 'Unavailable' | 'NotFound' | 'Internal' {
+  switch (code) {
+    case 1: // incompatible CNI version
+    case 4: // invalid necessary environment variables
+    case 6: // failed to decode content
+    case 7: // invalid network config
+      return 'InvalidArgument';
+    case 11: // try again later
+      return 'Unavailable';
+    case 3: // container unknown or does not exist
+      return 'NotFound';
+    default:
+      return 'Internal';
+  }
+}
+
+/** The cache file of one attachment. */
+export function cacheFile(cacheDir: string, network: string, att: Pick<Attachment, 'containerId' | 'ifName'>): string {
+  return path.join(cacheDir, `${network}-${att.containerId}-${att.ifName}`);
+}
+
+/** What the cache keeps of an attachment: enough to DEL it after a restart. */
+export interface CacheEntry {
+  readonly kind: 'cniCacheV1';
+  readonly containerId: string;
+  readonly ifName: string;
+  readonly networkName: string;
+  readonly netns: string;
+  readonly config: CniConfList;
+  readonly cniArgs?: readonly (readonly [string, string])[];
+  readonly capabilityArgs?: Readonly<Record<string, unknown>>;
+  readonly result?: CniResult;
+}
+
+/** Read one cache entry, or undefined when there is none. */
+export function readCache(file: string): CacheEntry | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+  const v = JSON.parse(text) as CacheEntry;
+  if (v.kind !== 'cniCacheV1') throw new TsrunError('Internal', `cni cache ${file}: unknown kind ${JSON.stringify(v.kind)}`);
+  return v;
+}
+
+function writeCache(file: string, entry: CacheEntry): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    fs.writeSync(fd, JSON.stringify(entry));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+}
+
+/** Every cache entry in the directory (for reconciling after a crash). */
+export function listCache(cacheDir: string): CacheEntry[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(cacheDir);
+  } catch {
+    return [];
+  }
+  const out: CacheEntry[] = [];
+  for (const n of names) {
+    if (n.endsWith('.tmp')) continue;
+    const e = readCache(path.join(cacheDir, n));
+    if (e !== undefined) out.push(e);
+  }
+  return out;
+}
+
+/**
+ * ADD the list to the attachment. The cache is written before the first plugin runs (without a
+ * result), so a tsrund killed in the middle still knows to DEL what the plugins may have made.
+ */
+export async function addNetworkList(list: CniConfList, att: Attachment, opts: CniOptions): Promise<CniResult> {
+  const file = cacheFile(opts.cacheDir, list.name, att);
+  const base: CacheEntry = {
+    kind: 'cniCacheV1',
+    containerId: att.containerId,
+    ifName: att.ifName,
+    networkName: list.name,
+    netns: att.netns,
+    config: list,
+    ...(att.args !== undefined ? { cniArgs: att.args } : {}),
+    ...(att.capabilityArgs !== undefined ? { capabilityArgs: att.capabilityArgs } : {}),
+  };
+  writeCache(file, base);
+  let prev: CniResult | undefined;
+  try {
+    for (const plugin of list.plugins) prev = await invoke('ADD', list, plugin, att, prev, opts);
+  } catch (e) {
+    try {
+      await delNetworkList(list, att, opts);
+    } catch (cleanup) {
+      if (e instanceof TsrunError) throw new TsrunError(e.code, e.message, { cause: e, cleanup: [cleanup as Error] });
+    }
+    throw e;
+  }
+  if (prev === undefined) throw new TsrunError('InvalidArgument', `network ${list.name}: the configuration list has no plugins`);
+  writeCache(file, { ...base, result: prev });
+  return prev;
+}
+
+/** CHECK the attachment against its cached result. */
+export async function checkNetworkList(list: CniConfList, att: Attachment, opts: CniOptions): Promise<void> {
+  if (list.disableCheck === true) return;
+  const cached = readCache(cacheFile(opts.cacheDir, list.name, att));
+  if (cached?.result === undefined) throw new TsrunError('NotFound', `network ${list.name}: no cached result for container ${att.containerId} interface ${att.ifName}`);
+  for (const plugin of list.plugins) await invoke('CHECK', list, plugin, att, cached.result, opts);
+}
+
+/** DEL the attachment (reverse order, cached result as prevResult), then drop its cache. */
+export async function delNetworkList(list: CniConfList, att: Attachment, opts: CniOptions): Promise<void> {
+  const file = cacheFile(opts.cacheDir, list.name, att);
+  const cached = readCache(file);
+  const prev = cached?.result;
+  const withCached: Attachment = cached === undefined ? att : { ...att, ...(cached.capabilityArgs !== undefined && att.capabilityArgs === undefined ? { capabilityArgs: cached.capabilityArgs } : {}) };
+  for (const plugin of [...list.plugins].reverse()) {
+    try {
+      findPlugin(plugin.type, opts.binDirs);
+    } catch {
+      // Not installed: it never ran here (an ADD with it fails first), so it has nothing to undo.
+      continue;
+    }
+    await invoke('DEL', list, plugin, withCached, prev, opts);
+  }
+  fs.rmSync(file, { force: true });
+}
+
+/** DEL from a cache entry alone (the network may be gone from the store, e.g. after a crash). */
+export async function delFromCache(entry: CacheEntry, opts: CniOptions): Promise<void> {
+  await delNetworkList(entry.config, {
+    containerId: entry.containerId,
+    netns: entry.netns,
+    ifName: entry.ifName,
+    ...(entry.cniArgs !== undefined ? { args: entry.cniArgs } : {}),
+    ...(entry.capabilityArgs !== undefined ? { capabilityArgs: entry.capabilityArgs } : {}),
+  }, opts);
+}

@@ -1,0 +1,277 @@
+/**
+ * tsrund's networking layer (supervisor/networks/) with Debian's real CNI plugins: namespaces,
+ * bridge networks, published ports, isolation, internal networks, bad input, crash reconcile and
+ * a leak check. Traffic goes only to loopback and to the addresses of namespaces made here.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import t from 'tap';
+import { createNetworks, type AttachRequest, type Networks } from '../../supervisor/networks/manager';
+import type { TeardownHost } from '../helpers/bundle';
+import { busyboxPath, requires } from '../helpers/requires';
+import { waitFor } from '../helpers/wait';
+
+const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
+const hasPlugins = CNI_DIRS.some((d) => ['bridge', 'host-local', 'portmap', 'loopback', 'tuning'].every((p) => fs.existsSync(path.join(d, p))));
+
+interface Setup {
+  nets: Networks;
+  root: string;
+  state: string;
+  prefix: string;
+  bridge: string;
+}
+
+function hostVeths(): string[] {
+  const r = spawnSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.split(':')[1]!.trim().split('@')[0]!);
+}
+
+function natRules(): string {
+  return spawnSync('iptables', ['-w', '5', '-t', 'nat', '-S'], { encoding: 'utf8' }).stdout;
+}
+
+/** A manager over temp dirs with its own chain prefix and default bridge name. */
+function setup(t: TeardownHost, binDirs: readonly string[] = CNI_DIRS): Setup {
+  const tag = randomBytes(3).toString('hex');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-net-root-'));
+  const state = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-net-state-'));
+  const resolv = path.join(root, 'host-resolv.conf');
+  fs.writeFileSync(resolv, 'nameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch example.test\n');
+  const prefix = `TSRT${tag}`;
+  const bridge = `tsrt${tag}`;
+  const natBefore = new Set(natRules().split('\n').filter((l) => l.startsWith('-N ')));
+  const forward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
+  const nets = createNetworks({ root, state, binDirs, timeoutMs: 10000, hostResolvConf: resolv, defaultBridge: bridge, chainPrefix: prefix });
+  t.teardown(async () => {
+    await nets.reconcile(new Set());
+    for (const n of nets.list()) {
+      if (n.name !== 'bridge') await nets.remove(n.name);
+    }
+    // The default network cannot be removed through the API (as docker's); tear it down by hand.
+    spawnSync('ip', ['link', 'delete', bridge], { stdio: 'ignore' });
+    for (const c of ['FORWARD', 'ISOLATION-1', 'ISOLATION-2']) spawnSync('iptables', ['-w', '5', '-F', `${prefix}-${c}`], { stdio: 'ignore' });
+    spawnSync('iptables', ['-w', '5', '-D', 'FORWARD', '-j', `${prefix}-FORWARD`], { stdio: 'ignore' });
+    for (const c of ['FORWARD', 'ISOLATION-1', 'ISOLATION-2']) spawnSync('iptables', ['-w', '5', '-X', `${prefix}-${c}`], { stdio: 'ignore' });
+    // portmap's top-level nat chains, when this test made them: the jumps to them, then the chains.
+    const made = natRules().split('\n').filter((l) => l.startsWith('-N CNI-HOSTPORT') && !natBefore.has(l)).map((l) => l.slice(3));
+    for (const line of natRules().split('\n')) {
+      const f = line.split(' ');
+      if (f[0] === '-A' && made.includes(f[f.length - 1]!) && !made.includes(f[1]!)) spawnSync('iptables', ['-w', '5', '-t', 'nat', '-D', ...f.slice(1)], { stdio: 'ignore' });
+    }
+    for (const c of made) spawnSync('iptables', ['-w', '5', '-t', 'nat', '-F', c], { stdio: 'ignore' });
+    for (const c of made) spawnSync('iptables', ['-w', '5', '-t', 'nat', '-X', c], { stdio: 'ignore' });
+    fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', forward);
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(state, { recursive: true, force: true });
+  });
+  return { nets, root, state, prefix, bridge };
+}
+
+function req(id: string, endpoints: AttachRequest['endpoints'], extra: Partial<AttachRequest> = {}): AttachRequest {
+  return { namespace: 'default', id, name: id, hostname: id, endpoints, ports: [], dns: [], dnsSearch: [], dnsOptions: [], extraHosts: [], ...extra };
+}
+
+function inNs(netns: string, args: readonly string[], timeoutMs = 5000): { code: number | null; out: string } {
+  const r = spawnSync('nsenter', [`--net=${netns}`, ...args], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+function ping(netns: string, ip: string): boolean {
+  return inNs(netns, [busyboxPath, 'ping', '-c', '1', '-W', '1', ip]).code === 0;
+}
+
+/** A one-shot TCP server in a namespace that answers `text` (busybox nc), ready when it listens. */
+async function serveOnce(t: TeardownHost, netns: string, port: number, text: string): Promise<void> {
+  const child = spawn('nsenter', [`--net=${netns}`, busyboxPath, 'nc', '-l', '-p', String(port), '-e', busyboxPath, 'echo', text], { stdio: 'ignore' });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  const listening = await waitFor(() => inNs(netns, [busyboxPath, 'netstat', '-ltn']).out.includes(`:${port} `), 5000);
+  if (!listening) throw new Error(`nc did not listen on ${port} in ${netns}`);
+}
+
+function fetchTcp(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port });
+    let data = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no answer from ${host}:${port} within 5 s`));
+    }, 5000);
+    s.on('data', (b) => (data += b.toString()));
+    s.on('end', () => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+    s.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+t.test('two containers on a user-defined network reach each other; hosts, resolv.conf', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed (apt install containernetworking-plugins)');
+  const s = setup(t);
+  const n = await s.nets.create({ name: `it-${s.prefix.toLowerCase()}`, labels: { a: 'b' } });
+  t.match(n.subnet, /^(172|192)\./, `a subnet was chosen: ${n.subnet}`);
+  const a = await s.nets.attach(req('aaa', [{ network: n.name, aliases: ['web'] }]));
+  const b = await s.nets.attach(req('bbb', [{ network: n.name }], { extraHosts: ['db.test:192.0.2.77'] }));
+  t.ok(fs.existsSync(a.netns), 'the namespace file exists');
+  t.ok(ping(b.netns, a.endpoints[0]!.ip), `bbb pings aaa at ${a.endpoints[0]!.ip}`);
+  t.ok(ping(a.netns, '127.0.0.1'), 'lo is up in the namespace');
+  const hostsB = fs.readFileSync(path.join(b.filesDir, 'hosts'), 'utf8');
+  t.match(hostsB, new RegExp(`${a.endpoints[0]!.ip.replace(/\./g, '\\.')}\\taaa web`), 'bbb resolves aaa and its alias');
+  t.match(hostsB, /192\.0\.2\.77\tdb\.test/, '--add-host entry');
+  const hostsA = fs.readFileSync(path.join(a.filesDir, 'hosts'), 'utf8');
+  t.match(hostsA, /\tbbb/, 'aaa learned of bbb when bbb joined (peers are rewritten)');
+  const resolv = fs.readFileSync(path.join(a.filesDir, 'resolv.conf'), 'utf8');
+  t.equal(resolv, 'nameserver 192.0.2.53\nsearch example.test\n', 'host resolv.conf minus loopback servers');
+  await s.nets.detach('default', 'bbb');
+  t.notMatch(fs.readFileSync(path.join(a.filesDir, 'hosts'), 'utf8'), /\tbbb/, 'bbb left aaa\'s hosts when it detached');
+  await t.rejects(s.nets.remove(n.name), /has active endpoints \(aaa\)/, 'a network in use cannot be removed');
+  await s.nets.detach('default', 'aaa');
+  t.notOk(fs.existsSync(a.netns), 'the namespace is released');
+});
+
+t.test('published ports answer on 127.0.0.1; a taken port is refused', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
+  const s = setup(t);
+  const a = await s.nets.attach(req('web', [{ network: 'bridge' }], { ports: [{ hostIP: '127.0.0.1', hostPort: 0, containerPort: 8080, protocol: 'tcp' }] }));
+  const hostPort = a.ports[0]!.hostPort;
+  t.ok(hostPort > 0, `a free host port was chosen: ${hostPort}`);
+  t.equal(s.nets.get('bridge').bridge, s.bridge, 'the default network uses its own bridge device');
+  await serveOnce(t, a.netns, 8080, 'hello-from-container');
+  t.equal((await fetchTcp('127.0.0.1', hostPort)).trim(), 'hello-from-container', 'host → 127.0.0.1:hostPort reaches the container');
+  await t.rejects(
+    s.nets.attach(req('web2', [{ network: 'bridge' }], { ports: [{ hostIP: '127.0.0.1', hostPort, containerPort: 80, protocol: 'tcp' }] })),
+    /port is already allocated/,
+    'the same host port twice is refused',
+  );
+  t.equal(s.nets.attachment('default', 'web2'), undefined, 'the refused attach left no record');
+  t.notOk(fs.existsSync(path.join(s.state, 'netns', 'default-web2')), 'nor a namespace');
+  await s.nets.detach('default', 'web');
+  t.notMatch(natRules(), /default-web/, 'no nat rule of the container is left');
+});
+
+t.test('networks are isolated from each other; an internal network has no way out', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
+  const s = setup(t);
+  const n1 = await s.nets.create({ name: `one-${s.prefix.toLowerCase()}` });
+  const n2 = await s.nets.create({ name: `two-${s.prefix.toLowerCase()}` });
+  const n3 = await s.nets.create({ name: `in-${s.prefix.toLowerCase()}`, internal: true });
+  t.not(n1.subnet, n2.subnet, 'each network gets its own subnet');
+  const a = await s.nets.attach(req('a1', [{ network: n1.name }]));
+  const b = await s.nets.attach(req('b2', [{ network: n2.name }]));
+  const c = await s.nets.attach(req('c3', [{ network: n3.name }]));
+  const d = await s.nets.attach(req('d1', [{ network: n1.name }]));
+  t.ok(ping(d.netns, a.endpoints[0]!.ip), 'same network: reachable');
+  t.notOk(ping(b.netns, a.endpoints[0]!.ip), 'network two cannot reach network one');
+  t.notOk(ping(a.netns, b.endpoints[0]!.ip), 'network one cannot reach network two');
+  t.notOk(ping(c.netns, a.endpoints[0]!.ip), 'the internal network cannot reach network one');
+  t.notMatch(inNs(c.netns, ['ip', 'route']).out, /default/, 'the internal network has no default route');
+  t.match(inNs(a.netns, ['ip', 'route']).out, /default via/, 'a normal network has a default route');
+  // connect: a1 joins network two and can now reach b2 there.
+  const a2 = await s.nets.connect('default', 'a1', { network: n2.name });
+  t.equal(a2.endpoints[1]!.ifName, 'eth1', 'the second network is eth1');
+  t.ok(ping(a.netns, b.endpoints[0]!.ip), 'after connect, a1 reaches b2');
+  await s.nets.disconnect('default', 'a1', n2.name);
+  t.notOk(inNs(a.netns, ['ip', 'link', 'show', 'eth1']).code === 0, 'disconnect removed eth1');
+  for (const id of ['a1', 'b2', 'c3', 'd1']) await s.nets.detach('default', id);
+  t.same(await s.nets.prune(), [n1.name, n2.name, n3.name], 'prune removes the unused networks');
+  for (const n of [n1, n2, n3]) t.notOk(fs.existsSync(`/sys/class/net/${n.bridge}`), `bridge ${n.bridge} removed`);
+});
+
+t.test('bad input is refused with a clear error and leaves nothing', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
+  const s = setup(t);
+  await t.rejects(s.nets.attach(req('x', [{ network: 'nope' }])), /network nope not found/, 'unknown network');
+  const n = await s.nets.create({ name: `ok-${s.prefix.toLowerCase()}`, subnet: '10.213.7.0/24' });
+  await t.rejects(s.nets.create({ name: 'other', subnet: '10.213.0.0/16' }), /overlaps with network ok-/, 'overlapping subnet');
+  await t.rejects(s.nets.create({ name: 'hostly', subnet: '192.0.2.0/25' }), /overlaps with the host route 192\.0\.2\.0\/24/, 'a subnet on a host route');
+  await t.rejects(s.nets.create({ name: 'bad', subnet: '10.1.2.3/16' }), /host bits are set/, 'a subnet with host bits');
+  await t.rejects(s.nets.create({ name: n.name }), /already exists/, 'a taken name');
+  await t.rejects(s.nets.attach(req('y', [{ network: n.name, ip: '10.9.9.9' }])), /not an address in network/, '--ip outside the subnet');
+  await s.nets.attach(req('dflt', [{ network: 'bridge' }]));
+  await s.nets.detach('default', 'dflt');
+  await t.rejects(s.nets.remove('bridge'), /bridge is a pre-defined network and cannot be removed/, 'the default network cannot be removed');
+  const veths = hostVeths().length;
+  // A plugin directory without the bridge plugin: the attach fails naming it and undoes itself.
+  const partial = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-cni-partial-'));
+  t.teardown(() => fs.rmSync(partial, { recursive: true, force: true }));
+  const dir = CNI_DIRS.find((d) => fs.existsSync(path.join(d, 'loopback')))!;
+  for (const p of ['loopback', 'host-local', 'portmap', 'tuning']) fs.symlinkSync(path.join(dir, p), path.join(partial, p));
+  const s2 = createNetworks({ root: s.root, state: s.state, binDirs: [partial], timeoutMs: 5000, defaultBridge: s.bridge, chainPrefix: s.prefix });
+  await t.rejects(s2.attach(req('z', [{ network: n.name }])), /cni plugin "bridge": not found in/, 'a missing plugin binary is named');
+  t.equal(s.nets.attachment('default', 'z'), undefined, 'no attachment record left');
+  t.notOk(fs.existsSync(path.join(s.state, 'netns', 'default-z')), 'no namespace left');
+  t.equal(hostVeths().length, veths, 'no veth left');
+  // A plugin that fails: its own error message reaches the caller.
+  const failing = path.join(partial, 'bridge');
+  fs.writeFileSync(failing, '#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = DEL ] && exit 0\necho \'{"cniVersion":"1.0.0","code":7,"msg":"bridge says no","details":"because"}\'\nexit 1\n', { mode: 0o755 });
+  await t.rejects(s2.attach(req('w', [{ network: n.name }])), /cni plugin bridge \(network ok-[^)]*\) ADD: bridge says no: because \(cni error code 7\)/, 'the plugin error is passed on');
+  t.notOk(fs.existsSync(path.join(s.state, 'netns', 'default-w')), 'no namespace left after a failing plugin');
+  // A plugin that hangs is killed at the timeout.
+  fs.writeFileSync(failing, '#!/bin/sh\n[ "$CNI_COMMAND" = DEL ] && exit 0\nexec sleep 30\n', { mode: 0o755 });
+  const s3 = createNetworks({ root: s.root, state: s.state, binDirs: [partial], timeoutMs: 300, defaultBridge: s.bridge, chainPrefix: s.prefix });
+  await t.rejects(s3.attach(req('h', [{ network: n.name }])), /timed out after 300 ms/, 'a hanging plugin times out');
+});
+
+t.test('after a crash in the middle of an attach, reconcile releases everything', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
+  const s = setup(t);
+  const n = await s.nets.create({ name: `cr-${s.prefix.toLowerCase()}` });
+  const live = await s.nets.attach(req('keep', [{ network: n.name }]));
+  const gone = await s.nets.attach(req('gone', [{ network: n.name }], { ports: [{ hostIP: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] }));
+  // Simulate a crash after the namespace and the CNI cache exist but before the record was finished:
+  // drop the record's endpoints (as if the ADD had not been recorded yet).
+  const recFile = path.join(s.root, 'networks', 'containers', 'default-gone.json');
+  const rec = JSON.parse(fs.readFileSync(recFile, 'utf8')) as { endpoints: unknown[] };
+  rec.endpoints = [];
+  fs.writeFileSync(recFile, JSON.stringify(rec));
+  const veths = hostVeths().length;
+  // A fresh manager, as after a restart: only `keep` is live.
+  const again = createNetworks({ root: s.root, state: s.state, binDirs: CNI_DIRS, timeoutMs: 10000, defaultBridge: s.bridge, chainPrefix: s.prefix });
+  const released = await again.reconcile(new Set(['default/keep']));
+  t.ok(released.includes('default/gone'), `gone was released (${released.join(', ')})`);
+  t.notOk(fs.existsSync(gone.netns), 'its namespace is gone');
+  t.equal(hostVeths().length, veths - 1, 'its veth is gone (from the CNI cache alone)');
+  t.notMatch(natRules(), /default-gone/, 'its port mapping is gone');
+  const ipam = path.join(s.root, 'networks', 'ipam', n.name);
+  t.notOk(fs.readdirSync(ipam).includes(gone.endpoints[0]?.ip ?? '172.31.255.254'), 'its address is free again');
+  t.ok(ping(live.netns, n.gateway), 'the live container keeps its network');
+  await again.detach('default', 'keep');
+});
+
+t.test('200 attach/detach cycles leave no namespace, veth, rule or allocation', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
+  const s = setup(t);
+  const n = await s.nets.create({ name: `leak-${s.prefix.toLowerCase()}` });
+  const veths = hostVeths().length;
+  // Per-container nat state: portmap's CNI-DN-* chains and the bridge plugin's masquerade chains.
+  const perContainer = () => natRules().split('\n').filter((l) => /CNI-DN-|CNI-[0-9a-f]{24}/.test(l)).sort();
+  const nat = perContainer();
+  for (let i = 0; i < 200; i++) {
+    const id = `c${i}`;
+    await s.nets.attach(req(id, [{ network: n.name }], i % 10 === 0 ? { ports: [{ hostIP: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] } : {}));
+    await s.nets.detach('default', id);
+  }
+  t.equal(hostVeths().length, veths, 'no veth left');
+  t.equal(fs.readdirSync(path.join(s.state, 'netns')).length, 0, 'no namespace file left');
+  t.equal(fs.readdirSync(path.join(s.root, 'networks', 'cni-cache')).length, 0, 'no CNI cache entry left');
+  const ipam = path.join(s.root, 'networks', 'ipam', n.name);
+  t.same(fs.readdirSync(ipam).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)), [], 'no address still allocated');
+  t.same(perContainer(), nat, 'no per-container nat chain or rule is left');
+  t.notMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(s.state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'no nsfs mount left');
+});

@@ -1,0 +1,154 @@
+/**
+ * tsctl networking against a private tsrund with Debian's CNI plugins: the default bridge,
+ * user-defined networks with name resolution, published ports on 127.0.0.1, isolation between
+ * networks, --internal, host/none/container modes, inspect/port/ps, and a kill -9 of tsrund.
+ * Traffic goes only to loopback and to the containers made here (busybox nc, never wget).
+ */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import t from 'tap';
+import { startTsctl, tsctlMissing, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
+import { waitFor } from '../helpers/wait';
+
+const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
+const hasPlugins = CNI_DIRS.some((d) => ['bridge', 'host-local', 'portmap', 'loopback', 'tuning'].every((p) => fs.existsSync(`${d}/${p}`)));
+const why = tsctlMissing() ?? (hasPlugins ? undefined : 'CNI plugins are not installed (apt install containernetworking-plugins)');
+let e: TsctlEnv;
+const show = (r: TsctlResult): string => `status ${r.status} stdout ${JSON.stringify(r.stdout)} stderr ${JSON.stringify(r.stderr)}`;
+
+function fetchTcp(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port });
+    let data = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no answer from ${host}:${port} within 5 s`));
+    }, 5000);
+    s.on('data', (b) => (data += b.toString()));
+    s.on('end', () => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+    s.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** Run a detached server that answers `text` on `port` once per connection, and wait until it listens. */
+async function server(t: { teardown(fn: () => void): void }, name: string, port: number, text: string, extra: readonly string[] = []): Promise<void> {
+  // nc -ll: keep listening; each connection gets `echo TEXT`.
+  const r = e.tsctl(['run', '-d', '--name', name, ...extra, e.d.rootfs, 'nc', '-ll', '-p', String(port), '-e', 'echo', text]);
+  if (r.status !== 0) throw new Error(`run ${name}: ${show(r)}`);
+  t.teardown(() => {
+    e.tsctl(['rm', '-f', name]);
+  });
+  const ok = await waitFor(() => e.tsctl(['exec', name, 'netstat', '-ltn']).stdout.includes(`:${port} `), 10_000);
+  if (!ok) throw new Error(`${name} never listened on ${port}`);
+}
+
+function ipOf(name: string, network?: string): string {
+  if (network === undefined) return e.tsctl(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', name]).stdout.trim();
+  const nets = JSON.parse(e.tsctl(['inspect', '-f', '{{json .NetworkSettings.Networks}}', name]).stdout) as Record<string, { IPAddress: string }>;
+  const ip = nets[network]?.IPAddress ?? '';
+  if (!/^\d+\.\d+\.\d+\.\d+$/.test(ip)) throw new Error(`${name} has no address on ${network}: ${JSON.stringify(nets)}`);
+  return ip;
+}
+
+if (why !== undefined) {
+  t.plan(0, why);
+} else {
+  t.before(async () => {
+    e = await startTsctl(t);
+  });
+
+  t.test('the default bridge: an address, a route out, a published port on 127.0.0.1, port and ps', async (t) => {
+    await server(t, 'web', 8080, 'hello-web', ['-p', '127.0.0.1::8080']);
+    const ip = ipOf('web');
+    t.match(ip, /^\d+\.\d+\.\d+\.\d+$/, `web has an address: ${ip}`);
+    const port = e.tsctl(['port', 'web', '8080']);
+    t.equal(port.status, 0, show(port));
+    const m = /^127\.0\.0\.1:(\d+)$/.exec(port.stdout.trim());
+    t.ok(m, `port prints the host address: ${port.stdout}`);
+    t.equal((await fetchTcp('127.0.0.1', Number(m![1]))).trim(), 'hello-web', 'the published port answers on 127.0.0.1');
+    t.equal((await fetchTcp(ip, 8080)).trim(), 'hello-web', 'the host reaches the container address directly');
+    t.match(e.tsctl(['ps']).stdout, new RegExp(`127\\.0\\.0\\.1:${m![1]}->8080/tcp`), 'ps shows the port');
+    const r = e.tsctl(['exec', 'web', 'ip', 'route']);
+    t.match(r.stdout, /default via/, 'the container has a default route');
+    t.match(e.tsctl(['exec', 'web', 'cat', '/etc/hosts']).stdout, new RegExp(`${ip.replace(/\./g, '\\.')}\\t`), '/etc/hosts names the container');
+    const taken = e.tsctl(['run', '-d', '-p', `127.0.0.1:${m![1]}:80`, e.d.rootfs, 'sleep', '100']);
+    t.not(taken.status, 0, 'the same host port cannot be published twice');
+    t.match(taken.stderr, /port is already allocated/, show(taken));
+    t.equal(e.tsctl(['rm', '-f', 'web']).status, 0);
+  });
+
+  t.test('a user-defined network: names and aliases resolve; other networks cannot be reached; internal has no way out', async (t) => {
+    let r = e.tsctl(['network', 'create', '--label', 'team=a', 'front']);
+    t.equal(r.status, 0, show(r));
+    r = e.tsctl(['network', 'create', 'back']);
+    t.equal(r.status, 0, show(r));
+    r = e.tsctl(['network', 'create', '--internal', 'secret']);
+    t.equal(r.status, 0, show(r));
+    t.match(e.tsctl(['network', 'ls']).stdout, /front\s+bridge\s+local/, 'ls lists it');
+    const insp = JSON.parse(e.tsctl(['network', 'inspect', 'front']).stdout) as { Labels: Record<string, string>; IPAM: { Config: { Subnet: string }[] } }[];
+    t.equal(insp[0]!.Labels['team'], 'a', 'labels kept');
+    await server(t, 'api', 9000, 'hello-api', ['--network', 'front', '--network-alias', 'backend']);
+    r = e.tsctl(['run', '--rm', '--network', 'front', e.d.rootfs, 'sh', '-c', 'nc api 9000 </dev/null; nc backend 9000 </dev/null']);
+    t.equal(r.stdout, 'hello-api\nhello-api\n', `by name and by alias (${show(r)})`);
+    const apiIp = ipOf('api', 'front');
+    r = e.tsctl(['run', '--rm', '--network', 'back', e.d.rootfs, 'sh', '-c', `nc -w 2 ${apiIp} 9000 </dev/null; ping -c 1 -W 1 ${apiIp} >/dev/null || echo blocked`]);
+    t.equal(r.stdout.trim(), 'blocked', `another network cannot reach it (${show(r)})`);
+    r = e.tsctl(['run', '--rm', '--network', 'secret', e.d.rootfs, 'ip', 'route']);
+    t.notMatch(r.stdout, /default/, `internal: no default route (${show(r)})`);
+    r = e.tsctl(['run', '--rm', '--network', 'secret', e.d.rootfs, 'sh', '-c', `nc -w 2 ${apiIp} 9000 </dev/null; ping -c 1 -W 1 ${apiIp} >/dev/null || echo blocked`]);
+    t.equal(r.stdout.trim(), 'blocked', `internal cannot reach other networks (${show(r)})`);
+    // connect / disconnect a running container
+    await server(t, 'multi', 7000, 'hello-multi', ['--network', 'back']);
+    r = e.tsctl(['network', 'connect', 'front', 'multi']);
+    t.equal(r.status, 0, show(r));
+    r = e.tsctl(['exec', 'multi', 'sh', '-c', 'nc api 9000 </dev/null']);
+    t.equal(r.stdout.trim(), 'hello-api', `after connect, multi reaches api by name (${show(r)})`);
+    r = e.tsctl(['network', 'rm', 'front']);
+    t.equal(r.status, 1, 'a network in use cannot be removed');
+    t.match(r.stderr, /has active endpoints/, show(r));
+    r = e.tsctl(['network', 'disconnect', 'front', 'multi']);
+    t.equal(r.status, 0, show(r));
+    for (const n of ['api', 'multi']) t.equal(e.tsctl(['rm', '-f', n]).status, 0);
+    r = e.tsctl(['network', 'rm', 'front', 'back', 'secret']);
+    t.equal(r.status, 0, show(r));
+    r = e.tsctl(['network', 'rm', 'bridge']);
+    t.match(r.stderr, /pre-defined network/, 'the default network stays');
+  });
+
+  t.test('host, none and container modes; bad input', async (t) => {
+    let r = e.tsctl(['run', '--rm', '--network', 'none', e.d.rootfs, 'ip', '-o', 'link']);
+    t.equal(r.stdout.split('\n').filter((l) => l !== '').length, 1, `none: only lo (${show(r)})`);
+    const hostLinks = fs.readdirSync('/sys/class/net').length;
+    r = e.tsctl(['run', '--rm', '--network', 'host', e.d.rootfs, 'ls', '/sys/class/net']);
+    t.equal(r.stdout.split(/\s+/).filter((l) => l !== '').length >= hostLinks - 2, true, `host: the host's links (${show(r)})`);
+    await server(t, 'base', 6000, 'hello-base', []);
+    r = e.tsctl(['run', '--rm', '--network', 'container:base', e.d.rootfs, 'sh', '-c', 'nc 127.0.0.1 6000 </dev/null']);
+    t.equal(r.stdout.trim(), 'hello-base', `container:base shares its namespace (${show(r)})`);
+    t.equal(e.tsctl(['rm', '-f', 'base']).status, 0);
+    r = e.tsctl(['run', '--rm', '--network', 'nope', e.d.rootfs, 'true']);
+    t.equal(r.status, 125, show(r));
+    t.match(r.stderr, /network nope not found/);
+    r = e.tsctl(['network', 'create', '--subnet', '10.1.2.3/16', 'bad']);
+    t.match(r.stderr, /host bits are set/, show(r));
+    r = e.tsctl(['run', '--rm', '-p', '99999', e.d.rootfs, 'true']);
+    t.equal(r.status, 125, show(r));
+    t.equal(e.tsctl(['ps', '-a', '-q']).stdout, '', 'nothing was left by the refused runs');
+  });
+
+  t.test('kill -9 of tsrund: running containers keep their network; rm afterwards releases it', async (t) => {
+    await server(t, 'survivor', 5000, 'still-here', ['-p', '127.0.0.1::5000']);
+    const port = Number(e.tsctl(['port', 'survivor', '5000']).stdout.trim().split(':')[1]);
+    await e.d.kill9();
+    await e.d.start();
+    t.equal((await fetchTcp('127.0.0.1', port)).trim(), 'still-here', 'the port still answers after a restart');
+    const r = e.tsctl(['rm', '-f', 'survivor']);
+    t.equal(r.status, 0, show(r));
+    t.same(fs.readdirSync(`${e.d.state}/netns`), [], 'no namespace left');
+  });
+}
