@@ -39,7 +39,7 @@ help: ## list the targets
 
 deps: ## install apt and npm dependencies when missing (apt first: npm builds better-sqlite3 with g++)
 	@$(MAKE) -s apt-install PACKAGES="$(APT_PACKAGES)"
-	@$(MAKE) -s node_modules/.package-lock.json
+	@$(MAKE) -s $(LOCK_STAMP)
 
 deps-test: deps ## also install the engines the end-to-end tests use (containerd, podman, docker.io, crun)
 	@$(MAKE) -s apt-install PACKAGES="$(TEST_APT_PACKAGES)"
@@ -52,10 +52,20 @@ apt-install:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${missing[@]}" >/dev/null; \
 	fi
 
-node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+# npm ci runs when package-lock.json's content changed since the last install, not when its
+# mtime is newer (a fresh checkout or a git worktree sharing node_modules would reinstall, and
+# npm ci empties the directory first). The stamp holds the lock file's hash; it is rewritten
+# only by an install, so its mtime moves only then and the targets below rebuild only then.
+LOCK_STAMP := node_modules/.tsrun-lock
+$(LOCK_STAMP): FORCE
+	@want=$$(sha256sum package-lock.json | cut -c1-64); \
+	if [ "$$(cat $@ 2>/dev/null)" != "$$want" ] || [ ! -x node_modules/.bin/tsc ]; then \
+	  npm ci --no-audit --no-fund --loglevel=error && echo "$$want" > $@; \
+	fi
 
-build/gen-plan-header.cjs: scripts/gen-plan-header.ts runtime/plan/ops.ts | node_modules/.package-lock.json
+FORCE:
+
+build/gen-plan-header.cjs: scripts/gen-plan-header.ts runtime/plan/ops.ts | $(LOCK_STAMP)
 	@mkdir -p build
 	$(ESBUILD) scripts/gen-plan-header.ts --bundle --platform=node --format=cjs --log-level=warning --outfile=$@
 
@@ -88,7 +98,7 @@ build/tsrun.node: native-helpers/addon.c $(NATIVE_SRC) $(NATIVE_HDR)
 	$(CC) $(CFLAGS_NATIVE) -I$(NODE_INCLUDE) -shared -o $@.tmp native-helpers/addon.c $(NATIVE_SRC)
 	mv $@.tmp $@
 
-typecheck: node_modules/.package-lock.json ## tsc --noEmit (strict)
+typecheck: $(LOCK_STAMP) ## tsc --noEmit (strict)
 	node_modules/.bin/tsc -p tsconfig.json
 
 # bin/tsrun is a sh launcher (runtime/cli/launcher.sh) for two bundles of the CLI, each with a V8
@@ -114,7 +124,7 @@ CLI_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --mini
   --banner:js='(function (require) {' --footer:js='})($(CLI_REQUIRE));' \
   --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
 
-bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs node_modules/.package-lock.json
+bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs $(LOCK_STAMP)
 	@mkdir -p bin
 	$(BUNDLE) runtime/cli/entry.ts $(CLI_BUNDLE_FLAGS) --outfile=bin/tsrun.js.tmp
 	$(BUNDLE) runtime/cli/entry-lifecycle.ts $(CLI_BUNDLE_FLAGS) --external:yargs --outfile=bin/tsrun-lifecycle.js.tmp
@@ -144,17 +154,17 @@ BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-w
   --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
 PROTO_SRC := $(shell find shim supervisor -name '*.proto' 2>/dev/null)
 
-bin/tsrund: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs node_modules/.package-lock.json
+bin/tsrund: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs $(LOCK_STAMP)
 	@mkdir -p bin
 	$(BUNDLE) supervisor/main.ts $(BUNDLE_FLAGS) --outfile=$@
 	chmod 0755 $@
 
-bin/tsrun-shim: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs node_modules/.package-lock.json
+bin/tsrun-shim: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs $(LOCK_STAMP)
 	@mkdir -p bin
 	$(BUNDLE) shim/main.ts $(BUNDLE_FLAGS) --outfile=$@
 	chmod 0755 $@
 
-bin/tsctl: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs node_modules/.package-lock.json
+bin/tsctl: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs $(LOCK_STAMP)
 	@mkdir -p bin
 	$(BUNDLE) supervisor/tsctl/main.ts $(BUNDLE_FLAGS) --outfile=$@
 	chmod 0755 $@
@@ -207,7 +217,7 @@ uninstall: ## remove what install put in $(PREFIX)
 # Sections live in bench/sections/ (index.ts lists them); BENCH_ARGS e.g. '--runs 50 --sections cli'.
 BENCH_SRC := $(shell find bench -name '*.ts' 2>/dev/null)
 
-build/bench.cjs: $(BENCH_SRC) node_modules/.package-lock.json
+build/bench.cjs: $(BENCH_SRC) $(LOCK_STAMP)
 	@mkdir -p build
 	$(ESBUILD) bench/main.ts --bundle --platform=node --target=node20 --format=cjs --log-level=warning --outfile=$@
 
