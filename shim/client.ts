@@ -16,6 +16,7 @@ import type { ProcessExit, ProcessState, ProcessStatus, ShimConnection, ShimDirE
 import { decodeFrame, encodeFrame, type WireExit, type WireProcState, type WireRequest, type WireResponse } from './protocol/messages';
 import { frameBytes, frameReader } from './protocol/framing';
 import { FILES, nowRfc3339Nano, readShimPid, readShimState, runtimeRootFor, writeAtomic, type ShimOptions } from './state';
+import { crashPoint } from './crash-points';
 import { withSocketPath } from './sockpath';
 
 const CODES: ReadonlySet<string> = new Set(['NotFound', 'AlreadyExists', 'InvalidArgument', 'FailedPrecondition', 'PermissionDenied', 'Unavailable', 'Internal']);
@@ -65,6 +66,7 @@ export function prepareShimDir(opts: ShimStartOptions): string {
     };
     writeAtomic(path.join(dir, FILES.config), opts.spec, 0o600);
     writeAtomic(path.join(dir, FILES.options), JSON.stringify(options), 0o600);
+    crashPoint('create:shim-dir');
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
