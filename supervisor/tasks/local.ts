@@ -280,6 +280,11 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
           crashPoint('create:recorded');
         } catch (e) {
           await destroyConn(conn);
+          // A shim that died under create is cleaned up by now: not a transient fault of tsrund
+          // (Unavailable makes clients retry blindly).
+          if (e instanceof TsrunError && e.code === 'Unavailable') {
+            throw new TsrunError('Internal', `create task ${id}: the shim exited during create (${e.message}); what it made is removed`, { cause: e });
+          }
           throw e;
         }
         t.closing = false;

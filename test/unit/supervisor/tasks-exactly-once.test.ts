@@ -221,7 +221,7 @@ t.test('a Create whose shim dies is cleaned up, and the id can be created again'
     },
   });
   w.mk('c1');
-  await t.rejects(w.tasks.create('default', 'c1', createInput), { code: 'Unavailable' });
+  await t.rejects(w.tasks.create('default', 'c1', createInput), { code: 'Internal', message: /the shim exited during create/ });
   t.same(w.reaped, [w.shims[0]!.dir], 'what the shim left was reaped');
   t.equal(w.count('/tasks/create'), 0);
   await w.tasks.create('default', 'c1', createInput);
