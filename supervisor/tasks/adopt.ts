@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import type { ProcessExit, ProcessState, ShimConnection, ShimDirEntry, StdioSpec } from '../../shim/api';
 import type { Logger } from '../log';
 import type { ShimDriver } from './local';
+import type { TaskMarkers } from './markers';
 import { newProc, newTask, nowRfc3339, taskKey, type Proc, type Task } from './task';
 
 /** How long an interrupted create still running in its shim is given to finish before it is undone. */
@@ -25,7 +26,7 @@ const message = (e: unknown): string => (e instanceof Error ? e.message : String
 /** What adoption needs from the task manager. */
 export interface AdoptContext {
   readonly tasks: Map<string, Task>;
-  readonly driver: Pick<ShimDriver, 'connectShim' | 'reapDeadShim'>;
+  readonly driver: Pick<ShimDriver, 'connectShim' | 'reapDeadShim' | 'listShimDirs'>;
   readonly log: Logger;
   /** record and publish a process's exit */
   finalize(t: Task, p: Proc, exit: ProcessExit): void;
@@ -33,6 +34,39 @@ export interface AdoptContext {
   attach(t: Task, conn: ShimConnection): void;
   /** an exit as the shim reports it, with the task's ordering rules */
   handleExit(t: Task, exit: ProcessExit): void;
+}
+
+/**
+ * Take back every shim under `shimRoot` (Tasks.adopt): marked tasks are adopted, interrupted
+ * creates discarded. Without the marker directory the shims were started by a tsrund that kept
+ * no markers: all are adopted, and marked from now on.
+ */
+export async function adoptAll(ctx: AdoptContext, shimRoot: string, markers: TaskMarkers): Promise<{ adopted: number; dead: number; discarded: number }> {
+  const { tasks, driver, log } = ctx;
+  let entries: ShimDirEntry[];
+  try {
+    entries = driver.listShimDirs(shimRoot);
+  } catch (e) {
+    log.warn('listing shim directories failed', { root: shimRoot, error: message(e) });
+    entries = [];
+  }
+  const legacy = !markers.ensure();
+  const results = await Promise.all(
+    entries.map((e) =>
+      adoptShim(ctx, e, legacy || markers.has(e.namespace, e.id)).catch((err: unknown) => {
+        log.error('re-adopting a shim failed', { dir: e.dir, error: message(err) });
+        return 'dead' as const;
+      }),
+    ),
+  );
+  // a marker without its task: tsrund died between the shim's delete and the marker's removal
+  for (const m of markers.list()) if (!tasks.has(taskKey(m.namespace, m.id))) markers.remove(m.namespace, m.id);
+  if (legacy) for (const t of tasks.values()) markers.put(t.namespace, t.id);
+  return {
+    adopted: results.filter((r) => r === 'adopted').length,
+    dead: results.filter((r) => r === 'dead').length,
+    discarded: results.filter((r) => r === 'discarded').length,
+  };
 }
 
 /**

@@ -15,7 +15,7 @@
  * command) never touch the shim. A shim that dies (connection closed without Delete) is resolved
  * with reapDeadShim: its processes get exits and the task stays STOPPED until deleted.
  */
-import type { ProcessExit, ShimConnection, ShimDirEntry } from '../../shim/api';
+import type { ProcessExit, ShimConnection } from '../../shim/api';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { crashPoint } from '../../shim/crash-points';
@@ -26,7 +26,7 @@ import type { Logger } from '../log';
 import { parseRfc3339 } from '../proto/index';
 import type { Store } from '../store/db';
 import { jsonLogFromLabels, LABELS } from '../labels';
-import { adoptShim } from './adopt';
+import { adoptAll } from './adopt';
 import { taskMarkers } from './markers';
 import { exitView, type InitExitListener, type ProcessView, type ShimDriver, type TaskContext, type TaskOptions, type Tasks } from './api';
 import { controlMethods } from './control';
@@ -404,35 +404,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
       return false;
     },
 
-    async adopt() {
-      let entries: ShimDirEntry[];
-      try {
-        entries = driver.listShimDirs(opts.shimRoot);
-      } catch (e) {
-        log.warn('listing shim directories failed', { root: opts.shimRoot, error: e instanceof Error ? e.message : String(e) });
-        entries = [];
-      }
-      // Without the marker directory the shims were started by a tsrund that kept no markers:
-      // adopt them all, and mark them from now on.
-      const legacy = !markers.ensure();
-      const adoptCtx = { tasks, driver, log, finalize, attach, handleExit };
-      const results = await Promise.all(
-        entries.map((e) =>
-          adoptShim(adoptCtx, e, legacy || markers.has(e.namespace, e.id)).catch((err: unknown) => {
-            log.error('re-adopting a shim failed', { dir: e.dir, error: err instanceof Error ? err.message : String(err) });
-            return 'dead' as const;
-          }),
-        ),
-      );
-      // a marker without its task: tsrund died between the shim's delete and the marker's removal
-      for (const m of markers.list()) if (!tasks.has(keyOf(m.namespace, m.id))) markers.remove(m.namespace, m.id);
-      if (legacy) for (const t of tasks.values()) markers.put(t.namespace, t.id);
-      return {
-        adopted: results.filter((r) => r === 'adopted').length,
-        dead: results.filter((r) => r === 'dead').length,
-        discarded: results.filter((r) => r === 'discarded').length,
-      };
-    },
+    adopt: () => adoptAll({ tasks, driver, log, finalize, attach, handleExit }, opts.shimRoot, markers),
 
     onInitExit(listener) {
       initExitListeners.push(listener);
