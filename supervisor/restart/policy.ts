@@ -92,11 +92,13 @@ export interface Restarts {
 const HEALTHY_MS = 10_000;
 
 /**
- * The back-off step of the restart after this exit (0: 100 ms), recorded in the restarts table
- * with the step after it: a container that ran HEALTHY_MS since its last restart starts over.
+ * The back-off step of the restart after the exit at `exitedAt` (0: 100 ms), recorded in the
+ * restarts table with the step after it: a container that ran HEALTHY_MS since its last restart
+ * starts over. The same exit published again (after a tsrund restart) is not counted twice.
  */
-export function nextBackoffStep(store: Store, ns: string, id: string, restartCount: number, exitStatus: number, nowMs: number): number {
+export function nextBackoffStep(store: Store, ns: string, id: string, restartCount: number, exitStatus: number, exitedAt: string, nowMs: number): number {
   const rec = store.getRestart(ns, id);
+  if (rec !== undefined && rec.lastExitAt === exitedAt && rec.backoffStep > 0) return rec.backoffStep - 1;
   const ranFor = nowMs - (rec?.startedAt ?? 0);
   const step = ranFor >= HEALTHY_MS ? 0 : (rec?.backoffStep ?? 0);
   store.putRestart({
@@ -107,6 +109,7 @@ export function nextBackoffStep(store: Store, ns: string, id: string, restartCou
     lastExit: exitStatus,
     backoffStep: step + 1,
     startedAt: rec?.startedAt ?? null,
+    lastExitAt: exitedAt,
   });
   return step;
 }
@@ -178,7 +181,14 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
       return;
     }
     const kept = store.getRestart(ns, id);
-    const next = { ...rec, restartCount: rec.restartCount + 1, lastExit: view.exitStatus, backoffStep: kept?.backoffStep ?? 1, startedAt: Date.now() };
+    const next = {
+      ...rec,
+      restartCount: rec.restartCount + 1,
+      lastExit: view.exitStatus,
+      backoffStep: kept?.backoffStep ?? 1,
+      startedAt: Date.now(),
+      lastExitAt: kept?.lastExitAt ?? null,
+    };
     store.putRestart(next);
     setLabels(ns, id, { [STATE_LABEL]: undefined, [COUNT_LABEL]: String(next.restartCount), [LABELS.startedAt]: formatRfc3339(now()) });
     log.info('restarted by policy', { namespace: ns, id, policy: c.labels[POLICY_LABEL], count: next.restartCount });
@@ -228,7 +238,7 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
     } catch {
       return;
     }
-    const delay = backoffMs(nextBackoffStep(store, ns, id, countOf(c.labels), exitStatus, Date.now()));
+    const delay = backoffMs(nextBackoffStep(store, ns, id, countOf(c.labels), exitStatus, exitedAt, Date.now()));
     const act = (): void => {
       setLabels(ns, id, { [STATE_LABEL]: 'restarting', [LABELS.exitCode]: String(exitStatus), [LABELS.finishedAt]: exitedAt });
       clearTimeout(timers.get(key));

@@ -7,7 +7,7 @@
  *              spec_url, spec BLOB (stored and returned byte-for-byte), snapshotter, snapshot_key,
  *              extensions JSON, created_at, updated_at)           PK (namespace, id)
  *   leases(namespace, id, labels JSON, created_at)               PK (namespace, id)
- *   restarts(namespace, id, restart_count, manually_stopped, last_exit, backoff_step, started_at)   PK (namespace, id)
+ *   restarts(namespace, id, restart_count, manually_stopped, last_exit, backoff_step, started_at, last_exit_at)   PK (namespace, id)
  *                                                 restart-policy bookkeeping (the policy is a container label),
  *                                                 with the back-off, so a tsrund restart does not reset it
  *
@@ -66,6 +66,8 @@ export interface RestartRecord {
   backoffStep: number;
   /** when the last restart started the task (ms since the epoch), or null */
   startedAt: number | null;
+  /** the exited_at of the exit the back-off was last counted for (a re-published exit is not counted twice) */
+  lastExitAt: string | null;
 }
 
 interface ContainerRow {
@@ -100,7 +102,8 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 CREATE TABLE IF NOT EXISTS restarts (
   namespace TEXT NOT NULL, id TEXT NOT NULL, restart_count INTEGER NOT NULL, manually_stopped INTEGER NOT NULL,
-  last_exit INTEGER, backoff_step INTEGER NOT NULL DEFAULT 0, started_at INTEGER, PRIMARY KEY (namespace, id)
+  last_exit INTEGER, backoff_step INTEGER NOT NULL DEFAULT 0, started_at INTEGER, last_exit_at TEXT,
+  PRIMARY KEY (namespace, id)
 );
 `;
 
@@ -114,6 +117,7 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
     const cols = new Set((db.prepare('PRAGMA table_info(restarts)').all() as Array<{ name: string }>).map((c) => c.name));
     if (!cols.has('backoff_step')) db.exec('ALTER TABLE restarts ADD COLUMN backoff_step INTEGER NOT NULL DEFAULT 0');
     if (!cols.has('started_at')) db.exec('ALTER TABLE restarts ADD COLUMN started_at INTEGER');
+    if (!cols.has('last_exit_at')) db.exec('ALTER TABLE restarts ADD COLUMN last_exit_at TEXT');
   },
 ];
 
@@ -261,10 +265,11 @@ export function openStore(root: string): Store {
     lDelete: db.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?'),
     rGet: db.prepare('SELECT * FROM restarts WHERE namespace = ? AND id = ?'),
     rPut: db.prepare(
-      `INSERT INTO restarts (namespace, id, restart_count, manually_stopped, last_exit, backoff_step, started_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO restarts (namespace, id, restart_count, manually_stopped, last_exit, backoff_step, started_at, last_exit_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (namespace, id) DO UPDATE SET restart_count = excluded.restart_count,
          manually_stopped = excluded.manually_stopped, last_exit = excluded.last_exit,
-         backoff_step = excluded.backoff_step, started_at = excluded.started_at`,
+         backoff_step = excluded.backoff_step, started_at = excluded.started_at, last_exit_at = excluded.last_exit_at`,
     ),
     rDelete: db.prepare('DELETE FROM restarts WHERE namespace = ? AND id = ?'),
   };
@@ -347,6 +352,7 @@ export function openStore(root: string): Store {
             last_exit: number | null;
             backoff_step: number;
             started_at: number | null;
+            last_exit_at: string | null;
           }
         | undefined;
       if (r === undefined) return undefined;
@@ -358,10 +364,11 @@ export function openStore(root: string): Store {
         lastExit: r.last_exit,
         backoffStep: r.backoff_step,
         startedAt: r.started_at,
+        lastExitAt: r.last_exit_at,
       };
     },
     putRestart(r) {
-      q.rPut.run(r.namespace, r.id, r.restartCount, r.manuallyStopped ? 1 : 0, r.lastExit, r.backoffStep, r.startedAt);
+      q.rPut.run(r.namespace, r.id, r.restartCount, r.manuallyStopped ? 1 : 0, r.lastExit, r.backoffStep, r.startedAt, r.lastExitAt);
     },
     deleteRestart(namespace, id) {
       q.rDelete.run(namespace, id);

@@ -272,18 +272,20 @@ t.test('the restart back-off is kept across a reopening of the store (a tsrund r
   const root = tempRoot(t);
   let store: Store = openStore(root);
   const now = 1_700_000_000_000;
+  const exitAt = (i: number) => `2024-01-01T00:00:0${i}Z`;
   const steps: number[] = [];
   for (let i = 0; i < 4; i++) {
-    steps.push(nextBackoffStep(store, 'n', 'c', i, 1, now + i * 100));
+    steps.push(nextBackoffStep(store, 'n', 'c', i, 1, exitAt(i), now + i * 100));
     store.putRestart({ ...store.getRestart('n', 'c')!, startedAt: now + i * 100 });
   }
   t.same(steps, [0, 1, 2, 3]);
   store.close();
   store = openStore(root);
   t.teardown(() => store.close());
-  const after = nextBackoffStep(store, 'n', 'c', 4, 1, now + 500);
+  t.equal(nextBackoffStep(store, 'n', 'c', 4, 1, exitAt(3), now + 450), 3, 'the last exit published again after the restart is not counted twice');
+  const after = nextBackoffStep(store, 'n', 'c', 4, 1, exitAt(4), now + 500);
   t.equal(after, 4, 'the back-off goes on after the restart');
   t.equal(backoffMs(after), 1600);
   store.putRestart({ ...store.getRestart('n', 'c')!, startedAt: now + 600 });
-  t.equal(nextBackoffStep(store, 'n', 'c', 5, 1, now + 600 + 10_000), 0, 'a healthy run starts the back-off over');
+  t.equal(nextBackoffStep(store, 'n', 'c', 5, 1, exitAt(5), now + 600 + 10_000), 0, 'a healthy run starts the back-off over');
 });
