@@ -44,15 +44,27 @@ export function taskMarkers(shimRoot: string): TaskMarkers {
     has: (ns, id) => fs.existsSync(file(ns, id)),
     put(ns, id) {
       const f = file(ns, id);
-      try {
-        fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
-        fs.writeFileSync(f, '', { mode: 0o600 });
-      } catch (err) {
-        throw wrapSystemError(`record task ${ns}/${id} in ${f}`, err);
+      // remove() of the namespace's last marker may take the directory away between the two
+      // steps: then make it again
+      for (let attempt = 1; ; attempt++) {
+        try {
+          fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
+          fs.writeFileSync(f, '', { mode: 0o600 });
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 3) throw wrapSystemError(`record task ${ns}/${id} in ${f}`, err);
+        }
       }
     },
     remove(ns, id) {
-      fs.rmSync(file(ns, id), { force: true });
+      const f = file(ns, id);
+      fs.rmSync(f, { force: true });
+      try {
+        // the namespace's directory goes with its last task, as its shim directory does
+        fs.rmdirSync(path.dirname(f));
+      } catch {
+        // not empty, or already gone
+      }
     },
     list() {
       const out: Array<{ namespace: string; id: string }> = [];
