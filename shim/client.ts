@@ -16,6 +16,7 @@ import type { ProcessExit, ProcessState, ProcessStatus, ShimConnection, ShimDirE
 import { decodeFrame, encodeFrame, type WireExit, type WireProcState, type WireRequest, type WireResponse } from './protocol/messages';
 import { frameBytes, frameReader } from './protocol/framing';
 import { FILES, nowRfc3339Nano, readShimPid, readShimState, runtimeRootFor, writeAtomic, type ShimOptions } from './state';
+import { crashPoint } from './crash-points';
 import { withSocketPath } from './sockpath';
 
 const CODES: ReadonlySet<string> = new Set(['NotFound', 'AlreadyExists', 'InvalidArgument', 'FailedPrecondition', 'PermissionDenied', 'Unavailable', 'Internal']);
@@ -65,6 +66,7 @@ export function prepareShimDir(opts: ShimStartOptions): string {
     };
     writeAtomic(path.join(dir, FILES.config), opts.spec, 0o600);
     writeAtomic(path.join(dir, FILES.options), JSON.stringify(options), 0o600);
+    crashPoint('create:shim-dir');
   } catch (err) {
     fs.rmSync(dir, { recursive: true, force: true });
     throw err;
@@ -210,7 +212,7 @@ export function handOffShim(sock: net.Socket, dir: string, line: string, what: s
 async function attachShim(sock: net.Socket, dir: string, handOff?: { line: string; what: string }): Promise<ShimConnection> {
   let nextId = 1;
   let closed = false;
-  const pending = new Map<number, { resolve: (r: WireResponse) => void; reject: (e: Error) => void }>();
+  const pending = new Map<number, { method: string; resolve: (r: WireResponse) => void; reject: (e: Error) => void }>();
   const eventListeners: Array<(e: ShimEvent) => void> = [];
   const closeListeners: Array<() => void> = [];
   const queued: ShimEvent[] = [];
@@ -218,6 +220,10 @@ async function attachShim(sock: net.Socket, dir: string, handOff?: { line: strin
   /** A hand-off's answer line not yet read (bytes so far), or undefined once past it. */
   let answer: Buffer | undefined = handOff ? Buffer.alloc(0) : undefined;
   let refused: TsrunError | undefined;
+  /** the shim answered delete: it is going away, and later calls find no task (not a transient fault) */
+  let deleted = false;
+  const gone = (method: string): TsrunError =>
+    deleted ? new TsrunError('NotFound', `cannot ${method} a deleted task: not found`) : new TsrunError('Unavailable', `shim ${dir}: connection closed`);
 
   const deliver = (e: ShimEvent): void => {
     if (eventListeners.length === 0) {
@@ -230,7 +236,7 @@ async function attachShim(sock: net.Socket, dir: string, handOff?: { line: strin
     if (closed) return;
     closed = true;
     const why = refused ?? (answer !== undefined && handOff ? shimAnswerError(undefined, handOff.what) : undefined);
-    for (const p of pending.values()) p.reject(why ?? new TsrunError('Unavailable', `shim ${dir}: connection closed`));
+    for (const p of pending.values()) p.reject(why ?? gone(p.method));
     pending.clear();
     for (const l of closeListeners) l();
   };
@@ -274,10 +280,10 @@ async function attachShim(sock: net.Socket, dir: string, handOff?: { line: strin
   sock.on('close', onClosed);
 
   const call = (req: WireRequest): Promise<WireResponse> => {
-    if (closed) return Promise.reject(new TsrunError('Unavailable', `shim ${dir}: connection closed`));
+    if (closed) return Promise.reject(gone(req.method ?? 'call'));
     const id = nextId++;
     return new Promise<WireResponse>((resolve, reject) => {
-      pending.set(id, { resolve, reject });
+      pending.set(id, { method: req.method ?? 'call', resolve, reject });
       sock.write(frameBytes(encodeFrame({ id, request: req })));
     }).then((r) => {
       if (r.errorCode) throw new TsrunError(CODES.has(r.errorCode) ? (r.errorCode as ErrorCode) : 'Internal', r.errorMessage ?? r.errorCode);
@@ -325,7 +331,11 @@ async function attachShim(sock: net.Socket, dir: string, handOff?: { line: strin
     stats: async () => JSON.parse(Buffer.from((await call({ method: 'stats' })).json ?? []).toString('utf8') || 'null') as unknown,
     update: async (resourcesJson) => void (await call({ method: 'update', resourcesJson })),
     deleteProcess: async (execId) => toExit((await call({ method: 'deleteProcess', execId })).exit),
-    delete: async () => toExit((await call({ method: 'delete' })).exit),
+    delete: async () => {
+      const exit = toExit((await call({ method: 'delete' })).exit);
+      deleted = true;
+      return exit;
+    },
     onEvent: (l) => {
       eventListeners.push(l);
       if (queued.length > 0) {

@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import { TsrunError } from '../spec/errors';
 import type { JsonLogSpec, ProcessExit, ProcessState, ProcessStatus, ShimEvent, StdioSpec } from './api';
 import type { JsonLog } from './json-log';
+import { crashPoint } from './crash-points';
 import { exitStatusOf } from './reaper';
 import { SHIM_STATE_VERSION, nowRfc3339Nano, writeShimState, type ShimOptions, type ShimState, type StoredExit, type StoredProcess } from './state';
 import { openProcessIo, type ProcessIo } from './stdio';
@@ -237,8 +238,10 @@ export function createService(d: ServiceDeps): Service {
       try {
         io = await openProcessIo(d.dir, 'init', o.stdio, log);
         p.io = io;
+        crashPoint('shim:create');
         p.pid = await runtime.create({ fds: io.childFds, ...(io.consoleSocket ? { consoleSocket: io.consoleSocket } : {}) });
         await io.childEndsClosed();
+        crashPoint('shim:created');
       } catch (err) {
         init = undefined;
         io?.close();

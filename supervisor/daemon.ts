@@ -116,7 +116,9 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
   // Re-adopt before serving: a client never sees a task list without the tasks that are running.
   const t0 = Date.now();
   const adopted = await tasks.adopt();
-  if (adopted.adopted + adopted.dead > 0) log.info('re-adopted shims', { live: adopted.adopted, dead: adopted.dead, ms: Date.now() - t0 });
+  if (adopted.adopted + adopted.dead + adopted.discarded > 0) {
+    log.info('re-adopted shims', { live: adopted.adopted, dead: adopted.dead, interruptedCreates: adopted.discarded, ms: Date.now() - t0 });
+  }
   // Networking a crash left half-made or half-released: whatever has no container record goes.
   try {
     const live = new Set(store.listNamespaces().flatMap((ns) => store.listContainers(ns.name).map((c) => `${ns.name}/${c.id}`)));

@@ -203,6 +203,7 @@ function implementation(impl: ServiceImpl, log: Logger): grpc.UntypedServiceImpl
           call.emit('error', { code: grpc.status.UNIMPLEMENTED, details: `${where} not implemented` });
           return;
         }
+        if (log.tracing) log.trace('rpc stream', { method: where });
         stream(call.request as never, context(call), (msg) => call.write(msg)).then(
           () => call.end(),
           (e: unknown) => {

@@ -16,8 +16,10 @@
  * an exit that is not restarted delete the task, the container record and its json-file log.
  *
  * Back-off: 100 ms doubling per consecutive restart up to 60 s; a container that ran for 10 s
- * or more counts as healthy again and the delay starts over (docker's rule). The exited task must
- * still be there, stopped, when the back-off ends: a client that deleted it took over.
+ * or more counts as healthy again and the delay starts over (docker's rule). The step and the
+ * time of the last restart are kept in the restarts table, so a crash-looping container is not
+ * restarted at 100 ms again after every tsrund restart. The exited task must still be there,
+ * stopped, when the back-off ends: a client that deleted it took over.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -89,6 +91,29 @@ export interface Restarts {
 
 const HEALTHY_MS = 10_000;
 
+/**
+ * The back-off step of the restart after the exit at `exitedAt` (0: 100 ms), recorded in the
+ * restarts table with the step after it: a container that ran HEALTHY_MS since its last restart
+ * starts over. The same exit published again (after a tsrund restart) is not counted twice.
+ */
+export function nextBackoffStep(store: Store, ns: string, id: string, restartCount: number, exitStatus: number, exitedAt: string, nowMs: number): number {
+  const rec = store.getRestart(ns, id);
+  if (rec !== undefined && rec.lastExitAt === exitedAt && rec.backoffStep > 0) return rec.backoffStep - 1;
+  const ranFor = nowMs - (rec?.startedAt ?? 0);
+  const step = ranFor >= HEALTHY_MS ? 0 : (rec?.backoffStep ?? 0);
+  store.putRestart({
+    namespace: ns,
+    id,
+    restartCount: rec?.restartCount ?? restartCount,
+    manuallyStopped: rec?.manuallyStopped ?? false,
+    lastExit: exitStatus,
+    backoffStep: step + 1,
+    startedAt: rec?.startedAt ?? null,
+    lastExitAt: exitedAt,
+  });
+  return step;
+}
+
 /** The restart count of a container: its label (absent: 0). */
 function countOf(labels: Readonly<Record<string, string>>): number {
   const n = Number(labels[COUNT_LABEL] ?? '0');
@@ -102,8 +127,6 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
   const pending: Array<() => void> = [];
   const timers = new Map<string, NodeJS.Timeout>();
   const inFlight = new Map<string, Promise<void>>();
-  const startedAt = new Map<string, number>();
-  const consecutive = new Map<string, number>();
 
   const setLabels = (ns: string, id: string, patch: Record<string, string | undefined>): void => {
     const c = store.getContainer(ns, id);
@@ -117,7 +140,6 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
   };
 
   const restart = async (ns: string, id: string, exitedPid: number): Promise<void> => {
-    const key = `${ns}/${id}`;
     const c = store.getContainer(ns, id);
     if (c === undefined || stopped) return;
     const policy = parsePolicy(c.labels[POLICY_LABEL]);
@@ -158,8 +180,15 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
       setLabels(ns, id, { [STATE_LABEL]: undefined });
       return;
     }
-    startedAt.set(key, Date.now());
-    const next = { ...rec, restartCount: rec.restartCount + 1, lastExit: view.exitStatus };
+    const kept = store.getRestart(ns, id);
+    const next = {
+      ...rec,
+      restartCount: rec.restartCount + 1,
+      lastExit: view.exitStatus,
+      backoffStep: kept?.backoffStep ?? 1,
+      startedAt: Date.now(),
+      lastExitAt: kept?.lastExitAt ?? null,
+    };
     store.putRestart(next);
     setLabels(ns, id, { [STATE_LABEL]: undefined, [COUNT_LABEL]: String(next.restartCount), [LABELS.startedAt]: formatRfc3339(now()) });
     log.info('restarted by policy', { namespace: ns, id, policy: c.labels[POLICY_LABEL], count: next.restartCount });
@@ -209,10 +238,7 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
     } catch {
       return;
     }
-    const ranFor = Date.now() - (startedAt.get(key) ?? 0);
-    const n = ranFor >= HEALTHY_MS ? 0 : (consecutive.get(key) ?? 0);
-    consecutive.set(key, n + 1);
-    const delay = backoffMs(n);
+    const delay = backoffMs(nextBackoffStep(store, ns, id, countOf(c.labels), exitStatus, exitedAt, Date.now()));
     const act = (): void => {
       setLabels(ns, id, { [STATE_LABEL]: 'restarting', [LABELS.exitCode]: String(exitStatus), [LABELS.finishedAt]: exitedAt });
       clearTimeout(timers.get(key));

@@ -97,7 +97,11 @@ export function leasesService(leases: Leases): ServiceImpl {
   };
 }
 
-/** containerd.services.containers.v1.Containers (ListStream answers UNIMPLEMENTED: ctr falls back to List) */
+/**
+ * containerd.services.containers.v1.Containers. ListStream sends one ListContainerMessage per
+ * container, as containerd 1.6 does (ctr tries it first and only falls back to List on
+ * UNIMPLEMENTED); the list is read before the first message, so the stream is one snapshot.
+ */
 export function containersService(containers: Containers): ServiceImpl {
   return {
     service: 'containerd.services.containers.v1.Containers',
@@ -116,7 +120,9 @@ export function containersService(containers: Containers): ServiceImpl {
       },
     },
     stream: {
-      ListStream: () => Promise.reject(new RpcStatus(grpc.status.UNIMPLEMENTED, 'ListStream is not implemented: use List')),
+      ListStream: async (req: FiltersRequest, ctx, write) => {
+        for (const c of containers.list(ctx.namespace(), req.filters)) write({ container: containerToWire(c) });
+      },
     },
   };
 }

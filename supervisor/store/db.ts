@@ -1,14 +1,18 @@
 /*
  * tsrund's metadata in SQLite (better-sqlite3), one file <root>/meta.db:
  *
- *   meta(key PK, value)                          daemon uuid, schema version
+ *   meta(key PK, value)                          daemon uuid
  *   namespaces(name PK, labels JSON, created_at)
  *   containers(namespace, id, labels JSON, image, runtime_name, runtime_options_url, runtime_options BLOB,
  *              spec_url, spec BLOB (stored and returned byte-for-byte), snapshotter, snapshot_key,
  *              extensions JSON, created_at, updated_at)           PK (namespace, id)
  *   leases(namespace, id, labels JSON, created_at)               PK (namespace, id)
- *   restarts(namespace, id, restart_count, manually_stopped, last_exit, updated_at)   PK (namespace, id)
- *                                                 restart-policy bookkeeping (the policy is a container label)
+ *   restarts(namespace, id, restart_count, manually_stopped, last_exit, backoff_step, started_at, last_exit_at)   PK (namespace, id)
+ *                                                 restart-policy bookkeeping (the policy is a container label),
+ *                                                 with the back-off, so a tsrund restart does not reset it
+ *
+ * Columns added after the first release come in through MIGRATIONS; PRAGMA user_version counts
+ * the ones a database has been through.
  *
  * journal_mode=WAL and synchronous=FULL: a statement that returned has been fsynced, so an
  * acknowledged write survives kill -9 and power loss. Leases are written with synchronous=NORMAL
@@ -59,6 +63,12 @@ export interface RestartRecord {
   /** set when the user stopped it (tsctl stop/kill): unless-stopped and always then leave it down */
   manuallyStopped: boolean;
   lastExit: number | null;
+  /** restarts in a row that did not run HEALTHY_MS (restart/policy.ts): the next back-off is backoffMs(backoffStep) */
+  backoffStep: number;
+  /** when the last restart started the task (ms since the epoch), or null */
+  startedAt: number | null;
+  /** the exited_at of the exit the back-off was last counted for (a re-published exit is not counted twice) */
+  lastExitAt: string | null;
 }
 
 interface ContainerRow {
@@ -93,9 +103,33 @@ CREATE TABLE IF NOT EXISTS leases (
 );
 CREATE TABLE IF NOT EXISTS restarts (
   namespace TEXT NOT NULL, id TEXT NOT NULL, restart_count INTEGER NOT NULL, manually_stopped INTEGER NOT NULL,
-  last_exit INTEGER, PRIMARY KEY (namespace, id)
+  last_exit INTEGER, backoff_step INTEGER NOT NULL DEFAULT 0, started_at INTEGER, last_exit_at TEXT,
+  PRIMARY KEY (namespace, id)
 );
 `;
+
+/**
+ * Changes to databases made before them, in order; user_version N means the first N are applied.
+ * Each checks before it changes, so a database made with today's SCHEMA passes through unchanged.
+ */
+const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
+  // 1: the restart back-off is kept with the policy state (it used to start over at every tsrund start)
+  (db) => {
+    const cols = new Set((db.prepare('PRAGMA table_info(restarts)').all() as Array<{ name: string }>).map((c) => c.name));
+    if (!cols.has('backoff_step')) db.exec('ALTER TABLE restarts ADD COLUMN backoff_step INTEGER NOT NULL DEFAULT 0');
+    if (!cols.has('started_at')) db.exec('ALTER TABLE restarts ADD COLUMN started_at INTEGER');
+    if (!cols.has('last_exit_at')) db.exec('ALTER TABLE restarts ADD COLUMN last_exit_at TEXT');
+  },
+];
+
+function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version >= MIGRATIONS.length) return;
+  db.transaction(() => {
+    for (const m of MIGRATIONS.slice(version)) m(db);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  })();
+}
 
 /** The metadata store: every read and write tsrund makes to disk besides the shims' own. */
 export interface Store {
@@ -198,6 +232,7 @@ export function openStore(root: string): Store {
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);
+  migrate(db);
 
   let uuid = (db.prepare('SELECT value FROM meta WHERE key = ?').get('uuid') as { value: string } | undefined)?.value;
   if (uuid === undefined) {
@@ -234,9 +269,11 @@ export function openStore(root: string): Store {
     lDelete: db.prepare('DELETE FROM leases WHERE namespace = ? AND id = ?'),
     rGet: db.prepare('SELECT * FROM restarts WHERE namespace = ? AND id = ?'),
     rPut: db.prepare(
-      `INSERT INTO restarts (namespace, id, restart_count, manually_stopped, last_exit) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO restarts (namespace, id, restart_count, manually_stopped, last_exit, backoff_step, started_at, last_exit_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (namespace, id) DO UPDATE SET restart_count = excluded.restart_count,
-         manually_stopped = excluded.manually_stopped, last_exit = excluded.last_exit`,
+         manually_stopped = excluded.manually_stopped, last_exit = excluded.last_exit,
+         backoff_step = excluded.backoff_step, started_at = excluded.started_at, last_exit_at = excluded.last_exit_at`,
     ),
     rDelete: db.prepare('DELETE FROM restarts WHERE namespace = ? AND id = ?'),
   };
@@ -311,7 +348,16 @@ export function openStore(root: string): Store {
 
     getRestart(namespace, id) {
       const r = q.rGet.get(namespace, id) as
-        | { namespace: string; id: string; restart_count: number; manually_stopped: number; last_exit: number | null }
+        | {
+            namespace: string;
+            id: string;
+            restart_count: number;
+            manually_stopped: number;
+            last_exit: number | null;
+            backoff_step: number;
+            started_at: number | null;
+            last_exit_at: string | null;
+          }
         | undefined;
       if (r === undefined) return undefined;
       return {
@@ -320,10 +366,13 @@ export function openStore(root: string): Store {
         restartCount: r.restart_count,
         manuallyStopped: r.manually_stopped !== 0,
         lastExit: r.last_exit,
+        backoffStep: r.backoff_step,
+        startedAt: r.started_at,
+        lastExitAt: r.last_exit_at,
       };
     },
     putRestart(r) {
-      q.rPut.run(r.namespace, r.id, r.restartCount, r.manuallyStopped ? 1 : 0, r.lastExit);
+      q.rPut.run(r.namespace, r.id, r.restartCount, r.manuallyStopped ? 1 : 0, r.lastExit, r.backoffStep, r.startedAt, r.lastExitAt);
     },
     deleteRestart(namespace, id) {
       q.rDelete.run(namespace, id);

@@ -67,8 +67,11 @@ export interface Tasks {
   update(namespace: string, id: string, resources: AnyValue | null): Promise<void>;
   hasTask(namespace: string, id: string): boolean;
   hasTasks(namespace: string): boolean;
-  /** find every live shim under the shim root and take its tasks back; exits missed while down are published */
-  adopt(): Promise<{ adopted: number; dead: number }>;
+  /**
+   * find every live shim under the shim root and take its tasks back; exits missed while down are
+   * published; shims of Creates that never answered are removed (`discarded`)
+   */
+  adopt(): Promise<{ adopted: number; dead: number; discarded: number }>;
   onInitExit(listener: InitExitListener): void;
   /** close every shim connection (the shims and containers keep running) */
   detachAll(): void;
@@ -101,4 +104,6 @@ export interface TaskContext {
   getProc(t: Task, execId: string | undefined): Proc;
   /** t's shim connection, or FailedPrecondition when its shim is gone */
   liveConn(t: Task): ShimConnection;
+  /** run `op` on the task in its queue of operations (task.ts serialize), or NotFound */
+  queued<T>(ns: string, id: string, op: (t: Task) => Promise<T>): Promise<T>;
 }

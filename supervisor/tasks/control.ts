@@ -10,19 +10,17 @@ import type { TaskContext, Tasks } from './api';
 
 /** The cgroup half of Tasks. */
 export function controlMethods(ctx: TaskContext): Pick<Tasks, 'pause' | 'resume' | 'listPids' | 'stats' | 'update'> {
-  const { tasks, events, getTask, liveConn } = ctx;
+  const { tasks, events, liveConn, queued } = ctx;
   return {
-    async pause(ns, id) {
-      const t = getTask(ns, id);
+    pause: (ns, id) => queued(ns, id, async (t) => {
       if (t.init.exit !== undefined || t.heldInitExit !== undefined || t.conn === undefined) throw errors.pauseStopped();
       await t.conn.pause();
       t.init.status = 'paused';
       for (const p of t.execs.values()) if (p.status === 'running') p.status = 'paused';
       emit(events, ns, 'taskPaused', { containerId: id });
-    },
+    }),
 
-    async resume(ns, id) {
-      const t = getTask(ns, id);
+    resume: (ns, id) => queued(ns, id, async (t) => {
       if (t.init.exit !== undefined || t.conn === undefined) {
         throw new TsrunError('FailedPrecondition', `cannot resume a stopped container: failed precondition`);
       }
@@ -30,13 +28,9 @@ export function controlMethods(ctx: TaskContext): Pick<Tasks, 'pause' | 'resume'
       if (t.init.status === 'paused') t.init.status = 'running';
       for (const p of t.execs.values()) if (p.status === 'paused') p.status = 'running';
       emit(events, ns, 'taskResumed', { containerId: id });
-    },
+    }),
 
-    async listPids(ns, id) {
-      const t = getTask(ns, id);
-      if (t.conn === undefined) return [];
-      return t.conn.pids();
-    },
+    listPids: (ns, id) => queued(ns, id, async (t) => (t.conn === undefined ? [] : t.conn.pids())),
 
     async stats(ns, filters) {
       const f = parseFilters(filters);
@@ -46,10 +40,9 @@ export function controlMethods(ctx: TaskContext): Pick<Tasks, 'pause' | 'resume'
       return Promise.all(picked.map(async (t) => ({ id: t.id, stats: await t.conn!.stats() })));
     },
 
-    async update(ns, id, resources) {
-      const t = getTask(ns, id);
+    update: (ns, id, resources) => queued(ns, id, async (t) => {
       if (resources === null || resources.value.length === 0) throw errors.invalid('resources must be set');
       await liveConn(t).update(resources.value);
-    },
+    }),
   };
 }

@@ -11,10 +11,9 @@ import { newProc, nowRfc3339 } from './task';
 
 /** The exec half of Tasks. */
 export function execMethods(ctx: TaskContext): Pick<Tasks, 'exec' | 'deleteProcess' | 'resizePty' | 'closeIO'> {
-  const { events, getTask, getProc, liveConn } = ctx;
+  const { events, getTask, getProc, liveConn, queued } = ctx;
   return {
-    async exec(ns, id, execId, spec, stdio) {
-      const t = getTask(ns, id);
+    exec: (ns, id, execId, spec, stdio) => queued(ns, id, async (t) => {
       validateIdentifier('invalid exec id', execId);
       if (t.execs.has(execId)) throw errors.processExists(execId);
       if (t.init.exit !== undefined || t.heldInitExit !== undefined) {
@@ -31,10 +30,9 @@ export function execMethods(ctx: TaskContext): Pick<Tasks, 'exec' | 'deleteProce
         throw e;
       }
       emit(events, ns, 'taskExecAdded', { containerId: id, execId });
-    },
+    }),
 
-    async deleteProcess(ns, id, execId) {
-      const t = getTask(ns, id);
+    deleteProcess: (ns, id, execId) => queued(ns, id, async (t) => {
       const p = getProc(t, execId);
       let exit: ProcessExit;
       if (t.conn !== undefined) {
@@ -48,7 +46,7 @@ export function execMethods(ctx: TaskContext): Pick<Tasks, 'exec' | 'deleteProce
       t.execs.delete(execId);
       for (const w of p.waiters.splice(0)) w(p.exit ?? exit);
       return exitView(execId, p.exit ?? exit);
-    },
+    }),
 
     async resizePty(ns, id, execId, width, height) {
       const t = getTask(ns, id);

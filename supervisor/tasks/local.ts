@@ -7,15 +7,18 @@
  *   - an init exit is held while started execs are still running (at most EXEC_GRACE_MS), so exec
  *     exits come first;
  *   - each process's exit is published once per tsrund lifetime (a re-adopted shim's already
- *     stopped processes are published again after a restart: at-least-once).
+ *     stopped processes are published again after a restart: at-least-once);
+ *   - the operations that change a task or reach its shim are queued per task (task.ts
+ *     serialize): one Delete wins and publishes /tasks/delete, whatever races it answers NotFound.
  *
  * Process status, pid, stdio and exit are kept here, so Get/List/Wait (called many times per ctr
  * command) never touch the shim. A shim that dies (connection closed without Delete) is resolved
  * with reapDeadShim: its processes get exits and the task stays STOPPED until deleted.
  */
-import type { ProcessExit, ShimConnection, ShimDirEntry } from '../../shim/api';
+import type { ProcessExit, ShimConnection } from '../../shim/api';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { crashPoint } from '../../shim/crash-points';
 import { TsrunError } from '../../spec/errors';
 import { errors } from '../errors';
 import { emit, type Exchange } from '../events/exchange';
@@ -23,13 +26,14 @@ import type { Logger } from '../log';
 import { parseRfc3339 } from '../proto/index';
 import type { Store } from '../store/db';
 import { jsonLogFromLabels, LABELS } from '../labels';
-import { adoptShim } from './adopt';
+import { adoptAll } from './adopt';
+import { taskMarkers } from './markers';
 import { exitView, type InitExitListener, type ProcessView, type ShimDriver, type TaskContext, type TaskOptions, type Tasks } from './api';
 import { controlMethods } from './control';
 import { execMethods } from './exec';
 import { mountRootfs, rootfsDir, unmountRootfs } from './rootfs';
 import { chooseRuntime } from './runtime-choice';
-import { newProc, nowRfc3339, taskKey, type Proc, type Task } from './task';
+import { newProc, newTask, nowRfc3339, serialize, taskKey, type Proc, type Task } from './task';
 
 export { chooseRuntime } from './runtime-choice';
 export type { CreateInput, ExitView, InitExitListener, ProcessView, ShimDriver, TaskOptions, Tasks } from './api';
@@ -47,6 +51,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
   const initExitListeners: InitExitListener[] = [];
   const execGraceMs = opts.execGraceMs ?? 2000;
   const keyOf = taskKey;
+  const markers = taskMarkers(opts.shimRoot);
 
   const getTask = (ns: string, id: string): Task => {
     const t = tasks.get(keyOf(ns, id));
@@ -126,8 +131,12 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
   };
 
   /** The shim went away without Delete: reap it and close every process with an exit. */
-  const shimGone = async (t: Task): Promise<void> => {
+  const shimGone = (t: Task): Promise<void> => {
     t.conn = undefined;
+    t.reaping ??= reapTask(t);
+    return t.reaping;
+  };
+  const reapTask = async (t: Task): Promise<void> => {
     let exit: ProcessExit;
     try {
       exit = await driver.reapDeadShim(t.dir);
@@ -188,18 +197,39 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
     exitedAt: p.exit === undefined ? undefined : parseRfc3339(p.exit.exitedAt),
   });
 
+  /**
+   * Undo a Create that failed after its shim started: delete through the shim, or, when the shim
+   * died (killed mid-create), reap what it left (container, cgroup, directory), so the id can be
+   * created again.
+   */
   const destroyConn = async (conn: ShimConnection): Promise<void> => {
     try {
       await conn.delete();
+      conn.close();
+      return;
     } catch (e) {
       log.debug('shim delete after a failed create', { id: conn.id, error: e instanceof Error ? e.message : String(e) });
-    } finally {
       conn.close();
+    }
+    try {
+      await driver.reapDeadShim(conn.dir);
+    } catch (e) {
+      log.warn('cleaning up after a failed create', { id: conn.id, dir: conn.dir, error: e instanceof Error ? e.message : String(e) });
     }
   };
 
-  const adoptOne = (entry: ShimDirEntry): Promise<'adopted' | 'dead'> => adoptShim({ tasks, driver, log, finalize, attach, handleExit }, entry);
-  const ctx: TaskContext = { tasks, events, getTask, getProc, liveConn };
+  /** Run `op` on the task in the per-task queue (NotFound if it is gone by then). */
+  const queued = <T>(ns: string, id: string, op: (t: Task) => Promise<T>): Promise<T> => {
+    let t: Task;
+    try {
+      t = getTask(ns, id);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return serialize(t, () => op(t));
+  };
+
+  const ctx: TaskContext = { tasks, events, getTask, getProc, liveConn, queued };
 
   return {
     async create(ns, id, input) {
@@ -227,6 +257,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
           labels[LABELS.logPath] = log.path;
         }
         if (Object.keys(labels).length !== Object.keys(c.labels).length || Object.entries(labels).some(([k, v]) => c.labels[k] !== v)) store.updateContainer({ ...c, labels });
+        crashPoint('create:before-shim');
         const conn = await driver.startShim({
           stateRoot: opts.shimRoot,
           namespace: ns,
@@ -239,26 +270,28 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
           ...(choice.noNewKeyring ? { noNewKeyring: true } : {}),
           ...(opts.shimBinary !== undefined ? { shimBinary: opts.shimBinary } : {}),
         });
-        const t: Task = {
-          namespace: ns,
-          id,
-          dir: conn.dir,
-          conn,
-          init: newProc(undefined, 0, 'created', input.stdio),
-          execs: new Map(),
-          closing: false,
-          heldInitExit: undefined,
-          queued: undefined,
-        };
+        const t = newTask(ns, id, conn.dir, conn, newProc(undefined, 0, 'created', input.stdio));
+        // A shim that dies before create answered is cleaned up below, with no task and no exit.
+        t.closing = true;
         attach(t, conn);
         let pid: number;
         try {
+          crashPoint('create:shim-started');
           ({ pid } = await conn.create());
+          crashPoint('create:container-created');
+          // from here on a restarted tsrund adopts the task instead of undoing the create
+          markers.put(ns, id);
+          crashPoint('create:recorded');
         } catch (e) {
-          t.closing = true;
           await destroyConn(conn);
+          // A shim that died under create is cleaned up by now: not a transient fault of tsrund
+          // (Unavailable makes clients retry blindly).
+          if (e instanceof TsrunError && e.code === 'Unavailable') {
+            throw new TsrunError('Internal', `create task ${id}: the shim exited during create (${e.message}); what it made is removed`, { cause: e });
+          }
           throw e;
         }
+        t.closing = false;
         t.init.pid = pid;
         tasks.set(key, t);
         emit(events, ns, 'taskCreate', {
@@ -277,8 +310,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
       }
     },
 
-    async start(ns, id, execId) {
-      const t = getTask(ns, id);
+    start: (ns, id, execId) => queued(ns, id, async (t) => {
       const p = getProc(t, execId);
       if (p.exit !== undefined) throw new TsrunError('FailedPrecondition', `process ${p.execId ?? id} has already exited: failed precondition`);
       const conn = liveConn(t);
@@ -296,7 +328,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
         p.pendingExit = undefined;
         if (pending !== undefined) handleExit(t, pending);
       }
-    },
+    }),
 
     async wait(ns, id, execId) {
       const t = getTask(ns, id);
@@ -316,22 +348,21 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
       return out;
     },
 
-    async kill(ns, id, execId, signal, all) {
-      const t = getTask(ns, id);
+    kill: (ns, id, execId, signal, all) => queued(ns, id, async (t) => {
       const p = getProc(t, execId);
       if (p.exit !== undefined || (p === t.init && t.heldInitExit !== undefined)) throw errors.processFinished();
       const conn = liveConn(t);
       await conn.kill(signal, { ...(execId !== undefined ? { execId } : {}), ...(all ? { all: true } : {}) });
-    },
+    }),
 
-    async delete(ns, id) {
-      const t = getTask(ns, id);
+    delete: (ns, id) => queued(ns, id, async (t) => {
       const init = t.init;
       if (t.conn !== undefined && init.exit === undefined && t.heldInitExit === undefined && (init.status === 'running' || init.status === 'paused')) {
         throw new TsrunError('FailedPrecondition', `task ${id} must be stopped before deletion: ${init.status}: failed precondition`);
       }
       releaseInit(t);
-      let exit: ProcessExit;
+      const key = keyOf(ns, id);
+      let exit: ProcessExit | undefined;
       if (t.conn !== undefined) {
         const conn = t.conn;
         t.closing = true;
@@ -339,36 +370,42 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
           exit = await conn.delete();
         } catch (e) {
           t.closing = false;
-          throw e;
+          if (!(e instanceof TsrunError && e.code === 'Unavailable')) throw e;
+          // The shim died under the Delete: reap it like any dead shim, and the Delete goes on.
+          log.warn('shim died during delete', { namespace: ns, id, error: e.message });
+          await shimGone(t);
         }
-        // The shim removes its directory and exits after answering; a new task of the same id
-        // (restart policy, `ctr task start` again) waits for that in create().
-        const key = keyOf(ns, id);
-        const released = new Promise<void>((resolve) => {
-          conn.onClose(resolve);
-          setTimeout(resolve, SHIM_EXIT_WAIT_MS).unref();
-        }).then(() => {
-          conn.close();
-          if (releasing.get(key) === released) releasing.delete(key);
-        });
-        releasing.set(key, released);
-        t.conn = undefined;
-      } else {
-        exit = init.exit ?? { pid: init.pid, exitStatus: 255, exitedAt: nowRfc3339() };
+        if (exit !== undefined) {
+          // The shim removes its directory and exits after answering; a new task of the same id
+          // (restart policy, `ctr task start` again) waits for that in create().
+          const released = new Promise<void>((resolve) => {
+            conn.onClose(resolve);
+            setTimeout(resolve, SHIM_EXIT_WAIT_MS).unref();
+          }).then(() => {
+            conn.close();
+            if (releasing.get(key) === released) releasing.delete(key);
+          });
+          releasing.set(key, released);
+          t.conn = undefined;
+        }
+      } else if (t.reaping !== undefined) {
+        await t.reaping;
       }
+      exit ??= init.exit ?? { pid: init.pid, exitStatus: 255, exitedAt: nowRfc3339() };
       finalize(t, init, exit);
       for (const p of t.execs.values()) for (const w of p.waiters.splice(0)) w(p.exit ?? exit);
-      tasks.delete(keyOf(ns, id));
+      t.deleted = true;
+      tasks.delete(key);
+      markers.remove(ns, id);
       try {
         unmountRootfs(rootfsDir(opts.shimRoot, ns, id));
       } catch (e) {
         log.warn('rootfs unmount failed', { id, error: e instanceof Error ? e.message : String(e) });
       }
-      const final = init.exit ?? exit;
-      const v = exitView('', final);
+      const v = exitView('', init.exit ?? exit);
       emit(events, ns, 'taskDelete', { containerId: id, pid: v.pid, exitStatus: v.exitStatus, exitedAt: v.exitedAt, id: '' });
       return v;
-    },
+    }),
 
     ...execMethods(ctx),
     ...controlMethods(ctx),
@@ -379,24 +416,7 @@ export function createTasks(store: Store, events: Exchange, driver: ShimDriver, 
       return false;
     },
 
-    async adopt() {
-      let entries: ShimDirEntry[];
-      try {
-        entries = driver.listShimDirs(opts.shimRoot);
-      } catch (e) {
-        log.warn('listing shim directories failed', { root: opts.shimRoot, error: e instanceof Error ? e.message : String(e) });
-        return { adopted: 0, dead: 0 };
-      }
-      const results = await Promise.all(
-        entries.map((e) =>
-          adoptOne(e).catch((err: unknown) => {
-            log.error('re-adopting a shim failed', { dir: e.dir, error: err instanceof Error ? err.message : String(err) });
-            return 'dead' as const;
-          }),
-        ),
-      );
-      return { adopted: results.filter((r) => r === 'adopted').length, dead: results.filter((r) => r === 'dead').length };
-    },
+    adopt: () => adoptAll({ tasks, driver, log, finalize, attach, handleExit }, opts.shimRoot, markers),
 
     onInitExit(listener) {
       initExitListeners.push(listener);

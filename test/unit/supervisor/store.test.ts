@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
+import Database from 'better-sqlite3';
 import { openStore, type ContainerRecord } from '../../../supervisor/store/db';
 import { ZERO_TIME } from '../../../supervisor/proto/index';
 
@@ -68,9 +69,9 @@ t.test('namespaces, implicit creation, leases, restart records', async (t) => {
   t.notOk(s.createLease({ namespace: 'n', id: 'l1', labels: {}, createdAt: { seconds: 1, nanos: 2 } }));
   t.equal(s.listLeases('n').length, 1);
   t.ok(s.deleteLease('n', 'l1'));
-  s.putRestart({ namespace: 'n', id: 'c', restartCount: 2, manuallyStopped: false, lastExit: 1 });
-  s.putRestart({ namespace: 'n', id: 'c', restartCount: 3, manuallyStopped: true, lastExit: 1 });
-  t.same(s.getRestart('n', 'c'), { namespace: 'n', id: 'c', restartCount: 3, manuallyStopped: true, lastExit: 1 });
+  s.putRestart({ namespace: 'n', id: 'c', restartCount: 2, manuallyStopped: false, lastExit: 1, backoffStep: 0, startedAt: null, lastExitAt: null });
+  s.putRestart({ namespace: 'n', id: 'c', restartCount: 3, manuallyStopped: true, lastExit: 1, backoffStep: 4, startedAt: 1700000000123, lastExitAt: '1.5' });
+  t.same(s.getRestart('n', 'c'), { namespace: 'n', id: 'c', restartCount: 3, manuallyStopped: true, lastExit: 1, backoffStep: 4, startedAt: 1700000000123, lastExitAt: '1.5' });
   s.deleteRestart('n', 'c');
   t.equal(s.getRestart('n', 'c'), undefined);
   s.close();
@@ -84,4 +85,25 @@ t.test('the database is in WAL mode with synchronous=FULL', async (t) => {
   const db = new Database(path.join(root, 'meta.db'));
   t.equal(db.pragma('journal_mode', { simple: true }), 'wal');
   db.close();
+});
+
+t.test('a database from before the back-off columns is migrated and keeps its restart records', async (t) => {
+  const root = tempRoot(t);
+  // the restarts table as the first release made it
+  const old = new Database(path.join(root, 'meta.db'));
+  old.exec(`CREATE TABLE restarts (
+    namespace TEXT NOT NULL, id TEXT NOT NULL, restart_count INTEGER NOT NULL, manually_stopped INTEGER NOT NULL,
+    last_exit INTEGER, PRIMARY KEY (namespace, id))`);
+  old.prepare('INSERT INTO restarts VALUES (?, ?, ?, ?, ?)').run('n', 'old', 5, 0, 1);
+  old.close();
+  const s = openStore(root);
+  t.same(s.getRestart('n', 'old'), { namespace: 'n', id: 'old', restartCount: 5, manuallyStopped: false, lastExit: 1, backoffStep: 0, startedAt: null, lastExitAt: null });
+  s.putRestart({ namespace: 'n', id: 'old', restartCount: 6, manuallyStopped: false, lastExit: 1, backoffStep: 3, startedAt: 42, lastExitAt: 'x' });
+  s.close();
+  const again = openStore(root);
+  t.same(again.getRestart('n', 'old'), { namespace: 'n', id: 'old', restartCount: 6, manuallyStopped: false, lastExit: 1, backoffStep: 3, startedAt: 42, lastExitAt: 'x' }, 'kept across reopening');
+  again.close();
+  const check = new Database(path.join(root, 'meta.db'), { readonly: true });
+  t.equal(check.pragma('user_version', { simple: true }), 1, 'the migration is recorded');
+  check.close();
 });
