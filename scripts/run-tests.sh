@@ -2,7 +2,7 @@
 # make test: unit tests (no root), the C decoder's TAP test, and integration tests (as root,
 # real containers). Prints every runner's output, then one last line "N passed, M failed".
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 out=$(mktemp -d /tmp/tsrun-tests.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 passed=0; failed=0; skipped=0

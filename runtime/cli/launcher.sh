@@ -42,6 +42,7 @@ if [ -z "${GLIBC_TUNABLES+set}" ]; then
   GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432
   export GLIBC_TUNABLES
 fi
+# shellcheck disable=SC3013 # -nt/-ot: dash, busybox sh and bash all have them, and they are the only way to compare mtimes without a fork
 if [ -z "${TSRUN_NO_SNAPSHOT:-}" ] && [ -r "$dir/tsrun.blob" ] && [ -e "$dir/tsrun.blob-node" ] \
   && ! [ "$node" -nt "$dir/tsrun.blob-node" ] && ! [ "$node" -ot "$dir/tsrun.blob-node" ]; then
   cli=tsrun
