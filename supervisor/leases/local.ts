@@ -1,6 +1,6 @@
 /*
  * Leases: with --rootfs containers there is nothing for a lease to protect, but ctr wraps every
- * container create in Leases.Create/Delete and fails without them (containerd-api.md §3.4), so
+ * container create in Leases.Create/Delete and fails without them (docs/containerd-api.md §3.4), so
  * they are stored (for List) and otherwise inert. They publish no events.
  */
 import { randomBytes } from 'node:crypto';
