@@ -122,12 +122,11 @@ export function shimEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Start a shim for one container and connect to it. */
-export async function startShim(opts: ShimStartOptions): Promise<ShimConnection> {
-  if (opts.group !== undefined) {
-    const { startGroupedShim } = await import('./pool');
-    return startGroupedShim(opts, undefined);
-  }
+/**
+ * Start a shim of its own for one container (no group) and connect to it; startShim (pool.ts)
+ * is the entry point that also handles groups.
+ */
+export async function startSingleShim(opts: ShimStartOptions): Promise<ShimConnection> {
   const binary = locateShimBinary(opts.shimBinary);
   const dir = prepareShimDir(opts);
   try {
