@@ -101,7 +101,7 @@ if (why !== undefined) {
   });
 
   t.test('events', async (t) => {
-    const ev = e.tsctlAsync(['events'], { timeoutMs: 20_000 });
+    const ev = e.tsctlAsync(['events'], { timeoutMs: 120_000 });
     // Subscribed once the events of a throwaway container show: create one until one does.
     let subscribed = false;
     for (let i = 0; i < 40 && !subscribed; i++) {
@@ -113,8 +113,8 @@ if (why !== undefined) {
     e.tsctl(['run', '--name', 'evt', e.d.rootfs, 'sh', '-c', 'exit 4']);
     t.equal(e.tsctl(['rm', 'evt']).status, 0);
     const id = (): string | undefined => /container die ([0-9a-f]{64}) \(exitCode=4/.exec(ev.stdout())?.[1];
-    t.ok(await waitFor(() => ev.stdout().includes(`container destroy ${id() ?? '-'}`), 10_000), 'destroy event seen');
-    process.kill(ev.pid, 'SIGTERM'); // our own tsctl, by its pid
+    t.ok(await waitFor(() => ev.stdout().includes(`container destroy ${id() ?? '-'}`), 30_000), 'destroy event seen');
+    process.kill(ev.pid, 'SIGTERM'); // our own tsctl, by its pid (alive: it streams until signalled)
     const r = await ev;
     t.match(r.stdout, /Z container create [0-9a-f]{64} \(.*name=evt\)\n/);
     t.match(r.stdout, /Z container start [0-9a-f]{64} \(.*name=evt\)\n/);
