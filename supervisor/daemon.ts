@@ -7,7 +7,7 @@
  * one shim with its namespace's other containers of that group.
  */
 import * as path from 'node:path';
-import { createShimPool, startShim as realStartShim, type ShimPool } from '../shim/pool';
+import { createShimPool, startShim as realStartShim, type ShimPool } from './shims/pool';
 import type { ShimStartOptions } from '../shim/api';
 import { TsrunError } from '../spec/errors';
 import type { Config } from './config';

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import t from 'tap';
 import type { ShimEvent } from '../../shim/api';
-import { connectShim, listShimDirs, reapDeadShim } from '../../shim/client';
+import { connectShim, listShimDirs, reapDeadShim } from '../../supervisor/shims/client';
 import { readShimState } from '../../shim/state';
 import { requires } from '../helpers/requires';
 import { RUNTIMES, containerLeftovers, shimRig } from '../helpers/shim';

@@ -20,10 +20,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TsrunError } from '../spec/errors';
-import type { ShimConnection, ShimPoolOptions, ShimStartOptions } from './api';
+import { TsrunError } from '../../spec/errors';
+import type { ShimConnection, ShimPoolOptions, ShimStartOptions } from '../../shim/api';
 import { abandonShimDir, connectShim, handOffShim, locateShimBinary, prepareShimDir, shimAnswerError, shimCommand, shimEnv, startSingleShim, SHIM_NODE_ARGS } from './client';
-import { withSocketPath } from './sockpath';
+import { withSocketPath } from '../../shim/sockpath';
 
 /** How long a shim may take to start, or to take a container. */
 const READY_TIMEOUT_MS = 30_000;
