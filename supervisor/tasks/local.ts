@@ -1,5 +1,5 @@
 /*
- * Tasks: one shim per container, driven through shim/client.ts (the ShimDriver passed in), with
+ * Tasks: one shim per container, driven through supervisor/shims/client.ts (the ShimDriver passed in), with
  * containerd's task semantics (docs/containerd-api.md §6) and event ordering enforced here:
  *
  *   /tasks/create ─▶ /tasks/start ─▶ /tasks/exit ─▶ /tasks/delete
