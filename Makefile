@@ -21,6 +21,9 @@ APT_PACKAGES += containernetworking-plugins iptables
 # What the end-to-end tests need: the engines they drive tsrun with (and crun for comparisons);
 # `script` (bsdutils); catatonit as the CRI test's pause process; a real registry, skopeo and
 # htpasswd (apache2-utils) for the registry tests.
+# make lint's tools, and clang with its libFuzzer runtime for the decoder's fuzz target.
+LINT_APT_PACKAGES := shellcheck clang-format
+FUZZ_APT_PACKAGES := clang libclang-rt-14-dev
 TEST_APT_PACKAGES := containerd podman conmon docker.io crun bsdutils catatonit docker-registry skopeo apache2-utils
 STAMP := build/.stamp
 NODE_BIN := $(shell readlink -f "$$(command -v node)")
@@ -32,7 +35,7 @@ NODE_BIN := $(shell readlink -f "$$(command -v node)")
 NODE_INCLUDE ?= $(patsubst %/node_api.h,%,$(firstword $(wildcard $(dir $(NODE_BIN))../include/node/node_api.h /usr/include/node/node_api.h /usr/local/include/node/node_api.h)))
 ADDON := $(if $(NODE_INCLUDE),build/tsrun.node)
 
-.PHONY: help deps deps-test apt-install build native gen check-generated typecheck test test-unit test-native test-root demo install uninstall bench clean
+.PHONY: help deps deps-test deps-lint apt-install build native gen check-generated typecheck lint fuzz test test-unit test-native test-root demo install uninstall bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | sort
@@ -43,6 +46,9 @@ deps: ## install apt and npm dependencies when missing (apt first: npm builds be
 
 deps-test: deps ## also install the engines the end-to-end tests use (containerd, podman, docker.io, crun)
 	@$(MAKE) -s apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+deps-lint: ## install shellcheck, clang-format and clang's libFuzzer runtime when missing
+	@$(MAKE) -s apt-install PACKAGES="$(LINT_APT_PACKAGES) $(FUZZ_APT_PACKAGES)"
 
 apt-install:
 	@missing=(); for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing+=($$p); done; \
@@ -100,6 +106,17 @@ build/tsrun.node: native-helpers/addon.c $(NATIVE_SRC) $(NATIVE_HDR)
 
 typecheck: $(LOCK_STAMP) ## tsc --noEmit (strict)
 	node_modules/.bin/tsc -p tsconfig.json
+
+# The rules of docs/style.md a machine can check, and the layers of CONTRIBUTING.md (eslint.config.mjs).
+# The last check keeps the repository standing alone: no tracked file names a path outside it
+# (the pattern is written so that it does not match this Makefile itself).
+LINT_SH := scripts/*.sh runtime/cli/launcher.sh .ci/run
+LINT_C := $(filter-out native-helpers/plan_ops.h,$(wildcard native-helpers/*.c native-helpers/*.h))
+lint: typecheck ## typecheck, ESLint (style and layer rules), shellcheck, clang-format check, no paths outside the repo
+	node_modules/.bin/eslint --max-warnings=0 .
+	shellcheck $(LINT_SH)
+	clang-format --dry-run --Werror $(LINT_C)
+	@if git grep -nIE '/(w)ork/|\.\./(s)hared'; then echo "lint: the files above name a path outside the repository" >&2; exit 1; fi
 
 # bin/tsrun is a sh launcher (runtime/cli/launcher.sh) for two bundles of the CLI, each with a V8
 # startup snapshot: bin/tsrun-lifecycle.{js,blob} (start, state, kill, delete only: a snapshot
@@ -185,7 +202,24 @@ build/noclone3: native-helpers/noclone3.c
 	@mkdir -p build
 	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -o $@ native-helpers/noclone3.c
 
-test: deps-test build build/noclone3 typecheck ## run every test (unit, native, and integration as root); ends with "N passed, M failed"
+test-unit: node_modules/.package-lock.json build/decode_test ## unit tests and the C decoder's test: no root, no apt, no engines
+	npx --no-install tap --disable-coverage --allow-empty-coverage test/unit
+	build/decode_test
+
+# The decoder's libFuzzer target, with the seed plans encoded from test/fixtures/spec/good.
+build/decode_fuzz: native-helpers/decode_fuzz.c native-helpers/plan.c native-helpers/plan.h native-helpers/plan_ops.h
+	@mkdir -p build
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -o $@ native-helpers/decode_fuzz.c native-helpers/plan.c
+
+build/fuzz-seeds: scripts/fuzz-seeds.ts $(TS_SRC) $(wildcard test/fixtures/spec/good/*.json) | node_modules/.package-lock.json
+	@mkdir -p build
+	$(ESBUILD) scripts/fuzz-seeds.ts --bundle --platform=node --format=cjs --log-level=warning --outfile=build/fuzz-seeds.cjs
+	rm -rf $@ && node build/fuzz-seeds.cjs $@
+
+fuzz: build/decode_fuzz build/fuzz-seeds ## fuzz the plan decoder for FUZZ_SECONDS (25) from seed plans; prints one TAP line
+	bash scripts/fuzz.sh
+
+test: deps-test deps-lint build build/noclone3 build/decode_fuzz build/fuzz-seeds typecheck ## run every test (lint, unit, native, fuzz, and integration as root); ends with "N passed, M failed"
 	bash scripts/run-tests.sh
 
 demo: build ## build a busybox bundle and run it with tsrun

@@ -201,7 +201,8 @@ int tsrun_idmapped_tree(const char *source, const char *uid_map, const char *gid
     th_say_err(err, errlen, "clone the mount tree (open_tree) of ", source);
     return -e;
   }
-  struct mount_attr a = {.attr_set = attr_set | MOUNT_ATTR_IDMAP, .attr_clr = attr_clr, .propagation = 0, .userns_fd = (uint64_t)userns};
+  struct mount_attr a = {
+      .attr_set = attr_set | MOUNT_ATTR_IDMAP, .attr_clr = attr_clr, .propagation = 0, .userns_fd = (uint64_t)userns};
   int rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | rec, &a, sizeof a);
   int e = errno;
   close(userns);

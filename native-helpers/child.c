@@ -287,11 +287,14 @@ static int th_apply_stdio(struct th_child *c) {
     for (int k = 0; k < 3 && rc == 0; k++) {
       uint32_t src = op->f[k].u32;
       if (src == TH_STDIO_INHERIT) continue;
-      if ((int)src == c->sync_fd) rc = th_fail_complete(c, EBADF, "stdio fd ", th_u64s(a, src), " is the sync socket", NULL);
-      else if ((copy[k] = fcntl((int)src, F_DUPFD_CLOEXEC, 3)) < 0) rc = th_fail(c, errno, "stdio: fd ", th_u64s(a, src), NULL);
+      if ((int)src == c->sync_fd)
+        rc = th_fail_complete(c, EBADF, "stdio fd ", th_u64s(a, src), " is the sync socket", NULL);
+      else if ((copy[k] = fcntl((int)src, F_DUPFD_CLOEXEC, 3)) < 0)
+        rc = th_fail(c, errno, "stdio: fd ", th_u64s(a, src), NULL);
     }
     for (int k = 0; k < 3 && rc == 0; k++)
-      if (copy[k] >= 0 && dup2(copy[k], k) < 0) rc = th_fail(c, errno, "stdio: make fd ", th_u64s(a, (uint64_t)k), NULL);
+      if (copy[k] >= 0 && dup2(copy[k], k) < 0)
+        rc = th_fail(c, errno, "stdio: make fd ", th_u64s(a, (uint64_t)k), NULL);
     for (int k = 0; k < 3; k++)
       if (copy[k] >= 0) close(copy[k]);
     return rc;
@@ -317,9 +320,12 @@ static int th_op_close_fds(struct th_child *c, const struct th_op *op) {
   unsigned keep_fds[64], nk = 0;
   keep_fds[nk++] = s;
   for (uint32_t i = 0; i < c->plan->n && nk < 64; i++)
-    if (c->plan->ops[i].code == TH_OP_IDMAP_MOUNT) keep_fds[nk++] = c->plan->ops[i].f[TH_IDMAP_MOUNT_TREE_FD].u32;
-    else if (c->plan->ops[i].code == TH_OP_NS_PIDFD) keep_fds[nk++] = c->plan->ops[i].f[TH_NS_PIDFD_FD].u32;
-    else if (c->plan->ops[i].code == TH_OP_CGROUP_JOIN) keep_fds[nk++] = c->plan->ops[i].f[TH_CGROUP_JOIN_FD].u32;
+    if (c->plan->ops[i].code == TH_OP_IDMAP_MOUNT)
+      keep_fds[nk++] = c->plan->ops[i].f[TH_IDMAP_MOUNT_TREE_FD].u32;
+    else if (c->plan->ops[i].code == TH_OP_NS_PIDFD)
+      keep_fds[nk++] = c->plan->ops[i].f[TH_NS_PIDFD_FD].u32;
+    else if (c->plan->ops[i].code == TH_OP_CGROUP_JOIN)
+      keep_fds[nk++] = c->plan->ops[i].f[TH_CGROUP_JOIN_FD].u32;
   for (unsigned i = 1; i < nk; i++)
     for (unsigned j = i; j > 0 && keep_fds[j - 1] > keep_fds[j]; j--) {
       unsigned t = keep_fds[j];
@@ -484,8 +490,8 @@ _Noreturn void th_child_main(struct th_child *c) {
   for (uint32_t i = 0; i < c->plan->n; i++) {
     const struct th_op *op = &c->plan->ops[i];
     unsigned code = op->code;
-    if (!c->have_go && code != TH_OP_CLOSE_FDS && code != TH_OP_STDIO && code != TH_OP_SET_NAME && code != TH_OP_NAMESPACE &&
-        code != TH_OP_NS_PIDFD && code != TH_OP_CGROUP_JOIN && th_wait_go(c) < 0)
+    if (!c->have_go && code != TH_OP_CLOSE_FDS && code != TH_OP_STDIO && code != TH_OP_SET_NAME &&
+        code != TH_OP_NAMESPACE && code != TH_OP_NS_PIDFD && code != TH_OP_CGROUP_JOIN && th_wait_go(c) < 0)
       th_die(c, TH_STAGE_SYNC, 1);
     if (th_ops[code].run(c, op) < 0)
       th_die(c, th_ops[code].stage, code == TH_OP_EXEC ? th_exec_status(c->err_errno) : 1);

@@ -41,15 +41,15 @@ struct th_child {
   int cgroup_into_done;  /* the clone that made this process placed it there */
 
   /* The child's own state. */
-  int root_fd;             /* O_PATH fd of the container root: rootfs before PIVOT, "/" after */
-  const char *rootfs_path; /* ROOTFS.path (host path) */
-  int fifo_fd;             /* EXEC_FIFO fd, -1 until opened */
-  int ns_done;             /* the NAMESPACE ops have run (they run as one group) */
+  int root_fd;              /* O_PATH fd of the container root: rootfs before PIVOT, "/" after */
+  const char *rootfs_path;  /* ROOTFS.path (host path) */
+  int fifo_fd;              /* EXEC_FIFO fd, -1 until opened */
+  int ns_done;              /* the NAMESPACE ops have run (they run as one group) */
   uint32_t ns_pidfd_joined; /* CLONE_NEW* types NS_PIDFD joined; the NAMESPACE group skips them */
-  int have_go;             /* MSG_GO arrived */
-  int dumpable_until_go;   /* unprivileged runtime + new user namespace: see th_child_main */
-  int created;             /* MSG_CREATED sent: the runtime may be gone, ignore send errors */
-  const char *doc[2];      /* hook state documents from GO: createContainer, startContainer */
+  int have_go;              /* MSG_GO arrived */
+  int dumpable_until_go;    /* unprivileged runtime + new user namespace: see th_child_main */
+  int created;              /* MSG_CREATED sent: the runtime may be gone, ignore send errors */
+  const char *doc[2];       /* hook state documents from GO: createContainer, startContainer */
   size_t doc_len[2];
   const char *exec_path; /* PROCESS's resolved program, its args and env */
   char *const *argv;
@@ -116,8 +116,8 @@ pid_t th_clone_init(struct th_child *c, unsigned long flags);
 const char *th_fd_path(char *out, int fd);
 
 /* Op executors, grouped by file. */
-int th_op_namespace(struct th_child *c, const struct th_op *op); /* ns.c */
-int th_op_ns_pidfd(struct th_child *c, const struct th_op *op);  /* ns.c */
+int th_op_namespace(struct th_child *c, const struct th_op *op);   /* ns.c */
+int th_op_ns_pidfd(struct th_child *c, const struct th_op *op);    /* ns.c */
 int th_op_cgroup_join(struct th_child *c, const struct th_op *op); /* ns.c */
 
 int th_op_rootfs(struct th_child *c, const struct th_op *op); /* mounts.c */

@@ -250,7 +250,8 @@ static void test_rejections(void) {
   set32(p, 4, TH_PLAN_VERSION + 1);
   {
     char want[80];
-    snprintf(want, sizeof want, "plan version %u, but this helper reads version %u", TH_PLAN_VERSION + 1, TH_PLAN_VERSION);
+    snprintf(want, sizeof want, "plan version %u, but this helper reads version %u", TH_PLAN_VERSION + 1,
+             TH_PLAN_VERSION);
     rejects(p, want, "wrong version");
   }
 
@@ -426,7 +427,8 @@ static void test_rejections(void) {
   begin(p), op_ns(p, CLONE_NEWNS, ""), op_rootfs(p);
   op(p, TH_OP_CGROUP_JOIN), u32(p, 5), u32(p, TH_CGROUP_JOIN_MODE_TASKS), end_op(p);
   minimal_tail(p);
-  rejects(p, "op 2 (cgroup-join): must directly follow the namespace ops (op 1 is rootfs)", "cgroup-join after set-up began");
+  rejects(p, "op 2 (cgroup-join): must directly follow the namespace ops (op 1 is rootfs)",
+          "cgroup-join after set-up began");
 
   begin(p), op(p, TH_OP_CGROUP_JOIN), u32(p, 5), u32(p, TH_CGROUP_JOIN_MODE_TASKS), end_op(p);
   op_ns(p, CLONE_NEWNS, ""), op_rootfs(p), minimal_tail(p);
@@ -437,14 +439,24 @@ static void test_rejections(void) {
       uint32_t n, ops[2][2]; /* {fd, mode} */
       const char *want, *what;
     } bad[] = {
-      {2, {{5, TH_CGROUP_JOIN_MODE_INTO}, {6, TH_CGROUP_JOIN_MODE_INTO}}, "op 2 (cgroup-join): a second cgroup v2 directory (the first is op 1)", "two cgroup v2 directories"},
-      {2, {{5, TH_CGROUP_JOIN_MODE_PROCS}, {6, TH_CGROUP_JOIN_MODE_PROCS}}, "op 2 (cgroup-join): a second cgroup v2 cgroup.procs (the first is op 1)", "two cgroup.procs"},
-      {1, {{5, 3}}, "op 1 (cgroup-join): mode 3 is unknown", "cgroup-join with an unknown mode"},
-      {1, {{1, TH_CGROUP_JOIN_MODE_TASKS}}, "op 1 (cgroup-join): fd 1 is not an inherited descriptor above stdio", "cgroup-join on a stdio fd"},
+        {2,
+         {{5, TH_CGROUP_JOIN_MODE_INTO}, {6, TH_CGROUP_JOIN_MODE_INTO}},
+         "op 2 (cgroup-join): a second cgroup v2 directory (the first is op 1)",
+         "two cgroup v2 directories"},
+        {2,
+         {{5, TH_CGROUP_JOIN_MODE_PROCS}, {6, TH_CGROUP_JOIN_MODE_PROCS}},
+         "op 2 (cgroup-join): a second cgroup v2 cgroup.procs (the first is op 1)",
+         "two cgroup.procs"},
+        {1, {{5, 3}}, "op 1 (cgroup-join): mode 3 is unknown", "cgroup-join with an unknown mode"},
+        {1,
+         {{1, TH_CGROUP_JOIN_MODE_TASKS}},
+         "op 1 (cgroup-join): fd 1 is not an inherited descriptor above stdio",
+         "cgroup-join on a stdio fd"},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
       begin(p), op_ns(p, CLONE_NEWNS, "");
-      for (uint32_t j = 0; j < bad[k].n; j++) op(p, TH_OP_CGROUP_JOIN), u32(p, bad[k].ops[j][0]), u32(p, bad[k].ops[j][1]), end_op(p);
+      for (uint32_t j = 0; j < bad[k].n; j++)
+        op(p, TH_OP_CGROUP_JOIN), u32(p, bad[k].ops[j][0]), u32(p, bad[k].ops[j][1]), end_op(p);
       op_rootfs(p), minimal_tail(p);
       rejects(p, bad[k].want, bad[k].what);
     }

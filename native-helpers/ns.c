@@ -165,12 +165,14 @@ int th_op_cgroup_join(struct th_child *c, const struct th_op *op) {
     rc = th_fail_complete(c, EBADF, "cgroup fd ", th_u64s(a, (uint64_t)fd), " is the sync socket", NULL);
   } else if (mode == TH_CGROUP_JOIN_MODE_TASKS || (mode == TH_CGROUP_JOIN_MODE_PROCS && !c->cgroup_into_done)) {
     if (write(fd, "0", 1) != 1)
-      rc = th_fail(c, errno, "join the cgroup (write \"0\" to ", mode == TH_CGROUP_JOIN_MODE_TASKS ? "tasks" : "cgroup.procs",
-                   ", fd ", th_u64s(a, (uint64_t)fd), ")", NULL);
+      rc = th_fail(c, errno, "join the cgroup (write \"0\" to ",
+                   mode == TH_CGROUP_JOIN_MODE_TASKS ? "tasks" : "cgroup.procs", ", fd ", th_u64s(a, (uint64_t)fd), ")",
+                   NULL);
   }
   close(fd);
   if (rc < 0) return rc;
   int last = op->index + 1 >= c->plan->n || c->plan->ops[op->index + 1].code != TH_OP_CGROUP_JOIN;
-  if (last && c->defer_cgroupns && unshare(CLONE_NEWCGROUP) < 0) return th_fail(c, errno, "unshare the cgroup namespace", NULL);
+  if (last && c->defer_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+    return th_fail(c, errno, "unshare the cgroup namespace", NULL);
   return 0;
 }

@@ -252,8 +252,8 @@ static int th_check_op(const struct th_op *op, char *why, size_t n) {
 static int th_check_order(const struct th_plan *p, char *err, size_t errlen) {
   long first[TH_OP_MAX + 1];
   long ns_first[sizeof th_ns_types / sizeof th_ns_types[0]];
-  long not_ns = -1; /* first op that may not precede a NAMESPACE op */
-  long not_join = -1; /* first op that may not precede a CGROUP_JOIN op */
+  long not_ns = -1;           /* first op that may not precede a NAMESPACE op */
+  long not_join = -1;         /* first op that may not precede a CGROUP_JOIN op */
   long into = -1, procs = -1; /* the CGROUP_JOIN ops with mode INTO and PROCS */
   int has_mount_ns = 0;
   for (size_t i = 0; i <= TH_OP_MAX; i++) first[i] = -1;

@@ -7,7 +7,6 @@
 
 #include "plan_ops.h"
 
-
 /* Namespace types a NAMESPACE op may name, with the names /proc/<pid>/ns uses. */
 static const struct {
   uint32_t flag;

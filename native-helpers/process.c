@@ -262,7 +262,8 @@ int th_op_console(struct th_child *c, const struct th_op *op) {
     goto out;
   }
   if (f[TH_CONSOLE_ROWS].u32 != 0 || f[TH_CONSOLE_COLS].u32 != 0) {
-    struct winsize ws = {.ws_row = (unsigned short)f[TH_CONSOLE_ROWS].u32, .ws_col = (unsigned short)f[TH_CONSOLE_COLS].u32};
+    struct winsize ws = {.ws_row = (unsigned short)f[TH_CONSOLE_ROWS].u32,
+                         .ws_col = (unsigned short)f[TH_CONSOLE_COLS].u32};
     if (ioctl(slave, TIOCSWINSZ, &ws) < 0) {
       rc = th_fail(c, errno, "set the console size", NULL);
       goto out;

@@ -86,8 +86,10 @@ int th_sync_recv_fd(int fd, int timeout_ms, uint8_t *buf, size_t buflen, int *rf
       if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
         memcpy(&got, CMSG_DATA(cm), sizeof got);
     /* Nobody asked for an fd: do not leak the one that came. */
-    if (rfd != NULL) *rfd = got;
-    else if (got >= 0) close(got);
+    if (rfd != NULL)
+      *rfd = got;
+    else if (got >= 0)
+      close(got);
     if (n == 0) return 0;
     if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return -EMSGSIZE;
     if ((size_t)n < TH_MSG_HEADER_BYTES) return -EPROTO;

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 rm -rf demo && mkdir -p demo
 bash scripts/make-busybox-rootfs.sh demo/rootfs
 bin/tsrun spec --bundle demo
+# shellcheck disable=SC2016 # the $ signs are the container shell's, not ours
 node -e '
   const fs = require("fs"); const f = "demo/config.json"; const c = JSON.parse(fs.readFileSync(f, "utf8"));
   c.process.terminal = false;

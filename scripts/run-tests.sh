@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# make test: unit tests (no root), the C decoder's TAP test, and integration tests (as root,
-# real containers). Prints every runner's output, then one last line "N passed, M failed".
+# make test: lint, unit tests (no root), the C decoder's TAP test, a short fuzz run of the decoder,
+# and integration tests (as root, real containers). Prints every runner's output, then one last line "N passed, M failed".
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 out=$(mktemp -d /tmp/tsrun-tests.XXXXXX)
 trap 'rm -rf "$out"' EXIT
 passed=0; failed=0; skipped=0
@@ -16,6 +16,17 @@ tally() {
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); echo "# $name: runner exited $rc without a failing test point"; fi
 }
 
+# A check that is not TAP (make lint) becomes one test point, its output kept as comments.
+point() {
+  local name=$1; shift
+  if "$@" > "$out/$name.log" 2>&1; then echo "ok 1 - $name" > "$out/$name.tap"
+  else { echo "not ok 1 - $name"; sed 's/^/# /' "$out/$name.log"; } > "$out/$name.tap"; fi
+}
+
+echo "== lint"
+point lint make -s lint
+tally lint 0
+
 echo "== unit"
 npx --no-install tap --reporter=tap --disable-coverage --allow-empty-coverage test/unit > "$out/unit.tap" 2>&1
 tally unit $?
@@ -23,6 +34,10 @@ tally unit $?
 echo "== native"
 make -s test-native > "$out/native.tap" 2>&1
 tally native $?
+
+echo "== fuzz"
+make -s fuzz > "$out/fuzz.tap" 2>&1
+tally fuzz $?
 
 if [ "$(id -u)" = 0 ]; then
   echo "== integration"

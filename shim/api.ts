@@ -7,7 +7,7 @@
  *
  * The wire format (framed protobuf over the unix socket) lives in shim/protocol/ and is described in
  * docs/shim-protocol.md; nothing outside shim/ depends on it. tsrund only uses these types and the
- * functions exported from shim/client.ts:
+ * functions exported from supervisor/shims/client.ts:
  *
  *   startShim(opts: ShimStartOptions): Promise<ShimConnection>
  *   connectShim(shimDir: string): Promise<ShimConnection>          // re-adopt after a tsrund restart
@@ -72,7 +72,7 @@ export interface ShimStartOptions {
   readonly group?: string;
 }
 
-/** Settings of a pool of warm shims (shim/pool.ts createShimPool). */
+/** Settings of a pool of warm shims (supervisor/shims/pool.ts createShimPool). */
 export interface ShimPoolOptions {
   /** idle warm shims kept ready; 0 turns the pool off */
   readonly size: number;

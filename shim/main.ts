@@ -18,7 +18,7 @@
  *
  * Every container gets its own Service and its own shim.sock in its own directory, so tsrund
  * talks to a grouped container exactly as to a lone one. The shim keeps an O_DIRECTORY fd on each
- * container directory: isShimAlive (shim/client.ts) recognises it by that.
+ * container directory: isShimAlive (supervisor/shims/client.ts) recognises it by that.
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -231,7 +231,7 @@ async function poolMain(): Promise<void> {
   }
 }
 
-/** A warm shim was started at low priority (shim/pool.ts); serving a container it runs at normal priority. */
+/** A warm shim was started at low priority (supervisor/shims/pool.ts); serving a container it runs at normal priority. */
 function resetNice(): void {
   try {
     for (const tid of fs.readdirSync('/proc/self/task')) os.setPriority(Number(tid), 0);

@@ -1,5 +1,5 @@
 /*
- * A process's stdio, owned by the shim (containerd-api.md §5):
+ * A process's stdio, owned by the shim (docs/containerd-api.md §5):
  *
  *   non-terminal:  client stdin fifo ──(shim)──▶ pipe ──▶ process fd 0
  *                  process fd 1/2 ──▶ pipe ──(shim)──▶ client stdout/stderr fifo | file:// | json log

@@ -33,7 +33,7 @@ export interface Config {
   logLevel: LogLevel;
   allowUids: number[];
   restartPolicies: boolean;
-  /** idle warm shims kept ready for Tasks.Create (shim/pool.ts); 0 turns the pool off */
+  /** idle warm shims kept ready for Tasks.Create (supervisor/shims/pool.ts); 0 turns the pool off */
   shimPool: number;
   /** directories searched for CNI plugins, in order */
   cniBinDirs: string[];

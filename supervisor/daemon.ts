@@ -2,13 +2,12 @@
  * Wiring of tsrund: store → exchange → namespaces/containers/leases/tasks logic → gRPC services
  * on the socket, then re-adoption of live shims and the restart-policy loop.
  *
- * Shims: with the real startShim, Tasks.Create takes a warm shim from a pool (shim/pool.ts,
+ * Shims: with the real startShim, Tasks.Create takes a warm shim from a pool (supervisor/shims/pool.ts,
  * cfg.shimPool of them kept ready), and a container labelled io.tsrun.shim-group=<name> shares
  * one shim with its namespace's other containers of that group.
  */
 import * as path from 'node:path';
-import { startShim as realStartShim } from '../shim/client';
-import { createShimPool, type ShimPool } from '../shim/pool';
+import { createShimPool, startShim as realStartShim, type ShimPool } from './shims/pool';
 import type { ShimStartOptions } from '../shim/api';
 import { TsrunError } from '../spec/errors';
 import type { Config } from './config';

@@ -1,5 +1,5 @@
 /*
- * containerd's error messages (containerd-api.md §7), made once here so every service words them
+ * containerd's error messages (docs/containerd-api.md §7), made once here so every service words them
  * the same. Core code throws TsrunError; services/ maps the code to a gRPC status.
  */
 import { TsrunError } from '../spec/errors';

@@ -2,7 +2,8 @@
  * tsrund's entry point: parse flags and config, start the daemon in the foreground, log to
  * stderr, stop on SIGINT/SIGTERM (containers keep running in their shims).
  */
-import { connectShim, listShimDirs, reapDeadShim, startShim } from '../shim/client';
+import { connectShim, listShimDirs, reapDeadShim } from './shims/client';
+import { startShim } from './shims/pool';
 import { TsrunError } from '../spec/errors';
 import { HELP, parseArgs } from './config';
 import { API_VERSION, startDaemon } from './daemon';

@@ -13,6 +13,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { shownPath } from './report';
 import { allPids, cgroupDirsFor, cmdline, killPids, mountsUnder, ppidOf, removeCgroupTree, unmountAll } from '../../test/helpers/host';
 
 /** The ctr binary both engines are driven with ($CTR overrides). */
@@ -204,7 +205,7 @@ export async function startTsrund(repo: string, dir: string, namespace: string, 
     log,
     namespace,
     shimMarker: 'tsrun-shim',
-    versions: { tsrund: `${lines(spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout ?? '')[0] ?? 'unknown'} (${bin})` },
+    versions: { tsrund: `${lines(spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout ?? '')[0] ?? 'unknown'} (${shownPath(bin)})` },
   });
   return answering(e, socket, daemon, log);
 }

@@ -1,4 +1,5 @@
 /* Markdown for RESULTS.md: tables and number formatting. Pure. */
+import * as path from 'node:path';
 import { summarize } from './stats';
 
 /** A markdown table; the first row is the header. */
@@ -24,4 +25,10 @@ export function medianP95(samples: readonly number[]): string {
   if (samples.length === 0) return '–';
   const s = summarize(samples);
   return `${ms(s.median)} / ${ms(s.p95)}`;
+}
+
+/** A binary's path for RESULTS.md: relative to the checkout when inside it, so the file names no path outside the repo. */
+export function shownPath(bin: string): string {
+  const rel = path.relative(process.cwd(), bin);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? bin : rel;
 }

@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { makeBundle, makeRootfs } from '../lib/bundle';
 import { commandRunner, outputOf, which, type Runner } from '../lib/exec';
-import { medianP95, ms, ratio, table } from '../lib/report';
+import { medianP95, ms, ratio, shownPath, table } from '../lib/report';
 import { samples, type BenchContext, type Samples, type Section, type SectionReport } from '../lib/section';
 import { rotation, summarize } from '../lib/stats';
 import { LAUNCHER_GLIBC_TUNABLES } from '../../runtime/cli/env';
@@ -160,7 +160,7 @@ export const cliSection: Section = {
       for (const rt of rts) sweep(run, rt);
     }
     const versions: Record<string, string> = {};
-    for (const rt of rts) versions[rt.name] = `${outputOf([rt.bin, '--version'])?.split('\n').slice(0, 2).join(', ') ?? 'unknown'} (${rt.bin})`;
+    for (const rt of rts) versions[rt.name] = `${outputOf([rt.bin, '--version'])?.split('\n').slice(0, 2).join(', ') ?? 'unknown'} (${shownPath(rt.bin)})`;
     return { markdown: report(rts, s, s.get(FLOOR, FLOOR).length), versions };
   },
 };

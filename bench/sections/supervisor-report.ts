@@ -1,5 +1,5 @@
 /* Markdown of the supervisor section (bench/sections/supervisor.ts): tables, ratios, targets. Pure. */
-import { SHIM_NODE_ARGS } from '../../shim/client';
+import { SHIM_NODE_ARGS } from '../../supervisor/shims/client';
 import type { Engine } from '../lib/engines';
 import { mib, type Memory } from '../lib/memory';
 import { ms, ratio, table } from '../lib/report';

@@ -18,7 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SHIM_NODE_ARGS } from '../../shim/client';
+import { SHIM_NODE_ARGS } from '../../supervisor/shims/client';
 import { cmdline } from '../../test/helpers/host';
 import { makeRootfs } from '../lib/bundle';
 import { ctrAsync, ctrSync, rpcTimes, startContainerd, startTsrund, type Engine } from '../lib/engines';

@@ -1,6 +1,6 @@
 /*
  * Device cgroup rules: the engine's `linux.resources.devices`, normalised, with the runtime's
- * default allow list appended (engines.md §1.9: podman sends only "deny all", docker's list
+ * default allow list appended (docs/engines.md §1.9: podman sends only "deny all", docker's list
  * lacks 136:* and 5:2, yet `-t` must work). v1 turns them into devices.allow / devices.deny
  * lines here; v2 compiles the same list into an eBPF program (devices-bpf.ts).
  */
@@ -26,7 +26,7 @@ const rule = (type: 'b' | 'c', major: number | null, minor: number | null, acces
 });
 
 /**
- * The rules every container gets after the engine's, in runc's order (engines.md §1.9):
+ * The rules every container gets after the engine's, in runc's order (docs/engines.md §1.9):
  * mknod of any node, then /dev/null, zero, full, random, urandom, tty, console, ptmx, tun,
  * and the pty slaves.
  */

@@ -3,7 +3,7 @@
  * version. Pure: no file is read here, so every mapping is a table-driven unit test. The
  * drivers (apply.ts) carry the operations out.
  *
- * Zero means "unset" (engines.md §1.8): docker sends cpu.shares 0, blockIO.weight 0 and, in
+ * Zero means "unset" (docs/engines.md §1.8): docker sends cpu.shares 0, blockIO.weight 0 and, in
  * `update`, memory.reservation/kernel 0 and cpu.quota/period 0. Like runc, every numeric field
  * whose Go type is a plain integer treats 0 as unset; fields that are pointers in the spec's Go
  * types (swappiness, cpu.burst, cpu.idle, throttle rates) are written even when 0. pids.limit 0

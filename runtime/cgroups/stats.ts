@@ -1,6 +1,6 @@
 /*
  * Resource usage read from a container's cgroup, in the shape of runc's `events --stats` data
- * (engines.md §4 and §6; runc's types/events.go field names):
+ * (docs/engines.md §4 and §6; runc's types/events.go field names):
  *
  *   { cpu:    { usage: { total, percpu, percpu_kernel, percpu_user, kernel, user }, throttling: { periods, throttledPeriods, throttledTime } },
  *     memory: { cache, usage: { limit, usage, max, failcnt }, swap, kernel, kernelTCP, raw: { <memory.stat> } },

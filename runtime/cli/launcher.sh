@@ -61,6 +61,7 @@ for a in "$@"; do
       ;;
   esac
 done
+# shellcheck disable=SC3013 # -nt/-ot: dash, busybox sh and bash all have them, and they are the only way to compare mtimes without a fork
 if [ -z "${TSRUN_NO_SNAPSHOT:-}" ] && [ -r "$dir/tsrun.blob" ] && [ -e "$dir/tsrun.blob-node" ] \
   && ! [ "$node" -nt "$dir/tsrun.blob-node" ] && ! [ "$node" -ot "$dir/tsrun.blob-node" ]; then
   cli=tsrun

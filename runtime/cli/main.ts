@@ -6,6 +6,7 @@
  * error, goes through yargs, which is loaded only then. start, state, kill and delete usually
  * arrive through the lifecycle bundle instead (entry-lifecycle.ts), which runs the same fast path.
  */
+import { readFileSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import { TsrunError } from '../../spec/errors';
 import { createArgs, defaultRoot, normalizeArgv, preserveFds, type GlobalArgs } from './argv';
@@ -218,7 +219,7 @@ export async function main(argv: readonly string[]): Promise<number> {
             cpuRtPeriod: a['cpu-rt-period'], cpuRtRuntime: a['cpu-rt-runtime'], cpusetCpus: a['cpuset-cpus'], cpusetMems: a['cpuset-mems'],
             memory: a.memory, memoryReservation: a['memory-reservation'], memorySwap: a['memory-swap'],
             kernelMemory: a['kernel-memory'], kernelMemoryTcp: a['kernel-memory-tcp'], pidsLimit: a['pids-limit'],
-          }, () => require('node:fs').readFileSync(0, 'utf8') as string));
+          }, () => readFileSync(0, 'utf8')));
       })
     .command('features', 'print what this runtime supports on this host (JSON)', (y) => y, (a) => {
       act(async () => (await import('../commands/features')).features(context(a as unknown as GlobalArgs), VERSION));

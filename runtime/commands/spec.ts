@@ -11,6 +11,9 @@ export function spec(_ctx: CommandContext, bundle: string, rootless: boolean): n
   if (fs.existsSync(file)) throw new TsrunError('AlreadyExists', `File ${file} exists. Remove it first`);
   const s = rootless ? defaultSpec({ rootless: true, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }) : defaultSpec({});
   try {
+    // `tsrun spec` writes config.json into a bundle directory on the host (no rootfs involved), and
+    // 'wx' refuses to follow or replace anything already there.
+    // eslint-disable-next-line no-restricted-properties
     fs.writeFileSync(file, `${JSON.stringify(s, null, '\t')}\n`, { mode: 0o666, flag: 'wx' });
   } catch (err) {
     throw wrapSystemError(`write ${file}`, err);

@@ -6,11 +6,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TsrunError, wrapSystemError } from '../../spec/errors';
 import { detectCgroupMode, type CgroupLayout } from '../cgroups/detect';
-import { cgroupDriver, type CgroupDriver } from '../cgroups/driver';
+import { deviceProgram } from '../cgroups/devices-bpf';
+import { cgroupDriver, type CgroupDriver, type DeviceProgramLoader } from '../cgroups/driver';
 import { CGROUP_JOIN_MODE } from '../plan/ops';
 import type { PlanOpOf } from '../plan/types';
 import { cgroupPathOf, systemdCgroupPath } from '../cgroups/path';
-import { deviceProgramLoader } from '../native/bpf';
+import { attachDeviceProgram } from '../native/bpf';
+
+/** The loader `cgroupDriver` takes on cgroup v2: compile the rules to a program and attach it. */
+export const deviceProgramLoader: DeviceProgramLoader = (cgroupDir, rules) => attachDeviceProgram(cgroupDir, deviceProgram(rules));
 
 /** Where the cgroup filesystem is mounted on the host. */
 export const CGROUP_ROOT = '/sys/fs/cgroup';

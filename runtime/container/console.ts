@@ -1,5 +1,5 @@
 /*
- * --console-socket: the pty master goes to the engine's socket in runc's wire shape (engines.md
+ * --console-socket: the pty master goes to the engine's socket in runc's wire shape (docs/engines.md
  * §1.7): one sendmsg whose data is "/dev/ptmx" and whose one SCM_RIGHTS fd is the master.
  */
 import * as fs from 'node:fs';

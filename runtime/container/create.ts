@@ -81,6 +81,8 @@ function statKind(p: string): 'dir' | 'file' | 'missing' {
 export function writePidFile(file: string, pid: number): void {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}`);
   try {
+    // A host path from --pid-file, never under a rootfs; written to a temp name and renamed into place.
+    // eslint-disable-next-line no-restricted-properties
     fs.writeFileSync(tmp, String(pid), { mode: 0o644 });
     fs.renameSync(tmp, file);
   } catch (err) {

@@ -1,11 +1,10 @@
 /*
  * The cgroup v2 device controller's FFI half: tsrun_bpf_prog_load_attach (native-helpers/bpf.c),
  * reached through index.ts's backend (the addon, or koffi), loaded lazily, so hosts that never
- * attach a device program never load it. The program bytes come from runtime/cgroups/devices-bpf.ts.
+ * attach a device program never load it. It is handed the program bytes (runtime/cgroups/devices-bpf.ts
+ * makes them), so this module stays a leaf.
  */
 import * as fs from 'node:fs';
-import type { DeviceProgramLoader } from '../cgroups/driver';
-import { deviceProgram } from '../cgroups/devices-bpf';
 import { TsrunError, codeForErrno, describeErrno, wrapSystemError } from '../../spec/errors';
 import { errnoName, libraryPath, load } from './index';
 
@@ -42,9 +41,6 @@ export function attachDeviceProgram(cgroupDir: string, program: Buffer): void {
   const detail = verifier === '' ? '' : ` (verifier: ${verifier.split('\n').slice(-3).join(' | ')})`;
   throw new TsrunError(codeForErrno(name), `attach device program to ${cgroupDir}: ${describeErrno(name)}${detail}`, { errno: name });
 }
-
-/** The loader `cgroupDriver` takes on cgroup v2: compile the rules and attach them. */
-export const deviceProgramLoader: DeviceProgramLoader = (cgroupDir, rules) => attachDeviceProgram(cgroupDir, deviceProgram(rules));
 
 /** Why device programs cannot be attached here (the library lacks the entry point), or undefined. */
 export function deviceProgramUnsupported(): string | undefined {

@@ -1,6 +1,6 @@
 /*
  * An OCI runtime binary (runc, crun, tsrun) through its CLI, with the argv containerd-shim-runc-v2
- * uses (engines.md §3a), global flags first:
+ * uses (docs/engines.md §3a), global flags first:
  *
  *   <bin> --root R --log B/log.json --log-format json [--systemd-cgroup] <verb> …
  *     create --bundle B --pid-file B/init.pid [--console-socket S] [--no-pivot] [--no-new-keyring] ID

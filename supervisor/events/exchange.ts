@@ -1,7 +1,7 @@
 /*
  * The event exchange: services publish (namespace, topic, containerd.events.* message); every
  * Events.Subscribe stream whose filters match gets an Envelope {timestamp, namespace, topic,
- * event Any with a bare type URL}. Subscribers see every namespace (containerd-api.md §3.7).
+ * event Any with a bare type URL}. Subscribers see every namespace (docs/containerd-api.md §3.7).
  * With no subscriber a publish costs one array check: nothing is encoded.
  *
  * Start-up backlog: exits that happened while tsrund was down are published while it re-adopts

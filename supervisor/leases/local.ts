@@ -1,6 +1,6 @@
 /*
  * Leases: with --rootfs containers there is nothing for a lease to protect, but ctr wraps every
- * container create in Leases.Create/Delete and fails without them (containerd-api.md §3.4), so
+ * container create in Leases.Create/Delete and fails without them (docs/containerd-api.md §3.4), so
  * they are stored (for List). They publish no events. For images they hold content, ingests and
  * snapshots (resources, garbage collection: images/wire.ts and docs/images.md).
  */

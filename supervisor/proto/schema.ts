@@ -1,6 +1,6 @@
 /*
  * The wire contract of tsrund: containerd v1.6's gRPC API (the subset in
- * /work/shared/specs/containerd-api.md §3–4), written by us as proto3 text with containerd's
+ * docs/containerd-api.md §3–4), written by us as proto3 text with containerd's
  * package, service, method and message names and field numbers. Only numbers and wire types
  * matter for compatibility; names are kept for readability and for the `:path` of each call.
  *

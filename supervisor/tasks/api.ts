@@ -7,7 +7,7 @@ import type { Exchange } from '../events/exchange';
 import { parseRfc3339, type AnyValue, type Timestamp } from '../proto/index';
 import type { Proc, Task } from './task';
 
-/** The functions of shim/client.ts tsrund uses (injected so tests can fake them). */
+/** The functions of supervisor/shims/client.ts tsrund uses (injected so tests can fake them). */
 export interface ShimDriver {
   startShim(opts: ShimStartOptions): Promise<ShimConnection>;
   connectShim(shimDir: string): Promise<ShimConnection>;

@@ -1,6 +1,6 @@
 /*
- * Tasks: one shim per container, driven through shim/client.ts (the ShimDriver passed in), with
- * containerd's task semantics (containerd-api.md §6) and event ordering enforced here:
+ * Tasks: one shim per container, driven through supervisor/shims/client.ts (the ShimDriver passed in), with
+ * containerd's task semantics (docs/containerd-api.md §6) and event ordering enforced here:
  *
  *   /tasks/create ─▶ /tasks/start ─▶ /tasks/exit ─▶ /tasks/delete
  *   - an exit reported while Start is in flight is held until /tasks/start is published;

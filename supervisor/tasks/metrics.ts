@@ -2,7 +2,7 @@
  * The shim's cgroup statistics (runtime/cgroups/stats.ts shape, counters as decimal strings or
  * numbers) as the Any ctr decodes: io.containerd.cgroups.v1.Metrics on a v1 or hybrid host,
  * io.containerd.cgroups.v2.Metrics on a unified one. memory.usage and cpu.usage are always
- * present: ctr dereferences them without a nil check (containerd-api.md §2).
+ * present: ctr dereferences them without a nil check (docs/containerd-api.md §2).
  */
 import * as fs from 'node:fs';
 import { packAny, u64, type AnyValue } from '../proto/index';

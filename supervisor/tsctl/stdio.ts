@@ -1,5 +1,5 @@
 /*
- * Attached stdio for `run` and `exec`, as ctr does it (containerd-api.md §5):
+ * Attached stdio for `run` and `exec`, as ctr does it (docs/containerd-api.md §5):
  *
  *   mkdtemp /tmp/tsctl-XXXXXX/ ── mkfifo stdin stdout stderr ── paths go in Tasks.Create/Exec
  *   stdin   opened O_RDWR|O_NONBLOCK (never blocks, never EOF early); our stdin → fifo; closing

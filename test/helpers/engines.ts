@@ -442,5 +442,5 @@ export function leakedFds(output: string): string[] {
   return out;
 }
 
-/** The device nodes and links every engine expects the runtime to create (engines.md §1.9). */
+/** The device nodes and links every engine expects the runtime to create (docs/engines.md §1.9). */
 export const defaultDevices = ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'ptmx', 'pts', 'shm', 'mqueue', 'fd', 'stdin', 'stdout', 'stderr'];

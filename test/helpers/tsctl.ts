@@ -47,8 +47,8 @@ export interface TsctlEnv {
   readonly env: NodeJS.ProcessEnv;
   /** tsctl ARGS…, synchronously */
   tsctl(args: readonly string[], opts?: { input?: string; timeoutMs?: number; env?: Record<string, string> }): TsctlResult;
-  /** tsctl ARGS… asynchronously */
-  tsctlAsync(args: readonly string[], opts?: { input?: string; timeoutMs?: number }): Promise<TsctlResult>;
+  /** tsctl ARGS… asynchronously; `pid` is that tsctl's (to signal it), `stdout()` its output so far */
+  tsctlAsync(args: readonly string[], opts?: { input?: string; timeoutMs?: number }): Promise<TsctlResult> & { readonly pid: number; stdout(): string };
 }
 
 /** Start tsrund for tsctl tests and register the teardown on `t`. */
@@ -87,12 +87,13 @@ export async function startTsctl(t: TeardownHost): Promise<TsctlEnv> {
       c.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
       c.stdin.end(opts.input ?? '');
       const timer = setTimeout(() => c.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-      return new Promise((resolve) =>
+      const done = new Promise<TsctlResult>((resolve) =>
         c.on('close', (status) => {
           clearTimeout(timer);
           resolve({ status, stdout, stderr });
         }),
       );
+      return Object.assign(done, { pid: c.pid ?? 0, stdout: () => stdout });
     },
   };
   // runs first, while tsrund is alive

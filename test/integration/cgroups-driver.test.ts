@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import t from 'tap';
 import { detectCgroupMode, type CgroupLayout } from '../../runtime/cgroups/detect';
 import { cgroupDriver, type CgroupDriver } from '../../runtime/cgroups/driver';
-import { deviceProgramLoader, deviceProgramUnsupported } from '../../runtime/native/bpf';
+import { deviceProgramUnsupported } from '../../runtime/native/bpf';
+import { deviceProgramLoader } from '../../runtime/container/cgroup';
 import { requires } from '../helpers/requires';
 
 let seq = 0;

@@ -60,7 +60,7 @@ t.test('limits, ps, pause and resume, update, kill --all, delete', async (t) => 
   t.equal(b.rt.exec(['resume', b.id]).code, 0, 'resume exits 0');
   t.equal(readState(b.rt, b.id).status, 'running', 'status running again');
 
-  // docker update --memory 96m --memory-swap 192m, byte for byte (engines.md): zeros are "unset".
+  // docker update --memory 96m --memory-swap 192m, byte for byte (docs/engines.md): zeros are "unset".
   const upd = b.rt.exec(['update', '--resources', '-', b.id], {
     input: '{"memory":{"limit":100663296,"reservation":0,"swap":201326592,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}',
   });

@@ -1,6 +1,6 @@
 /**
  * containerd 1.6 (containerd-shim-runc-v2) driving the runtime under test through
- * `ctr run --runc-binary`, checked through ctr itself (engines.md §3a): output, exit codes,
+ * `ctr run --runc-binary`, checked through ctr itself (docs/engines.md §3a): output, exit codes,
  * stdin, detached run + exec (also -t), kill, pause/resume, task ps, metrics, a memory limit
  * reaching the cgroup, seccomp in init and exec, fds, default devices, and nothing left behind.
  */

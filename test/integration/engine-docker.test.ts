@@ -1,6 +1,6 @@
 /**
  * docker 20.10 (dockerd with its managed containerd and containerd-shim-runc-v2) driving the
- * runtime under test registered with `--add-runtime` (engines.md §3c), checked through the
+ * runtime under test registered with `--add-runtime` (docs/engines.md §3c), checked through the
  * docker CLI: output, exit codes 0 / n / 127 / 126 (docker maps the runtime's error text), stdin,
  * detached run + exec (also -t), kill and stop, pause/unpause (cgroup frozen), top, a --memory
  * limit reaching the cgroup and `docker update` changing it, seccomp in init and exec, fds,

@@ -1,5 +1,5 @@
 /**
- * podman 4.3 with conmon driving the runtime under test (`--runtime`, engines.md §3b), checked
+ * podman 4.3 with conmon driving the runtime under test (`--runtime`, docs/engines.md §3b), checked
  * through podman itself: output, exit codes 0 / n / 127 / 126 (podman maps the runtime's error
  * text), stdin, detached run + exec (also -t), kill and stop, pause/unpause (cgroup frozen), top,
  * a --memory limit reaching the cgroup, seccomp in init and exec, fds, default devices, and `rm`

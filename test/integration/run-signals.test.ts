@@ -9,19 +9,23 @@ import t from 'tap';
 import { makeBundle } from '../helpers/bundle';
 import { waitForStatus } from '../helpers/container';
 import { requires } from '../helpers/requires';
+import { waitFor } from '../helpers/wait';
 
-function runInForeground(binary: string, argv: readonly string[]): { pid: number; done: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
-  const child = spawn(binary, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
+/** `run` in the foreground; the container's stdout is the runtime's, collected in `output()`. */
+function runInForeground(binary: string, argv: readonly string[]): { pid: number; output(): string; done: Promise<{ code: number | null; signal: NodeJS.Signals | null }> } {
+  const child = spawn(binary, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  return { pid: child.pid ?? -1, done };
+  return { pid: child.pid ?? -1, output: () => out, done };
 }
 
 t.test('SIGTERM to run reaches init, and run exits with init status', async (t) => {
   if (!requires(t, 'root', 'busybox')) return;
-  const b = makeBundle(t, { args: ['sh', '-c', 'trap "exit 42" TERM; while true; do sleep 0.05; done'] });
+  const b = makeBundle(t, { args: ['sh', '-c', 'trap "exit 42" TERM; echo trapped; while true; do sleep 0.05; done'] });
   const r = runInForeground(b.rt.binary, b.rt.argv(['run', '--bundle', b.dir, b.id]));
   t.ok(await waitForStatus(b.rt, b.id, 'running', 10_000), 'the container runs');
-  await new Promise((res) => setTimeout(res, 200)); // let the shell install its trap
+  t.ok(await waitFor(() => r.output().includes('trapped\n'), 10_000), 'the shell installed its trap');
   process.kill(r.pid, 'SIGTERM');
   const end = await r.done;
   t.same(end, { code: 42, signal: null }, 'run exits 42: the trap ran inside the container');

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import t from 'tap';
 import type { ShimEvent } from '../../shim/api';
-import { connectShim, listShimDirs, reapDeadShim } from '../../shim/client';
+import { connectShim, listShimDirs, reapDeadShim } from '../../supervisor/shims/client';
+import { readShimState } from '../../shim/state';
 import { requires } from '../helpers/requires';
 import { RUNTIMES, containerLeftovers, shimRig } from '../helpers/shim';
 import { isAlive } from '../helpers/host';
@@ -66,7 +67,8 @@ for (const rt of RUNTIMES) {
     process.kill(epid, 'SIGKILL');
     process.kill(pid, 'SIGKILL');
     await waitFor(() => !isAlive(pid) && !isAlive(epid), 5000);
-    await new Promise((r) => setTimeout(r, 300));
+    // The shim stores exits nobody received in its state file: both there means both recorded.
+    t.ok(await waitFor(() => readShimState(rig.dir(id)).undelivered.length >= 2, 5000), 'both exits stored');
     const c3 = await connectShim(rig.dir(id));
     const events: ShimEvent[] = [];
     c3.onEvent((e) => events.push(e));
@@ -78,7 +80,8 @@ for (const rt of RUNTIMES) {
     const c4 = await connectShim(rig.dir(id));
     const again: ShimEvent[] = [];
     c4.onEvent((e) => again.push(e));
-    await new Promise((r) => setTimeout(r, 200));
+    t.same(readShimState(rig.dir(id)).undelivered, [], 'nothing left stored');
+    await c4.list(); // a round trip: an exit sent on subscribing would have arrived before its answer
     t.same(again, [], 'buffered exits are delivered once');
     await c4.delete();
     c4.close();

@@ -11,21 +11,25 @@ import { makeBundle, type Bundle } from '../helpers/bundle';
 import { readState, runDetached, waitForStatus } from '../helpers/container';
 import { requires } from '../helpers/requires';
 import { describe, runtimeName } from '../helpers/runtime';
+import { waitFor } from '../helpers/wait';
 
 const receiver = path.resolve(__dirname, '../helpers/console-receiver.py');
 
 /** Start the test console socket; resolves to its path and a reader of what the terminal showed. */
-async function consoleSocket(t: { teardown(fn: () => void): void }, b: Bundle, name: string): Promise<{ sock: string; output: () => string; name: () => string }> {
+async function consoleSocket(t: { teardown(fn: () => void): void }, b: Bundle, name: string): Promise<{ sock: string; output: () => string; name: () => string; ended: () => boolean }> {
   const dir = b.hostDir(`console-${name}`);
   const sock = path.join(dir, 'console.sock');
   const out = path.join(dir, 'console.out');
   const p = spawn('python3', [receiver, sock, out], { stdio: 'ignore' });
+  // The receiver exits once the last slave fd closes: everything the terminal showed is written.
+  let ended = false;
+  p.once('exit', () => (ended = true));
   t.teardown(() => {
     p.kill('SIGKILL');
   });
-  for (let i = 0; i < 100 && !fs.existsSync(`${out}.ready`); i++) await new Promise((r) => setTimeout(r, 50));
+  await waitFor(() => fs.existsSync(`${out}.ready`), 5000, 20);
   const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');
-  return { sock, output: () => read(out), name: () => read(`${out}.name`) };
+  return { sock, output: () => read(out), name: () => read(`${out}.name`), ended: () => ended };
 }
 
 const script = 'tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; stty size; stat -c "console %t:%T" /dev/console';
@@ -47,7 +51,7 @@ t.test('create --console-socket: the container gets a terminal', async (t) => {
   t.equal(r.code, 0, `create --console-socket exits 0 (${describe(r)})`);
   t.equal(b.rt.start(b.id).code, 0, 'start exits 0');
   t.ok(await waitForStatus(b.rt, b.id, 'stopped', 10_000), 'the process ends');
-  await new Promise((res) => setTimeout(res, 300));
+  t.ok(await waitFor(cs.ended, 10_000), 'the console receiver saw the terminal close');
   t.equal(cs.name(), '/dev/ptmx 1', 'one message: the name /dev/ptmx and one fd');
   const out = cs.output();
   t.match(out, /\/dev\/pts\/\d+/, 'tty names a pts of the container');
@@ -64,7 +68,7 @@ t.test('exec --tty --console-socket', async (t) => {
   const cs = await consoleSocket(t, b, 'exec');
   const r = b.rt.exec(['exec', '--tty', '--console-socket', cs.sock, '--detach', b.id, 'sh', '-c', 'tty; [ -t 0 ] && echo exec-tty']);
   t.equal(r.code, 0, `exec --tty exits 0 (${describe(r)})`);
-  for (let i = 0; i < 60 && !/exec-tty/.test(cs.output()); i++) await new Promise((res) => setTimeout(res, 100));
+  await waitFor(() => /exec-tty/.test(cs.output()), 6000, 50);
   t.match(cs.output(), /\/dev\/pts\/\d+[\s\S]*exec-tty/, 'the exec has a terminal of its own');
   t.equal(b.rt.delete(b.id, { force: true }).code, 0, 'delete --force');
 });

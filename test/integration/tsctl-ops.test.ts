@@ -101,14 +101,20 @@ if (why !== undefined) {
   });
 
   t.test('events', async (t) => {
-    const ev = e.tsctlAsync(['events'], { timeoutMs: 20_000 });
-    await sleep(800);
-    const id = e.tsctl(['run', '--name', 'evt', e.d.rootfs, 'sh', '-c', 'exit 4']).stdout.trim();
-    void id;
+    const ev = e.tsctlAsync(['events'], { timeoutMs: 120_000 });
+    // Subscribed once the events of a throwaway container show: create one until one does.
+    let subscribed = false;
+    for (let i = 0; i < 40 && !subscribed; i++) {
+      t.equal(e.tsctl(['create', '--name', `evready${i}`, e.d.rootfs, 'true']).status, 0);
+      subscribed = await waitFor(() => ev.stdout().includes(`name=evready${i})`), 250, 10);
+      t.equal(e.tsctl(['rm', `evready${i}`]).status, 0);
+    }
+    t.ok(subscribed, 'tsctl events is subscribed');
+    e.tsctl(['run', '--name', 'evt', e.d.rootfs, 'sh', '-c', 'exit 4']);
     t.equal(e.tsctl(['rm', 'evt']).status, 0);
-    await sleep(500);
-    const pid = spawnSync('pgrep', ['-f', `${tsctlPath} events`], { encoding: 'utf8' }).stdout.trim().split('\n');
-    for (const p of pid) if (p !== '') process.kill(Number(p), 'SIGTERM');
+    const id = (): string | undefined => /container die ([0-9a-f]{64}) \(exitCode=4/.exec(ev.stdout())?.[1];
+    t.ok(await waitFor(() => ev.stdout().includes(`container destroy ${id() ?? '-'}`), 30_000), 'destroy event seen');
+    process.kill(ev.pid, 'SIGTERM'); // our own tsctl, by its pid (alive: it streams until signalled)
     const r = await ev;
     t.match(r.stdout, /Z container create [0-9a-f]{64} \(.*name=evt\)\n/);
     t.match(r.stdout, /Z container start [0-9a-f]{64} \(.*name=evt\)\n/);
@@ -129,6 +135,8 @@ if (why !== undefined) {
     }, 20_000, 30);
     t.ok(ok, 'exited with 2 restarts');
     t.ok(seen.size > 0, `ps showed the container (${[...seen].join(', ')})`);
+    // The window under test: a third restart would follow within the back-off (400 ms) plus a
+    // start, so nothing happening for 1.5 s is the assertion, not a wait for readiness.
     await sleep(1500);
     const [o] = JSON.parse(e.tsctl(['inspect', 'flaky']).stdout) as Array<{ RestartCount: number; State: { Status: string; ExitCode: number } }>;
     t.match(o, { RestartCount: 2, State: { Status: 'exited', ExitCode: 2 } }, 'not a third time');
@@ -159,6 +167,8 @@ if (why !== undefined) {
     t.ok(await waitFor(() => (JSON.parse(e.tsctl(['inspect', 'alw']).stdout) as Array<{ RestartCount: number }>)[0]!.RestartCount >= 2, 20_000), 'restarts clean exits');
     const st = e.tsctl(['stop', 'alw']);
     t.equal(st.status, 0, show(st));
+    // stop returns once the container is down; the window under test is the back-off after it,
+    // within which a restart would come if stop did not hold it down.
     await sleep(1500);
     const [o] = JSON.parse(e.tsctl(['inspect', 'alw']).stdout) as Array<{ State: { Status: string } }>;
     t.equal(o?.State.Status, 'exited', 'stays down after stop');

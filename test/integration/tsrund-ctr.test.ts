@@ -1,6 +1,6 @@
 /**
  * tsrund driven by the real ctr (containerd 1.6.20's client): every command of the contract
- * (containerd-api.md §9) against one private tsrund, busybox --rootfs containers.
+ * (docs/containerd-api.md §9) against one private tsrund, busybox --rootfs containers.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

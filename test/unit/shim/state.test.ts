@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { FILES, SHIM_STATE_VERSION, readShimPid, readShimState, rfc3339Nano, runtimeRootFor, writeAtomic, writeShimState, type ShimState } from '../../../shim/state';
-import { listShimDirs } from '../../../shim/client';
+import { listShimDirs } from '../../../supervisor/shims/client';
 
 function tmp(t: { teardown(fn: () => void): void }): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-state-'));

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import t from 'tap';
 import { cgroupLayoutOf, detectCgroupMode, hierarchiesUnder } from '../../../../runtime/cgroups/detect';
 
-// This host's mount table (engines.md: Debian 12, kernel 6.18, hybrid).
+// This host's mount table (docs/engines.md: Debian 12, kernel 6.18, hybrid).
 const hybridMounts = [
   '31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
   '32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',

@@ -126,7 +126,7 @@ const rows: Row[] = [
   ],
   ['unified', { unified: { 'memory.high': '50000', 'io.latency': '8:0 target=75' } }, ['error'], ['memory.high=50000', 'io.latency=8:0 target=75']],
   ['unified empty', { unified: {} }, [], []],
-  // engines.md §1.8: the zeros docker sends are "unset".
+  // docs/engines.md §1.8: the zeros docker sends are "unset".
   [
     'docker zeros',
     { memory: { limit: 0, reservation: 0, swap: 0, kernel: 0, kernelTCP: 0 }, cpu: { shares: 0, quota: 0, period: 0, realtimePeriod: 0, realtimeRuntime: 0 }, blockIO: { weight: 0, leafWeight: 0 }, network: { classID: 0 } },
@@ -134,7 +134,7 @@ const rows: Row[] = [
     [],
   ],
   [
-    'docker update stdin (engines.md §3c)',
+    'docker update stdin (docs/engines.md §3c)',
     { memory: { limit: 100663296, reservation: 0, swap: 201326592, kernel: 0 }, cpu: { shares: 0, quota: 0, period: 0 }, blockIO: { weight: 0 } },
     ['memory.limit_in_bytes=100663296 with memory.memsw.limit_in_bytes=201326592'],
     ['memory.swap.max=100663296', 'memory.max=100663296'],
@@ -150,7 +150,7 @@ t.test('every resource field, v1 and v2', async (t) => {
   }
 });
 
-t.test('device rules: engine rules in order, then the defaults (engines.md §1.9)', async (t) => {
+t.test('device rules: engine rules in order, then the defaults (docs/engines.md §1.9)', async (t) => {
   t.same(text(v1Writes({ devices: [{ allow: false, access: 'rwm' }] })), ['devices.deny=a', ...DEFAULTS_V1], 'podman: deny all only');
   t.same(
     text(

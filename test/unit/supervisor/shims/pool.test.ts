@@ -10,10 +10,10 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
-import { isShimAlive, shimAnswerError, shimCommand, shimEnv } from '../../../shim/client';
-import { createShimPool, groupSocket } from '../../../shim/pool';
+import { isShimAlive, shimAnswerError, shimCommand, shimEnv } from '../../../../supervisor/shims/client';
+import { createShimPool, groupSocket } from '../../../../supervisor/shims/pool';
 
-const binary = path.resolve(__dirname, '..', '..', '..', 'bin', 'tsrun-shim');
+const binary = path.resolve(__dirname, '..', '..', '..', '..', 'bin', 'tsrun-shim');
 
 /** This process's live children started as warm shims. */
 function warmShimPids(): number[] {

@@ -20,10 +20,10 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { TsrunError } from '../spec/errors';
-import type { ShimConnection, ShimPoolOptions, ShimStartOptions } from './api';
-import { abandonShimDir, connectShim, handOffShim, locateShimBinary, prepareShimDir, shimAnswerError, shimCommand, shimEnv, SHIM_NODE_ARGS } from './client';
-import { withSocketPath } from './sockpath';
+import { TsrunError } from '../../spec/errors';
+import type { ShimConnection, ShimPoolOptions, ShimStartOptions } from '../../shim/api';
+import { abandonShimDir, connectShim, handOffShim, locateShimBinary, prepareShimDir, shimAnswerError, shimCommand, shimEnv, startSingleShim, SHIM_NODE_ARGS } from './client';
+import { withSocketPath } from '../../shim/sockpath';
 
 /** How long a shim may take to start, or to take a container. */
 const READY_TIMEOUT_MS = 30_000;
@@ -220,9 +220,14 @@ export async function startGroupedShim(opts: ShimStartOptions, take: (() => Warm
   }
 }
 
+/** Start a shim for one container (alone, or in its group's shim) and connect to it. */
+export async function startShim(opts: ShimStartOptions): Promise<ShimConnection> {
+  return opts.group !== undefined ? startGroupedShim(opts, undefined) : startSingleShim(opts);
+}
+
 /** A pool of warm shims. */
 export interface ShimPool {
-  /** startShim (shim/client.ts) through the pool */
+  /** startShim through the pool */
   startShim(opts: ShimStartOptions): Promise<ShimConnection>;
   /** idle warm shims right now */
   idle(): number;
@@ -272,7 +277,7 @@ export function createShimPool(o: ShimPoolOptions): ShimPool {
   return {
     async startShim(opts) {
       const mine = opts.shimBinary === undefined || path.resolve(opts.shimBinary) === binary;
-      if (!mine || closed) return (await import('./client')).startShim(opts);
+      if (!mine || closed) return startShim(opts);
       if (opts.group !== undefined) return startGroupedShim(opts, take, nodeArgs);
       const dir = prepareShimDir(opts);
       try {

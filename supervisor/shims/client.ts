@@ -11,13 +11,13 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { TsrunError, wrapSystemError, type ErrorCode } from '../spec/errors';
-import type { ProcessExit, ProcessState, ProcessStatus, ShimConnection, ShimDirEntry, ShimEvent, ShimStartOptions, StdioSpec } from './api';
-import { decodeFrame, encodeFrame, type WireExit, type WireProcState, type WireRequest, type WireResponse } from './protocol/messages';
-import { frameBytes, frameReader } from './protocol/framing';
-import { FILES, nowRfc3339Nano, readShimPid, readShimState, runtimeRootFor, writeAtomic, type ShimOptions } from './state';
-import { crashPoint } from './crash-points';
-import { withSocketPath } from './sockpath';
+import { TsrunError, wrapSystemError, type ErrorCode } from '../../spec/errors';
+import type { ProcessExit, ProcessState, ProcessStatus, ShimConnection, ShimDirEntry, ShimEvent, ShimStartOptions, StdioSpec } from '../../shim/api';
+import { decodeFrame, encodeFrame, type WireExit, type WireProcState, type WireRequest, type WireResponse } from '../../shim/protocol/messages';
+import { frameBytes, frameReader } from '../../shim/protocol/framing';
+import { FILES, nowRfc3339Nano, readShimPid, readShimState, runtimeRootFor, writeAtomic, type ShimOptions } from '../../shim/state';
+import { crashPoint } from '../../shim/crash-points';
+import { withSocketPath } from '../../shim/sockpath';
 
 const CODES: ReadonlySet<string> = new Set(['NotFound', 'AlreadyExists', 'InvalidArgument', 'FailedPrecondition', 'PermissionDenied', 'Unavailable', 'Internal']);
 
@@ -33,7 +33,7 @@ export function locateShimBinary(explicit?: string): string {
   const candidates = [
     ...(main ? [path.join(path.dirname(main), 'tsrun-shim'), path.resolve(path.dirname(main), '..', 'bin', 'tsrun-shim')] : []),
     path.join(__dirname, 'tsrun-shim'),
-    path.resolve(__dirname, '..', 'bin', 'tsrun-shim'),
+    path.resolve(__dirname, '..', '..', 'bin', 'tsrun-shim'),
     path.resolve(process.cwd(), 'bin', 'tsrun-shim'),
   ];
   const found = candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
@@ -124,12 +124,11 @@ export function shimEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Start a shim for one container and connect to it. */
-export async function startShim(opts: ShimStartOptions): Promise<ShimConnection> {
-  if (opts.group !== undefined) {
-    const { startGroupedShim } = await import('./pool');
-    return startGroupedShim(opts, undefined);
-  }
+/**
+ * Start a shim of its own for one container (no group) and connect to it; startShim (pool.ts)
+ * is the entry point that also handles groups.
+ */
+export async function startSingleShim(opts: ShimStartOptions): Promise<ShimConnection> {
   const binary = locateShimBinary(opts.shimBinary);
   const dir = prepareShimDir(opts);
   try {
@@ -429,7 +428,7 @@ export async function reapDeadShim(shimDir: string): Promise<ProcessExit> {
   const root = st?.runtimeRoot ?? runtimeRootFor(dir, runtime);
   const problems: Error[] = [];
   if (runtime.kind === 'library') {
-    const { killContainer, deleteContainer } = await import('../runtime/container/lifecycle');
+    const { killContainer, deleteContainer } = await import('../../runtime/container/lifecycle');
     try {
       killContainer(root, id, 9, true);
     } catch {
@@ -441,7 +440,7 @@ export async function reapDeadShim(shimDir: string): Promise<ProcessExit> {
       if (!(err instanceof TsrunError && err.code === 'NotFound')) problems.push(err as Error);
     }
   } else {
-    const { binaryRuntime } = await import('./runtime/binary');
+    const { binaryRuntime } = await import('../../shim/runtime/binary');
     const rt = binaryRuntime({ id, bundle: dir, root, noPivot: false, noNewKeyring: false, path: runtime.path, systemdCgroup: runtime.systemdCgroup === true });
     await rt.kill(9, true).catch(() => undefined);
     try {
