@@ -202,7 +202,7 @@ build/noclone3: native-helpers/noclone3.c
 	@mkdir -p build
 	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -o $@ native-helpers/noclone3.c
 
-test-unit: node_modules/.package-lock.json build/decode_test ## unit tests and the C decoder's test: no root, no apt, no engines
+test-unit: $(LOCK_STAMP) build/decode_test ## unit tests and the C decoder's test: no root, no apt, no engines
 	npx --no-install tap --disable-coverage --allow-empty-coverage test/unit
 	build/decode_test
 
@@ -211,7 +211,7 @@ build/decode_fuzz: native-helpers/decode_fuzz.c native-helpers/plan.c native-hel
 	@mkdir -p build
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -o $@ native-helpers/decode_fuzz.c native-helpers/plan.c
 
-build/fuzz-seeds: scripts/fuzz-seeds.ts $(TS_SRC) $(wildcard test/fixtures/spec/good/*.json) | node_modules/.package-lock.json
+build/fuzz-seeds: scripts/fuzz-seeds.ts $(TS_SRC) $(wildcard test/fixtures/spec/good/*.json) | $(LOCK_STAMP)
 	@mkdir -p build
 	$(ESBUILD) scripts/fuzz-seeds.ts --bundle --platform=node --format=cjs --log-level=warning --outfile=build/fuzz-seeds.cjs
 	rm -rf $@ && node build/fuzz-seeds.cjs $@
