@@ -117,10 +117,17 @@ unsigned th_op_fds(const struct th_op *op, int out[3]) {
     for (int k = 0; k < 3; k++)
       if (op->f[k].u32 != TH_STDIO_INHERIT && op->f[k].u32 > 2) out[n++] = (int)op->f[k].u32;
     break;
-  case TH_OP_IDMAP_MOUNT: out[n++] = (int)op->f[TH_IDMAP_MOUNT_TREE_FD].u32; break;
-  case TH_OP_NS_PIDFD: out[n++] = (int)op->f[TH_NS_PIDFD_FD].u32; break;
-  case TH_OP_CGROUP_JOIN: out[n++] = (int)op->f[TH_CGROUP_JOIN_FD].u32; break;
-  default: break;
+  case TH_OP_IDMAP_MOUNT:
+    out[n++] = (int)op->f[TH_IDMAP_MOUNT_TREE_FD].u32;
+    break;
+  case TH_OP_NS_PIDFD:
+    out[n++] = (int)op->f[TH_NS_PIDFD_FD].u32;
+    break;
+  case TH_OP_CGROUP_JOIN:
+    out[n++] = (int)op->f[TH_CGROUP_JOIN_FD].u32;
+    break;
+  default:
+    break;
   }
   return n;
 }
@@ -392,7 +399,8 @@ static int th_wait_go(struct th_child *c) {
       e = errno;
     close(mfd);
     if (e != 0)
-      return th_fail(c, e, "go: read the hook states (", th_u64s(a, (uint64_t)st.st_size), " bytes) from their memfd", NULL);
+      return th_fail(c, e, "go: read the hook states (", th_u64s(a, (uint64_t)st.st_size), " bytes) from their memfd",
+                     NULL);
     p = m;
     end = p + st.st_size;
   }

@@ -575,12 +575,15 @@ static void test_no_mount_ns(void) {
   begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), minimal_tail(p);
   rejects(p, "op 1 (rootfs): needs a mount namespace op", "rootfs without a mount namespace or a pivot");
   begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), op_pivot_mode(p, TH_PIVOT_PIVOT_ROOT), minimal_tail(p);
-  rejects(p, "op 2 (pivot): without a mount namespace op only mode chroot is allowed", "pivot_root without a mount namespace");
+  rejects(p, "op 2 (pivot): without a mount namespace op only mode chroot is allowed",
+          "pivot_root without a mount namespace");
   begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), op_pivot_mode(p, TH_PIVOT_MOVE_CHROOT), minimal_tail(p);
-  rejects(p, "op 2 (pivot): without a mount namespace op only mode chroot is allowed", "move of the rootfs without a mount namespace");
+  rejects(p, "op 2 (pivot): without a mount namespace op only mode chroot is allowed",
+          "move of the rootfs without a mount namespace");
   minimal_head(p), op_pivot_mode(p, TH_PIVOT_CHROOT), minimal_tail(p);
   rejects(p, "op 2 (pivot): mode chroot is for a plan without a mount namespace op", "chroot with a mount namespace");
-  begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, MS_SHARED), op_pivot_mode(p, TH_PIVOT_CHROOT), minimal_tail(p);
+  begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, MS_SHARED), op_pivot_mode(p, TH_PIVOT_CHROOT),
+      minimal_tail(p);
   rejects(p, "op 1 (rootfs): a propagation needs a mount namespace op", "propagation without a mount namespace");
   begin(p), op_ns(p, CLONE_NEWPID, ""), op_rootfs_prop(p, 0), op_pivot_mode(p, TH_PIVOT_CHROOT);
   op_empty(p, TH_OP_ROOT_READONLY), minimal_tail(p);

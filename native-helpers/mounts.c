@@ -78,9 +78,17 @@ static int th_parent_private(struct th_child *c, const char *path) {
 /* Files under /proc that lxcfs-style tools emulate by bind-mounting over them; runc accepts
    exactly these (libcontainer/rootfs_linux.go, checkProcMount) and so do we. */
 static const char *const th_proc_safe[] = {
-    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat",
-    "/proc/swaps",   "/proc/uptime",    "/proc/loadavg", "/proc/slabinfo",
-    "/proc/net/dev", "/proc/sys/kernel/ns_last_pid",    "/proc/sys/crypto/fips_enabled",
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
 };
 
 static int th_streq(const char *a, const char *b) {

@@ -65,17 +65,19 @@ static int th_stage_open(char *err, size_t errlen) {
   th_stage_exe = -1;
   char path[PATH_MAX], fdp[32], et[128];
   int rc = th_stage_path(path, sizeof path);
-  if (rc < 0) return th_say(err, errlen, "find the stage binary %s beside the helper library: %s", TH_STAGE_FILE,
-                            th_et(-rc, et, sizeof et)), rc;
+  if (rc < 0)
+    return th_say(err, errlen, "find the stage binary %s beside the helper library: %s", TH_STAGE_FILE,
+                  th_et(-rc, et, sizeof et)),
+           rc;
   int src = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (src < 0) {
     rc = -errno;
-    return th_say(err, errlen, "open the stage binary %s: %s (run 'make build')", path, th_et(-rc, et, sizeof et)),
-           rc;
+    return th_say(err, errlen, "open the stage binary %s: %s (run 'make build')", path, th_et(-rc, et, sizeof et)), rc;
   }
   int rw = th_memfd_sealed(TH_STAGE_FILE, NULL, 0, src, 1);
   close(src);
-  if (rw < 0) return th_say(err, errlen, "copy the stage binary %s into a sealed memfd: %s", path, th_et(-rw, et, sizeof et)), rw;
+  if (rw < 0)
+    return th_say(err, errlen, "copy the stage binary %s into a sealed memfd: %s", path, th_et(-rw, et, sizeof et)), rw;
   /* Keep a read-only description: exec refuses a file open for writing (ETXTBSY), and nobody
      needs the writable one (the seals forbid writes anyway). */
   snprintf(fdp, sizeof fdp, "/proc/self/fd/%d", rw);
@@ -102,7 +104,8 @@ int th_stage_prepare(struct th_sealed *s, const struct th_child *c, const uint8_
   if (exe < 0) return exe;
   s->exe_fd = exe;
   int pfd = th_memfd_sealed("tsrun-plan", plan, len, -1, 0);
-  if (pfd < 0) return th_say(err, errlen, "put the plan (%u bytes) in a sealed memfd: %s", len, th_et(-pfd, et, sizeof et)), pfd;
+  if (pfd < 0)
+    return th_say(err, errlen, "put the plan (%u bytes) in a sealed memfd: %s", len, th_et(-pfd, et, sizeof et)), pfd;
   s->plan_fd = pfd;
   snprintf(s->args[0], sizeof s->args[0], "%s", TH_STAGE_FILE);
   snprintf(s->args[1], sizeof s->args[1], "%s", TH_STAGE_MAGIC);

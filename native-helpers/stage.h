@@ -35,8 +35,8 @@
 
 /** What the parent prepares before the clone: the child may not allocate after it. */
 struct th_sealed {
-  int exe_fd;  /* the sealed stage binary (cached per process, O_RDONLY, CLOEXEC) */
-  int plan_fd; /* the plan bytes, sealed (CLOEXEC; the child clears the flag) */
+  int exe_fd;     /* the sealed stage binary (cached per process, O_RDONLY, CLOEXEC) */
+  int plan_fd;    /* the plan bytes, sealed (CLOEXEC; the child clears the flag) */
   int carry_caps; /* capabilities cross the exec as ambient ones (see above) */
   char *argv[TH_STAGE_ARGC + 1];
   char *envp[1];

@@ -45,8 +45,10 @@ int main(int argc, char **argv) {
   char *inh_end = NULL;
   if (argc != TH_STAGE_ARGC || strcmp(argv[1], TH_STAGE_MAGIC) != 0 || th_num(argv[2], 0, 1 << 30, &sync_fd) < 0 ||
       th_num(argv[3], 0, 1 << 30, &plan_fd) < 0 || th_num(argv[4], TH_PLAN_HEADER_BYTES, TH_PLAN_MAX_BYTES, &len) < 0 ||
-      th_num(argv[5], 1, 1L << 30, &ppid) < 0 || th_num(argv[6], 1, 63, &cap_last) < 0 || th_num(argv[7], 0, 1, &into) < 0 ||
-      (strcmp(argv[8], "-") != 0 && ((inh = strtoull(argv[8], &inh_end, 16)), inh_end == argv[8] || *inh_end != '\0'))) {
+      th_num(argv[5], 1, 1L << 30, &ppid) < 0 || th_num(argv[6], 1, 63, &cap_last) < 0 ||
+      th_num(argv[7], 0, 1, &into) < 0 ||
+      (strcmp(argv[8], "-") != 0 &&
+       ((inh = strtoull(argv[8], &inh_end, 16)), inh_end == argv[8] || *inh_end != '\0'))) {
     static const char usage[] =
         "tsrun-stage: the container set-up stage of tsrun's helper; the runtime runs it from a sealed memfd "
         "with the fds it prepared, it is not meant to be run by hand\n";
@@ -63,7 +65,8 @@ int main(int argc, char **argv) {
       th_early_die((int)sync_fd, errno, "stage: clear the ambient capabilities");
     d[0].inheritable = (uint32_t)inh;
     d[1].inheritable = (uint32_t)(inh >> 32);
-    if (syscall(SYS_capset, &h, d) < 0) th_early_die((int)sync_fd, errno, "stage: restore the inheritable capabilities");
+    if (syscall(SYS_capset, &h, d) < 0)
+      th_early_die((int)sync_fd, errno, "stage: restore the inheritable capabilities");
   }
 
   /* The plan: exactly len bytes from the sealed memfd, which then goes (it could otherwise land
@@ -71,11 +74,14 @@ int main(int argc, char **argv) {
   struct stat st;
   uint8_t *buf = malloc((size_t)len);
   if (buf == NULL) th_early_die((int)sync_fd, ENOMEM, "stage: no memory for the plan");
-  if (fstat((int)plan_fd, &st) < 0 || st.st_size != len) th_early_die((int)sync_fd, EINVAL, "stage: the plan memfd is not the size announced");
+  if (fstat((int)plan_fd, &st) < 0 || st.st_size != len)
+    th_early_die((int)sync_fd, EINVAL, "stage: the plan memfd is not the size announced");
   for (long done = 0; done < len;) {
     ssize_t n = pread((int)plan_fd, buf + done, (size_t)(len - done), done);
-    if (n > 0) done += n;
-    else if (n == 0 || errno != EINTR) th_early_die((int)sync_fd, n == 0 ? EIO : errno, "stage: read the plan from its memfd");
+    if (n > 0)
+      done += n;
+    else if (n == 0 || errno != EINTR)
+      th_early_die((int)sync_fd, n == 0 ? EIO : errno, "stage: read the plan from its memfd");
   }
   close((int)plan_fd);
 
@@ -85,7 +91,8 @@ int main(int argc, char **argv) {
 
   /* The exec kept these open for us; the container's program must not inherit them, as it did
      not when the runtime made them close-on-exec. CLOSE_FDS decides about the preserved ones. */
-  if (fcntl((int)sync_fd, F_SETFD, FD_CLOEXEC) < 0) th_early_die((int)sync_fd, errno, "stage: make the sync socket close-on-exec");
+  if (fcntl((int)sync_fd, F_SETFD, FD_CLOEXEC) < 0)
+    th_early_die((int)sync_fd, errno, "stage: make the sync socket close-on-exec");
   for (uint32_t i = 0; i < plan.n; i++) {
     int fds[3];
     for (unsigned k = 0, n = th_op_fds(&plan.ops[i], fds); k < n; k++) fcntl(fds[k], F_SETFD, FD_CLOEXEC);

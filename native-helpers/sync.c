@@ -141,18 +141,25 @@ int th_memfd_sealed(const char *name, const void *data, size_t len, int src_fd, 
     const char *p = data;
     for (size_t done = 0; done < len && e == 0;) {
       ssize_t n = write(fd, p + done, len - done);
-      if (n > 0) done += (size_t)n;
-      else if (n < 0 && errno != EINTR) e = errno;
+      if (n > 0)
+        done += (size_t)n;
+      else if (n < 0 && errno != EINTR)
+        e = errno;
     }
   } else {
     struct stat st;
-    if (fstat(src_fd, &st) < 0) e = errno;
-    else if (!S_ISREG(st.st_mode)) e = EINVAL;
+    if (fstat(src_fd, &st) < 0)
+      e = errno;
+    else if (!S_ISREG(st.st_mode))
+      e = EINVAL;
     for (off_t done = 0; e == 0 && done < st.st_size;) {
       ssize_t n = sendfile(fd, src_fd, NULL, (size_t)(st.st_size - done));
-      if (n > 0) done += n;
-      else if (n == 0) e = EIO; /* the file shrank under us */
-      else if (errno != EINTR) e = errno;
+      if (n > 0)
+        done += n;
+      else if (n == 0)
+        e = EIO; /* the file shrank under us */
+      else if (errno != EINTR)
+        e = errno;
     }
   }
   if (e == 0 && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) e = errno;

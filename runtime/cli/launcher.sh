@@ -52,8 +52,9 @@ for a in "$@"; do
   case $a in
     --preserve-fds | --preserve-fds=*)
       TSRUN_CALLER_FDS=
-      for f in /proc/$$/fd/*; do
+      for f in "/proc/$$/fd/"*; do
         n=${f##*/}
+        # shellcheck disable=SC3013 # -ef: dash, busybox sh and bash all have it
         if [ "$n" -gt 2 ] && [ -e "$f" ] && ! [ "$f" -ef "$0" ]; then TSRUN_CALLER_FDS="$TSRUN_CALLER_FDS $n"; fi
       done
       export TSRUN_CALLER_FDS
