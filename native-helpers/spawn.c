@@ -34,26 +34,6 @@
 static struct th_child th_ctx;
 static struct th_sealed th_sealed_stage;
 
-__attribute__((format(printf, 3, 4))) static int th_errf(char *err, size_t errlen, const char *fmt, ...) {
-  if (err != NULL && errlen > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return 0;
-}
-
-/* strerror text in the style of the runtime's messages (lower-case first letter). */
-static const char *th_errtext(int e, char *buf, size_t len) {
-  const char *s = strerror_r(e, buf, len);
-  if (s != buf) {
-    snprintf(buf, len, "%s", s);
-  }
-  if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z')) buf[0] = (char)(buf[0] - 'A' + 'a');
-  return buf;
-}
-
 static int th_read_cap_last_cap(void) {
   char buf[16] = "";
   int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);

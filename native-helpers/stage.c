@@ -25,7 +25,7 @@ static int th_stage_exe = -1;
 static dev_t th_stage_dev;
 static ino_t th_stage_ino;
 
-__attribute__((format(printf, 3, 4))) static int th_say(char *err, size_t errlen, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) int th_errf(char *err, size_t errlen, const char *fmt, ...) {
   if (err != NULL && errlen > 0) {
     va_list ap;
     va_start(ap, fmt);
@@ -35,8 +35,7 @@ __attribute__((format(printf, 3, 4))) static int th_say(char *err, size_t errlen
   return 0;
 }
 
-/* strerror text in the style of the runtime's messages (lower-case first letter), as spawn.c. */
-static const char *th_et(int e, char *buf, size_t len) {
+const char *th_errtext(int e, char *buf, size_t len) {
   const char *s = strerror_r(e, buf, len);
   if (s != buf) snprintf(buf, len, "%s", s);
   if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z')) buf[0] = (char)(buf[0] - 'A' + 'a');
@@ -66,18 +65,22 @@ static int th_stage_open(char *err, size_t errlen) {
   char path[PATH_MAX], fdp[32], et[128];
   int rc = th_stage_path(path, sizeof path);
   if (rc < 0)
-    return th_say(err, errlen, "find the stage binary %s beside the helper library: %s", TH_STAGE_FILE,
-                  th_et(-rc, et, sizeof et)),
+    return th_errf(err, errlen, "find the stage binary %s beside the helper library: %s", TH_STAGE_FILE,
+                   th_errtext(-rc, et, sizeof et)),
            rc;
   int src = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
   if (src < 0) {
     rc = -errno;
-    return th_say(err, errlen, "open the stage binary %s: %s (run 'make build')", path, th_et(-rc, et, sizeof et)), rc;
+    return th_errf(err, errlen, "open the stage binary %s: %s (run 'make build')", path,
+                   th_errtext(-rc, et, sizeof et)),
+           rc;
   }
   int rw = th_memfd_sealed(TH_STAGE_FILE, NULL, 0, src, 1);
   close(src);
   if (rw < 0)
-    return th_say(err, errlen, "copy the stage binary %s into a sealed memfd: %s", path, th_et(-rw, et, sizeof et)), rw;
+    return th_errf(err, errlen, "copy the stage binary %s into a sealed memfd: %s", path,
+                   th_errtext(-rw, et, sizeof et)),
+           rw;
   /* Keep a read-only description: exec refuses a file open for writing (ETXTBSY), and nobody
      needs the writable one (the seals forbid writes anyway). */
   snprintf(fdp, sizeof fdp, "/proc/self/fd/%d", rw);
@@ -88,7 +91,7 @@ static int th_stage_open(char *err, size_t errlen) {
   if (rc == 0 && fstat(ro, &st) < 0) rc = -errno;
   if (rc < 0) {
     if (ro >= 0) close(ro);
-    return th_say(err, errlen, "reopen the sealed stage read-only: %s", th_et(-rc, et, sizeof et)), rc;
+    return th_errf(err, errlen, "reopen the sealed stage read-only: %s", th_errtext(-rc, et, sizeof et)), rc;
   }
   th_stage_exe = ro;
   th_stage_dev = st.st_dev;
@@ -105,7 +108,8 @@ int th_stage_prepare(struct th_sealed *s, const struct th_child *c, const uint8_
   s->exe_fd = exe;
   int pfd = th_memfd_sealed("tsrun-plan", plan, len, -1, 0);
   if (pfd < 0)
-    return th_say(err, errlen, "put the plan (%u bytes) in a sealed memfd: %s", len, th_et(-pfd, et, sizeof et)), pfd;
+    return th_errf(err, errlen, "put the plan (%u bytes) in a sealed memfd: %s", len, th_errtext(-pfd, et, sizeof et)),
+           pfd;
   s->plan_fd = pfd;
   snprintf(s->args[0], sizeof s->args[0], "%s", TH_STAGE_FILE);
   snprintf(s->args[1], sizeof s->args[1], "%s", TH_STAGE_MAGIC);
@@ -124,7 +128,7 @@ int th_stage_prepare(struct th_sealed *s, const struct th_child *c, const uint8_
     if (syscall(SYS_capget, &h, d) < 0) {
       int e = errno;
       th_stage_release(s);
-      return th_say(err, errlen, "capget: %s", th_et(e, et, sizeof et)), -e;
+      return th_errf(err, errlen, "capget: %s", th_errtext(e, et, sizeof et)), -e;
     }
     snprintf(s->args[8], sizeof s->args[8], "%llx", (unsigned long long)d[1].inheritable << 32 | d[0].inheritable);
   }

@@ -27,6 +27,11 @@
 
 #pragma GCC visibility push(hidden)
 
+/** Format a message into err (when given); returns 0, so callers can `return th_errf(…), -e`. */
+__attribute__((format(printf, 3, 4))) int th_errf(char *err, size_t errlen, const char *fmt, ...);
+/** strerror text in the style of the runtime's messages (lower-case first letter). */
+const char *th_errtext(int e, char *buf, size_t len);
+
 /** The stage binary's file name, beside libtsrun.so and tsrun.node. */
 #define TH_STAGE_FILE "tsrun-stage"
 /** argv[1] of the stage: refuses to run from a helper of another build of the protocol. */

@@ -6,13 +6,13 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
 import { createNetworks, type AttachRequest, type Networks } from '../../supervisor/networks/manager';
 import type { TeardownHost } from '../helpers/bundle';
 import { busyboxPath, requires } from '../helpers/requires';
+import { fetchTcp } from '../helpers/net';
 import { waitFor } from '../helpers/wait';
 
 const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
@@ -95,25 +95,6 @@ async function serveOnce(t: TeardownHost, netns: string, port: number, text: str
   if (!listening) throw new Error(`nc did not listen on ${port} in ${netns}`);
 }
 
-function fetchTcp(host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host, port });
-    let data = '';
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`no answer from ${host}:${port} within 5 s`));
-    }, 5000);
-    s.on('data', (b) => (data += b.toString()));
-    s.on('end', () => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-    s.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
-}
 
 t.test('two containers on a user-defined network reach each other; hosts, resolv.conf', async (t) => {
   if (!requires(t, 'root', 'busybox')) return;

@@ -5,9 +5,9 @@
  * Traffic goes only to loopback and to the containers made here (busybox nc, never wget).
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import t from 'tap';
 import { startTsctl, tsctlMissing, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
+import { fetchTcp } from '../helpers/net';
 import { waitFor } from '../helpers/wait';
 
 const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
@@ -16,25 +16,6 @@ const why = tsctlMissing() ?? (hasPlugins ? undefined : 'CNI plugins are not ins
 let e: TsctlEnv;
 const show = (r: TsctlResult): string => `status ${r.status} stdout ${JSON.stringify(r.stdout)} stderr ${JSON.stringify(r.stderr)}`;
 
-function fetchTcp(host: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host, port });
-    let data = '';
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`no answer from ${host}:${port} within 5 s`));
-    }, 5000);
-    s.on('data', (b) => (data += b.toString()));
-    s.on('end', () => {
-      clearTimeout(timer);
-      resolve(data);
-    });
-    s.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-  });
-}
 
 /** Run a detached server that answers `text` on `port` once per connection, and wait until it listens. */
 async function server(t: { teardown(fn: () => void): void }, name: string, port: number, text: string, extra: readonly string[] = []): Promise<void> {
