@@ -23,6 +23,7 @@ export const SERVICES = {
   Content: 'containerd.services.content.v1.Content',
   Snapshots: 'containerd.services.snapshots.v1.Snapshots',
   Volumes: 'tsrun.services.volumes.v1.Volumes',
+  Transfer: 'tsrun.services.transfer.v1.Transfer',
 } as const;
 
 /** A service's short name. */

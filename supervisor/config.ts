@@ -32,6 +32,8 @@ export interface Config {
   restartPolicies: boolean;
   /** idle warm shims kept ready for Tasks.Create (shim/pool.ts); 0 turns the pool off */
   shimPool: number;
+  /** registries (host[:port] or CIDR) reached over plain HTTP or unverified TLS; loopback always is */
+  insecureRegistries: string[];
 }
 
 /** What the command line asked for. */
@@ -60,7 +62,8 @@ Flags (each overrides the config file):
       --shim-binary PATH tsrun-shim executable (default: tsrun-shim next to tsrund)
       --log-level LEVEL  trace, debug, info, warn, error (default info)
       --config FILE      JSON config file with the keys socket, root, state, shimRoot,
-                         runtime, shimBinary, logLevel, allowUids, restartPolicies, shimPool
+                         runtime, shimBinary, logLevel, allowUids, restartPolicies, shimPool,
+                         insecureRegistries
       --no-restart-policies  do not restart containers by their tsctl.restart-policy label
       --shim-pool N      warm shims kept ready, so Tasks.Create does not wait for a node
                          start (default 1; 0 starts every shim on demand)
@@ -80,6 +83,7 @@ function defaults(): Config {
     allowUids: [],
     restartPolicies: true,
     shimPool: 1,
+    insecureRegistries: [],
   };
 }
 
@@ -122,6 +126,10 @@ function applyFile(cfg: Config, file: string): void {
           throw bad(`config ${file}: allowUids must be a list of uids`);
         }
         cfg.allowUids = v as number[];
+        break;
+      case 'insecureRegistries':
+        if (!Array.isArray(v) || !v.every((h) => typeof h === 'string' && h !== '')) throw bad(`config ${file}: insecureRegistries must be a list of host[:port] or CIDR strings`);
+        cfg.insecureRegistries = v as string[];
         break;
       case 'restartPolicies':
         if (typeof v !== 'boolean') throw bad(`config ${file}: restartPolicies must be true or false`);

@@ -29,6 +29,7 @@ import {
   versionService,
 } from './services/basic';
 import { tasksService } from './services/tasks';
+import { transferService } from './services/transfer';
 import { volumesService } from './services/volumes';
 import { createVolumes } from './volumes/local';
 import { openStore, type Store } from './store/db';
@@ -108,6 +109,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       eventsService(events),
       ...imageServices.services,
       volumesService(volumes),
+      transferService({ store, images: imageServices, insecureRegistries: cfg.insecureRegistries, warn: (m) => log.warn('pull', { warning: m }) }),
     ]);
   } catch (e) {
     pool?.close();

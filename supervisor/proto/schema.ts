@@ -9,6 +9,7 @@
  */
 
 import { imageProtoTexts } from './images-schema';
+import { transferProtoText } from './transfer-schema';
 
 /** google.protobuf well-known types (bare names: Any type URLs are never prefixed here). */
 const wellKnown = `
@@ -343,4 +344,5 @@ export const protoTexts: readonly string[] = [
   cgroupsV2,
   ...imageProtoTexts,
   volumes,
+  transferProtoText,
 ];

@@ -17,6 +17,7 @@ import { kill, pause, restart, rm, start, stop, unpause, wait } from './commands
 import { logs } from './commands/logs';
 import { events, stats, top, update } from './commands/observe';
 import { inspect, ps } from './commands/ps';
+import { pull, push } from './commands/pull';
 import { create, run } from './commands/run';
 import { volume } from './commands/volume';
 
@@ -44,6 +45,8 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   images: { fn: images, help: 'list images' },
   rmi: { fn: rmi, help: 'remove images' },
   tag: { fn: tag, help: 'give an image another name' },
+  pull: { fn: pull, help: 'download an image from a registry (and unpack it)' },
+  push: { fn: push, help: 'upload an image to a registry' },
   volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
 };
 
