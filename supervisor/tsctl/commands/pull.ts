@@ -34,8 +34,10 @@ function authFor(ctx: Ctx, domain: string): { username: string; password: string
 function layerPrinter(ctx: Ctx, first: string): (p: WireProgress) => void {
   const last = new Map<string, string>();
   return (p) => {
-    if (p.id === '' || p.state === 'Downloading' || p.state === 'Pushing' || p.state === 'Waiting') {
-      if (p.id !== '' && !last.has(p.id)) {
+    // Waiting is announced for every layer before the registry client knows which it holds
+    if (p.id === '' || p.state === 'Waiting') return;
+    if (p.state === 'Downloading' || p.state === 'Pushing') {
+      if (!last.has(p.id)) {
         last.set(p.id, first);
         ctx.out(`${p.id}: ${first}`);
       }

@@ -1,0 +1,129 @@
+/**
+ * tsctl pull and push through tsrund's Transfer service against real docker-registry servers on
+ * 127.0.0.1 (test/helpers/registry.ts), no downloads: the three-layer busybox image built here is
+ * imported with ctr, pushed, removed, pulled back (same digests, unpacked into overlayfs
+ * snapshots that ctr run uses), pulled again (up to date, layers already exist), pushed to and
+ * pulled from a registry with basic auth using a config.json the test writes, and a missing tag
+ * fails naming it and leaves no blob, ingest or snapshot behind.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import t from 'tap';
+import { buildOciLayout, ociArchive, type TestImage } from '../helpers/images';
+import { registryMissing, startRegistry, type RegistryServer } from '../helpers/registry';
+import { startTsctl, tsctlMissing, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
+
+const why = tsctlMissing() ?? registryMissing();
+const show = (r: { status: number | null; stdout: string; stderr: string }): string => `status ${r.status} stdout ${JSON.stringify(r.stdout)} stderr ${JSON.stringify(r.stderr)}`;
+
+let e: TsctlEnv;
+let img: TestImage;
+let work: string;
+let reg: RegistryServer;
+const LOCAL = 'docker.io/library/tsimg:oci';
+
+function ok(args: readonly string[], env?: Record<string, string>): TsctlResult {
+  const r = e.tsctl(args, { timeoutMs: 120_000, ...(env !== undefined ? { env } : {}) });
+  if (r.status !== 0) throw new Error(`tsctl ${args.join(' ')}: ${show(r)}`);
+  return r;
+}
+
+function contentState(): { blobs: string[]; ingests: string[]; snapshots: string[] } {
+  const ls = (...p: string[]): string[] => {
+    const dir = path.join(e.d.root, ...p);
+    return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  };
+  return { blobs: ls('content', 'blobs', 'sha256'), ingests: ls('content', 'ingest'), snapshots: ls('snapshots', 'overlayfs', 'snapshots') };
+}
+
+if (why !== undefined) {
+  t.plan(0, why);
+} else {
+  t.before(async () => {
+    e = await startTsctl(t);
+    work = path.join(e.d.sandbox, 'pull');
+    fs.mkdirSync(work);
+    img = buildOciLayout(path.join(work, 'layout'), LOCAL);
+    ociArchive(img, path.join(work, 'oci.tar'));
+    reg = await startRegistry();
+    t.teardown(() => reg.stop());
+    const r = e.d.ctr(['images', 'import', path.join(work, 'oci.tar')], { ns: e.ns });
+    if (r.status !== 0) throw new Error(`ctr images import: ${show(r)}`);
+  });
+
+  t.test('push, rmi, pull back, pull again', async (t) => {
+    const name = `${reg.host}/tsimg:1`;
+    ok(['tag', LOCAL, name]);
+    const p = ok(['push', name]);
+    t.match(p.stdout, `The push refers to repository [${reg.host}/tsimg]`);
+    t.match(p.stdout, `1: digest: ${img.manifestDigest} size: `, show(p));
+    for (const l of img.layerDigests) t.match(p.stdout, new RegExp(`${l.slice(7, 19)}: (Pushed|Layer already exists)`), `layer ${l} pushed`);
+
+    ok(['rmi', name]);
+    ok(['rmi', 'tsimg:oci']);
+    t.same(contentState(), { blobs: [], ingests: [], snapshots: [] }, 'the removal collected everything');
+
+    const r = ok(['pull', name]);
+    t.match(r.stdout, /^1: Pulling from tsimg\n/, show(r));
+    for (const l of img.layerDigests) {
+      t.match(r.stdout, `${l.slice(7, 19)}: Pulling fs layer`);
+      t.match(r.stdout, `${l.slice(7, 19)}: Download complete`);
+      t.match(r.stdout, `${l.slice(7, 19)}: Pull complete`);
+    }
+    t.match(r.stdout, `Digest: ${img.manifestDigest}\nStatus: Downloaded newer image for ${name}\n${name}\n`);
+    const ls = ok(['images', '--format', 'json']);
+    t.match(ls.stdout, `"Repository":"${reg.host}/tsimg","Tag":"1"`);
+    t.match(ls.stdout, `"ID":"${img.configDigest.slice(7, 19)}"`, 'image id = config digest');
+    t.equal(contentState().snapshots.length, 3, 'three committed layer snapshots');
+    t.same(contentState().ingests, []);
+
+    // the unpacked image runs (ctr run uses the snapshots the pull made)
+    const run = e.d.ctr(['run', '--rm', name, `pull${process.pid}`, 'cat', '/etc/motd'], { ns: e.ns });
+    t.equal(run.status, 0, show(run));
+    t.ok(run.stdout.length > 0, 'the top layer\'s /etc/motd is there');
+
+    const again = ok(['pull', name]);
+    for (const l of img.layerDigests) t.match(again.stdout, `${l.slice(7, 19)}: Already exists`);
+    t.notMatch(again.stdout, /Pulling fs layer|Download complete/);
+    t.match(again.stdout, `Digest: ${img.manifestDigest}\nStatus: Image is up to date for ${name}\n`);
+
+    const byDigest = ok(['pull', `${reg.host}/tsimg@${img.manifestDigest}`]);
+    t.match(byDigest.stdout, `${img.manifestDigest}: Pulling from tsimg`);
+    t.match(byDigest.stdout, `Digest: ${img.manifestDigest}`);
+  });
+
+  t.test('a missing tag fails naming it and leaves nothing', async (t) => {
+    const before = contentState();
+    const r = e.tsctl(['pull', `${reg.host}/tsimg:nope`]);
+    t.not(r.status, 0);
+    t.match(r.stderr, /nope/, show(r));
+    t.match(r.stderr, /not found|unknown/i, show(r));
+    t.same(contentState(), before, 'no blob, ingest or snapshot added');
+    const missingRepo = e.tsctl(['pull', `${reg.host}/nothere:1`]);
+    t.not(missingRepo.status, 0);
+    t.match(missingRepo.stderr, /nothere/, show(missingRepo));
+  });
+
+  t.test('basic auth from the config.json in DOCKER_CONFIG', async (t) => {
+    const secure = await startRegistry({ basic: { user: 'tester', password: 's3cret' } });
+    t.teardown(() => secure.stop());
+    const name = `${secure.host}/private/tsimg:2`;
+    ok(['tag', `${reg.host}/tsimg:1`, name]);
+    const denied = e.tsctl(['push', name], { env: { DOCKER_CONFIG: path.join(work, 'nowhere') } });
+    t.not(denied.status, 0, 'no credentials: refused');
+    t.match(denied.stderr, /401|unauthorized|authentication/i, show(denied));
+
+    const cfgDir = path.join(work, 'docker-config');
+    fs.mkdirSync(cfgDir);
+    fs.writeFileSync(path.join(cfgDir, 'config.json'), JSON.stringify({ auths: { [secure.host]: { auth: Buffer.from('tester:s3cret').toString('base64') } } }));
+    const env = { DOCKER_CONFIG: cfgDir };
+    const p = ok(['push', name], env);
+    t.match(p.stdout, `2: digest: ${img.manifestDigest}`);
+    ok(['rmi', name]);
+    const noAuth = e.tsctl(['pull', name], { env: { DOCKER_CONFIG: path.join(work, 'nowhere') } });
+    t.not(noAuth.status, 0);
+    t.match(noAuth.stderr, /401|unauthorized|authentication/i, show(noAuth));
+    const r = ok(['pull', name], env);
+    t.match(r.stdout, `Digest: ${img.manifestDigest}\nStatus: Downloaded newer image for ${name}`);
+  });
+}
