@@ -6,10 +6,12 @@
  * pulled from a registry with basic auth using a config.json the test writes, and a missing tag
  * fails naming it and leaves no blob, ingest or snapshot behind.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
 import { buildOciLayout, ociArchive, type TestImage } from '../helpers/images';
+import { which } from '../helpers/host';
 import { registryMissing, startRegistry, type RegistryServer } from '../helpers/registry';
 import { startTsctl, tsctlMissing, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
 
@@ -125,5 +127,40 @@ if (why !== undefined) {
     t.match(noAuth.stderr, /401|unauthorized|authentication/i, show(noAuth));
     const r = ok(['pull', name], env);
     t.match(r.stdout, `Digest: ${img.manifestDigest}\nStatus: Downloaded newer image for ${name}`);
+  });
+
+  t.test('save makes a docker-archive that skopeo and podman load', { skip: which('skopeo') === undefined ? 'skopeo not installed' : false }, async (t) => {
+    const name = `${reg.host}/tsimg:1`;
+    const out = path.join(work, 'saved.tar');
+    ok(['save', '-o', out, name]);
+    t.notOk(fs.existsSync(`${out}.partial`), 'no partial file left');
+    const list = spawnSync('tar', ['-tf', out], { encoding: 'utf8' });
+    t.match(list.stdout, 'manifest.json');
+    t.match(list.stdout, 'repositories');
+    t.match(list.stdout, `${img.configDigest.slice(7)}.json`);
+    for (const d of img.diffIds) t.match(list.stdout, `${d.slice(7)}/layer.tar`);
+    const manifest = JSON.parse(spawnSync('tar', ['-xOf', out, 'manifest.json'], { encoding: 'utf8' }).stdout) as Array<{ RepoTags: string[] }>;
+    t.same(manifest[0]!.RepoTags, [name]);
+    const insp = spawnSync('skopeo', ['inspect', '--config', `docker-archive:${out}`], { encoding: 'utf8' });
+    t.equal(insp.status, 0, insp.stderr);
+    t.same((JSON.parse(insp.stdout) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids, img.diffIds, 'skopeo reads the same diff IDs');
+    const oci = path.join(work, 'saved-oci');
+    const copy = spawnSync('skopeo', ['copy', `docker-archive:${out}`, `oci:${oci}:x`], { encoding: 'utf8' });
+    t.equal(copy.status, 0, `skopeo copy verifies every layer: ${copy.stderr}`);
+    if (which('podman') !== undefined) {
+      const store = path.join(work, 'podman');
+      const pod = (args: string[]) => spawnSync('podman', ['--root', path.join(store, 'root'), '--runroot', path.join(store, 'run'), '--storage-driver', 'vfs', ...args], { encoding: 'utf8', timeout: 120_000 });
+      const load = pod(['load', '-i', out]);
+      t.equal(load.status, 0, `podman load: ${load.stderr}`);
+      t.match(load.stdout, /Loaded image/);
+      const imgs = pod(['images', '--format', '{{.Repository}}:{{.Tag}}']);
+      t.match(imgs.stdout, name);
+      pod(['rmi', '-a', '-f']);
+      fs.rmSync(store, { recursive: true, force: true });
+    }
+    const missing = e.tsctl(['save', '-o', path.join(work, 'none.tar'), 'nosuch:1']);
+    t.not(missing.status, 0);
+    t.match(missing.stderr, /nosuch/);
+    t.notOk(fs.existsSync(path.join(work, 'none.tar')) || fs.existsSync(path.join(work, 'none.tar.partial')), 'nothing written for a missing image');
   });
 }
