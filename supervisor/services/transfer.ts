@@ -4,6 +4,7 @@
  */
 import type { ServiceImpl } from '../grpc/server';
 import { parseReference, type Credentials } from '../registry/index';
+import { loadArchive } from '../transfer/load';
 import { pullImage, pushImage, type TransferDeps, type TransferProgress } from '../transfer/transfer';
 
 interface WireAuth {
@@ -28,6 +29,15 @@ export function transferService(deps: TransferDeps): ServiceImpl {
         const reference = req.reference !== '' ? req.reference : req.name;
         const ref = parseReference(reference);
         await pushImage(deps, ns, { name: req.name, reference, auth: authOf(req.auth), domain: ref.domain }, (p: TransferProgress) => write(p));
+      },
+    },
+    bidi: {
+      Load: async (requests: AsyncIterable<{ data: Uint8Array }>, ctx, write) => {
+        const ns = ctx.namespace();
+        async function* chunks(): AsyncGenerator<Buffer> {
+          for await (const r of requests) if (r.data.length > 0) yield Buffer.from(r.data);
+        }
+        await loadArchive(deps, ns, chunks(), (p: TransferProgress) => write(p));
       },
     },
   };

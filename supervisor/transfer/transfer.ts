@@ -52,7 +52,7 @@ function clientFor(deps: TransferDeps, domain: string, auth: Credentials | undef
   return new RegistryClient(opts);
 }
 
-async function withLease<T>(deps: TransferDeps, ns: string, fn: (lease: string) => Promise<T>): Promise<T> {
+export async function withLease<T>(deps: TransferDeps, ns: string, fn: (lease: string) => Promise<T>): Promise<T> {
   const id = `tsrun-transfer-${randomBytes(8).toString('hex')}`;
   const expire = formatRfc3339({ seconds: Math.floor((Date.now() + LEASE_TTL_MS) / 1000), nanos: 0 });
   if (!deps.store.createLease({ namespace: ns, id, labels: { 'containerd.io/gc.expire': expire }, createdAt: now() })) {
@@ -70,6 +70,20 @@ async function withLease<T>(deps: TransferDeps, ns: string, fn: (lease: string) 
 /** The snapshotter images unpack into: overlayfs when it loaded, else native. */
 export function defaultSnapshotter(images: ImageServices): string {
   return images.snapshots.names.includes('overlayfs') ? 'overlayfs' : 'native';
+}
+
+/** Create the image record, or move it to `target`; false when it already pointed there. */
+export function recordImage(images: ImageServices, ns: string, name: string, desc: Descriptor): boolean {
+  const target = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size, annotations: {} };
+  try {
+    const old = images.images.get(ns, name);
+    if (old.target.digest === target.digest) return false;
+    images.images.update(ns, { name, labels: old.labels, target }, ['target']);
+  } catch (e) {
+    if (!(e instanceof TsrunError && e.code === 'NotFound')) throw e;
+    images.images.create(ns, { name, labels: {}, target });
+  }
+  return true;
 }
 
 /** Pull `reference` into namespace `ns`, unpack it, record it; `send` gets docker-like progress. */
@@ -98,16 +112,7 @@ export async function pullImage(
       const k = 'containerd.io/gc.ref.content.m.0';
       images.content.update(ns, pulled.target.digest, { [k]: pulled.manifest.digest }, [`labels.${k}`]);
     }
-    const target = { mediaType: pulled.target.mediaType, digest: pulled.target.digest, size: pulled.target.size, annotations: {} };
-    let newer = true;
-    try {
-      const old = images.images.get(ns, pulled.name);
-      if (old.target.digest === target.digest) newer = false;
-      else images.images.update(ns, { name: pulled.name, labels: old.labels, target }, ['target']);
-    } catch (e) {
-      if (!(e instanceof TsrunError && e.code === 'NotFound')) throw e;
-      images.images.create(ns, { name: pulled.name, labels: {}, target });
-    }
+    const newer = recordImage(images, ns, pulled.name, pulled.target);
     send({ id: '', state: 'done', current: 0, total: 0, kind: 'image', image: pulled.name, digest: pulled.target.digest, newer });
   });
 }

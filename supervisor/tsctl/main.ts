@@ -18,7 +18,7 @@ import { logs } from './commands/logs';
 import { events, stats, top, update } from './commands/observe';
 import { inspect, ps } from './commands/ps';
 import { pull, push } from './commands/pull';
-import { save } from './commands/save';
+import { load, save } from './commands/save';
 import { create, run } from './commands/run';
 import { volume } from './commands/volume';
 
@@ -49,6 +49,7 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   pull: { fn: pull, help: 'download an image from a registry (and unpack it)' },
   push: { fn: push, help: 'upload an image to a registry' },
   save: { fn: save, help: 'write images to a docker-archive (tar)' },
+  load: { fn: load, help: 'load images from a docker-archive or OCI archive' },
   volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
 };
 

@@ -10,9 +10,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
-import { buildOciLayout, ociArchive, type TestImage } from '../helpers/images';
+import { buildOciLayout, dockerArchive, ociArchive, type TestImage } from '../helpers/images';
 import { which } from '../helpers/host';
 import { registryMissing, startRegistry, type RegistryServer } from '../helpers/registry';
+import { waitFor } from '../helpers/wait';
 import { startTsctl, tsctlMissing, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
 
 const why = tsctlMissing() ?? registryMissing();
@@ -162,5 +163,51 @@ if (why !== undefined) {
     t.not(missing.status, 0);
     t.match(missing.stderr, /nosuch/);
     t.notOk(fs.existsSync(path.join(work, 'none.tar')) || fs.existsSync(path.join(work, 'none.tar.partial')), 'nothing written for a missing image');
+  });
+
+  t.test('load: docker-archive (skopeo, as docker save makes), OCI archive, our own save; bad archives leave nothing', { skip: which('skopeo') === undefined ? 'skopeo not installed' : false }, async (t) => {
+    const dock = path.join(work, 'docker.tar');
+    dockerArchive(img, dock, 'docker.io/library/tsimg:docker');
+    let r = ok(['load', '-i', dock]);
+    t.equal(r.stdout, 'Loaded image: tsimg:docker\n', show(r));
+    let ls = ok(['images', '--format', 'json', 'tsimg:docker']);
+    t.match(ls.stdout, `"ID":"${img.configDigest.slice(7, 19)}"`);
+    const run = e.d.ctr(['run', '--rm', 'docker.io/library/tsimg:docker', `load${process.pid}`, 'cat', '/etc/motd'], { ns: e.ns });
+    t.equal(run.status, 0, show(run));
+    t.equal(run.stdout, 'layer three\n');
+
+    r = ok(['load', '-i', path.join(work, 'oci.tar')]);
+    t.equal(r.stdout, 'Loaded image: tsimg:oci\n', show(r));
+    ls = ok(['images', '--format', 'json', 'tsimg:oci']);
+    t.match(ls.stdout, `"ID":"${img.configDigest.slice(7, 19)}"`);
+
+    // round trip: save, remove every name, load
+    const saved = path.join(work, 'roundtrip.tar');
+    ok(['save', '-o', saved, 'tsimg:docker']);
+    const names = e.d.ctr(['images', 'ls', '-q'], { ns: e.ns }).stdout.trim().split('\n');
+    const rm = e.d.ctr(['images', 'rm', '--sync', ...names], { ns: e.ns });
+    t.equal(rm.status, 0, show(rm));
+    await waitFor(() => contentState().blobs.length === 0 && contentState().snapshots.length === 0, 10_000);
+    t.same(contentState(), { blobs: [], ingests: [], snapshots: [] }, 'empty store before the round trip');
+    r = ok(['load', '-i', saved]);
+    t.equal(r.stdout, 'Loaded image: tsimg:docker\n', show(r));
+    t.equal(contentState().snapshots.length, 3, 'unpacked again');
+
+    // a truncated archive: an error, and no blob, ingest or snapshot stays
+    ok(['rmi', 'tsimg:docker']);
+    await waitFor(() => contentState().blobs.length === 0, 10_000);
+    const whole = fs.readFileSync(dock);
+    const cut = path.join(work, 'cut.tar');
+    fs.writeFileSync(cut, whole.subarray(0, Math.floor(whole.length / 2)));
+    const bad = e.tsctl(['load', '-i', cut]);
+    t.not(bad.status, 0);
+    t.match(bad.stderr, /truncated|unexpected end|EOF/i, show(bad));
+    await waitFor(() => contentState().blobs.length === 0 && contentState().ingests.length === 0, 10_000);
+    t.same(contentState(), { blobs: [], ingests: [], snapshots: [] }, 'nothing left by the failed load');
+    const junk = path.join(work, 'junk.tar');
+    fs.writeFileSync(junk, Buffer.alloc(2048));
+    const none = e.tsctl(['load', '-i', junk]);
+    t.not(none.status, 0);
+    t.match(none.stderr, /neither manifest.json/, show(none));
   });
 }

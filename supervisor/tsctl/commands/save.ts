@@ -146,3 +146,43 @@ export async function save(ctx: Ctx, argv: readonly string[]): Promise<number> {
   }
   return 0;
 }
+
+/** `tsctl load [-i FILE] [-q]`: a docker-archive or OCI archive from FILE or stdin, into tsrund. */
+export async function load(ctx: Ctx, argv: readonly string[]): Promise<number> {
+  const a = parseArgs(
+    argv,
+    [
+      { name: 'input', short: 'i', kind: 'string', help: 'read from FILE instead of stdin' },
+      { name: 'quiet', short: 'q', kind: 'bool', help: 'no output' },
+    ],
+    false,
+  );
+  if (a.operands.length > 0) throw usage('"load" accepts no arguments');
+  const file = a.strings.get('input');
+  if (file === undefined && ctx.stdin.isTTY) throw usage('requested load from stdin, but stdin is empty');
+  const input: Readable = file !== undefined ? fs.createReadStream(file, { highWaterMark: 1 << 20 }) : ctx.stdin;
+  const call = ctx.client.duplex<{ state: string; image: string; digest: string }>('Transfer', 'Load');
+  const sending = (async () => {
+    try {
+      for await (const c of input) await call.write({ data: c as Buffer });
+      call.end();
+    } catch (e) {
+      call.cancel();
+      throw new TsrunError('InvalidArgument', `load: read ${file ?? 'stdin'}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  })();
+  // the server's error (from `messages`) is the one to report; this one is awaited below
+  sending.catch(() => undefined);
+  const quiet = a.bools.has('quiet');
+  try {
+    for await (const m of call.messages) {
+      if (m.state !== 'loaded' || quiet) continue;
+      if (m.image !== '') ctx.out(`Loaded image: ${dockerName(m.image).join(':')}`);
+      else ctx.out(`Loaded image ID: ${m.digest}`);
+    }
+  } finally {
+    input.destroy();
+  }
+  await sending;
+  return 0;
+}
