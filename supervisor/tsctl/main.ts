@@ -19,6 +19,7 @@ import { events, stats, top, update } from './commands/observe';
 import { inspect, ps } from './commands/ps';
 import { pull, push } from './commands/pull';
 import { load, save } from './commands/save';
+import { history, image } from './commands/image';
 import { create, run } from './commands/run';
 import { volume } from './commands/volume';
 
@@ -50,6 +51,8 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   push: { fn: push, help: 'upload an image to a registry' },
   save: { fn: save, help: 'write images to a docker-archive (tar)' },
   load: { fn: load, help: 'load images from a docker-archive or OCI archive' },
+  history: { fn: history, help: 'show the history of an image' },
+  image: { fn: image, help: 'manage images (inspect, history, prune, ls, rm, tag, pull, push, save, load)' },
   volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
 };
 

@@ -210,4 +210,39 @@ if (why !== undefined) {
     t.not(none.status, 0);
     t.match(none.stderr, /neither manifest.json/, show(none));
   });
+
+  t.test('image inspect, history, image prune', async (t) => {
+    ok(['load', '-i', path.join(work, 'oci.tar')]);
+    const insp = ok(['image', 'inspect', 'tsimg:oci']);
+    const [j] = JSON.parse(insp.stdout) as Array<{ Id: string; RepoTags: string[]; RootFS: { Layers: string[] }; Config: { Cmd?: string[] }; Size: number }>;
+    t.equal(j!.Id, img.configDigest);
+    t.same(j!.RepoTags, ['tsimg:oci']);
+    t.same(j!.RootFS.Layers, img.diffIds);
+    t.same(j!.Config.Cmd, ['/bin/sh']);
+    t.ok(j!.Size > 0);
+    const miss = e.tsctl(['image', 'inspect', 'nosuch:1']);
+    t.equal(miss.status, 1);
+    t.match(miss.stderr, 'No such image: nosuch:1');
+
+    const h = ok(['history', 'tsimg:oci']);
+    const lines = h.stdout.trim().split('\n');
+    t.match(lines[0]!, /^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT/);
+    t.equal(lines.length, 4, 'a row per history entry');
+    t.match(lines[1]!, new RegExp(`^${img.configDigest.slice(7, 19)}\\s.*layer 3`));
+    t.match(lines[3]!, /^<missing>\s.*layer 1/);
+
+    // an image recorded only by digest is dangling; prune removes it and keeps the tagged one
+    const byDigest = `${reg.host}/tsimg@${img.manifestDigest}`;
+    ok(['pull', byDigest]);
+    const pr = ok(['image', 'prune', '-f']);
+    t.match(pr.stdout, `untagged: ${reg.host}/tsimg@${img.manifestDigest}`, show(pr));
+    t.match(pr.stdout, /Total reclaimed space: /);
+    t.notMatch(ok(['images']).stdout, /<none>/);
+    t.match(ok(['images']).stdout, /tsimg\s+oci/);
+    const pa = ok(['image', 'prune', '-a', '-f']);
+    t.match(pa.stdout, 'untagged: tsimg:oci', show(pa));
+    t.match(pa.stdout, `deleted: ${img.manifestDigest}`);
+    await waitFor(() => contentState().blobs.length === 0, 10_000);
+    t.same(contentState(), { blobs: [], ingests: [], snapshots: [] }, 'prune -a emptied the store');
+  });
 }

@@ -37,7 +37,7 @@ function blobStream(client: TsrundClient, digest: string): Readable {
   );
 }
 
-async function readAll(client: TsrundClient, digest: string): Promise<Buffer> {
+export async function readAll(client: TsrundClient, digest: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of blobStream(client, digest)) parts.push(c as Buffer);
   return Buffer.concat(parts);
@@ -48,7 +48,7 @@ function hostArch(): string {
 }
 
 /** The platform manifest of an image target: its config and layers. */
-async function resolveManifest(client: TsrundClient, target: Desc, what: string): Promise<{ config: Desc; layers: Desc[] }> {
+export async function resolveManifest(client: TsrundClient, target: Desc, what: string): Promise<{ config: Desc; layers: Desc[] }> {
   let doc = JSON.parse((await readAll(client, target.digest)).toString('utf8')) as { manifests?: Array<Desc & { platform?: { os?: string; architecture?: string } }>; config?: Desc; layers?: Desc[] };
   if (doc.manifests !== undefined) {
     const m = doc.manifests.find((x) => x.platform?.os === 'linux' && x.platform.architecture === hostArch()) ?? (doc.manifests.length === 1 ? doc.manifests[0] : undefined);
