@@ -245,4 +245,22 @@ if (why !== undefined) {
     await waitFor(() => contentState().blobs.length === 0, 10_000);
     t.same(contentState(), { blobs: [], ingests: [], snapshots: [] }, 'prune -a emptied the store');
   });
+
+  t.test('a corrupt blob in the registry fails the pull naming it and leaves nothing', async (t) => {
+    const hex = img.layerDigests[1]!.slice(7);
+    const find = spawnSync('find', [reg.dir, '-path', `*/sha256/${hex.slice(0, 2)}/${hex}/data`], { encoding: 'utf8' });
+    const data = find.stdout.trim().split('\n')[0] ?? '';
+    t.ok(data !== '' && fs.existsSync(data), `the registry stores the layer: ${find.stdout}`);
+    const bytes = fs.readFileSync(data);
+    bytes[bytes.length - 30] = bytes[bytes.length - 30]! ^ 0xff;
+    fs.writeFileSync(data, bytes);
+    const before = contentState();
+    const r = e.tsctl(['pull', `${reg.host}/tsimg:1`]);
+    t.not(r.status, 0);
+    t.match(r.stderr, img.layerDigests[1]!, show(r));
+    t.match(r.stderr, /failed verification|digest/, show(r));
+    await waitFor(() => contentState().blobs.length === before.blobs.length && contentState().ingests.length === 0, 10_000);
+    t.same(contentState(), before, 'no blob, ingest or snapshot left by the failed pull');
+    t.notMatch(ok(['images']).stdout, /tsimg/);
+  });
 }
