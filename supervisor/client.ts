@@ -24,6 +24,7 @@ export const SERVICES = {
   Snapshots: 'containerd.services.snapshots.v1.Snapshots',
   Volumes: 'tsrun.services.volumes.v1.Volumes',
   Networks: 'tsrun.services.networks.v1.Networks',
+  Transfer: 'tsrun.services.transfer.v1.Transfer',
 } as const;
 
 /** A service's short name. */
@@ -82,6 +83,12 @@ export interface TsrundClient {
     req?: object,
     opts?: CallOptions,
   ): { messages: AsyncIterable<T>; cancel(): void };
+  /** a bidirectional stream: `write` resolves once the message may be followed by more (flow control) */
+  duplex<T = Record<string, unknown>>(
+    service: ServiceName,
+    method: string,
+    opts?: CallOptions,
+  ): { messages: AsyncIterable<T>; write(msg: object): Promise<void>; end(): void; cancel(): void };
   close(): void;
 }
 
@@ -152,6 +159,41 @@ export function connectTsrund(socketPath: string, opts: { namespace?: string } =
         }
       }
       return { messages: iterate(), cancel: () => call.cancel() };
+    },
+    duplex(service, method, o = {}) {
+      const c = client(service);
+      const fn = c[method] as ((md: grpc.Metadata, co: grpc.CallOptions) => grpc.ClientDuplexStream<object, unknown>) | undefined;
+      if (typeof fn !== 'function') throw new Error(`no method ${service}.${method}`);
+      const call = fn.call(c, metadata(o), callOptions(o));
+      let failed = false;
+      call.on('error', () => {
+        failed = true;
+      });
+      async function* iterate(): AsyncGenerator<never> {
+        try {
+          for await (const m of call) yield m as never;
+        } catch (e) {
+          const se = e as grpc.ServiceError;
+          throw new RpcError(se.code, se.details);
+        }
+      }
+      return {
+        messages: iterate(),
+        write: (msg) =>
+          new Promise<void>((resolve) => {
+            // a failed call resolves at once: the error comes out of `messages`
+            if (failed || call.write(msg)) return resolve();
+            const done = (): void => {
+              call.off('drain', done);
+              call.off('error', done);
+              resolve();
+            };
+            call.on('drain', done);
+            call.on('error', done);
+          }),
+        end: () => call.end(),
+        cancel: () => call.cancel(),
+      };
     },
     close() {
       for (const c of clients.values()) c.close();

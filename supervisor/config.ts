@@ -41,6 +41,8 @@ export interface Config {
   networkBridge: string;
   /** prefix of tsrund's iptables chains (host-wide, likewise) */
   iptablesChainPrefix: string;
+  /** registries (host[:port] or CIDR) reached over plain HTTP or unverified TLS; loopback always is */
+  insecureRegistries: string[];
 }
 
 /** What the command line asked for. */
@@ -72,6 +74,7 @@ Flags (each overrides the config file):
                          runtime, shimBinary, logLevel, allowUids, restartPolicies, shimPool,
                          cniBinDirs, networkBridge, iptablesChainPrefix
       --cni-bin-dir DIRS CNI plugin directories, ':'-separated (default /usr/lib/cni:/opt/cni/bin)
+                         insecureRegistries
       --no-restart-policies  do not restart containers by their tsctl.restart-policy label
       --shim-pool N      warm shims kept ready, so Tasks.Create does not wait for a node
                          start (default 1; 0 starts every shim on demand)
@@ -94,6 +97,7 @@ function defaults(): Config {
     cniBinDirs: ['/usr/lib/cni', '/opt/cni/bin'],
     networkBridge: 'tsrun0',
     iptablesChainPrefix: 'TSRUN',
+    insecureRegistries: [],
   };
 }
 
@@ -136,6 +140,10 @@ function applyFile(cfg: Config, file: string): void {
           throw bad(`config ${file}: allowUids must be a list of uids`);
         }
         cfg.allowUids = v as number[];
+        break;
+      case 'insecureRegistries':
+        if (!Array.isArray(v) || !v.every((h) => typeof h === 'string' && h !== '')) throw bad(`config ${file}: insecureRegistries must be a list of host[:port] or CIDR strings`);
+        cfg.insecureRegistries = v as string[];
         break;
       case 'restartPolicies':
         if (typeof v !== 'boolean') throw bad(`config ${file}: restartPolicies must be true or false`);

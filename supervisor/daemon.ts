@@ -30,6 +30,7 @@ import {
 import { createNetworks, type Networks } from './networks/manager';
 import { networksService } from './services/networks';
 import { tasksService } from './services/tasks';
+import { transferService } from './services/transfer';
 import { volumesService } from './services/volumes';
 import { createVolumes } from './volumes/local';
 import { openStore, type Store } from './store/db';
@@ -140,6 +141,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       ...imageServices.services,
       volumesService(volumes),
       networksService(networks),
+      transferService({ store, images: imageServices, insecureRegistries: cfg.insecureRegistries, warn: (m) => log.warn('pull', { warning: m }) }),
     ]);
   } catch (e) {
     pool?.close();

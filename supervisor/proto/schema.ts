@@ -10,6 +10,7 @@
 
 import { imageProtoTexts } from './images-schema';
 import { networksProto } from './networks-schema';
+import { transferProtoText } from './transfer-schema';
 
 /** google.protobuf well-known types (bare names: Any type URLs are never prefixed here). */
 const wellKnown = `
@@ -345,4 +346,5 @@ export const protoTexts: readonly string[] = [
   ...imageProtoTexts,
   volumes,
   networksProto,
+  transferProtoText,
 ];

@@ -18,6 +18,9 @@ import { logs } from './commands/logs';
 import { network, port } from './commands/network';
 import { events, stats, top, update } from './commands/observe';
 import { inspect, ps } from './commands/ps';
+import { pull, push } from './commands/pull';
+import { load, save } from './commands/save';
+import { history, image } from './commands/image';
 import { create, run } from './commands/run';
 import { volume } from './commands/volume';
 
@@ -45,6 +48,12 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   images: { fn: images, help: 'list images' },
   rmi: { fn: rmi, help: 'remove images' },
   tag: { fn: tag, help: 'give an image another name' },
+  pull: { fn: pull, help: 'download an image from a registry (and unpack it)' },
+  push: { fn: push, help: 'upload an image to a registry' },
+  save: { fn: save, help: 'write images to a docker-archive (tar)' },
+  load: { fn: load, help: 'load images from a docker-archive or OCI archive' },
+  history: { fn: history, help: 'show the history of an image' },
+  image: { fn: image, help: 'manage images (inspect, history, prune, ls, rm, tag, pull, push, save, load)' },
   volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
   network: { fn: network, help: 'manage networks (create, ls, inspect, rm, prune, connect, disconnect)' },
   port: { fn: port, help: 'list a container\'s published ports' },

@@ -30,6 +30,12 @@ t.test('config file, then flags over it', async (t) => {
   t.equal(r.config.runtime, '/usr/sbin/runc');
   t.equal(r.config.logLevel, 'warn');
   t.same(r.config.allowUids, [1000]);
+  fs.writeFileSync(file, JSON.stringify({ insecureRegistries: ['reg.lan:5000', '10.0.0.0/8'] }));
+  const ir = parseArgs(['--config', file]);
+  if (ir.kind !== 'run') throw new Error('want run');
+  t.same(ir.config.insecureRegistries, ['reg.lan:5000', '10.0.0.0/8']);
+  fs.writeFileSync(file, JSON.stringify({ insecureRegistries: 'reg.lan' }));
+  t.match(thrown(() => parseArgs(['--config', file])).message, 'insecureRegistries must be a list');
   fs.writeFileSync(file, JSON.stringify({ nope: 1 }));
   t.match(thrown(() => parseArgs(['--config', file])).message, 'unknown key "nope"');
   t.match(thrown(() => parseArgs(['--log-level', 'loud'])).message, 'is not one of');
