@@ -24,7 +24,7 @@ import { TsrunError } from '../../spec/errors';
 import { RpcError, type TsrundClient } from '../client';
 import { formatRfc3339, now } from '../proto/index';
 import { withExit } from './context';
-import { fullName } from './commands/images';
+import { dockerName, fullName } from './commands/images';
 import { parseVolumeFlag, type MountRequest } from './mounts';
 import { resolveInRoot } from '../volumes/copy-up';
 
@@ -115,7 +115,7 @@ export async function resolveImage(client: TsrundClient, ref: string): Promise<R
     if (image.target === null) throw new TsrunError('InvalidArgument', `image ${name}: no target`);
     target = image.target;
   } catch (e) {
-    if (notFound(e)) throw withExit(new TsrunError('NotFound', `Unable to find image '${ref}' locally`), 125);
+    if (notFound(e)) throw withExit(new TsrunError('NotFound', `Unable to find image '${dockerName(name).join(':')}' locally`), 125);
     throw e;
   }
   type Doc = { manifests?: Array<Descriptor & { platform?: { os?: string; architecture?: string } }>; config?: Descriptor; layers?: Descriptor[] };

@@ -7,6 +7,11 @@ import { RpcError } from '../../client';
 import { parseTemplate, renderTemplate } from '../template';
 import { IMAGE_LABELS, STOP_SIGNAL_LABEL } from '../image-run';
 
+/** docker shows an absent or empty Entrypoint as null. */
+function emptyNull(l: string[] | undefined): string[] | null {
+  return l === undefined || l.length === 0 ? null : l;
+}
+
 /** A label holding a JSON string list, or undefined. */
 function jsonList(text: string | undefined): string[] | undefined {
   if (text === undefined) return undefined;
@@ -136,7 +141,7 @@ export function inspectObject(c: ContainerInfo): Record<string, unknown> {
       User: spec.process?.user === undefined ? '' : `${spec.process.user.uid ?? 0}:${spec.process.user.gid ?? 0}`,
       Tty: spec.process?.terminal === true,
       Env: spec.process?.env ?? [],
-      Entrypoint: jsonList(c.labels[IMAGE_LABELS.entrypoint]) ?? null,
+      Entrypoint: emptyNull(jsonList(c.labels[IMAGE_LABELS.entrypoint])),
       Cmd: jsonList(c.labels[IMAGE_LABELS.cmd]) ?? spec.process?.args ?? [],
       Image: c.image,
       ...(c.labels[STOP_SIGNAL_LABEL] !== undefined ? { StopSignal: c.labels[STOP_SIGNAL_LABEL] } : {}),
