@@ -98,7 +98,7 @@ if (why !== undefined) {
     t.match(info?.Image, /^sha256:[0-9a-f]{64}$/);
     t.match(ok(t, ['ps', '-a']), /\stsrunimg:entry\s/, 'ps shows the image as given');
     t.ok(snapshotKeys().includes(id), 'the container has its snapshot');
-    ok(t, ['rm', 'insp']);
+    ok(t, ['rm', '-v', 'insp']);
     t.notOk(snapshotKeys().includes(id), 'rm removed the snapshot');
   });
 
@@ -113,7 +113,7 @@ if (why !== undefined) {
     t.match(logs, 'ready');
     ok(t, ['stop', '-t', '20', 'sig']);
     t.equal(ok(t, ['inspect', '-f', '{{.State.ExitCode}}', 'sig']), '7\n', 'ended by USR1, not by the grace period\'s KILL');
-    ok(t, ['rm', 'sig']);
+    ok(t, ['rm', '-v', 'sig']);
   });
 
   t.test('each container has its own copy-on-write layer; --read-only', async (t) => {
@@ -128,7 +128,7 @@ if (why !== undefined) {
     t.equal(seen, 'one\n', 'w1 sees its write');
     t.equal(ok(t, ['exec', 'w2', 'sh', '-c', 'cat /etc/motd; ls /written 2>&1 || true']), 'layer three\nls: /written: No such file or directory\n', 'w2 does not');
     t.ok(mounted(id1), 'the running container\'s rootfs is mounted');
-    ok(t, ['rm', '-f', 'w1', 'w2']);
+    ok(t, ['rm', '-f', '-v', 'w1', 'w2']);
     t.notOk(mounted(id1), 'rm leaves no mount');
     t.notOk(snapshotKeys().includes(id1), 'nor the snapshot');
     const r = e.tsctl(['run', '--rm', '--read-only', 'tsrunimg:plain', 'sh', '-c', 'touch /etc/x 2>&1; echo rc=$?']);
