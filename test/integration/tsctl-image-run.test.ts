@@ -22,6 +22,7 @@ let e: TsctlEnv;
 let img: TestImage;
 const PLAIN = 'docker.io/library/tsrunimg:plain';
 const ENTRY = 'docker.io/library/tsrunimg:entry';
+const LINKED = 'docker.io/library/tsrunimg:linked';
 
 function ok(t: Test, args: string[]): string {
   const r = e.tsctl(args);
@@ -29,16 +30,28 @@ function ok(t: Test, args: string[]): string {
   return r.stdout;
 }
 
-/** A copy of the layout whose config's `config` gets `patch`, named `name`; returned as an OCI archive. */
-function variant(dir: string, name: string, patch: Record<string, unknown>): string {
-  const out = path.join(dir, 'variant');
+/**
+ * A copy of the layout whose config's `config` gets `patch`, named `name`, with the directory
+ * `extra` (if given) as one more layer; returned as an OCI archive.
+ */
+function variant(dir: string, name: string, patch: Record<string, unknown>, extra?: string): string {
+  const tag = name.slice(name.lastIndexOf(':') + 1);
+  const out = path.join(dir, `variant-${tag}`);
   fs.cpSync(img.layout, out, { recursive: true });
   const blob = (d: string): string => path.join(out, 'blobs', 'sha256', d.slice(7));
-  const config = JSON.parse(fs.readFileSync(blob(img.configDigest), 'utf8')) as { config: Record<string, unknown> };
+  const config = JSON.parse(fs.readFileSync(blob(img.configDigest), 'utf8')) as { config: Record<string, unknown>; rootfs: { diff_ids: string[] } };
   config.config = { ...config.config, ...patch };
+  const manifest = JSON.parse(fs.readFileSync(blob(img.manifestDigest), 'utf8')) as { config: { digest: string; size: number }; layers: Array<{ mediaType: string; digest: string; size: number }> };
+  if (extra !== undefined) {
+    const layerTar = path.join(dir, `extra-${tag}.tar`);
+    execFileSync('tar', ['--owner=0', '--group=0', '--numeric-owner', '-C', extra, '-cf', layerTar, '.']);
+    const bytes = fs.readFileSync(layerTar);
+    fs.writeFileSync(blob(sha(bytes)), bytes);
+    config.rootfs.diff_ids.push(sha(bytes));
+    manifest.layers.push({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(bytes), size: bytes.length });
+  }
   const cbytes = Buffer.from(JSON.stringify(config));
   fs.writeFileSync(blob(sha(cbytes)), cbytes);
-  const manifest = JSON.parse(fs.readFileSync(blob(img.manifestDigest), 'utf8')) as { config: { digest: string; size: number } };
   manifest.config.digest = sha(cbytes);
   manifest.config.size = cbytes.length;
   const mbytes = Buffer.from(JSON.stringify(manifest));
@@ -48,7 +61,7 @@ function variant(dir: string, name: string, patch: Record<string, unknown>): str
   index.manifests[0]!.size = mbytes.length;
   index.manifests[0]!.annotations['io.containerd.image.name'] = name;
   fs.writeFileSync(path.join(out, 'index.json'), JSON.stringify(index));
-  const tar = path.join(dir, 'variant.tar');
+  const tar = path.join(dir, `variant-${tag}.tar`);
   execFileSync('tar', ['-C', out, '-cf', tar, 'oci-layout', 'index.json', 'blobs']);
   return tar;
 }
@@ -72,8 +85,15 @@ if (why !== undefined) {
     img = buildOciLayout(work, PLAIN);
     const plain = ociArchive(img, path.join(work, 'plain.tar'));
     const entry = variant(work, ENTRY, { Entrypoint: ['/bin/echo', 'entry'], Cmd: ['default'], User: 'nobody', WorkingDir: '/made/here', StopSignal: 'SIGUSR1', Env: ['PATH=/bin', 'FOO=entry'] });
-    for (const tar of [plain, entry]) {
-      const r = e.d.ctr(['images', 'import', tar], { ns: e.ns });
+    // /etc/passwd a symlink to an absolute path: it must resolve inside the image, never on the host
+    const links = path.join(work, 'links');
+    fs.mkdirSync(path.join(links, 'etc'), { recursive: true });
+    fs.writeFileSync(path.join(links, 'etc', 'passwd-in-image'), 'root:x:0:0:root:/root:/bin/sh\nalice:x:1234:4321::/:/bin/sh\n');
+    fs.symlinkSync('/etc/passwd-in-image', path.join(links, 'etc', 'passwd'));
+    const linked = variant(work, LINKED, { User: 'alice' }, links);
+    // the last one not unpacked: run unpacks its top layer (Diff.Apply, Commit)
+    for (const tar of [plain, entry, linked]) {
+      const r = e.d.ctr(['images', 'import', ...(tar === linked ? ['--no-unpack'] : []), tar], { ns: e.ns });
       if (r.status !== 0) throw new Error(`ctr images import ${tar}: ${r.stderr}`);
     }
   });
@@ -100,6 +120,15 @@ if (why !== undefined) {
     t.ok(snapshotKeys().includes(id), 'the container has its snapshot');
     ok(t, ['rm', '-v', 'insp']);
     t.notOk(snapshotKeys().includes(id), 'rm removed the snapshot');
+  });
+
+  t.test('User: /etc/passwd read inside the image, its symlinks resolved there', async (t) => {
+    t.notOk(fs.existsSync('/etc/passwd-in-image'), 'the host has no such file (the link would dangle there)');
+    const before = snapshotKeys();
+    t.equal(ok(t, ['run', '--rm', 'tsrunimg:linked', 'sh', '-c', 'id -u; id -g; cat /etc/motd']), '1234\n4321\nlayer three\n');
+    const added = snapshotKeys().filter((k) => !before.includes(k));
+    t.equal(added.length, 1, `run unpacked the missing top layer, and only it: ${added.join(' ')}`);
+    t.match(added[0] ?? '', /^sha256:[0-9a-f]{64}$/, 'committed under its chain id');
   });
 
   t.test('stop sends the image\'s StopSignal', async (t) => {
