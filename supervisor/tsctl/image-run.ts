@@ -5,9 +5,9 @@
  *            missing → "Unable to find image 'X' locally", exit 125 (tsctl does not pull)
  *   layers   the host platform's manifest; unpacked (Diff.Apply per layer, committed under its
  *            chain id) when the overlayfs chain is missing
- *   rootfs   Snapshots.Prepare(key = container id, parent = top chain id), labelled gc.root so the
- *            collector keeps it while the container exists; Tasks.Create gets its mounts (tsrund
- *            mounts them); `rm` removes it after the container
+ *   rootfs   Snapshots.Prepare(key = container id, parent = top chain id), labelled gc.root until
+ *            the container record (a collector root) names it; Tasks.Create gets its mounts
+ *            (tsrund mounts them); `rm` removes it after the container
  *   config   Entrypoint/Cmd, Env, WorkingDir (made if missing), User (the image's /etc/passwd and
  *            /etc/group, read with symlinks resolved inside the rootfs), StopSignal (a label that
  *            `stop` reads), Labels (under the container's), Volumes (anonymous volumes, copy-up)
@@ -150,7 +150,12 @@ async function exists(client: TsrundClient, key: string): Promise<boolean> {
  * snapshot is a gc root until committed; a failure removes it.
  */
 export async function ensureUnpacked(client: TsrundClient, img: ResolvedImage): Promise<void> {
-  if (await exists(client, img.chain[img.chain.length - 1]!)) return;
+  const top = img.chain[img.chain.length - 1]!;
+  if (await exists(client, top)) return;
+  // as containerd's unpacker: the image's config references the top of the chain (which keeps its
+  // parents), so the layers live as long as the image does and go with `rmi`
+  const ref = `containerd.io/gc.ref.snapshot.${SNAPSHOTTER}`;
+  await client.call('Content', 'Update', { info: { digest: img.id, labels: { [ref]: top } }, updateMask: { paths: [`labels.${ref}`] } });
   for (const [i, chainId] of img.chain.entries()) {
     if (await exists(client, chainId)) continue;
     const key = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
@@ -161,7 +166,7 @@ export async function ensureUnpacked(client: TsrundClient, img: ResolvedImage): 
       const { applied } = await client.call<{ applied: { digest: string } }>('Diff', 'Apply', { diff: { mediaType: l.mediaType, digest: l.digest, size: l.size }, mounts });
       const want = img.diffIds[i]!;
       if (applied.digest !== want) throw new TsrunError('InvalidArgument', `unpack ${img.name} layer ${l.digest}: diff id ${applied.digest}, the config says ${want}`);
-      await client.call('Snapshots', 'Commit', { snapshotter: SNAPSHOTTER, name: chainId, key, labels: { [GC_ROOT]: formatRfc3339(now()) } });
+      await client.call('Snapshots', 'Commit', { snapshotter: SNAPSHOTTER, name: chainId, key, labels: {} });
     } catch (e) {
       await client.call('Snapshots', 'Remove', { snapshotter: SNAPSHOTTER, key }).catch(() => undefined);
       throw e;
@@ -179,6 +184,15 @@ export async function prepareSnapshot(client: TsrundClient, img: ResolvedImage, 
     labels: { [GC_ROOT]: formatRfc3339(now()) },
   });
   return mounts;
+}
+
+/**
+ * Once the container record names the snapshot it is the collector's root (as in containerd):
+ * drop the gc.root label that kept it alive while the record did not exist yet, so a container
+ * removed by tsrund itself (run -d --rm) does not leave its snapshot behind for good.
+ */
+export async function releaseSnapshotRoot(client: TsrundClient, key: string): Promise<void> {
+  await client.call('Snapshots', 'Update', { snapshotter: SNAPSHOTTER, info: { name: key, labels: {} }, updateMask: { paths: [`labels.${GC_ROOT}`] } });
 }
 
 /** Remove the container's snapshot (`key` = its snapshotKey); gone already is fine. */
@@ -220,7 +234,12 @@ export async function withMountedSnapshot<T>(mounts: readonly SnapshotMount[], f
       const r = spawnSync('umount', [d], { encoding: 'utf8' });
       if (r.status !== 0) spawnSync('umount', ['-l', d]);
     }
-    fs.rmdirSync(dir);
+    // a directory still busy must not hide the error that brought us here
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // left for the next boot's tmp cleanup: it holds nothing once detached
+    }
   }
 }
 

@@ -118,6 +118,7 @@ if (why !== undefined) {
     t.match(info?.Image, /^sha256:[0-9a-f]{64}$/);
     t.match(ok(t, ['ps', '-a']), /\stsrunimg:entry\s/, 'ps shows the image as given');
     t.ok(snapshotKeys().includes(id), 'the container has its snapshot');
+    t.notMatch(e.d.ctr(['snapshots', 'info', id], { ns: e.ns }).stdout, 'gc.root', 'kept by the container record, not a gc.root label');
     ok(t, ['rm', '-v', 'insp']);
     t.notOk(snapshotKeys().includes(id), 'rm removed the snapshot');
   });

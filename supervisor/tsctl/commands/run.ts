@@ -18,7 +18,7 @@ import { LABELS } from '../../labels';
 import { listContainers, setLabels } from '../model';
 import { buildSpec, expandEnv, mergeEnv, parseBytes, parseEnvFile, type RunConfig } from '../spec';
 import { mergeCommand, prepareSnapshot, removeSnapshot, resolveImage, rootfsMounts, SNAPSHOTTER, STOP_SIGNAL_LABEL, withMountedSnapshot } from '../image-run';
-import { IMAGE_LABELS, imageVolumeRequests, makeWorkdir } from '../image-run';
+import { IMAGE_LABELS, imageVolumeRequests, makeWorkdir, releaseSnapshotRoot } from '../image-run';
 import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, removeContainer, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
@@ -248,6 +248,7 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
     if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw e;
   });
+  if (img !== undefined) await releaseSnapshotRoot(ctx.client, id).catch(() => undefined);
   return { id, name, detach, interactive: a.bools.has('interactive'), tty, rm, sigProxy: !a.bools.has('tty') && !(a.strings.get('sig-proxy') === 'false') };
 }
 
