@@ -22,6 +22,7 @@ export const SERVICES = {
   Images: 'containerd.services.images.v1.Images',
   Content: 'containerd.services.content.v1.Content',
   Snapshots: 'containerd.services.snapshots.v1.Snapshots',
+  Diff: 'containerd.services.diff.v1.Diff',
   Volumes: 'tsrun.services.volumes.v1.Volumes',
   Networks: 'tsrun.services.networks.v1.Networks',
   Transfer: 'tsrun.services.transfer.v1.Transfer',

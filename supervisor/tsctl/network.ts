@@ -7,7 +7,8 @@
  *   --network none                         a new namespace with only lo
  *   --network host                         the host's network namespace
  *   --network container:NAME               another container's network namespace
- *   -p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], -P (the --expose ports), --ip, --mac-address,
+ *   -p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], -P (the image's ExposedPorts and --expose),
+ *   --ip, --mac-address,
  *   --network-alias, --add-host, --dns, --dns-search, --dns-option
  */
 import { TsrunError } from '../../spec/errors';
@@ -110,11 +111,13 @@ export interface NetworkPlan {
  * Do what the flags ask before the container record exists: for a CNI network, attach (tsrund
  * makes the namespace, runs the plugins and writes the files). The caller detaches on failure.
  */
-export async function prepareNetwork(ctx: Ctx, a: Parsed, c: { id: string; name: string; hostname: string }, all: readonly ContainerInfo[]): Promise<NetworkPlan> {
+export async function prepareNetwork(ctx: Ctx, a: Parsed, c: { id: string; name: string; hostname: string }, all: readonly ContainerInfo[], imageExposed: readonly string[] = []): Promise<NetworkPlan> {
   const mode = parseNetworkMode(a.strings.get('network'));
   const ports = (a.lists.get('publish') ?? []).map(parsePublish);
   if (a.bools.has('publish-all')) {
-    for (const e of a.lists.get('expose') ?? []) {
+    // -P: the image's ExposedPorts ("80/tcp") and --expose, each on a free host port, once each
+    const exposed = [...new Set([...imageExposed, ...(a.lists.get('expose') ?? [])].map((e) => (e.includes('/') ? e : `${e}/tcp`)))];
+    for (const e of exposed) {
       const [p = '', proto = 'tcp'] = e.split('/');
       ports.push({ hostIp: '0.0.0.0', hostPort: 0, containerPort: port(p, 'exposed port'), protocol: protoOf(proto, e) });
     }

@@ -10,6 +10,9 @@
  *   mounts  the default proc/dev/devpts/shm/mqueue/sysfs/cgroup set, then `-v` binds
  *           (rbind, rprivate, ro or rw)
  *
+ * image containers: `image` is the container's snapshot mounted for the duration of create and
+ * `fromImage` is set (never a bundle; root.path is "rootfs", tsrund mounts the snapshot there).
+ *
  * Pure except for reading the bundle's config.json and the rootfs's /etc/passwd and /etc/group.
  */
 import * as fs from 'node:fs';
@@ -17,6 +20,7 @@ import * as path from 'node:path';
 import { defaultSpec, parseSpec, type LinuxResources, type Mount, type Spec } from '../../spec';
 import { TsrunError } from '../../spec/errors';
 import { idProblem } from '../../spec/ids';
+import { resolveInRoot } from '../volumes/copy-up';
 
 /** docker's default capability set (moby's oci/caps defaults, as listed in docker run's reference). */
 export const DOCKER_CAPS: readonly string[] = [
@@ -67,6 +71,8 @@ export interface RunConfig {
   readonly seccomp?: unknown;
   readonly capAdd: readonly string[];
   readonly capDrop: readonly string[];
+  /** `image` is an image's snapshot mounted for create, not a rootfs or bundle directory */
+  readonly fromImage?: boolean;
 }
 
 /** Parse docker's size syntax ("64m", "1g", "512k", "100b", "1024") into bytes. */
@@ -136,8 +142,9 @@ function readLines(file: string): string[][] {
 /** Resolve `-u user[:group]` against the rootfs's /etc/passwd and /etc/group, as docker does. */
 export function resolveUser(rootfs: string, spec: string): { uid: number; gid: number; additionalGids?: number[] } {
   const [u = '', g] = spec.split(':', 2);
-  const passwd = readLines(path.join(rootfs, 'etc', 'passwd'));
-  const groups = readLines(path.join(rootfs, 'etc', 'group'));
+  // symlinks in the image resolve inside its rootfs, never to the host's files
+  const passwd = readLines(resolveInRoot(rootfs, '/etc/passwd'));
+  const groups = readLines(resolveInRoot(rootfs, '/etc/group'));
   const isNum = (s: string): boolean => /^\d+$/.test(s);
   let uid: number;
   let gid = 0;
@@ -207,7 +214,7 @@ export function isBundle(dir: string): boolean {
 export function buildSpec(cfg: RunConfig): Spec {
   let spec: Spec;
   let rootfs: string;
-  if (isBundle(cfg.image)) {
+  if (cfg.fromImage !== true && isBundle(cfg.image)) {
     const file = path.join(cfg.image, 'config.json');
     spec = parseSpec(fs.readFileSync(file, 'utf8'), file);
     rootfs = path.resolve(cfg.image, spec.root?.path ?? 'rootfs');
@@ -226,6 +233,7 @@ export function buildSpec(cfg: RunConfig): Spec {
     spec.linux = { ...spec.linux, resources: { devices: DEVICES as never } };
   }
   if (cfg.readonlyRootfs) spec.root = { ...spec.root, readonly: true };
+  if (cfg.fromImage === true) spec.root = { ...spec.root, path: 'rootfs' };
   const p = spec.process ?? { cwd: '/', args: [], user: { uid: 0, gid: 0 } };
   spec.process = p;
   if (cfg.args.length > 0) p.args = [...cfg.args];

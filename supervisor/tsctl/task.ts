@@ -11,6 +11,7 @@ import { RpcError, type TsrundClient } from '../client';
 import { formatRfc3339, now } from '../proto/index';
 import { STOPPED_LABEL } from '../restart/policy';
 import { LABELS } from '../labels';
+import { removeSnapshot, rootfsMounts, SNAPSHOTTER } from './image-run';
 import { hasTask, setLabels, taskStatus, type ContainerInfo } from './model';
 
 /** Sleep `ms`. */
@@ -45,7 +46,8 @@ export async function deleteTask(client: TsrundClient, id: string): Promise<void
 export async function startDetached(client: TsrundClient, id: string): Promise<number> {
   await deleteTask(client, id);
   try {
-    await client.call('Tasks', 'Create', { containerId: id, stdin: '', stdout: '', stderr: '', terminal: false });
+    const rootfs = await rootfsMounts(client, id);
+    await client.call('Tasks', 'Create', { containerId: id, rootfs, stdin: '', stdout: '', stderr: '', terminal: false });
     const { pid } = await client.call<{ pid: number }>('Tasks', 'Start', { containerId: id });
     await setLabels(client, id, { [LABELS.startedAt]: formatRfc3339(now()) });
     return pid;
@@ -91,10 +93,12 @@ export async function stopContainer(client: TsrundClient, c: ContainerInfo, grac
   await waitExit(client, c.id, 30_000);
 }
 
-/** Remove a stopped container: its task, record and json-file log directory. */
+/** Remove a stopped container: its task, record, image snapshot and json-file log directory. */
 export async function removeContainer(client: TsrundClient, c: ContainerInfo): Promise<void> {
   if (await hasTask(client, c.id)) await deleteTask(client, c.id);
+  const { container } = await client.call<{ container: { snapshotter: string; snapshotKey: string } }>('Containers', 'Get', { id: c.id });
   await client.call('Containers', 'Delete', { id: c.id });
+  if (container.snapshotKey !== '') await removeSnapshot(client, container.snapshotter || SNAPSHOTTER, container.snapshotKey);
   removeLog(c.logPath);
   // tsrund releases the network with the record too; this waits for it, so rm returns with
   // the namespace, veth and rules gone (an older tsrund without the service has none to release).

@@ -10,6 +10,7 @@ import { usage, withExit, type Ctx } from '../context';
 import { findContainer, hasTask, setLabels, type ContainerInfo } from '../model';
 import type { Mount } from '../../../spec';
 import { removeAnonymousVolumes } from '../mounts';
+import { STOP_SIGNAL_LABEL } from '../image-run';
 import { isNotFound, removeContainer, signalNumber, startDetached, stopContainer } from '../task';
 
 type Each = (ctx: Ctx, c: ContainerInfo, ref: string) => Promise<void>;
@@ -60,8 +61,10 @@ function grace(text: string | undefined): number {
 export function stop(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const a = parseArgs(argv, STOP_OPTIONS, false);
   const t = grace(a.strings.get('time'));
-  const sig = signalNumber(a.strings.get('signal') ?? 'TERM');
-  return forEach(ctx, 'stop', a.operands, (ctx, c) => stopContainer(ctx.client, c, t, sig));
+  const given = a.strings.get('signal');
+  const sig = signalNumber(given ?? 'TERM');
+  // the image's STOPSIGNAL unless -s says otherwise
+  return forEach(ctx, 'stop', a.operands, (ctx, c) => stopContainer(ctx.client, c, t, given === undefined && c.labels[STOP_SIGNAL_LABEL] !== undefined ? signalNumber(c.labels[STOP_SIGNAL_LABEL]) : sig));
 }
 
 /** `tsctl restart [-t N] CONTAINER…` */

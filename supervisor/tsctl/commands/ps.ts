@@ -6,6 +6,23 @@ import { commandText, statusText, table, humanDuration } from '../format';
 import { listContainers, resolveRef, type ContainerInfo } from '../model';
 import { RpcError } from '../../client';
 import { parseTemplate, renderTemplate } from '../template';
+import { IMAGE_LABELS, STOP_SIGNAL_LABEL } from '../image-run';
+
+/** docker shows an absent or empty Entrypoint as null. */
+function emptyNull(l: string[] | undefined): string[] | null {
+  return l === undefined || l.length === 0 ? null : l;
+}
+
+/** A label holding a JSON string list, or undefined. */
+function jsonList(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v = JSON.parse(text) as unknown;
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 function shortId(c: ContainerInfo, full: boolean): string {
   return full ? c.id : c.id.slice(0, 12);
@@ -101,7 +118,7 @@ export function inspectObject(c: ContainerInfo, att?: WireAttachment): Record<st
       StartedAt: iso(c.startedMs),
       FinishedAt: iso(c.finishedMs),
     },
-    Image: c.image,
+    Image: c.labels[IMAGE_LABELS.id] ?? c.image,
     LogPath: c.logPath ?? '',
     Name: `/${c.name}`,
     RestartCount: c.restartCount,
@@ -127,8 +144,10 @@ export function inspectObject(c: ContainerInfo, att?: WireAttachment): Record<st
       User: spec.process?.user === undefined ? '' : `${spec.process.user.uid ?? 0}:${spec.process.user.gid ?? 0}`,
       Tty: spec.process?.terminal === true,
       Env: spec.process?.env ?? [],
-      Cmd: spec.process?.args ?? [],
+      Entrypoint: emptyNull(jsonList(c.labels[IMAGE_LABELS.entrypoint])),
+      Cmd: jsonList(c.labels[IMAGE_LABELS.cmd]) ?? spec.process?.args ?? [],
       Image: c.image,
+      ...(c.labels[STOP_SIGNAL_LABEL] !== undefined ? { StopSignal: c.labels[STOP_SIGNAL_LABEL] } : {}),
       WorkingDir: spec.process?.cwd ?? '/',
       Labels: Object.fromEntries(Object.entries(c.labels).filter(([k]) => !k.startsWith('tsctl.'))),
     },

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Mount } from '../../../spec';
+import type { Mount, Spec } from '../../../spec';
 import { TsrunError } from '../../../spec/errors';
 import { RpcError } from '../../client';
 import { formatRfc3339, now, packAny, SPEC_TYPE_URL } from '../../proto/index';
@@ -16,7 +16,9 @@ import { parseArgs, type OptionDef } from '../args';
 import { startFailureExit, usage, withExit, type Ctx } from '../context';
 import { LABELS } from '../../labels';
 import { listContainers, setLabels } from '../model';
-import { buildSpec, expandEnv, parseBytes, parseEnvFile, type RunConfig } from '../spec';
+import { buildSpec, expandEnv, mergeEnv, parseBytes, parseEnvFile, type RunConfig } from '../spec';
+import { mergeCommand, prepareSnapshot, removeSnapshot, resolveImage, rootfsMounts, SNAPSHOTTER, STOP_SIGNAL_LABEL, withMountedSnapshot } from '../image-run';
+import { exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWorkdir, releaseSnapshotRoot } from '../image-run';
 import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, removeContainer, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
@@ -51,6 +53,7 @@ export const RUN_OPTIONS: readonly OptionDef[] = [
   { name: 'log-driver', kind: 'string', help: 'json-file (default) or none' },
   { name: 'log-opt', kind: 'list', help: 'max-size=SIZE, max-file=N' },
   { name: 'label', short: 'l', kind: 'list', help: 'set a label KEY=VALUE' },
+  { name: 'entrypoint', kind: 'string', help: 'replace the image\'s ENTRYPOINT (and drop its CMD); "" for none' },
   { name: 'sig-proxy', kind: 'bool', help: 'forward signals to the container (default true when attached)' },
   ...NETWORK_OPTIONS,
 ];
@@ -80,14 +83,16 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
   const a = parseArgs(argv, RUN_OPTIONS, true);
   const [imageArg, ...cmd] = a.operands;
   if (imageArg === undefined) throw usage('"run" requires at least 1 argument: tsctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
-  const image = path.resolve(imageArg);
-  let st: fs.Stats;
+  // an existing directory is a rootfs or bundle (tsctl's own form); anything else an image reference
+  const dir = path.resolve(imageArg);
+  let st: fs.Stats | undefined;
   try {
-    st = fs.statSync(image);
+    st = fs.statSync(dir);
   } catch {
-    throw withExit(new TsrunError('NotFound', `image ${JSON.stringify(imageArg)}: no such rootfs or bundle directory`), 125);
+    st = undefined;
   }
-  if (!st.isDirectory()) throw withExit(new TsrunError('InvalidArgument', `image ${JSON.stringify(imageArg)}: not a directory`), 125);
+  const img = st?.isDirectory() === true ? undefined : await resolveImage(ctx.client, imageArg);
+  const image = dir;
   const restart = a.strings.get('restart') ?? 'no';
   try {
     parsePolicy(restart);
@@ -143,21 +148,25 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
     throw withExit(e as Error, 125);
   }
   const tty = a.bools.has('tty');
+  const merged = img === undefined ? undefined : mergeCommand(img.config, a.strings.get('entrypoint'), cmd);
+  const workdir = a.strings.get('workdir') ?? img?.config.WorkingDir;
+  const user = a.strings.get('user') ?? img?.config.User;
+  if (img !== undefined) mountRequests = [...imageVolumeRequests(img, mountRequests), ...mountRequests];
   const mem = a.strings.get('memory');
   const cpus = a.strings.get('cpus');
   const cfg: RunConfig = {
     id,
     namespace: ctx.namespace,
     image,
-    args: cmd,
-    env,
+    args: merged === undefined ? cmd : [...merged.entrypoint, ...merged.cmd],
+    env: img === undefined ? env : mergeEnv(img.config.Env ?? [], env),
     tty,
     binds: [],
     readonlyRootfs: a.bools.has('read-only'),
     capAdd: a.lists.get('cap-add') ?? [],
     capDrop: a.lists.get('cap-drop') ?? [],
-    ...(a.strings.has('workdir') ? { workdir: a.strings.get('workdir')! } : {}),
-    ...(a.strings.has('user') ? { user: a.strings.get('user')! } : {}),
+    ...(workdir !== undefined && workdir !== '' ? { workdir } : {}),
+    ...(user !== undefined && user !== '' ? { user } : {}),
     ...(a.strings.has('hostname') ? { hostname: a.strings.get('hostname')! } : {}),
     ...(mem !== undefined ? { memory: parseBytes(mem, '--memory') } : {}),
     ...(cpus !== undefined ? { cpus: Number(cpus) } : {}),
@@ -167,19 +176,41 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
   for (const b of cfg.binds) {
     if (!fs.existsSync(b.source)) fs.mkdirSync(b.source, { recursive: true });
   }
-  let spec;
-  try {
-    spec = buildSpec(cfg);
-  } catch (e) {
-    throw withExit(e as Error, 125);
+  // the spec and the volumes' copy-up read the image's files: from the container's own snapshot
+  const build = async (c: RunConfig, rootfs: string): Promise<Spec> => {
+    let spec: Spec;
+    try {
+      spec = buildSpec(c);
+      if (img !== undefined && spec.process?.cwd !== undefined) makeWorkdir(rootfs, spec.process.cwd);
+    } catch (e) {
+      throw withExit(e as Error, 125);
+    }
+    try {
+      spec.mounts = mergeMounts(spec.mounts ?? [], await resolveMounts(ctx.client, mountRequests, spec.root?.path !== undefined && img === undefined ? spec.root.path : rootfs));
+    } catch (e) {
+      await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
+      throw withExit(e instanceof RpcError ? e.toTsrunError() : (e as Error), 125);
+    }
+    return spec;
+  };
+  let spec: Spec;
+  if (img === undefined) spec = await build(cfg, image);
+  else {
+    const mounts = await prepareSnapshot(ctx.client, img, id);
+    try {
+      spec = await withMountedSnapshot(mounts, (root) => build({ ...cfg, image: root, fromImage: true }, root));
+    } catch (e) {
+      await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
+      throw e;
+    }
   }
-  try {
-    spec.mounts = mergeMounts(spec.mounts ?? [], await resolveMounts(ctx.client, mountRequests, spec.root?.path ?? image));
-  } catch (e) {
-    await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
-    throw withExit(e instanceof RpcError ? e.toTsrunError() : (e as Error), 125);
+  const labels: Record<string, string> = { ...(img?.config.Labels ?? {}) };
+  if (img?.config.StopSignal !== undefined && img.config.StopSignal !== '') labels[STOP_SIGNAL_LABEL] = img.config.StopSignal;
+  if (img !== undefined && merged !== undefined) {
+    labels[IMAGE_LABELS.id] = img.id;
+    labels[IMAGE_LABELS.entrypoint] = JSON.stringify(merged.entrypoint);
+    labels[IMAGE_LABELS.cmd] = JSON.stringify(merged.cmd);
   }
-  const labels: Record<string, string> = {};
   for (const l of a.lists.get('label') ?? []) {
     const [k = '', v = ''] = l.split(/=(.*)/s, 2);
     if (k.startsWith('tsctl.')) throw usage(`label ${k}: the tsctl. prefix is reserved`);
@@ -201,8 +232,10 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
   const detach = a.bools.has('detach');
   if (rm && detach) labels[LABELS.autoRemove] = 'true';
   const runtime = a.strings.get('runtime');
-  const net = await prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all).catch(async (e: unknown) => {
+  const exposed = img !== undefined ? exposedPorts(img.config) : [];
+  const net = await prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all, exposed).catch(async (e: unknown) => {
     await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
+    if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw withExit(e as Error, 125);
   });
   try {
@@ -212,7 +245,8 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
       container: {
         id,
         labels,
-        image: imageArg,
+        image: img?.name ?? imageArg,
+        ...(img !== undefined ? { snapshotter: SNAPSHOTTER, snapshotKey: id } : {}),
         runtime: {
           name: 'io.containerd.runc.v2',
           ...(runtime !== undefined ? { options: packAny('containerd.runc.v1.Options', { binaryName: runtime }) } : {}),
@@ -223,8 +257,10 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
   } catch (e) {
     if (net.attachment !== undefined) await releaseNetwork(ctx, id).catch(() => undefined);
     await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
+    if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw e;
   }
+  if (img !== undefined) await releaseSnapshotRoot(ctx.client, id).catch(() => undefined);
   return { id, name, detach, interactive: a.bools.has('interactive'), tty, rm, sigProxy: !a.bools.has('tty') && !(a.strings.get('sig-proxy') === 'false') };
 }
 
@@ -262,7 +298,8 @@ export async function run(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const cleanups: Array<() => void> = [];
   try {
     try {
-      await client.call('Tasks', 'Create', { containerId: r.id, stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: r.tty });
+      const rootfs = await rootfsMounts(client, r.id);
+      await client.call('Tasks', 'Create', { containerId: r.id, rootfs, stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: r.tty });
     } catch (e) {
       throw startError(e);
     }
