@@ -5,8 +5,10 @@
  * broken sync socket once the child dies on setns(2).
  *
  * The type comes from the open fd's /proc/self/fd link: for an nsfs file the kernel names it
- * "<type>:[<inode>]" (ns_dname in fs/nsfs.c), which is the same fact ioctl(NS_GET_NSTYPE) gives;
- * any other file's link is an absolute path. The C helper still fails cleanly if the file
+ * "<type>:[<inode>]" (ns_dname in fs/nsfs.c), which is the same fact ioctl(NS_GET_NSTYPE) gives.
+ * A bind mount of a namespace file (/run/netns/NAME, tsrund's and CNI's namespaces) links to its
+ * mount point's path instead: statfs tells it is nsfs, and setns(2), which is given the type,
+ * refuses a namespace of another type. The C helper still fails cleanly if the file
  * changes between this check and setns.
  */
 import * as fs from 'node:fs';
@@ -34,11 +36,19 @@ export interface NamespacePath {
   readonly path: string;
 }
 
-/** The kernel type name of the namespace behind an open fd, or undefined when it is not a namespace file. */
+/** statfs(2)'s f_type of nsfs (linux/magic.h). */
+const NSFS_MAGIC = 0x6e736673;
+
+/**
+ * The kernel type name of the namespace behind an open fd; "nsfs" for a namespace file whose type
+ * the link does not show (a bind mount of one, as /run/netns/NAME or a CNI namespace: its link is
+ * the mount point's path; setns(2) with the type then checks it); undefined for any other file.
+ */
 function namespaceKind(fd: number): string | undefined {
   const link = fs.readlinkSync(`/proc/self/fd/${fd}`);
   const m = /^([a-z_]+):\[\d+\]$/.exec(link);
-  return m !== null && BY_KERNEL_NAME.has(m[1] ?? '') ? m[1] : undefined;
+  if (m !== null && BY_KERNEL_NAME.has(m[1] ?? '')) return m[1];
+  return fs.statfsSync(`/proc/self/fd/${fd}`).type === NSFS_MAGIC ? 'nsfs' : undefined;
 }
 
 /** Throw InvalidArgument (or NotFound) naming the path and why, for the first entry that cannot be joined. */
@@ -54,7 +64,7 @@ export function checkNamespacePaths(entries: readonly NamespacePath[]): void {
       const kind = namespaceKind(fd);
       const want = KERNEL_NAME[type];
       if (kind === undefined) throw new TsrunError('InvalidArgument', `${at} ${path}: not a namespace file`);
-      if (kind !== want) throw new TsrunError('InvalidArgument', `${at} ${path}: is a ${kind} namespace, not ${want}`);
+      if (kind !== want && kind !== 'nsfs') throw new TsrunError('InvalidArgument', `${at} ${path}: is a ${kind} namespace, not ${want}`);
     } catch (err) {
       throw wrapSystemError(`${at} ${path}`, err);
     } finally {
