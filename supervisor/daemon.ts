@@ -83,7 +83,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
   // json-file logs live with the metadata (persistent, like docker's), not in the volatile shim state.
   const tasks = createTasks(store, events, shims, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary, logRoot: path.join(cfg.root, 'logs') }, log);
   const namespaces = createNamespaces(store, events, (ns) => tasks.hasTasks(ns));
-  const restarts = cfg.restartPolicies ? createRestarts(store, tasks, log) : undefined;
+  const restarts = cfg.restartPolicies ? createRestarts(store, tasks, log, (ns, id) => networks.detach(ns, id)) : undefined;
   // Marking a container manually stopped is a barrier: the answer comes once no restart is pending
   // or under way, so `tsctl stop/rm -f` then sees the task as it stays.
   const containers = createContainers(

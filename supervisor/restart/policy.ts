@@ -121,7 +121,7 @@ function countOf(labels: Readonly<Record<string, string>>): number {
 }
 
 /** A restart-policy loop over the tasks: listens to init exits from now on, acts once started. */
-export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restarts {
+export function createRestarts(store: Store, tasks: Tasks, log: Logger, onRemoved?: (ns: string, id: string) => Promise<void>): Restarts {
   let running = false;
   let stopped = false;
   const pending: Array<() => void> = [];
@@ -202,6 +202,8 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger): Restart
       if (tasks.hasTask(ns, id)) await tasks.delete(ns, id);
       store.deleteContainer(ns, id);
       store.deleteRestart(ns, id);
+      // what else belongs to the record (its network) goes with it, as on Containers.Delete
+      await onRemoved?.(ns, id);
       const logPath = c.labels[LABELS.logPath];
       if (logPath !== undefined && logPath !== '') fs.rmSync(path.dirname(logPath), { recursive: true, force: true });
       log.info('removed on exit (auto-remove)', { namespace: ns, id });

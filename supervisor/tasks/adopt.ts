@@ -63,6 +63,26 @@ export async function adoptAll(ctx: AdoptContext, shimRoot: string, markers: Tas
   );
   // a marker without its task: tsrund died between the shim's delete and the marker's removal
   for (const m of markers.list()) if (!tasks.has(taskKey(m.namespace, m.id))) markers.remove(m.namespace, m.id);
+  // Directories tsrund began for a shim and died in before writing anything but a temp file: no
+  // shim ever served them (listShimDirs skips them), but their name blocks a new Create of the id.
+  // Only empty ones or ones holding nothing but temp files go (a group's shared directories hold
+  // more and are not listed either).
+  const listed = new Set(entries.map((e) => e.dir));
+  for (const ns of readdirOrEmpty(shimRoot)) {
+    if (ns.startsWith('.')) continue;
+    for (const id of readdirOrEmpty(path.join(shimRoot, ns))) {
+      const dir = path.join(shimRoot, ns, id);
+      if (listed.has(dir) || tasks.has(taskKey(ns, id))) continue;
+      try {
+        if (!fs.statSync(dir).isDirectory()) continue;
+        if (!readdirOrEmpty(dir).every((f) => /^\..*\.tmp-\d+$/.test(f))) continue;
+        fs.rmSync(dir, { recursive: true, force: true });
+        log.info('removed the directory of a shim that never started', { dir });
+      } catch (e) {
+        log.warn('leftover shim directory', { dir, error: message(e) });
+      }
+    }
+  }
   // rootfs mounts (image containers) of tasks that are not here: an interrupted create, or a
   // crash between mounting and starting the shim
   const mounts = path.dirname(rootfsDir(shimRoot, 'ns', 'id'));
