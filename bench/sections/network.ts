@@ -16,7 +16,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chooseSubnet, formatCidr, formatIp, hostRoutes } from '../../supervisor/networks/config';
-import { which } from '../../test/helpers/host';
+import { cgroupDirsFor, removeCgroupTree, which } from '../../test/helpers/host';
 import { makeRootfs } from '../lib/bundle';
 import { medianP95, ratio, table } from '../lib/report';
 import { samples, type BenchContext, type Section, type SectionReport } from '../lib/section';
@@ -106,6 +106,7 @@ export const networkSection: Section = {
     const dir = path.join(ctx.tmp, 'network');
     fs.mkdirSync(dir, { recursive: true });
     const rules = spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout;
+    const bridgesBefore = new Set(fs.readdirSync('/sys/class/net'));
     const forward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
     const rootfs = makeRootfs(ctx.repo, path.join(dir, 'rootfs'));
     const tag = String(process.pid % 100000);
@@ -167,6 +168,9 @@ export const networkSection: Section = {
       await stopDaemon(tsrund);
       // the netns files and shims of tsrund's containers are gone with rm; bridges and rules go here
       for (const b of [bridge, `tsrb${tag}`]) spawnSync('ip', ['link', 'delete', b], { stdio: 'ignore' });
+      // docker's own user-network bridges and its cgroup parent go too
+      for (const l of fs.readdirSync('/sys/class/net').filter((n) => n.startsWith('br-') && !bridgesBefore.has(n))) spawnSync('ip', ['link', 'delete', l], { stdio: 'ignore' });
+      for (const d of cgroupDirsFor(`tsrun-bench-docker${tag}`)) removeCgroupTree(d);
       spawnSync('iptables-restore', [], { input: rules });
       fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', forward);
       spawnSync('umount', ['-R', `${dir}/docker`], { stdio: 'ignore' });
