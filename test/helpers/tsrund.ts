@@ -290,3 +290,15 @@ function releaseNetworking(root: string, defaultBridge: string, prefix: string):
   for (const c of chains) spawnSync('iptables', ['-w', '5', '-X', c], { stdio: 'ignore' });
   return leaks;
 }
+
+/** A container's labels as `ctr containers info` shows them. */
+export function containerLabels(d: Tsrund, id: string): Record<string, string> {
+  const r = d.ctr(['containers', 'info', id]);
+  return (JSON.parse(r.stdout) as { Labels: Record<string, string> | null }).Labels ?? {};
+}
+
+/** A task's status column in `ctr task ls` (RUNNING, STOPPED, …), or undefined without a task. */
+export function taskStatusOf(d: Tsrund, id: string): string | undefined {
+  const line = d.ctr(['task', 'ls']).stdout.split('\n').find((l) => l.startsWith(`${id} `));
+  return line?.trim().split(/\s+/)[2];
+}

@@ -6,20 +6,13 @@
 import t from 'tap';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { connectTsrund, RpcError } from '../../supervisor/client';
-import { startTsrund, tsrundMissing, type Tsrund } from '../helpers/tsrund';
+import { containerLabels, startTsrund, taskStatusOf, tsrundMissing, type Tsrund } from '../helpers/tsrund';
 import { waitFor } from '../helpers/wait';
 
 const why = tsrundMissing();
 
-function labels(d: Tsrund, id: string): Record<string, string> {
-  const r = d.ctr(['containers', 'info', id]);
-  return (JSON.parse(r.stdout) as { Labels: Record<string, string> | null }).Labels ?? {};
-}
-
-function status(d: Tsrund, id: string): string | undefined {
-  const line = d.ctr(['task', 'ls']).stdout.split('\n').find((l) => l.startsWith(`${id} `));
-  return line?.trim().split(/\s+/)[2];
-}
+const labels = containerLabels;
+const status = taskStatusOf;
 
 const count = (d: Tsrund, id: string): number => Number(labels(d, id)['tsctl.restart-count'] ?? 0);
 

@@ -3,20 +3,13 @@
  * with back-off, on-failure:N stops after N restarts, tsctl.manually-stopped keeps them down.
  */
 import t from 'tap';
-import { startTsrund, tsrundMissing, type Tsrund } from '../helpers/tsrund';
+import { containerLabels, startTsrund, taskStatusOf, tsrundMissing, type Tsrund } from '../helpers/tsrund';
 import { sleep, waitFor } from '../helpers/wait';
 
 const why = tsrundMissing();
 
-function labels(d: Tsrund, id: string): Record<string, string> {
-  const r = d.ctr(['containers', 'info', id]);
-  return (JSON.parse(r.stdout) as { Labels: Record<string, string> | null }).Labels ?? {};
-}
-
-function status(d: Tsrund, id: string): string | undefined {
-  const line = d.ctr(['task', 'ls']).stdout.split('\n').find((l) => l.startsWith(`${id} `));
-  return line?.trim().split(/\s+/)[2];
-}
+const labels = containerLabels;
+const status = taskStatusOf;
 
 if (why !== undefined) {
   t.plan(0, why);
