@@ -54,9 +54,9 @@ function timed(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): n
 /** Add a layer of `mb` MiB of random files (gzip) on top of the layout's image. */
 function addDataLayer(dir: string, img: TestImage, mb: number): void {
   const src = path.join(dir, 'data-layer');
-  fs.mkdirSync(path.join(src, 'data'), { recursive: true });
+  fs.mkdirSync(path.join(src, 'opt', 'data'), { recursive: true });
   const files = 8;
-  for (let i = 0; i < files; i++) must(['sh', '-c', `head -c ${Math.ceil((mb * 1024 * 1024) / files)} /dev/urandom > "$1"`, 'sh', path.join(src, 'data', `f${i}`)]);
+  for (let i = 0; i < files; i++) must(['sh', '-c', `head -c ${Math.ceil((mb * 1024 * 1024) / files)} /dev/urandom > "$1"`, 'sh', path.join(src, 'opt', 'data', `f${i}`)]);
   const tarPath = path.join(dir, 'data-layer.tar');
   must(['tar', '--owner=0', '--group=0', '--numeric-owner', '-C', src, '-cf', tarPath, '.']);
   const tar = fs.readFileSync(tarPath);
@@ -232,7 +232,7 @@ export const imagesSection: Section = {
       const ref = `${registry.host}/bench/tsrunbench:img`;
       must(['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${img.layout}:img`, `docker://${ref}`]);
       measure(ctx, s, 'pull', [
-        ...engines.map((e) => ({ key: `ctr pull → ${e.name}`, before: rmi(e, ref), argv: () => e.ctr(['pull', '--plain-http', ref]) })),
+        ...engines.map((e) => ({ key: `ctr pull → ${e.name}`, before: rmi(e, ref), argv: () => e.ctr(['images', 'pull', '--plain-http', ref]) })),
         { key: 'tsctl pull → tsrund', before: rmi(tsrund, ref), argv: () => tsctl(['pull', ref]), env: tsctlEnv },
       ]);
 
@@ -301,7 +301,7 @@ function report(ctx: BenchContext, s: Samples, mem: ReadonlyArray<{ what: string
   return [
     '## Images (tsrund vs containerd 1.6, docker)',
     '',
-    `Median / p95 ms, ${ctx.runs} interleaved rounds and ${ctx.runs} runs of each subject back to back. The image: the tests' three busybox layers plus ${DATA_MB} MiB of random files in a fourth (gzip).`,
+    `Median / p95 ms, ${ctx.runs} interleaved rounds and ${ctx.runs} runs of each subject back to back. The image: the tests' three busybox layers plus ${DATA_MB} MiB of random files in /opt/data in a fourth (gzip; the image's VOLUME /data is the tests' small one).`,
     '',
     '`ctr images import` of the OCI archive (with unpack; the image and its content removed before each):',
     '',
