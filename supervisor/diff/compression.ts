@@ -30,6 +30,14 @@ export function compressionOf(mediaType: string): Compression {
   return c;
 }
 
+/**
+ * Output chunk of the gzip decoder. zlib's default (16 KiB) makes every 16 KiB of a layer one trip
+ * through the tar reader, the digest and an async file write; with 256 KiB a 32 MiB gzip layer
+ * applies in about a third of the CPU time (1 MiB gains little more), and the extractor still holds
+ * only one chunk at a time.
+ */
+const GUNZIP_CHUNK = 256 << 10;
+
 type ZstdFactory = () => Transform;
 
 function zstdDecompressor(): ZstdFactory | undefined {
@@ -44,7 +52,7 @@ export function decompressor(mediaType: string): Transform {
     case 'none':
       return new PassThrough();
     case 'gzip':
-      return zlib.createGunzip();
+      return zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
     case 'zstd': {
       const f = zstdDecompressor();
       if (f === undefined) {
