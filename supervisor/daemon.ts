@@ -33,6 +33,7 @@ import { tasksService } from './services/tasks';
 import { transferService } from './services/transfer';
 import { volumesService } from './services/volumes';
 import { createVolumes } from './volumes/local';
+import { removeSnapshotIfAny } from './snapshots/local';
 import { openStore, type Store } from './store/db';
 import { createTasks, type ShimDriver, type Tasks } from './tasks/local';
 
@@ -83,7 +84,23 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
   // json-file logs live with the metadata (persistent, like docker's), not in the volatile shim state.
   const tasks = createTasks(store, events, shims, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary, logRoot: path.join(cfg.root, 'logs') }, log);
   const namespaces = createNamespaces(store, events, (ns) => tasks.hasTasks(ns));
-  const restarts = cfg.restartPolicies ? createRestarts(store, tasks, log, (ns, id) => networks.detach(ns, id)) : undefined;
+  // Auto-removal releases the record's network and anonymous volumes; a restarted image container
+  // gets its snapshot's mounts again (the services are made below and used only once running).
+  const restarts = cfg.restartPolicies
+    ? createRestarts(store, tasks, log, {
+        onRemoved: async (ns, c) => {
+          try {
+            // as `tsctl rm` does: the snapshot at once, rather than at the next collection
+            if (c.snapshotKey !== '') removeSnapshotIfAny(imageServices.snapshots, c.snapshotter === '' ? 'overlayfs' : c.snapshotter, ns, c.snapshotKey);
+            const gone = volumes.removeAnonymousOf(c.spec.value);
+            if (gone.length > 0) log.info('removed anonymous volumes (auto-remove)', { namespace: ns, id: c.id, volumes: gone.join(', ') });
+          } finally {
+            await networks.detach(ns, c.id);
+          }
+        },
+        rootfsMounts: (ns, sn, key) => imageServices.snapshots.mounts(sn, ns, key),
+      })
+    : undefined;
   // Marking a container manually stopped is a barrier: the answer comes once no restart is pending
   // or under way, so `tsctl stop/rm -f` then sees the task as it stays.
   const containers = createContainers(

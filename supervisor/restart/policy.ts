@@ -13,7 +13,12 @@
  *
  * The restart count is the label (tsctl start removes it: a manual start begins a new count, as in
  * docker); the restarts table keeps the last exit. `tsctl.auto-remove=true` (run --rm -d) makes
- * an exit that is not restarted delete the task, the container record and its json-file log.
+ * an exit that is not restarted delete the task, the container record and its json-file log, and
+ * (hooks.onRemoved) what else belongs to the record: its snapshot, network and anonymous volumes.
+ *
+ * A container made from an image (a snapshot key on the record) has no rootfs in its spec: its
+ * client sent the snapshot's mounts with Tasks.Create, as ctr does. The restarted task gets them
+ * again from the snapshotter (hooks.rootfsMounts), or it would start on an empty root path.
  *
  * Back-off: 100 ms doubling per consecutive restart up to 60 s; a container that ran for 10 s
  * or more counts as healthy again and the delay starts over (docker's rule). The step and the
@@ -26,7 +31,7 @@ import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
 import { formatRfc3339, now } from '../proto/index';
 import type { Logger } from '../log';
-import type { Store } from '../store/db';
+import type { ContainerRecord, Store } from '../store/db';
 import type { Tasks } from '../tasks/local';
 import { LABELS } from '../labels';
 
@@ -120,8 +125,24 @@ function countOf(labels: Readonly<Record<string, string>>): number {
   return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
 
+/** One rootfs mount of a restarted task (a containerd.types.Mount). */
+export interface RootfsMount {
+  type: string;
+  source: string;
+  target: string;
+  options: string[];
+}
+
+/** What the loop needs from the rest of tsrund. */
+export interface RestartHooks {
+  /** an auto-removed container's record `c` is gone: release what belonged to it */
+  onRemoved?: (ns: string, c: ContainerRecord) => Promise<void>;
+  /** the rootfs mounts of a container's snapshot (none when the record names no snapshot) */
+  rootfsMounts?: (ns: string, snapshotter: string, key: string) => RootfsMount[];
+}
+
 /** A restart-policy loop over the tasks: listens to init exits from now on, acts once started. */
-export function createRestarts(store: Store, tasks: Tasks, log: Logger, onRemoved?: (ns: string, id: string) => Promise<void>): Restarts {
+export function createRestarts(store: Store, tasks: Tasks, log: Logger, hooks: RestartHooks = {}): Restarts {
   let running = false;
   let stopped = false;
   const pending: Array<() => void> = [];
@@ -167,7 +188,9 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, onRemove
       setLabels(ns, id, { [STATE_LABEL]: undefined });
       return;
     }
-    await tasks.create(ns, id, { stdio: view.stdio, options: null, rootfsMounts: 0, checkpoint: false });
+    // an image container's snapshot: its mounts again, as its client sent them the first time
+    const rootfs = c.snapshotKey !== '' && hooks.rootfsMounts !== undefined ? hooks.rootfsMounts(ns, c.snapshotter === '' ? 'overlayfs' : c.snapshotter, c.snapshotKey) : [];
+    await tasks.create(ns, id, { stdio: view.stdio, options: null, rootfsMounts: rootfs.length, ...(rootfs.length > 0 ? { rootfs } : {}), checkpoint: false });
     if (abandoned()) {
       await tasks.delete(ns, id).catch(() => undefined);
       setLabels(ns, id, { [STATE_LABEL]: undefined });
@@ -202,8 +225,8 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, onRemove
       if (tasks.hasTask(ns, id)) await tasks.delete(ns, id);
       store.deleteContainer(ns, id);
       store.deleteRestart(ns, id);
-      // what else belongs to the record (its network) goes with it, as on Containers.Delete
-      await onRemoved?.(ns, id);
+      // what else belongs to the record (its network, its anonymous volumes) goes with it
+      await hooks.onRemoved?.(ns, c);
       const logPath = c.labels[LABELS.logPath];
       if (logPath !== undefined && logPath !== '') fs.rmSync(path.dirname(logPath), { recursive: true, force: true });
       log.info('removed on exit (auto-remove)', { namespace: ns, id });

@@ -164,3 +164,12 @@ export function createSnapshots(
     },
   };
 }
+
+/** Remove snapshot `key` if it is there (gone already, or never made, is fine). */
+export function removeSnapshotIfAny(snaps: Snapshots, sn: string, ns: string, key: string): void {
+  try {
+    snaps.remove(sn, ns, key);
+  } catch (e) {
+    if (!(e instanceof TsrunError && e.code === 'NotFound')) throw e;
+  }
+}

@@ -5,9 +5,11 @@
  *            missing → "Unable to find image 'X' locally", exit 125 (tsctl does not pull)
  *   layers   the host platform's manifest; unpacked (Diff.Apply per layer, committed under its
  *            chain id) when the overlayfs chain is missing
- *   rootfs   Snapshots.Prepare(key = container id, parent = top chain id), labelled gc.root until
- *            the container record (a collector root) names it; Tasks.Create gets its mounts
- *            (tsrund mounts them); `rm` removes it after the container
+ *   rootfs   Snapshots.Prepare(key = container id, parent = top chain id) under a lease that
+ *            expires (as containerd's clients do) and is deleted once the container record (a
+ *            collector root) names the snapshot: a tsctl killed in between leaves a snapshot the
+ *            collector takes when the lease expires, never one kept for good. Tasks.Create gets
+ *            its mounts (tsrund mounts them); `rm` removes it after the container
  *   config   Entrypoint/Cmd, Env, WorkingDir (made if missing), User (the image's /etc/passwd and
  *            /etc/group, read with symlinks resolved inside the rootfs), StopSignal (a label that
  *            `stop` reads), Labels (under the container's), Volumes (anonymous volumes, copy-up)
@@ -21,8 +23,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
-import { RpcError, type TsrundClient } from '../client';
-import { formatRfc3339, now } from '../proto/index';
+import { RpcError, type CallOptions, type TsrundClient } from '../client';
+import { crashPoint } from '../../shim/crash-points';
+import { formatRfc3339 } from '../proto/index';
 import { withExit } from './context';
 import { dockerName, fullName } from './commands/images';
 import { parseVolumeFlag, type MountRequest } from './mounts';
@@ -32,7 +35,12 @@ import { resolveInRoot } from '../volumes/copy-up';
 export const SNAPSHOTTER = 'overlayfs';
 /** The container label holding the image's StopSignal (read by `tsctl stop`). */
 export const STOP_SIGNAL_LABEL = 'tsctl.stop-signal';
-const GC_ROOT = 'containerd.io/gc.root';
+/**
+ * How long a run's lease keeps what it made when tsctl dies before the container record holds it
+ * (ctr's leases last 24 h; a run that takes an hour has failed). TSCTL_TEST_LEASE_MS shortens it
+ * for the test that kills tsctl there.
+ */
+const RUN_LEASE_MS = 60 * 60 * 1000;
 
 /** One containerd.types.Mount. */
 export interface SnapshotMount {
@@ -94,6 +102,42 @@ function hostArch(): string {
   return process.arch === 'x64' ? 'amd64' : process.arch === 'ia32' ? '386' : process.arch;
 }
 
+/** A lease that what a run makes joins, with a client whose every call carries it. */
+export interface RunLease {
+  readonly id: string;
+  readonly client: TsrundClient;
+  /** delete the lease: what it held lives on only if something else (image, container record) holds it */
+  release(): Promise<void>;
+}
+
+/** A client whose every call carries `lease`. */
+function leasedClient(client: TsrundClient, lease: string): TsrundClient {
+  const o = (x: CallOptions | undefined): CallOptions => ({ ...(x ?? {}), lease });
+  return {
+    call: (service, method, req, opts) => client.call(service, method, req, o(opts)),
+    stream: (service, method, req, opts) => client.stream(service, method, req, o(opts)),
+    duplex: (service, method, opts) => client.duplex(service, method, o(opts)),
+    close: () => client.close(),
+  };
+}
+
+/** A fresh lease expiring RUN_LEASE_MS from now (containerd.io/gc.expire), for one run's unpack and snapshot. */
+export async function createRunLease(client: TsrundClient, what: string): Promise<RunLease> {
+  const test = Number(process.env['TSCTL_TEST_LEASE_MS']);
+  const ttl = Number.isSafeInteger(test) && test > 0 ? test : RUN_LEASE_MS;
+  const id = `tsctl-${what}-${randomBytes(6).toString('hex')}`;
+  const at = Date.now() + ttl;
+  const expire = formatRfc3339({ seconds: Math.floor(at / 1000), nanos: (at % 1000) * 1e6 });
+  await client.call('Leases', 'Create', { id, labels: { 'containerd.io/gc.expire': expire } });
+  return {
+    id,
+    client: leasedClient(client, id),
+    release: async () => {
+      await client.call('Leases', 'Delete', { id, sync: false });
+    },
+  };
+}
+
 /** containerd's chain ids of a list of diff ids. */
 export function chainIds(diffIds: readonly string[]): string[] {
   const out: string[] = [];
@@ -146,8 +190,9 @@ async function exists(client: TsrundClient, key: string): Promise<boolean> {
 
 /**
  * Unpack the layers whose chain snapshot is missing, as containerd's unpacker does: Prepare on the
- * parent, Diff.Apply the blob, check the diff id, Commit under the chain id. The extraction
- * snapshot is a gc root until committed; a failure removes it.
+ * parent, Diff.Apply the blob, check the diff id, Commit under the chain id. `client` carries a
+ * lease (createRunLease) that keeps the extraction snapshots until the image's config labels the
+ * chain; a failure removes the one under way.
  */
 export async function ensureUnpacked(client: TsrundClient, img: ResolvedImage): Promise<void> {
   const top = img.chain[img.chain.length - 1]!;
@@ -160,7 +205,7 @@ export async function ensureUnpacked(client: TsrundClient, img: ResolvedImage): 
     if (await exists(client, chainId)) continue;
     const key = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
     const parent = i === 0 ? '' : img.chain[i - 1]!;
-    const { mounts } = await client.call<{ mounts: SnapshotMount[] }>('Snapshots', 'Prepare', { snapshotter: SNAPSHOTTER, key, parent, labels: { [GC_ROOT]: formatRfc3339(now()) } });
+    const { mounts } = await client.call<{ mounts: SnapshotMount[] }>('Snapshots', 'Prepare', { snapshotter: SNAPSHOTTER, key, parent, labels: {} });
     try {
       const l = img.layers[i]!;
       const { applied } = await client.call<{ applied: { digest: string } }>('Diff', 'Apply', { diff: { mediaType: l.mediaType, digest: l.digest, size: l.size }, mounts });
@@ -174,25 +219,21 @@ export async function ensureUnpacked(client: TsrundClient, img: ResolvedImage): 
   }
 }
 
-/** The container's own copy-on-write layer on top of the image; its mounts. */
+/**
+ * The container's own copy-on-write layer on top of the image; its mounts. `client` carries the
+ * run's lease (createRunLease), which keeps the snapshot until the container record names it.
+ */
 export async function prepareSnapshot(client: TsrundClient, img: ResolvedImage, id: string): Promise<SnapshotMount[]> {
   await ensureUnpacked(client, img);
   const { mounts } = await client.call<{ mounts: SnapshotMount[] }>('Snapshots', 'Prepare', {
     snapshotter: SNAPSHOTTER,
     key: id,
     parent: img.chain[img.chain.length - 1]!,
-    labels: { [GC_ROOT]: formatRfc3339(now()) },
+    labels: {},
   });
+  // test-only (TSRUND_TEST_CRASH_AT, shim/crash-points.ts): tsctl killed before the record exists
+  crashPoint('tsctl:run-snapshot-prepared');
   return mounts;
-}
-
-/**
- * Once the container record names the snapshot it is the collector's root (as in containerd):
- * drop the gc.root label that kept it alive while the record did not exist yet, so a container
- * removed by tsrund itself (run -d --rm) does not leave its snapshot behind for good.
- */
-export async function releaseSnapshotRoot(client: TsrundClient, key: string): Promise<void> {
-  await client.call('Snapshots', 'Update', { snapshotter: SNAPSHOTTER, info: { name: key, labels: {} }, updateMask: { paths: [`labels.${GC_ROOT}`] } });
 }
 
 /** Remove the container's snapshot (`key` = its snapshotKey); gone already is fine. */

@@ -8,6 +8,8 @@
  *            leaves only a hidden directory that the next start sweeps
  *   prepare  what `run -v NAME:/path` needs: the volume (made if missing) and docker's copy-up of
  *            the rootfs's content at /path into it when it is empty
+ *   removeAnonymousOf   a container removed by tsrund itself (run -d --rm): the anonymous volumes
+ *            its spec mounted that no other container uses go, as docker removes them
  *
  * "In use" is read from the containers themselves (every namespace): a container whose spec has
  * a mount with the volume's _data as source uses it, whoever made it.
@@ -51,6 +53,8 @@ export interface Volumes {
   prepare(name: string, opts: PrepareOptions): Promise<VolumeView>;
   /** bytes used under a volume's directory */
   size(name: string): number;
+  /** the anonymous volumes a removed container's spec (JSON) mounted and nobody else uses, removed; their names */
+  removeAnonymousOf(spec: Uint8Array): string[];
 }
 
 function checkName(name: string): void {
@@ -180,5 +184,22 @@ export function createVolumes(store: Store, root: string): Volumes {
       return v;
     },
     size: (name) => duBytes(dataDir(lookup(name).name)),
+    removeAnonymousOf(spec) {
+      let mounts: Array<{ source?: unknown }>;
+      try {
+        mounts = (JSON.parse(Buffer.from(spec).toString('utf8')) as { mounts?: Array<{ source?: unknown }> }).mounts ?? [];
+      } catch {
+        return []; // not a spec we wrote: nothing of ours to find in it
+      }
+      const sources = new Set(mounts.map((m) => m.source).filter((x): x is string => typeof x === 'string'));
+      const removed: string[] = [];
+      for (const v of store.volumes.list()) {
+        if (!v.anonymous || !sources.has(dataDir(v.name)) || usersOf(v.name).length > 0) continue;
+        store.volumes.delete(v.name);
+        removeDir(v.name);
+        removed.push(v.name);
+      }
+      return removed;
+    },
   };
 }

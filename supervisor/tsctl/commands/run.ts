@@ -18,7 +18,7 @@ import { LABELS } from '../../labels';
 import { listContainers, setLabels } from '../model';
 import { buildSpec, expandEnv, mergeEnv, parseBytes, parseEnvFile, type RunConfig } from '../spec';
 import { mergeCommand, prepareSnapshot, removeSnapshot, resolveImage, rootfsMounts, SNAPSHOTTER, STOP_SIGNAL_LABEL, withMountedSnapshot } from '../image-run';
-import { exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWorkdir, releaseSnapshotRoot } from '../image-run';
+import { createRunLease, exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWorkdir, type RunLease } from '../image-run';
 import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, removeContainer, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
@@ -78,8 +78,23 @@ function int(text: string | undefined, flag: string): number | undefined {
   return n;
 }
 
-/** Create the container record from run's flags; returns its id and what the caller needs. */
-async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id: string; name: string; detach: boolean; interactive: boolean; tty: boolean; rm: boolean; sigProxy: boolean }> {
+type Created = { id: string; name: string; detach: boolean; interactive: boolean; tty: boolean; rm: boolean; sigProxy: boolean };
+
+/**
+ * Create the container record from run's flags; returns its id and what the caller needs. An
+ * image's unpack and the container's snapshot are made under a lease, deleted once the record
+ * holds the snapshot (or the create failed): a tsctl killed before leaves only what expires.
+ */
+async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<Created> {
+  const held: { lease?: RunLease } = {};
+  try {
+    return await createUnderLease(ctx, argv, held);
+  } finally {
+    await held.lease?.release().catch(() => undefined);
+  }
+}
+
+async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease?: RunLease }): Promise<Created> {
   const a = parseArgs(argv, RUN_OPTIONS, true);
   const [imageArg, ...cmd] = a.operands;
   if (imageArg === undefined) throw usage('"run" requires at least 1 argument: tsctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
@@ -196,7 +211,8 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
   let spec: Spec;
   if (img === undefined) spec = await build(cfg, image);
   else {
-    const mounts = await prepareSnapshot(ctx.client, img, id);
+    held.lease = await createRunLease(ctx.client, 'run');
+    const mounts = await prepareSnapshot(held.lease.client, img, id);
     try {
       spec = await withMountedSnapshot(mounts, (root) => build({ ...cfg, image: root, fromImage: true }, root));
     } catch (e) {
@@ -260,7 +276,6 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<{ id:
     if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw e;
   }
-  if (img !== undefined) await releaseSnapshotRoot(ctx.client, id).catch(() => undefined);
   return { id, name, detach, interactive: a.bools.has('interactive'), tty, rm, sigProxy: !a.bools.has('tty') && !(a.strings.get('sig-proxy') === 'false') };
 }
 

@@ -62,3 +62,20 @@ t.test('prepare copies up into an empty volume only', async (t) => {
   await t.rejects(vols.prepare('rel', { anonymous: false, labels: {}, copyFrom: { rootfs: 'relative', path: '/x' } }), /must be absolute/);
   t.throws(() => vols.get('rel'), /no such volume/, 'a refused prepare makes no volume');
 });
+
+t.test('removeAnonymousOf: the anonymous volumes of a removed container, unless another uses them', async (t) => {
+  const root = tempDir(t, 'tsrun-vols-');
+  const store = openStore(root);
+  t.teardown(() => store.close());
+  const vols = createVolumes(store, root);
+  const mine = vols.create('a'.repeat(64), {}, {}, true);
+  const shared = vols.create('b'.repeat(64), {}, {}, true);
+  const named = vols.create('named', {}, {}, false);
+  vols.create('c'.repeat(64), {}, {}, true); // not mounted by the container: kept
+  withSpecMount(store, 'other', shared.mountpoint);
+  const spec = Buffer.from(JSON.stringify({ mounts: [mine, shared, named].map((v) => ({ destination: `/${v.name.slice(0, 4)}`, type: 'bind', source: v.mountpoint })) }));
+  t.same(vols.removeAnonymousOf(spec), ['a'.repeat(64)], 'only the anonymous one nobody else mounts');
+  t.notOk(fs.existsSync(path.dirname(mine.mountpoint)), 'its directory is gone');
+  t.same(vols.list().map((v) => v.name).sort(), ['b'.repeat(64), 'c'.repeat(64), 'named']);
+  t.same(vols.removeAnonymousOf(Buffer.from('not json')), [], 'a spec that is not JSON names nothing');
+});
