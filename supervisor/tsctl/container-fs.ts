@@ -10,8 +10,9 @@
  *     (a created, running, paused or stopped task keeps it until the task is deleted);
  *   - else the snapshot mounted on a private temporary directory, unmounted afterwards;
  *   - a running container is paused (frozen) meanwhile, so none of its processes can swap a
- *     directory for a symlink between the checks made on a path and its use (docker's fix for
- *     CVE-2018-15664 pauses too), and resumed whatever happens.
+ *     directory for a symlink between the checks made on a path and its use (CVE-2018-15664; podman
+ *     cp pauses by default for it, docker chroots its archiver instead), and resumed whatever
+ *     happens.
  */
 import * as fs from 'node:fs';
 import { TsrunError } from '../../spec/errors';
