@@ -27,10 +27,11 @@ import { bytesDecimal } from '../format';
 import { findContainer, type ContainerInfo } from '../model';
 import { extractTar, tarPath, type Owner } from '../archive';
 
-type Side = { kind: 'host'; path: string } | { kind: 'container'; ref: string; path: string };
+/** One cp operand: a host path or CONTAINER:PATH. */
+export type Side = { kind: 'host'; path: string } | { kind: 'container'; ref: string; path: string };
 
 /** docker's splitCpArg: a path starting with / or . is local even with a colon in it. */
-function side(arg: string): Side {
+export function side(arg: string): Side {
   if (arg.startsWith('/') || arg.startsWith('.') || !arg.includes(':')) return { kind: 'host', path: arg };
   const i = arg.indexOf(':');
   return { kind: 'container', ref: arg.slice(0, i), path: arg.slice(i + 1) };
