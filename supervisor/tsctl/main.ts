@@ -23,6 +23,9 @@ import { load, save } from './commands/save';
 import { history, image } from './commands/image';
 import { create, run } from './commands/run';
 import { volume } from './commands/volume';
+import { cp } from './commands/cp';
+import { diff } from './commands/diff';
+import { exportContainer } from './commands/export';
 
 type Command = (ctx: Ctx, argv: readonly string[]) => Promise<number>;
 
@@ -57,6 +60,9 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
   network: { fn: network, help: 'manage networks (create, ls, inspect, rm, prune, connect, disconnect)' },
   port: { fn: port, help: 'list a container\'s published ports' },
+  diff: { fn: diff, help: 'list the files a container added (A), changed (C) and deleted (D)' },
+  cp: { fn: cp, help: 'copy files between a container and the host (or a tar on stdin/stdout)' },
+  export: { fn: exportContainer, help: 'write a container\'s file system as a tar archive' },
 };
 
 const GLOBAL: readonly OptionDef[] = [

@@ -53,7 +53,12 @@ export interface TsctlEnv {
 
 /** Start tsrund for tsctl tests and register the teardown on `t`. */
 export async function startTsctl(t: TeardownHost): Promise<TsctlEnv> {
-  const shimRoot = fs.mkdtempSync('/tmp/t');
+  // tsrund mounts image rootfs on <dirname(shim root)>/rootfs/<ns>/<id> and, when it starts,
+  // unmounts every one there that is not its own task's: each tsrund gets a parent of its own, or
+  // one starting in another test would detach this one's container mounts. Short (socket paths).
+  const shimParent = fs.mkdtempSync('/tmp/t');
+  const shimRoot = path.join(shimParent, 's');
+  fs.mkdirSync(shimRoot);
   const ns = `tc${process.pid}`;
   const leaks: string[] = [];
   const inShimRoot = (): number[] => allPids().filter((p) => p !== process.pid && isAlive(p) && cmdline(p).includes(shimRoot));
@@ -62,6 +67,19 @@ export async function startTsctl(t: TeardownHost): Promise<TsctlEnv> {
     const left = inShimRoot();
     killPids(left); // tsrund's warm pool shims (tsrun-shim --pool <shimRoot>) outlive it
     fs.rmSync(shimRoot, { recursive: true, force: true });
+    // the rootfs mount points: only empty directories (a mount left would be a leak, never walked)
+    const rootfsDirs = path.join(shimParent, 'rootfs');
+    for (const ns of fs.existsSync(rootfsDirs) ? fs.readdirSync(rootfsDirs) : []) {
+      for (const id of fs.readdirSync(path.join(rootfsDirs, ns))) {
+        try {
+          fs.rmdirSync(path.join(rootfsDirs, ns, id));
+        } catch {
+          leaks.push(`rootfs mount point left: ${path.join(rootfsDirs, ns, id)}`);
+        }
+      }
+      if (fs.readdirSync(path.join(rootfsDirs, ns)).length === 0) fs.rmdirSync(path.join(rootfsDirs, ns));
+    }
+    if (leaks.length === 0) fs.rmSync(shimParent, { recursive: true, force: true });
     if (leaks.length > 0 && process.env['TSRUND_KEEP_LEAKS'] === undefined) throw new Error(`left behind by the test, tsctl or tsrund: ${leaks.join('; ')}`);
   });
   const d = await startTsrund(t, ['--shim-root', shimRoot]);

@@ -2,11 +2,11 @@
 import { attachmentsById, NETWORK_MODE_LABEL, networkSettings, portsText, type WireAttachment } from '../network';
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
-import { commandText, statusText, table, humanDuration } from '../format';
+import { bytesDecimal, commandText, statusText, table, humanDuration } from '../format';
 import { listContainers, resolveRef, type ContainerInfo } from '../model';
 import { RpcError } from '../../client';
 import { parseTemplate, renderTemplate } from '../template';
-import { IMAGE_LABELS, STOP_SIGNAL_LABEL } from '../image-run';
+import { IMAGE_LABELS, SNAPSHOTTER, STOP_SIGNAL_LABEL } from '../image-run';
 
 /** docker shows an absent or empty Entrypoint as null. */
 function emptyNull(l: string[] | undefined): string[] | null {
@@ -37,6 +37,35 @@ function dockerDate(ms: number): string {
   return `${new Date(ms).toISOString().replace('T', ' ').slice(0, 19)} +0000 UTC`;
 }
 
+const num = (v: number | { toNumber(): number }): number => (typeof v === 'number' ? v : v.toNumber());
+
+/**
+ * docker's SIZE column: the container's own layer (Snapshots.Usage of its snapshot) and, as
+ * "virtual", that plus every layer below it (the image's). Containers on a directory rootfs have no
+ * layer: undefined.
+ */
+async function containerSize(ctx: Ctx, id: string): Promise<{ rw: number; virtual: number } | undefined> {
+  const { container } = await ctx.client.call<{ container: { snapshotter: string; snapshotKey: string } }>('Containers', 'Get', { id });
+  if (container.snapshotKey === '') return undefined;
+  const snapshotter = container.snapshotter || SNAPSHOTTER;
+  const usage = async (key: string): Promise<number> => num((await ctx.client.call<{ size: number | { toNumber(): number } }>('Snapshots', 'Usage', { snapshotter, key })).size);
+  const rw = await usage(container.snapshotKey);
+  let virtual = rw;
+  let key = container.snapshotKey;
+  for (let depth = 0; depth < 128; depth++) {
+    const { info } = await ctx.client.call<{ info: { parent: string } }>('Snapshots', 'Stat', { snapshotter, key });
+    if (info.parent === '') break;
+    key = info.parent;
+    virtual += await usage(key);
+  }
+  return { rw, virtual };
+}
+
+/** docker's "12B (virtual 1.2MB)". */
+function sizeText(s: { rw: number; virtual: number } | undefined): string {
+  return s === undefined ? 'N/A' : `${bytesDecimal(s.rw)} (virtual ${bytesDecimal(s.virtual)})`;
+}
+
 /** `tsctl ps` */
 export async function ps(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const a = parseArgs(
@@ -46,6 +75,7 @@ export async function ps(ctx: Ctx, argv: readonly string[]): Promise<number> {
       { name: 'quiet', short: 'q', kind: 'bool', help: 'ids only' },
       { name: 'no-trunc', kind: 'bool', help: 'do not shorten ids and commands' },
       { name: 'format', kind: 'string', help: 'table (default) or json' },
+      { name: 'size', short: 's', kind: 'bool', help: 'show each container\'s layer size (and with the image\'s, virtual)' },
     ],
     false,
   );
@@ -60,6 +90,8 @@ export async function ps(ctx: Ctx, argv: readonly string[]): Promise<number> {
     return 0;
   }
   const format = a.strings.get('format') ?? 'table';
+  const sizes = new Map<string, string>();
+  if (a.bools.has('size')) for (const c of shown) sizes.set(c.id, sizeText(await containerSize(ctx, c.id)));
   if (format === 'json' || format === '{{json .}}') {
     for (const c of shown) {
       ctx.out(
@@ -74,6 +106,7 @@ export async function ps(ctx: Ctx, argv: readonly string[]): Promise<number> {
           Names: c.name,
           Ports: '',
           RunningFor: createdText(c, nowMs),
+          ...(sizes.has(c.id) ? { Size: sizes.get(c.id) } : {}),
           State: c.state,
           Status: statusText(c, nowMs),
         }),
@@ -82,9 +115,13 @@ export async function ps(ctx: Ctx, argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (format !== 'table') throw usage(`unsupported --format ${JSON.stringify(format)}: want table or json`);
-  const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
+  const withSize = a.bools.has('size');
+  const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(withSize ? ['SIZE'] : [])]];
   const atts = await attachmentsById(ctx);
-  for (const c of shown) rows.push([shortId(c, full), c.image, commandText(c.command, full), createdText(c, nowMs), statusText(c, nowMs), portsText(atts.get(c.id)), c.name]);
+  for (const c of shown) {
+    const row = [shortId(c, full), c.image, commandText(c.command, full), createdText(c, nowMs), statusText(c, nowMs), portsText(atts.get(c.id)), c.name];
+    rows.push(withSize ? [...row, sizes.get(c.id) ?? 'N/A'] : row);
+  }
   ctx.out(table(rows));
   return 0;
 }
