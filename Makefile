@@ -72,7 +72,7 @@ FORCE:
 
 # Generated files (scripts/gen.ts lists them): plan_ops.h from runtime/plan/ops.ts; tsrun.h,
 # addon_exports.h and runtime/native/native-lib.ts from runtime/native/exports.ts.
-GEN_SRC := scripts/gen.ts scripts/gen-plan-header.ts scripts/gen-native.ts runtime/plan/ops.ts runtime/native/exports.ts
+GEN_SRC := scripts/gen.ts scripts/gen-plan-header.ts scripts/gen-native.ts runtime/plan/ops.ts runtime/native/exports.ts runtime/cli/startup/launcher.ts runtime/cli/verbs.ts
 build/gen.cjs: $(GEN_SRC) | $(LOCK_STAMP)
 	@mkdir -p build
 	$(ESBUILD) scripts/gen.ts --bundle --platform=node --format=cjs --log-level=warning --outfile=$@
@@ -104,7 +104,7 @@ typecheck: $(LOCK_STAMP) ## tsc --noEmit (strict)
 # The rules of docs/style.md a machine can check, and the layers of CONTRIBUTING.md (eslint.config.mjs).
 # The last check keeps the repository standing alone: no tracked file names a path outside it
 # (the pattern is written so that it does not match this Makefile itself).
-LINT_SH := scripts/*.sh runtime/cli/launcher.sh .ci/run
+LINT_SH := scripts/*.sh runtime/cli/startup/launcher.sh .ci/run
 LINT_C := $(filter-out native-helpers/plan_ops.h native-helpers/tsrun.h native-helpers/addon_exports.h,$(wildcard native-helpers/*.c native-helpers/*.h))
 lint: typecheck ## typecheck, ESLint (style and layer rules), shellcheck, clang-format check, no paths outside the repo
 	node_modules/.bin/eslint --max-warnings=0 .
@@ -112,33 +112,29 @@ lint: typecheck ## typecheck, ESLint (style and layer rules), shellcheck, clang-
 	clang-format --dry-run --Werror $(LINT_C)
 	@if git grep -nIE '/(w)ork/|\.\./(s)hared'; then echo "lint: the files above name a path outside the repository" >&2; exit 1; fi
 
-# bin/tsrun is a sh launcher (runtime/cli/launcher.sh) for two bundles of the CLI, each with a V8
-# startup snapshot: bin/tsrun-lifecycle.{js,blob} (start, state, kill, delete only: a snapshot
-# half the size, so node loads it about 20 ms sooner) and bin/tsrun.{js,blob} (everything). The
-# launcher picks by the verb. bin/tsrun.blob-node records the building node's mtime, so the
-# launcher uses the snapshots only with that very node. The bundles run inside a function whose
-# `require` works in the snapshot builder, which loads built-in modules only: koffi comes from
-# next to the bundle at run time, and child_process (not verified in snapshots) on first use.
-# Whitespace is minified: every byte of source is in the snapshot. A bundle the builder cannot
-# snapshot leaves no blob: tsrun still works, started plainly.
+# bin/tsrun: the CLI's start-up machinery, runtime/cli/startup/README.md. A launcher (written from
+# runtime/cli/startup/launcher.sh with the verb lists of runtime/cli/verbs.ts) for two bundles, each
+# with a V8 startup snapshot: bin/tsrun-lifecycle.{js,blob} (the lifecycle verbs) and
+# bin/tsrun.{js,blob} (everything). bin/tsrun.blob-node records the building node's mtime.
+# --snapshot-require (scripts/bundle.cjs) gives the bundles a `require` that works in the snapshot
+# builder. Whitespace is minified: every byte of source is in the snapshot. A bundle the builder
+# cannot snapshot leaves no blob: tsrun still works, started plainly.
 # --no-rehash-snapshot (built and run with it; V8 refuses a snapshot whose flags differ): V8
-# otherwise re-hashes every string and hash table of the snapshot with a fresh random seed at
-# each start, about 6 ms, a fifth of `node -e 0` (whose own built-in snapshot pays it too). The
-# cost: every tsrun run of one build shares the random seed that build baked in, which anyone
+# otherwise re-hashes every string and hash table of the snapshot with a fresh random seed at each
+# start. The cost: every tsrun run of one build shares the seed that build baked in, which anyone
 # who can read bin/tsrun.blob can learn, so crafted keys in a config.json could make tsrun's own
 # JSON parsing of it slow (hash flooding: CPU time of that one command, nothing more). So the
 # blobs are 0600: only root can learn the seed; other users' tsrun runs the plain bundle, with a
-# seed per process (as TSRUN_NO_SNAPSHOT=1 does for anyone). docs/architecture.md.
+# seed per process (as TSRUN_NO_SNAPSHOT=1 does for anyone).
 SNAPSHOT_FLAGS := --no-rehash-snapshot
-CLI_REQUIRE := (id) => id === "koffi" ? require("node:module").createRequire(process.argv[1])(id)   : id === "node:child_process" ? new Proxy({}, { get: (_, k) => require(id)[k] }) : require(id)
-CLI_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --log-level=warning \
-  --banner:js='(function (require) {' --footer:js='})($(CLI_REQUIRE));' \
+CLI_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --log-level=warning --snapshot-require \
   --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
+LAUNCHER := runtime/cli/startup/launcher.sh
 
-bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs $(LOCK_STAMP)
+bin/tsrun: $(TS_SRC) $(LAUNCHER) scripts/bundle.cjs build/gen.cjs $(LOCK_STAMP)
 	@mkdir -p bin
-	$(BUNDLE) runtime/cli/entry.ts $(CLI_BUNDLE_FLAGS) --outfile=bin/tsrun.js.tmp
-	$(BUNDLE) runtime/cli/entry-lifecycle.ts $(CLI_BUNDLE_FLAGS) --external:yargs --outfile=bin/tsrun-lifecycle.js.tmp
+	$(BUNDLE) runtime/cli/startup/entry.ts $(CLI_BUNDLE_FLAGS) --outfile=bin/tsrun.js.tmp
+	$(BUNDLE) runtime/cli/startup/entry-lifecycle.ts $(CLI_BUNDLE_FLAGS) --external:yargs --outfile=bin/tsrun-lifecycle.js.tmp
 	@# Files are built beside and renamed into place: a tsrun starting meanwhile reads either blob whole.
 	mv bin/tsrun.js.tmp bin/tsrun.js
 	mv bin/tsrun-lifecycle.js.tmp bin/tsrun-lifecycle.js
@@ -148,7 +144,7 @@ bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs $(LOCK_STAMP)
 	  && chmod 0600 bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp \
 	  && touch -r "$(NODE_BIN)" bin/tsrun.blob-node.tmp \
 	  || { rm -f bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp; echo "warning: no startup snapshot for bin/tsrun.js: tsrun will start slowly" >&2; }
-	sed 's|@NODE@|$(NODE_BIN)|; s|@DIR@||' runtime/cli/launcher.sh > $@.tmp && chmod 0755 $@.tmp
+	node build/gen.cjs launcher $(LAUNCHER) "$(NODE_BIN)" "" > $@.tmp && chmod 0755 $@.tmp
 	if [ -e bin/tsrun.blob.tmp ]; then mv bin/tsrun.blob.tmp bin/tsrun.blob && mv bin/tsrun-lifecycle.blob.tmp bin/tsrun-lifecycle.blob \
 	  && mv bin/tsrun.blob-node.tmp bin/tsrun.blob-node; \
 	  else rm -f bin/tsrun.blob bin/tsrun-lifecycle.blob bin/tsrun.blob-node; fi
@@ -234,7 +230,7 @@ install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib
 	cp -r node_modules/koffi node_modules/@koromix node_modules/better-sqlite3 node_modules/bindings node_modules/file-uri-to-path $(PREFIX)/lib/tsrun/node_modules/
 	for b in $(INSTALL_BINS); do [ ! -e $(PREFIX)/lib/tsrun/bin/$$b ] || ln -sf $(PREFIX)/lib/tsrun/bin/$$b $(PREFIX)/bin/$$b; done
 	@# $(PREFIX)/bin/tsrun: the launcher with its directory written in, so no readlink runs per call.
-	sed 's|@NODE@|$(NODE_BIN)|; s|@DIR@|$(PREFIX)/lib/tsrun/bin|' runtime/cli/launcher.sh > $(PREFIX)/bin/tsrun.tmp \
+	node build/gen.cjs launcher $(LAUNCHER) "$(NODE_BIN)" "$(PREFIX)/lib/tsrun/bin" > $(PREFIX)/bin/tsrun.tmp \
 	  && chmod 0755 $(PREFIX)/bin/tsrun.tmp && mv -f $(PREFIX)/bin/tsrun.tmp $(PREFIX)/bin/tsrun
 
 uninstall: ## remove what install put in $(PREFIX)

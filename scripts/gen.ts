@@ -7,11 +7,15 @@
  *   native-helpers/tsrun.h           ← runtime/native/exports.ts (scripts/gen-native.ts)
  *   native-helpers/addon_exports.h   ← runtime/native/exports.ts
  *   runtime/native/native-lib.ts     ← runtime/native/exports.ts
+ *
+ * `gen.ts launcher TEMPLATE NODE DIR` prints bin/tsrun: runtime/cli/startup/launcher.sh with the
+ * node, its directory and the verb lists of runtime/cli/verbs.ts filled in.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderHeader as renderPlanHeader } from './gen-plan-header';
 import { renderNativeFiles } from './gen-native';
+import { renderLauncher } from '../runtime/cli/startup/launcher';
 
 /** Every generated file, by path relative to the repository root. */
 export function generatedFiles(): Record<string, string> {
@@ -19,6 +23,12 @@ export function generatedFiles(): Record<string, string> {
 }
 
 function main(argv: readonly string[]): number {
+  if (argv[0] === 'launcher') {
+    const [, template, node, dir] = argv;
+    if (template === undefined || node === undefined || dir === undefined) throw new Error('usage: gen.cjs launcher TEMPLATE NODE DIR');
+    process.stdout.write(renderLauncher(fs.readFileSync(template, 'utf8'), node, dir));
+    return 0;
+  }
   const check = argv.includes('--check');
   const root = process.cwd();
   let stale = 0;
