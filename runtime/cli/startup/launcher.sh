@@ -20,7 +20,7 @@ node=@NODE@
 # code runs. tsrun makes no TLS connections, and nothing it starts inherits its environment (hooks
 # and the container get the env their config gives), so it goes.
 unset NODE_EXTRA_CA_CERTS
-# Most of a start-up spent past `node -e 0` is page faults: node reads the snapshot (4-6 MB) into a
+# Most of a start-up spent past `node -e 0` is page faults: node reads the snapshot into a
 # malloc'd buffer, copies its code cache out, and deserialises it into fresh heap pages. These glibc
 # tunables keep allocations under 32 MiB on malloc's heap (no mmap per block) and let it madvise
 # that heap for transparent huge pages, so the buffers fault in 2 MiB at a time where THP is
