@@ -27,13 +27,12 @@ FUZZ_APT_PACKAGES := clang libclang-rt-14-dev
 TEST_APT_PACKAGES := containerd podman conmon docker.io crun bsdutils catatonit docker-registry skopeo apache2-utils
 STAMP := build/.stamp
 NODE_BIN := $(shell readlink -f "$$(command -v node)")
-# build/tsrun.node is the C helper as a Node-API addon (native-helpers/addon.c), which the CLI loads
-# with process.dlopen instead of koffi (docs/native-helper.md). It needs only node_api.h: the napi_*
-# symbols come from the node binary at load time, so no node-gyp and no link against libnode.
+# build/tsrun.node is the C helper as a Node-API addon (native-helpers/addon.c), the one way the
+# runtime reaches it (docs/native-helper.md). It needs only node_api.h: the napi_* symbols come
+# from the node binary at load time, so no node-gyp and no link against libnode.
 # NODE_INCLUDE is the directory holding node_api.h: beside the node on $PATH (official tarballs,
-# nvm), or Debian's /usr/include/node; empty leaves the addon out and tsrun falls back to koffi.
+# nvm), or Debian's /usr/include/node.
 NODE_INCLUDE ?= $(patsubst %/node_api.h,%,$(firstword $(wildcard $(dir $(NODE_BIN))../include/node/node_api.h /usr/include/node/node_api.h /usr/local/include/node/node_api.h)))
-ADDON := $(if $(NODE_INCLUDE),build/tsrun.node)
 
 .PHONY: help deps deps-test deps-lint apt-install build native gen check-generated typecheck lint fuzz test test-unit test-native test-root demo install uninstall bench clean
 
@@ -71,27 +70,20 @@ $(LOCK_STAMP): FORCE
 
 FORCE:
 
-build/gen-plan-header.cjs: scripts/gen-plan-header.ts runtime/plan/ops.ts | $(LOCK_STAMP)
+# Generated files (scripts/gen.ts lists them): plan_ops.h from runtime/plan/ops.ts; tsrun.h,
+# addon_exports.h and runtime/native/native-lib.ts from runtime/native/exports.ts.
+GEN_SRC := scripts/gen.ts scripts/gen-plan-header.ts scripts/gen-native.ts runtime/plan/ops.ts runtime/native/exports.ts runtime/cli/startup/launcher.ts runtime/cli/verbs.ts
+build/gen.cjs: $(GEN_SRC) | $(LOCK_STAMP)
 	@mkdir -p build
-	$(ESBUILD) scripts/gen-plan-header.ts --bundle --platform=node --format=cjs --log-level=warning --outfile=$@
+	$(ESBUILD) scripts/gen.ts --bundle --platform=node --format=cjs --log-level=warning --outfile=$@
 
-gen: build/gen-plan-header.cjs ## regenerate native-helpers/plan_ops.h from runtime/plan/ops.ts
-	node build/gen-plan-header.cjs > native-helpers/plan_ops.h
+gen: build/gen.cjs ## regenerate plan_ops.h, tsrun.h, addon_exports.h and native-lib.ts from their definitions
+	node build/gen.cjs
 
-check-generated: build/gen-plan-header.cjs ## fail when plan_ops.h is stale
-	@node build/gen-plan-header.cjs | diff -u native-helpers/plan_ops.h - \
-	  || { echo "native-helpers/plan_ops.h is stale: run 'make gen'" >&2; exit 1; }
+check-generated: build/gen.cjs ## fail when a generated file is stale
+	@node build/gen.cjs --check
 
-native: build/libtsrun.so $(ADDON) build/tsrun-stage ## build the C helper (libtsrun.so, and the tsrun.node addon when Node's headers are there)
-ifeq ($(ADDON),)
-	@echo "note: no Node-API headers (node_api.h) found, so no build/tsrun.node: tsrun loads the helper with koffi, 25-40 ms slower per call (set NODE_INCLUDE=<dir> or install node's headers)" >&2
-endif
-
-# Built beside and renamed into place: a tsrun running meanwhile keeps its mapping of the old file.
-build/libtsrun.so: $(NATIVE_SRC) $(NATIVE_HDR)
-	@mkdir -p build
-	$(CC) $(CFLAGS_NATIVE) -shared -o $@.tmp $(NATIVE_SRC)
-	mv $@.tmp $@
+native: build/tsrun.node build/tsrun-stage ## build the C helper (the tsrun.node addon and the sealed stage)
 
 build/tsrun-stage: $(STAGE_SRC) $(NATIVE_HDR)
 	@mkdir -p build
@@ -99,8 +91,10 @@ build/tsrun-stage: $(STAGE_SRC) $(NATIVE_HDR)
 	$(CC) $(filter-out -fPIC -g,$(CFLAGS_NATIVE)) -static -s -o $@.tmp $(STAGE_SRC)
 	mv $@.tmp $@
 
+# Built beside and renamed into place: a tsrun running meanwhile keeps its mapping of the old file.
 build/tsrun.node: native-helpers/addon.c $(NATIVE_SRC) $(NATIVE_HDR)
 	@mkdir -p build
+	@test -n "$(NODE_INCLUDE)" || { echo "build/tsrun.node needs Node's node_api.h: install node's headers (Debian: libnode-dev) or set NODE_INCLUDE=<dir>" >&2; exit 1; }
 	$(CC) $(CFLAGS_NATIVE) -I$(NODE_INCLUDE) -shared -o $@.tmp native-helpers/addon.c $(NATIVE_SRC)
 	mv $@.tmp $@
 
@@ -110,41 +104,37 @@ typecheck: $(LOCK_STAMP) ## tsc --noEmit (strict)
 # The rules of docs/style.md a machine can check, and the layers of CONTRIBUTING.md (eslint.config.mjs).
 # The last check keeps the repository standing alone: no tracked file names a path outside it
 # (the pattern is written so that it does not match this Makefile itself).
-LINT_SH := scripts/*.sh runtime/cli/launcher.sh .ci/run
-LINT_C := $(filter-out native-helpers/plan_ops.h,$(wildcard native-helpers/*.c native-helpers/*.h))
+LINT_SH := scripts/*.sh runtime/cli/startup/launcher.sh .ci/run
+LINT_C := $(filter-out native-helpers/plan_ops.h native-helpers/tsrun.h native-helpers/addon_exports.h,$(wildcard native-helpers/*.c native-helpers/*.h))
 lint: typecheck ## typecheck, ESLint (style and layer rules), shellcheck, clang-format check, no paths outside the repo
 	node_modules/.bin/eslint --max-warnings=0 .
 	shellcheck $(LINT_SH)
 	clang-format --dry-run --Werror $(LINT_C)
 	@if git grep -nIE '/(w)ork/|\.\./(s)hared'; then echo "lint: the files above name a path outside the repository" >&2; exit 1; fi
 
-# bin/tsrun is a sh launcher (runtime/cli/launcher.sh) for two bundles of the CLI, each with a V8
-# startup snapshot: bin/tsrun-lifecycle.{js,blob} (start, state, kill, delete only: a snapshot
-# half the size, so node loads it about 20 ms sooner) and bin/tsrun.{js,blob} (everything). The
-# launcher picks by the verb. bin/tsrun.blob-node records the building node's mtime, so the
-# launcher uses the snapshots only with that very node. The bundles run inside a function whose
-# `require` works in the snapshot builder, which loads built-in modules only: koffi comes from
-# next to the bundle at run time, and child_process (not verified in snapshots) on first use.
-# Whitespace is minified: every byte of source is in the snapshot. A bundle the builder cannot
-# snapshot leaves no blob: tsrun still works, started plainly.
+# bin/tsrun: the CLI's start-up machinery, runtime/cli/startup/README.md. A launcher (written from
+# runtime/cli/startup/launcher.sh with the verb lists of runtime/cli/verbs.ts) for two bundles, each
+# with a V8 startup snapshot: bin/tsrun-lifecycle.{js,blob} (the lifecycle verbs) and
+# bin/tsrun.{js,blob} (everything). bin/tsrun.blob-node records the building node's mtime.
+# --snapshot-require (scripts/bundle.cjs) gives the bundles a `require` that works in the snapshot
+# builder. Whitespace is minified: every byte of source is in the snapshot. A bundle the builder
+# cannot snapshot leaves no blob: tsrun still works, started plainly.
 # --no-rehash-snapshot (built and run with it; V8 refuses a snapshot whose flags differ): V8
-# otherwise re-hashes every string and hash table of the snapshot with a fresh random seed at
-# each start, about 6 ms, a fifth of `node -e 0` (whose own built-in snapshot pays it too). The
-# cost: every tsrun run of one build shares the random seed that build baked in, which anyone
+# otherwise re-hashes every string and hash table of the snapshot with a fresh random seed at each
+# start. The cost: every tsrun run of one build shares the seed that build baked in, which anyone
 # who can read bin/tsrun.blob can learn, so crafted keys in a config.json could make tsrun's own
 # JSON parsing of it slow (hash flooding: CPU time of that one command, nothing more). So the
 # blobs are 0600: only root can learn the seed; other users' tsrun runs the plain bundle, with a
-# seed per process (as TSRUN_NO_SNAPSHOT=1 does for anyone). docs/architecture.md.
+# seed per process (as TSRUN_NO_SNAPSHOT=1 does for anyone).
 SNAPSHOT_FLAGS := --no-rehash-snapshot
-CLI_REQUIRE := (id) => id === "koffi" ? require("node:module").createRequire(process.argv[1])(id)   : id === "node:child_process" ? new Proxy({}, { get: (_, k) => require(id)[k] }) : require(id)
-CLI_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --log-level=warning \
-  --banner:js='(function (require) {' --footer:js='})($(CLI_REQUIRE));' \
+CLI_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --log-level=warning --snapshot-require \
   --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
+LAUNCHER := runtime/cli/startup/launcher.sh
 
-bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs $(LOCK_STAMP)
+bin/tsrun: $(TS_SRC) $(LAUNCHER) scripts/bundle.cjs build/gen.cjs $(LOCK_STAMP)
 	@mkdir -p bin
-	$(BUNDLE) runtime/cli/entry.ts $(CLI_BUNDLE_FLAGS) --outfile=bin/tsrun.js.tmp
-	$(BUNDLE) runtime/cli/entry-lifecycle.ts $(CLI_BUNDLE_FLAGS) --external:yargs --outfile=bin/tsrun-lifecycle.js.tmp
+	$(BUNDLE) runtime/cli/startup/entry.ts $(CLI_BUNDLE_FLAGS) --outfile=bin/tsrun.js.tmp
+	$(BUNDLE) runtime/cli/startup/entry-lifecycle.ts $(CLI_BUNDLE_FLAGS) --external:yargs --outfile=bin/tsrun-lifecycle.js.tmp
 	@# Files are built beside and renamed into place: a tsrun starting meanwhile reads either blob whole.
 	mv bin/tsrun.js.tmp bin/tsrun.js
 	mv bin/tsrun-lifecycle.js.tmp bin/tsrun-lifecycle.js
@@ -154,7 +144,7 @@ bin/tsrun: $(TS_SRC) runtime/cli/launcher.sh scripts/bundle.cjs $(LOCK_STAMP)
 	  && chmod 0600 bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp \
 	  && touch -r "$(NODE_BIN)" bin/tsrun.blob-node.tmp \
 	  || { rm -f bin/tsrun.blob.tmp bin/tsrun-lifecycle.blob.tmp; echo "warning: no startup snapshot for bin/tsrun.js: tsrun will start slowly" >&2; }
-	sed 's|@NODE@|$(NODE_BIN)|; s|@DIR@||' runtime/cli/launcher.sh > $@.tmp && chmod 0755 $@.tmp
+	node build/gen.cjs launcher $(LAUNCHER) "$(NODE_BIN)" "" > $@.tmp && chmod 0755 $@.tmp
 	if [ -e bin/tsrun.blob.tmp ]; then mv bin/tsrun.blob.tmp bin/tsrun.blob && mv bin/tsrun-lifecycle.blob.tmp bin/tsrun-lifecycle.blob \
 	  && mv bin/tsrun.blob-node.tmp bin/tsrun.blob-node; \
 	  else rm -f bin/tsrun.blob bin/tsrun-lifecycle.blob bin/tsrun.blob-node; fi
@@ -226,22 +216,21 @@ demo: build ## build a busybox bundle and run it with tsrun
 	bash scripts/demo.sh
 
 # bin/tsrun is a launcher: bin/tsrun.js, bin/tsrun-lifecycle.js and their snapshots (cp -p keeps the
-# timestamp the launcher checks); build/tsrun.node is the helper the CLI loads, libtsrun.so koffi's fallback,
-# and tsrun-stage (beside them, where the helper looks for it) the sealed stage its clones exec.
+# timestamp the launcher checks); build/tsrun.node is the helper, and tsrun-stage (beside it, where
+# the helper looks for it) the sealed stage its clones exec. koffi binds libseccomp and libc.
 INSTALL_BINS := tsrun tsrund tsrun-shim tsctl
 install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib/tsrun, linked from $(PREFIX)/bin
 	rm -rf $(PREFIX)/lib/tsrun && mkdir -p $(PREFIX)/lib/tsrun/bin $(PREFIX)/lib/tsrun/build $(PREFIX)/bin
 	cp -p bin/tsrun bin/tsrun.js bin/tsrun-lifecycle.js $(PREFIX)/lib/tsrun/bin/ \
 	  && { [ ! -e bin/tsrun.blob ] || cp -p bin/tsrun.blob bin/tsrun-lifecycle.blob bin/tsrun.blob-node $(PREFIX)/lib/tsrun/bin/; }
 	for b in tsrund tsrun-shim tsctl; do [ ! -e bin/$$b ] || cp -p bin/$$b $(PREFIX)/lib/tsrun/bin/; done
-	cp build/libtsrun.so build/tsrun-stage $(PREFIX)/lib/tsrun/build/
+	cp build/tsrun.node build/tsrun-stage $(PREFIX)/lib/tsrun/build/
 	mkdir -p $(PREFIX)/lib/tsrun/seccomp && cp test/fixtures/seccomp/docker-default.json $(PREFIX)/lib/tsrun/seccomp/default.json
-	[ ! -e build/tsrun.node ] || cp build/tsrun.node $(PREFIX)/lib/tsrun/build/
 	mkdir -p $(PREFIX)/lib/tsrun/node_modules
 	cp -r node_modules/koffi node_modules/@koromix node_modules/better-sqlite3 node_modules/bindings node_modules/file-uri-to-path $(PREFIX)/lib/tsrun/node_modules/
 	for b in $(INSTALL_BINS); do [ ! -e $(PREFIX)/lib/tsrun/bin/$$b ] || ln -sf $(PREFIX)/lib/tsrun/bin/$$b $(PREFIX)/bin/$$b; done
 	@# $(PREFIX)/bin/tsrun: the launcher with its directory written in, so no readlink runs per call.
-	sed 's|@NODE@|$(NODE_BIN)|; s|@DIR@|$(PREFIX)/lib/tsrun/bin|' runtime/cli/launcher.sh > $(PREFIX)/bin/tsrun.tmp \
+	node build/gen.cjs launcher $(LAUNCHER) "$(NODE_BIN)" "$(PREFIX)/lib/tsrun/bin" > $(PREFIX)/bin/tsrun.tmp \
 	  && chmod 0755 $(PREFIX)/bin/tsrun.tmp && mv -f $(PREFIX)/bin/tsrun.tmp $(PREFIX)/bin/tsrun
 
 uninstall: ## remove what install put in $(PREFIX)

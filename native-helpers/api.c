@@ -1,6 +1,7 @@
 /*
- * The small exported wrappers koffi binds next to tsrun_spawn (spawn.c): syscalls Node lacks,
- * each returning -errno instead of setting errno (koffi cannot read errno reliably).
+ * The small exports next to tsrun_spawn (spawn.c): syscalls Node lacks, each returning -errno
+ * instead of setting errno, so the caller needs no access to this thread's errno. Their
+ * prototypes (tsrun.h) are generated from runtime/native/exports.ts.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "plan_ops.h"
 #include "sync.h"
 #include "tsrun.h"
 
@@ -26,20 +26,11 @@ int tsrun_abi_version(void) {
   return TSRUN_ABI_VERSION;
 }
 
-int tsrun_plan_version(void) {
-  return (int)TH_PLAN_VERSION;
-}
-
 int tsrun_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t value, const uint8_t *payload,
                     uint32_t len) {
   /* Only a bare payload (GO's hook states) can be too big for a datagram; it goes in a memfd. */
   if (stage == 0 && err == 0 && value == 0) return th_sync_send_big(fd, type, payload, len);
   return th_sync_send(fd, type, stage, err, value, payload, len);
-}
-
-int tsrun_sync_recv(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen) {
-  if (buf == NULL) return -EINVAL;
-  return th_sync_recv(fd, timeout_ms, buf, buflen);
 }
 
 int tsrun_sync_recv_fd(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen, int32_t *rfd) {
@@ -272,9 +263,4 @@ int tsrun_recv_fd(int sock, char *name, uint32_t namelen) {
     name[l] = '\0';
   }
   return fd;
-}
-
-int tsrun_close(int fd) {
-  if (close(fd) < 0 && errno != EINTR) return -errno;
-  return 0;
 }

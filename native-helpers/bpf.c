@@ -21,10 +21,6 @@
 
 #include "tsrun.h"
 
-/** Load insns (len bytes, 8 per instruction) as a device program and make it cgroup_fd's only one. */
-TSRUN_EXPORT int tsrun_bpf_prog_load_attach(int cgroup_fd, const uint8_t *insns, uint32_t len, char *log,
-                                            uint32_t loglen);
-
 #define TH_BPF_MAX_ATTACHED 64
 
 static long th_bpf(int cmd, union bpf_attr *attr) {

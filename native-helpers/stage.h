@@ -32,7 +32,7 @@ __attribute__((format(printf, 3, 4))) int th_errf(char *err, size_t errlen, cons
 /** strerror text in the style of the runtime's messages (lower-case first letter). */
 const char *th_errtext(int e, char *buf, size_t len);
 
-/** The stage binary's file name, beside libtsrun.so and tsrun.node. */
+/** The stage binary's file name, beside tsrun.node. */
 #define TH_STAGE_FILE "tsrun-stage"
 /** argv[1] of the stage: refuses to run from a helper of another build of the protocol. */
 #define TH_STAGE_MAGIC "tsrun-stage-v2"

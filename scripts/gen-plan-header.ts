@@ -1,6 +1,6 @@
 /*
  * Generates native-helpers/plan_ops.h from runtime/plan/ops.ts, so op codes, field layouts,
- * message types and stages are defined once. Run by `make gen`; `make check-generated` compares.
+ * message types and stages are defined once. scripts/gen.ts writes or checks it.
  */
 import { CGROUP_JOIN_MODE, HOOK_PHASE, MOUNT_KIND, MSG, MSG_HEADER_BYTES, OP, OP_FIELDS, PIVOT_MODE, PLAN_MAGIC, PLAN_MAX_BYTES, PLAN_VERSION, STAGE, STDIO_INHERIT, SYNC_MAX_BYTES, type FieldKind, type OpName } from '../runtime/plan/ops';
 
@@ -68,4 +68,3 @@ export function renderHeader(): string {
   return out.join('\n');
 }
 
-process.stdout.write(renderHeader());

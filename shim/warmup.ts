@@ -10,7 +10,7 @@ import * as net from 'node:net';
 import { parseSpec, validateSpec } from '../spec';
 import { defaultSpec } from '../spec/default';
 import { probeHost } from '../runtime/host/probe';
-import { warmCreateCode } from '../runtime/warm';
+import { warmCreateCode } from '../runtime/cli/startup/warm';
 import { decodeFrame, encodeFrame } from './protocol/messages';
 
 /** Exercise the create path's pure functions once. */

@@ -24,7 +24,7 @@ import { commandRunner, outputOf, which, type Runner } from '../lib/exec';
 import { medianP95, ms, ratio, shownPath, table } from '../lib/report';
 import { samples, type BenchContext, type Samples, type Section, type SectionReport } from '../lib/section';
 import { rotation, summarize } from '../lib/stats';
-import { LAUNCHER_GLIBC_TUNABLES } from '../../runtime/cli/env';
+import { LAUNCHER_GLIBC_TUNABLES } from '../../runtime/cli/startup/env';
 
 /** The steps in table order. */
 const STEPS = ['run', 'run (4 MiB, 1 pid)', 'create', 'start', 'state', 'kill', 'delete'] as const;
@@ -116,7 +116,7 @@ function report(rts: readonly Runtime[], s: Samples, runs: number): string {
   }
   out.push(table(rows));
   const tuned = med(FLOOR_TUNED, FLOOR);
-  out.push(`\nThe targets are on bare \`node -e 0\`. bin/tsrun's launcher starts node with \`GLIBC_TUNABLES=${LAUNCHER_GLIBC_TUNABLES}\` (runtime/cli/launcher.sh: the snapshot's buffers fault in as huge pages); \`node -e 0\` with the same tunables took ${ms(tuned)} ms, ${ratio(tuned / floor)} the bare floor.`);
+  out.push(`\nThe targets are on bare \`node -e 0\`. bin/tsrun's launcher starts node with \`GLIBC_TUNABLES=${LAUNCHER_GLIBC_TUNABLES}\` (runtime/cli/startup/launcher.sh: the snapshot's buffers fault in as huge pages); \`node -e 0\` with the same tunables took ${ms(tuned)} ms, ${ratio(tuned / floor)} the bare floor.`);
   return out.join('\n');
 }
 

@@ -1,6 +1,6 @@
 /*
  * Cgroup code run once over made-up data, for processes that want it compiled before their first
- * real container (runtime/warm.ts for creates; the lifecycle snapshot for kill and delete): the
+ * real container (runtime/cli/startup/warm.ts for creates; the lifecycle snapshot for kill and delete): the
  * layout detection (with the host probe's mount parser) and a driver over made-up mounts and an
  * in-memory file system. Nothing touches the host.
  */

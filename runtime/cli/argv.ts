@@ -1,13 +1,16 @@
 /*
  * The command line before any parser sees it (runc's quirks that yargs and the fast path would
  * read differently), and the option values every parser shares. No yargs here: the lifecycle
- * bundle (entry-lifecycle.ts) uses this file without carrying yargs.
+ * bundle (startup/entry-lifecycle.ts) uses this file without carrying yargs.
  */
 import { TsrunError } from '../../spec/errors';
 import { checkCallerFds } from './caller-fds';
-import { callerFdsFromLauncher } from './env';
+import { callerFdsFromLauncher } from './startup/env';
+import { globalValueFlags, valueFlagsOf } from './verbs';
 
-/** The global flags, with the names and defaults main.ts declares to yargs. */
+export { defaultRoot } from './verbs';
+
+/** The global flags, with the names and defaults verbs.ts declares. */
 export interface GlobalArgs {
   root: string;
   log?: string;
@@ -31,9 +34,10 @@ export function normalizeArgv(argv: readonly string[]): string[] {
   return separateExecCommand(args);
 }
 
-/** exec flags that take a separate value (runc's). */
-const EXEC_VALUE_FLAGS = new Set(['--process', '-p', '--pid-file', '--preserve-fds', '--cwd', '--env', '-e', '--user', '-u', '--additional-gids', '-g', '--cap', '-c', '--console-socket', '--process-label', '--apparmor', '--cgroup']);
-const GLOBAL_VALUE_FLAGS = new Set(['--root', '--log', '--log-format', '--criu']);
+/** exec flags that take a separate value (verbs.ts). */
+const EXEC_VALUE_FLAGS = new Set(valueFlagsOf('exec'));
+/** Global flags that take a separate value, runc's dropped --rootless included. */
+const GLOBAL_VALUE_FLAGS = new Set(globalValueFlags());
 
 /** In `exec [flags] ID COMMAND...`, put "--" after ID so COMMAND's own flags (sh -c) stay its own. */
 function separateExecCommand(args: string[]): string[] {
@@ -70,18 +74,9 @@ export function stripGlobalRootless(argv: readonly string[]): string[] {
     }
     out.push(a);
     // Global flags that take a separate value: keep the value with them.
-    if (['--root', '--log', '--log-format', '--criu'].includes(a) && i + 1 < argv.length) out.push(argv[++i]!);
+    if (GLOBAL_VALUE_FLAGS.has(a) && i + 1 < argv.length) out.push(argv[++i]!);
   }
   return [...out, ...argv.slice(i)];
-}
-
-/**
- * /run/tsrun for root; a non-root user's own $XDG_RUNTIME_DIR/tsrun (as runc does), or
- * /tmp/tsrun-<uid> when it is unset or empty (podman sets it to "").
- */
-export function defaultRoot(uid = process.geteuid?.() ?? 0, xdg = process.env['XDG_RUNTIME_DIR']): string {
-  if (uid === 0) return '/run/tsrun';
-  return xdg ? `${xdg}/tsrun` : `/tmp/tsrun-${uid}`;
 }
 
 /** create's and run's options from parsed flags (yargs's or the fast path's, same names). */

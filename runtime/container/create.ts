@@ -11,7 +11,8 @@ import * as native from '../native';
 import { probeHost, type HostFacts } from '../host/probe';
 import { bindSources, buildPlan, createsUserNamespace, idmapRequests, type StdioFds } from '../plan/build';
 import { encodePlan } from '../plan/encode';
-import { MSG, HOOK_PHASE, stageName } from '../plan/ops';
+import { HOOK_PHASE } from '../plan/ops';
+import { INIT, runChildSync } from './child-sync';
 import { runHooks, type HookState } from './hooks';
 import { lockNew } from './lock';
 import { namespaceLinks } from './processes';
@@ -54,7 +55,6 @@ export interface CreateOptions {
 }
 
 /** How long set-up may go without a message from init before we give up. */
-const SYNC_TIMEOUT_MS = 5 * 60 * 1000;
 
 /** Load and check <bundle>/config.json. */
 export function loadBundle(bundle: string, host: HostFacts, systemdCgroup: boolean): Spec {
@@ -209,40 +209,19 @@ export function createContainer(opts: CreateOptions): ContainerState {
     const nsPid = innermostPid(spawned.pid);
     const docs = Buffer.from(`${JSON.stringify(hookState('creating', nsPid))}\0${JSON.stringify(hookState('created', nsPid))}\0`);
     opts.debug?.(`spawned init: host pid ${spawned.pid}, pid ${nsPid} in its namespace`);
-    native.syncSend(child.syncFd, MSG.GO, docs);
-    for (;;) {
-      const msg = native.syncRecv(child.syncFd, SYNC_TIMEOUT_MS);
-      if (msg === null) throw initVanished(child.pid);
-      if (msg.type === MSG.CREATED) {
-        opts.debug?.(`init reports: ${msg.payload.toString('utf8')}`);
-        break;
-      }
-      if (msg.type === MSG.ERROR) throw initError(msg);
-      if (msg.type === MSG.CONSOLE_FD) {
-        deliverConsole(opts.consoleSocket, opts.onConsole, msg.fd);
-        continue;
-      }
-      if (msg.type === MSG.SECCOMP_FD) {
-        sendToSeccompAgent(spec, msg.fd, hookState('creating'));
-        continue;
-      }
-      if (msg.fd >= 0) fs.closeSync(msg.fd);
-      if (msg.type === MSG.HOOKS && msg.stage === HOOK_PHASE.CREATE_RUNTIME) {
-        try {
-          crashPoint('hooks');
-          // runtime-spec: prestart hooks see the state as "created" (crun does the same);
-          // createRuntime hooks run during create, so "creating".
-          runHooks('prestart', spec.hooks?.prestart, hookState('created'));
-          runHooks('createRuntime', spec.hooks?.createRuntime, hookState('creating'));
-        } catch (err) {
-          native.syncSend(child.syncFd, MSG.ABORT);
-          throw err;
-        }
-        native.syncSend(child.syncFd, MSG.RESUME);
-        continue;
-      }
-      throw new TsrunError('Internal', `unexpected sync message type ${msg.type} from container init`);
-    }
+    const report = runChildSync(child, INIT, docs, {
+      onConsole: (fd) => deliverConsole(opts.consoleSocket, opts.onConsole, fd),
+      onSeccomp: (fd) => sendToSeccompAgent(spec, fd, hookState('creating')),
+      onHooks: (stage) => {
+        if (stage !== HOOK_PHASE.CREATE_RUNTIME) throw new TsrunError('Internal', `container init asked for the hooks of unknown stage ${stage}`);
+        crashPoint('hooks');
+        // runtime-spec: prestart hooks see the state as "created" (crun does the same);
+        // createRuntime hooks run during create, so "creating".
+        runHooks('prestart', spec.hooks?.prestart, hookState('created'));
+        runHooks('createRuntime', spec.hooks?.createRuntime, hookState('creating'));
+      },
+    });
+    opts.debug?.(`init reports: ${report}`);
     crashPoint('created');
     const { creating: _creator, ...finished } = record;
     const state: ContainerState = { ...finished, created: rfc3339(new Date()), namespaces: namespaceLinks(child.pid) };
@@ -347,26 +326,6 @@ function ignoring(errnos: readonly string[], fn: () => void): void {
     const code = err instanceof TsrunError ? err.errno : (err as NodeJS.ErrnoException).code;
     if (code === undefined || !errnos.includes(code)) throw err;
   }
-}
-
-function initError(msg: native.SyncMessage): TsrunError {
-  const text = msg.payload.toString('utf8').replace(/\0+$/, '');
-  const errno = msg.errno > 0 ? native.errnoName(msg.errno) : undefined;
-  const full = msg.value === 1 || !errno ? text : `${text}: ${describeErrno(errno)}`;
-  const stage = stageName(msg.stage);
-  const code = errno === 'ENOENT' ? 'NotFound' : errno === 'EACCES' || errno === 'EPERM' ? 'PermissionDenied' : 'FailedPrecondition';
-  return new TsrunError(code, `unable to start container process: ${stage}: ${full}`, { stage, ...(errno ? { errno } : {}) });
-}
-
-function initVanished(pid: number): TsrunError {
-  let how = 'it exited';
-  try {
-    const { status } = native.waitpid(pid, native.WNOHANG);
-    how = `exit code ${native.exitCodeOf(status)}`;
-  } catch {
-    // Already reaped or not our child: say what we know.
-  }
-  return new TsrunError('Internal', `container init (pid ${pid}) went away before reporting (${how})`);
 }
 
 /** How many socket-activation fds this process was given: LISTEN_FDS when LISTEN_PID is us. */

@@ -6,12 +6,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseSpec, validateProcess, type Process, type Spec } from '../../spec';
-import { TsrunError, describeErrno, wrapSystemError } from '../../spec/errors';
+import { TsrunError } from '../../spec/errors';
 import * as native from '../native';
 import { probeHost } from '../host/probe';
 import { buildExecPlan } from '../plan/exec';
 import { encodePlan } from '../plan/encode';
-import { MSG, stageName } from '../plan/ops';
+import { EXEC, runChildSync } from './child-sync';
 import { compileSeccomp } from '../seccomp/compile';
 import { cgroupOfState, openCgroupJoin, type CgroupJoin } from './cgroup';
 import { checkConsole, deliverConsole } from './console';
@@ -87,33 +87,13 @@ export function startExec(opts: ExecOptions): StartedExec {
     join?.close();
   }
   try {
-    native.syncSend(child.syncFd, MSG.GO, Buffer.from('\0\0'));
-    for (;;) {
-      const msg = native.syncRecv(child.syncFd, 60_000);
-      if (msg === null) throw new TsrunError('Internal', `exec'd process (pid ${child.pid}) went away before reporting`);
-      if (msg.type === MSG.CONSOLE_FD) {
-        deliverConsole(opts.consoleSocket, opts.onConsole, msg.fd);
-        continue;
-      }
-      if (msg.type === MSG.SECCOMP_FD) {
-        // The exec'd process has a filter (and a listener) of its own: the agent gets it, with the
-        // container's state, as for init.
-        sendToSeccompAgent(spec, msg.fd, { ociVersion: spec.ociVersion, id: s.id, status: 'running', pid: child.pid, bundle: s.bundle, annotations: s.annotations });
-        continue;
-      }
-      if (msg.fd >= 0) fs.closeSync(msg.fd);
-      if (msg.type === MSG.CREATED) break;
-      if (msg.type === MSG.ERROR) {
-        const text = msg.payload.toString('utf8');
-        const errno = msg.errno > 0 ? native.errnoName(msg.errno) : undefined;
-        const full = msg.value === 1 || !errno ? text : `${text}: ${describeErrno(errno)}`;
-        throw new TsrunError(errno === 'ENOENT' ? 'NotFound' : 'FailedPrecondition', `exec failed: ${stageName(msg.stage)}: ${full}`, {
-          stage: stageName(msg.stage),
-          ...(errno ? { errno } : {}),
-        });
-      }
-      throw new TsrunError('Internal', `unexpected sync message type ${msg.type} from the exec'd process`);
-    }
+    const started = child;
+    runChildSync(child, EXEC, Buffer.from('\0\0'), {
+      onConsole: (fd) => deliverConsole(opts.consoleSocket, opts.onConsole, fd),
+      // The exec'd process has a filter (and a listener) of its own: the agent gets it, with the
+      // container's state, as for init.
+      onSeccomp: (fd) => sendToSeccompAgent(spec, fd, { ociVersion: spec.ociVersion, id: s.id, status: 'running', pid: started.pid, bundle: s.bundle, annotations: s.annotations }),
+    });
     opts.debug?.(`exec: process ${child.pid} started in container ${opts.id}`);
     if (opts.pidFile) writePidFile(path.resolve(opts.pidFile), child.pid);
     return { pid: child.pid };

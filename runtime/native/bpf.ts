@@ -1,27 +1,18 @@
 /*
- * The cgroup v2 device controller's FFI half: tsrun_bpf_prog_load_attach (native-helpers/bpf.c),
- * reached through index.ts's backend (the addon, or koffi), loaded lazily, so hosts that never
- * attach a device program never load it. It is handed the program bytes (runtime/cgroups/devices-bpf.ts
- * makes them), so this module stays a leaf.
+ * The cgroup v2 device controller's FFI half: tsrun_bpf_prog_load_attach (native-helpers/bpf.c).
+ * It is handed the program bytes (runtime/cgroups/devices-bpf.ts makes them), so this module
+ * stays a leaf.
  */
 import * as fs from 'node:fs';
 import { TsrunError, codeForErrno, describeErrno, wrapSystemError } from '../../spec/errors';
-import { errnoName, libraryPath, load } from './index';
-
-type LoadAttach = (cgroupFd: number, insns: Buffer, len: number, log: Buffer, loglen: number) => number;
-
-function bind(): LoadAttach {
-  const f = load().bpfProgLoadAttach;
-  if (f) return f;
-  throw new TsrunError('Unavailable', `load native helper ${libraryPath()}: ${load().bpfMissing ?? 'no tsrun_bpf_prog_load_attach'} (run 'make build')`);
-}
+import { errnoName, load } from './index';
 
 /**
  * Attach an encoded BPF_PROG_TYPE_CGROUP_DEVICE program to the cgroup v2 directory `cgroupDir`,
  * replacing the device program attached there before. A verifier rejection carries its log.
  */
 export function attachDeviceProgram(cgroupDir: string, program: Buffer): void {
-  const f = bind();
+  const l = load();
   let fd: number;
   try {
     fd = fs.openSync(cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
@@ -31,7 +22,7 @@ export function attachDeviceProgram(cgroupDir: string, program: Buffer): void {
   const log = Buffer.alloc(64 * 1024);
   let rc: number;
   try {
-    rc = f(fd, program, program.length, log, log.length);
+    rc = l.bpfProgLoadAttach(fd, program, program.length, log, log.length);
   } finally {
     fs.closeSync(fd);
   }
@@ -42,10 +33,10 @@ export function attachDeviceProgram(cgroupDir: string, program: Buffer): void {
   throw new TsrunError(codeForErrno(name), `attach device program to ${cgroupDir}: ${describeErrno(name)}${detail}`, { errno: name });
 }
 
-/** Why device programs cannot be attached here (the library lacks the entry point), or undefined. */
+/** Why device programs cannot be attached here (the helper does not load), or undefined. */
 export function deviceProgramUnsupported(): string | undefined {
   try {
-    bind();
+    load();
     return undefined;
   } catch (err) {
     return (err as Error).message;

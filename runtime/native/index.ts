@@ -1,158 +1,64 @@
 /*
- * The only module that touches FFI. It reaches the C helper (native-helpers/) through one of two
- * backends with the same functions, and turns the helper's "-errno" convention into TsrunErrors.
- * Nothing but runtime/container imports it.
- *
- *   build/tsrun.node   the helper as a Node-API addon (native-helpers/addon.c), loaded with
- *                      process.dlopen: well under a millisecond
- *   build/libtsrun.so  the same helper bound with koffi: loading koffi costs 25-40 ms, so it is
- *                      only the fallback, for a build without Node's headers (no tsrun.node),
- *                      an addon that does not load, or TSRUN_NATIVE=koffi
- *
- * The backend is chosen on first use, so commands that never reach the helper (state, list) load
- * neither.
+ * The only module that touches the C helper (native-helpers/). It loads build/tsrun.node, the
+ * helper as a Node-API addon (native-helpers/addon.c), with process.dlopen on first use, so
+ * commands that never reach the helper (state, list) do not load it, and turns the helper's
+ * "-errno" convention into TsrunErrors. The addon's functions are generated from exports.ts
+ * (NativeLib, native-lib.ts); the wrappers below give them TS types and messages.
  */
 import { constants as osConstants } from 'node:os';
 import * as path from 'node:path';
 import { existsSync } from 'node:fs';
 import { TsrunError, codeForErrno, describeErrno } from '../../spec/errors';
 import { MSG_HEADER_BYTES, SYNC_MAX_BYTES } from '../plan/ops';
+import { NATIVE_ABI } from './exports';
+import { NATIVE_LIB_FUNCTIONS, type NativeLib } from './native-lib';
 
-/** The C ABI this code was written against (tsrun_abi_version()). */
-export const NATIVE_ABI = 1;
-
-/**
- * The helper's exported functions with the C signatures of native-helpers/tsrun.h (pointers are
- * Buffers or typed arrays); both backends provide exactly these.
- */
-export interface NativeLib {
-  abiVersion(): number;
-  planVersion(): number;
-  spawn(plan: Uint8Array, len: number, out: Int32Array, err: Uint8Array, errlen: number): number;
-  syncSend(fd: number, type: number, stage: number, err: number, value: number, payload: Uint8Array, len: number): number;
-  syncRecv(fd: number, timeoutMs: number, buf: Uint8Array, buflen: number, rfd: Int32Array): number;
-  unixConnect(path: string): number;
-  flock(fd: number, op: number): number;
-  waitpid(pid: number, status: Int32Array, options: number): number;
-  /** tsrun_waitpid on a worker thread; done(null, rc) with status filled in on the main thread. */
-  waitpidAsync(pid: number, status: Int32Array, options: number, done: (err: unknown, rc: number) => void): void;
-  pidfdOpen(pid: number, flags: number): number;
-  pidfdSendSignal(pidfd: number, sig: number): number;
-  prctl(option: number, a2: bigint, a3: bigint, a4: bigint, a5: bigint): number;
-  mkfifo(path: string, mode: number): number;
-  setWinsize(fd: number, rows: number, cols: number): number;
-  sendFd(sock: number, fd: number, name: string): number;
-  recvFd(sock: number, name: Uint8Array, namelen: number): number;
-  idmappedTree(source: string, uidMap: string, gidMap: string, recursive: number, attrSet: bigint, attrClr: bigint, err: Uint8Array, errlen: number): number;
-  /** tsrun_bpf_prog_load_attach; undefined when a libtsrun.so bound with koffi lacks it (bpfMissing says why). */
-  readonly bpfProgLoadAttach: ((cgroupFd: number, insns: Uint8Array, len: number, log: Uint8Array, loglen: number) => number) | undefined;
-  /** Why bpfProgLoadAttach is undefined. */
-  readonly bpfMissing?: string;
-}
-
-/** Which backend a NativeLib came from. */
-export type NativeBackend = 'addon' | 'koffi';
+export { NATIVE_ABI } from './exports';
+export type { NativeLib } from './native-lib';
 
 let lib: NativeLib | undefined;
-let libBackend: NativeBackend | undefined;
 
-/** Where build/libtsrun.so lives: $TSRUN_LIBTSRUN, or build/ next to the bundle's bin/ directory. */
-export function libraryPath(): string {
-  const fromEnv = process.env['TSRUN_LIBTSRUN'];
+/** Where build/tsrun.node lives: $TSRUN_ADDON, or build/ next to the bundle's bin/ directory. */
+export function addonPath(): string {
+  const fromEnv = process.env['TSRUN_ADDON'];
   if (fromEnv) return fromEnv;
   const main = require.main?.filename ?? process.argv[1] ?? __filename;
   const candidates = [
-    path.resolve(path.dirname(main), '..', 'build', 'libtsrun.so'),
-    path.resolve(__dirname, '..', '..', 'build', 'libtsrun.so'),
-    path.resolve(process.cwd(), 'build', 'libtsrun.so'),
+    path.resolve(path.dirname(main), '..', 'build', 'tsrun.node'),
+    path.resolve(__dirname, '..', '..', 'build', 'tsrun.node'),
+    path.resolve(process.cwd(), 'build', 'tsrun.node'),
   ];
   return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
 }
 
-/** Where build/tsrun.node lives: $TSRUN_ADDON, or beside libtsrun.so (libraryPath). */
-export function addonPath(): string {
-  return process.env['TSRUN_ADDON'] || path.join(path.dirname(libraryPath()), 'tsrun.node');
-}
-
-/** Load the addon at `where`; undefined when there is none or it does not load (koffi takes over). */
-export function loadAddon(where: string): NativeLib | undefined {
-  if (!existsSync(where)) return undefined;
-  const m = { exports: {} as Partial<NativeLib> };
+/**
+ * Load the addon at `where` and check it is the one this code was generated with: every function
+ * of NativeLib, and the same ABI version. Throws Unavailable (missing, not loadable) or
+ * FailedPrecondition (another build), saying which.
+ */
+export function loadAddon(where: string): NativeLib {
+  const m = { exports: {} as Record<string, unknown> };
   try {
     // process.dlopen, not require: the CLI's bundle runs from a startup snapshot without a module loader.
     process.dlopen(m, where, osConstants.dlopen.RTLD_NOW);
-  } catch {
-    return undefined;
-  }
-  return typeof m.exports.spawn === 'function' && typeof m.exports.bpfProgLoadAttach === 'function' ? (m.exports as NativeLib) : undefined;
-}
-
-type KoffiFn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
-
-/** libtsrun.so bound with koffi; throws Unavailable when koffi or the library cannot be loaded. */
-export function loadKoffi(where: string): NativeLib {
-  let so: { func(sig: string): KoffiFn };
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const koffi = require('koffi') as { load(p: string): { func(sig: string): KoffiFn } };
-    so = koffi.load(where);
   } catch (err) {
-    throw new TsrunError('Unavailable', `load native helper ${where}: ${(err as Error).message} (run 'make build')`, { cause: err });
+    const why = existsSync(where) ? (err as Error).message : 'no such file';
+    throw new TsrunError('Unavailable', `load native helper ${where}: ${why} (run 'make build')`, { cause: err });
   }
-  const f = (sig: string): ((...args: unknown[]) => number) => {
-    const fn = so.func(sig);
-    return (...args) => fn(...args) as number;
-  };
-  const waitpid = so.func('int tsrun_waitpid(int pid, int32_t *status, int options)');
-  // A libtsrun.so older than the cgroup v2 device support still serves everything else.
-  let bpf: ((...args: unknown[]) => number) | undefined;
-  let bpfMissing = '';
-  try {
-    bpf = f('int tsrun_bpf_prog_load_attach(int cgroup_fd, const uint8_t *insns, uint32_t len, char *log, uint32_t loglen)');
-  } catch (err) {
-    bpfMissing = (err as Error).message;
+  const missing = NATIVE_LIB_FUNCTIONS.filter((n) => typeof m.exports[n] !== 'function');
+  const l = m.exports as unknown as NativeLib;
+  const abi = missing.includes('abiVersion') ? undefined : l.abiVersion();
+  if (missing.length > 0 || abi !== NATIVE_ABI) {
+    const what = missing.length > 0 ? `lacks ${missing.join(', ')}` : `has ABI version 0x${(abi ?? 0).toString(16)}, this tsrun needs 0x${NATIVE_ABI.toString(16)}`;
+    throw new TsrunError('FailedPrecondition', `native helper ${where} ${what}: it is from another build (run 'make build')`);
   }
-  return {
-    abiVersion: f('int tsrun_abi_version(void)'),
-    planVersion: f('int tsrun_plan_version(void)'),
-    spawn: f('int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint32_t errlen)'),
-    syncSend: f('int tsrun_sync_send(int fd, uint32_t type, uint32_t stage, int32_t err, int32_t value, const uint8_t *payload, uint32_t len)'),
-    syncRecv: f('int tsrun_sync_recv_fd(int fd, int32_t timeout_ms, uint8_t *buf, uint32_t buflen, int32_t *rfd)'),
-    unixConnect: f('int tsrun_unix_connect(const char *path)'),
-    flock: f('int tsrun_flock(int fd, int op)'),
-    waitpid: (pid, status, options) => waitpid(pid, status, options) as number,
-    waitpidAsync: (pid, status, options, done) => waitpid.async(pid, status, options, done),
-    pidfdOpen: f('int tsrun_pidfd_open(int pid, uint32_t flags)'),
-    pidfdSendSignal: f('int tsrun_pidfd_send_signal(int pidfd, int sig)'),
-    prctl: f('int tsrun_prctl(int option, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)'),
-    mkfifo: f('int tsrun_mkfifo(const char *path, uint32_t mode)'),
-    setWinsize: f('int tsrun_set_winsize(int fd, uint32_t rows, uint32_t cols)'),
-    sendFd: f('int tsrun_send_fd(int sock, int fd, const char *name)'),
-    recvFd: f('int tsrun_recv_fd(int sock, uint8_t *name, uint32_t namelen)'),
-    idmappedTree: f('int tsrun_idmapped_tree(const char *source, const char *uid_map, const char *gid_map, uint32_t recursive, uint64_t attr_set, uint64_t attr_clr, char *err, uint32_t errlen)'),
-    bpfProgLoadAttach: bpf,
-    ...(bpf ? {} : { bpfMissing }),
-  };
-}
-
-/** The helper, loaded on first use: the addon unless TSRUN_NATIVE=koffi or it is missing, else koffi. */
-export function load(): NativeLib {
-  if (lib) return lib;
-  const where = libraryPath();
-  const addon = process.env['TSRUN_NATIVE'] === 'koffi' ? undefined : loadAddon(addonPath());
-  const l = addon ?? loadKoffi(where);
-  const abi = l.abiVersion();
-  if (abi !== NATIVE_ABI) {
-    throw new TsrunError('FailedPrecondition', `native helper ${where}: ABI version ${abi}, this tsrun needs ${NATIVE_ABI} (run 'make build')`);
-  }
-  lib = l;
-  libBackend = addon ? 'addon' : 'koffi';
   return l;
 }
 
-/** The backend load() chose, or undefined before the first call. */
-export function nativeBackend(): NativeBackend | undefined {
-  return libBackend;
+/** The helper, loaded on first use. */
+export function load(): NativeLib {
+  lib ??= loadAddon(addonPath());
+  return lib;
 }
 
 const ERRNO_NAMES: Map<number, string> = new Map(
@@ -255,8 +161,8 @@ export function waitpidAsync(pid: number): Promise<WaitResult> {
   const l = load();
   const status = new Int32Array(1);
   return new Promise((resolve, reject) => {
-    l.waitpidAsync(pid, status, 0, (err: unknown, rc: number) => {
-      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+    l.waitpidAsync(pid, status, 0, (err, rc) => {
+      if (err) reject(err);
       else {
         try {
           resolve({ pid: check(`wait for process ${pid}`, rc), status: status[0]! });

@@ -1,5 +1,5 @@
 /*
- * bin/tsrun's launcher (runtime/cli/launcher.sh) gives node glibc malloc tunables for its own
+ * bin/tsrun's launcher (runtime/cli/startup/launcher.sh) gives node glibc malloc tunables for its own
  * start-up when the caller set none, and the CLI drops them again, so nothing tsrun starts with its
  * environment inherits them. `tsrun ps` runs the host's `ps` with tsrun's env: a `ps` of our own,
  * first on PATH, records what it got and what its parent (the CLI's node) was started with.
@@ -12,7 +12,7 @@ import { makeBundle } from '../helpers/bundle';
 import { runDetached } from '../helpers/container';
 import { requires } from '../helpers/requires';
 import { runtimeName, runtimePath } from '../helpers/runtime';
-import { LAUNCHER_GLIBC_TUNABLES } from '../../runtime/cli/env';
+import { LAUNCHER_GLIBC_TUNABLES } from '../../runtime/cli/startup/env';
 
 t.test('the launcher tunes node\'s malloc for tsrun only, and a caller\'s GLIBC_TUNABLES wins', async (t) => {
   if (runtimeName !== 'tsrun') return t.plan(0, `${runtimePath} is not tsrun: the launcher is tsrun's own`);

@@ -217,7 +217,7 @@ function hostFiles(extraDirs: readonly string[]): Map<string, string> {
     if (p?.startsWith('/')) add(p);
   }
   const repo = path.resolve(path.dirname(runtimePath), '..');
-  for (const f of ['build/libtsrun.so', 'build/tsrun.node', 'build/tsrun-stage', 'bin/tsrun', 'bin/tsrun.js', 'bin/tsrun-lifecycle.js']) {
+  for (const f of ['build/tsrun.node', 'build/tsrun-stage', 'bin/tsrun', 'bin/tsrun.js', 'bin/tsrun-lifecycle.js']) {
     add(path.join(repo, f));
   }
   for (const d of ['/', '/usr/bin', process.cwd(), repo, ...extraDirs]) add(d);

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import t from 'tap';
 import { checkCallerFds } from '../../../../runtime/cli/caller-fds';
-import { callerFdsFromLauncher, dropLauncherEnv } from '../../../../runtime/cli/env';
+import { callerFdsFromLauncher, dropLauncherEnv } from '../../../../runtime/cli/startup/env';
 import { TsrunError } from '../../../../spec/errors';
 
 const isOpen = (fd: number): boolean => {

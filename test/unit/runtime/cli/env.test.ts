@@ -1,9 +1,9 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LAUNCHER_GLIBC_TUNABLES, dropLauncherEnv } from '../../../../runtime/cli/env';
+import { LAUNCHER_GLIBC_TUNABLES, dropLauncherEnv } from '../../../../runtime/cli/startup/env';
 
-const launcher = fs.readFileSync(path.resolve(__dirname, '../../../../runtime/cli/launcher.sh'), 'utf8');
+const launcher = fs.readFileSync(path.resolve(__dirname, '../../../../runtime/cli/startup/launcher.sh'), 'utf8');
 
 t.test('the launcher sets the tunables the CLI drops, and only when the caller set none', async (t) => {
   t.match(launcher, `\n  GLIBC_TUNABLES=${LAUNCHER_GLIBC_TUNABLES}\n`, 'launcher.sh and env.ts name the same value');

@@ -1,5 +1,5 @@
 /*
- * The environment the launcher (runtime/cli/launcher.sh) gives node for tsrun's own start-up and
+ * The environment the launcher (launcher.sh) gives node for tsrun's own start-up and
  * that nothing tsrun starts should inherit.
  */
 

@@ -1,8 +1,7 @@
 /*
  * How the CLI ends. Letting node's event loop run dry tears the whole isolate down (cleanup hooks,
- * every heap page unmapped one by one): about 2.5 ms of each `node -e 0` on the bench host, a tenth
- * of node's start-up. Once a command has finished there is nothing left worth that, so the CLI
- * exits at once. Nothing written is lost: on Linux node writes stdout and stderr synchronously
+ * every heap page unmapped one by one), a noticeable share of a short command's time. Once a
+ * command has finished there is nothing left worth that, so the CLI exits at once. Nothing written is lost: on Linux node writes stdout and stderr synchronously
  * whether they are files, pipes, sockets or terminals (a full pipe blocks the write), and our
  * log file is written with appendFileSync.
  */

@@ -1,19 +1,12 @@
 #!/bin/sh
-# tsrun's launcher (bin/tsrun, written by the bin/tsrun recipe from runtime/cli/launcher.sh).
-#
-# The CLI is bin/tsrun.js. Started plainly, node spends most of tsrun's start-up compiling and
-# initialising that bundle (yargs, zod, the runtime); bin/tsrun.blob is a V8 startup snapshot of
-# it with every module already initialised (runtime/cli/entry.ts). Loading a snapshot costs
-# time by its size, so start, state, kill and delete, the verbs engines call on every container,
-# get a bundle of their own with a snapshot half as big: bin/tsrun-lifecycle.{js,blob}
-# (runtime/cli/entry-lifecycle.ts). The verb is the first word that is not a global flag or its
-# value; a wrong guess costs only time, since that bundle hands any command line it does not take
-# to bin/tsrun.js. A snapshot only loads into the node binary that built it, so the snapshots are
-# used only when that binary (@NODE@) still has the modification time recorded on
-# bin/tsrun.blob-node; otherwise, or with TSRUN_NO_SNAPSHOT set, node on $PATH runs the plain
-# bundle. No forks: `make install` writes $(PREFIX)/bin/tsrun with its directory filled in below;
-# bin/tsrun finds its own, and runs readlink only when reached through a symlink. exec
-# keeps the pid, the fds and the signals the caller gave us.
+# tsrun's launcher: bin/tsrun, written from this template by scripts/gen.ts (startup/launcher.ts
+# fills in the node, the directory and the lists of runtime/cli/verbs.ts). runtime/cli/startup/
+# README.md tells the whole start-up; in short: pick the bundle by the verb (the lifecycle
+# bundle's snapshot is smaller, so it loads sooner), and start it from its V8 startup snapshot
+# when the node that built the snapshot (@NODE@) is still the same file (same mtime as
+# bin/tsrun.blob-node); otherwise, or with TSRUN_NO_SNAPSHOT set, node on $PATH runs the plain
+# bundle. No forks: `make install` fills in the directory; bin/tsrun finds its own and runs
+# readlink only when reached through a symlink. exec keeps the pid, the fds and the signals.
 dir="@DIR@"
 if [ -z "$dir" ]; then
   self=$0
@@ -24,20 +17,17 @@ if [ -z "$dir" ]; then
 fi
 node=@NODE@
 # node reads and parses every certificate in NODE_EXTRA_CA_CERTS at start-up, before any of our
-# code runs (47 ms per start with Debian's 140-certificate bundle, measured on the bench host).
-# tsrun makes no TLS connections, and nothing it starts inherits its environment (hooks and the
-# container get the env their config gives), so it goes.
+# code runs. tsrun makes no TLS connections, and nothing it starts inherits its environment (hooks
+# and the container get the env their config gives), so it goes.
 unset NODE_EXTRA_CA_CERTS
-# Most of a start-up spent past `node -e 0` is page faults: node reads the snapshot (4-6 MB) into a
+# Most of a start-up spent past `node -e 0` is page faults: node reads the snapshot into a
 # malloc'd buffer, copies its code cache out, and deserialises it into fresh heap pages. These glibc
 # tunables keep allocations under 32 MiB on malloc's heap (no mmap per block) and let it madvise
 # that heap for transparent huge pages, so the buffers fault in 2 MiB at a time where THP is
-# `madvise` or `always` (a no-op where it is `never`). On a VM whose fresh pages are slow to fault
-# (10-11 us each on the firecracker bench host: free page reporting hands freed guest memory back
-# to the host) they took `tsrun state` from 92 to 60 ms and `tsrun run` from 168 to 123 ms (one
-# bench run, A/B). A caller's own GLIBC_TUNABLES is left as it is; the CLI drops ours from its env
-# at start (runtime/cli/env.ts), so nothing tsrun starts inherits it. Shims are long-lived and do
-# not use this: huge pages would add to their memory.
+# `madvise` or `always` (a no-op where it is `never`): fewer faults, which matters most on a VM
+# whose fresh pages are slow to fault (bench/RESULTS.md). A caller's own GLIBC_TUNABLES is left as
+# it is; the CLI drops ours from its env at start (startup/env.ts), so nothing tsrun starts
+# inherits it. Shims are long-lived and do not use this: huge pages would add to their memory.
 if [ -z "${GLIBC_TUNABLES+set}" ]; then
   GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432
   export GLIBC_TUNABLES
@@ -70,9 +60,9 @@ if [ -z "${TSRUN_NO_SNAPSHOT:-}" ] && [ -r "$dir/tsrun.blob" ] && [ -e "$dir/tsr
   for a in "$@"; do
     if [ -n "$value" ]; then value=; continue; fi
     case $a in
-      --root | --log | --log-format | --criu | --rootless) value=1 ;;
+      @GLOBAL_VALUE_FLAGS@) value=1 ;;
       -*) ;;
-      start | state | kill | delete) [ -r "$dir/tsrun-lifecycle.blob" ] && cli=tsrun-lifecycle; break ;;
+      @LIFECYCLE_VERBS@) [ -r "$dir/tsrun-lifecycle.blob" ] && cli=tsrun-lifecycle; break ;;
       *) break ;;
     esac
   done

@@ -1,0 +1,97 @@
+/*
+ * The runtime's side of the sync socket (the protocol ops.ts draws), for both processes the
+ * helper spawns: a container's init (create) and a process exec'd into a running container. One
+ * loop, so both read the child's messages, pass on its fds and turn its failures into
+ * TsrunErrors the same way:
+ *
+ *   GO ─▶ { CONSOLE_FD → onConsole, SECCOMP_FD → onSeccomp, HOOKS → onHooks then RESUME (ABORT
+ *          if it throws) }* ─▶ CREATED (done) | ERROR (childError) | EOF (childVanished)
+ *
+ * An fd that came with any other message is closed here; a message the caller has no handler for
+ * is an Internal error (the plan and this loop disagree).
+ */
+import * as fs from 'node:fs';
+import { TsrunError, describeErrno, type ErrorCode } from '../../spec/errors';
+import * as native from '../native';
+import { MSG, stageName } from '../plan/ops';
+
+/** How long the runtime waits for one message: a hook may run that long. */
+export const SYNC_TIMEOUT_MS = 5 * 60 * 1000;
+
+/** Which child this is, for messages. */
+export interface ChildKind {
+  /** "container init" or "exec'd process". */
+  readonly noun: string;
+  /** What an ERROR message's text is prefixed with, as runc words it. */
+  readonly failure: string;
+}
+
+export const INIT: ChildKind = { noun: 'container init', failure: 'unable to start container process' };
+export const EXEC: ChildKind = { noun: "exec'd process", failure: 'exec failed' };
+
+/** What the caller does with the messages that need it; each handler owns the fd it is given. */
+export interface SyncHandlers {
+  /** CONSOLE_FD: the pty master of process.terminal. */
+  readonly onConsole: (fd: number) => void;
+  /** SECCOMP_FD: the seccomp listener, for linux.seccomp.listenerPath. */
+  readonly onSeccomp: (fd: number) => void;
+  /** HOOKS at a SYNC op: run the hooks of that stage; throwing aborts the child. */
+  readonly onHooks?: (stage: number) => void;
+}
+
+/**
+ * Send GO with `goPayload` and answer the child until it reports CREATED; returns that report's
+ * text ("dumpable=0 nspid=1"). Throws the child's own failure (childError), its disappearance
+ * (childVanished), or what a handler threw. The caller owns child.syncFd and the child.
+ */
+export function runChildSync(child: native.Spawned, kind: ChildKind, goPayload: Buffer, h: SyncHandlers, timeoutMs = SYNC_TIMEOUT_MS): string {
+  native.syncSend(child.syncFd, MSG.GO, goPayload);
+  for (;;) {
+    const msg = native.syncRecv(child.syncFd, timeoutMs);
+    if (msg === null) throw childVanished(child.pid, kind);
+    if (msg.type === MSG.CONSOLE_FD) {
+      h.onConsole(msg.fd);
+      continue;
+    }
+    if (msg.type === MSG.SECCOMP_FD) {
+      h.onSeccomp(msg.fd);
+      continue;
+    }
+    if (msg.fd >= 0) fs.closeSync(msg.fd);
+    if (msg.type === MSG.CREATED) return msg.payload.toString('utf8');
+    if (msg.type === MSG.ERROR) throw childError(msg, kind);
+    if (msg.type === MSG.HOOKS && h.onHooks !== undefined) {
+      try {
+        h.onHooks(msg.stage);
+      } catch (err) {
+        native.syncSend(child.syncFd, MSG.ABORT);
+        throw err;
+      }
+      native.syncSend(child.syncFd, MSG.RESUME);
+      continue;
+    }
+    throw new TsrunError('Internal', `unexpected sync message type ${msg.type} from the ${kind.noun} (pid ${child.pid})`);
+  }
+}
+
+/** The child's ERROR message as a TsrunError: its text, the errno's description unless value = 1, and the stage. */
+export function childError(msg: native.SyncMessage, kind: ChildKind): TsrunError {
+  const text = msg.payload.toString('utf8').replace(/\0+$/, '');
+  const errno = msg.errno > 0 ? native.errnoName(msg.errno) : undefined;
+  const full = msg.value === 1 || !errno ? text : `${text}: ${describeErrno(errno)}`;
+  const stage = stageName(msg.stage);
+  const code: ErrorCode = errno === 'ENOENT' ? 'NotFound' : errno === 'EACCES' || errno === 'EPERM' ? 'PermissionDenied' : 'FailedPrecondition';
+  return new TsrunError(code, `${kind.failure}: ${stage}: ${full}`, { stage, ...(errno ? { errno } : {}) });
+}
+
+/** The child closed its end without reporting: say how it ended, when it already has. */
+export function childVanished(pid: number, kind: ChildKind): TsrunError {
+  let how = 'it closed the sync socket';
+  try {
+    const w = native.waitpid(pid, native.WNOHANG);
+    if (w.pid === pid) how = `exit code ${native.exitCodeOf(w.status)}`;
+  } catch {
+    // Already reaped or not our child: say what we know.
+  }
+  return new TsrunError('Internal', `${kind.noun} (pid ${pid}) went away before reporting (${how})`);
+}
