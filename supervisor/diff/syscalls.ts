@@ -1,7 +1,7 @@
 /*
  * The few file-system calls Node lacks: mknod(2) (device nodes, fifos, overlay whiteouts) and the
  * l*xattr(2) family (xattrs on the entry itself, never through a symlink). Bound from libc with koffi
- * on first use, as supervisor/grpc/peer-cred.ts does: runtime/native binds libtsrun.so only and is
+ * on first use, as supervisor/grpc/peer-cred.ts does: runtime/native binds only the tsrun.node addon and is
  * reserved for runtime/container, and koffi's load cost is paid only by a daemon that unpacks.
  */
 import { TsrunError, codeForErrno, describeErrno } from '../../spec/errors';

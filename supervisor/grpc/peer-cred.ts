@@ -4,7 +4,7 @@
  * connected (getsockopt(2) through koffi on libc), and only then hands the socket to grpc-js
  * (Server.createConnectionInjector). `struct ucred` is {pid_t pid; uid_t uid; gid_t gid} (unix(7)).
  *
- * This is the one FFI use outside runtime/native: runtime/native binds libtsrun.so only, and
+ * koffi here rather than runtime/native: runtime/native binds only the tsrun.node addon, and
  * importing it here would break the rule that only runtime/container uses it.
  */
 import type * as net from 'node:net';
