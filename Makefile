@@ -71,8 +71,9 @@ $(LOCK_STAMP): FORCE
 FORCE:
 
 # Generated files (scripts/gen.ts lists them): plan_ops.h from runtime/plan/ops.ts; tsrun.h,
-# addon_exports.h and runtime/native/native-lib.ts from runtime/native/exports.ts.
-GEN_SRC := scripts/gen.ts scripts/gen-plan-header.ts scripts/gen-native.ts runtime/plan/ops.ts runtime/native/exports.ts runtime/cli/startup/launcher.ts runtime/cli/verbs.ts
+# addon_exports.h and runtime/native/native-lib.ts from runtime/native/exports.ts; the proto
+# descriptor supervisor/proto/descriptor.ts from supervisor/proto/schema.ts.
+GEN_SRC := scripts/gen.ts scripts/gen-plan-header.ts scripts/gen-native.ts runtime/plan/ops.ts runtime/native/exports.ts runtime/cli/startup/launcher.ts runtime/cli/verbs.ts scripts/gen-proto.ts $(wildcard supervisor/proto/*-schema.ts) supervisor/proto/schema.ts
 build/gen.cjs: $(GEN_SRC) | $(LOCK_STAMP)
 	@mkdir -p build
 	$(ESBUILD) scripts/gen.ts --bundle --platform=node --format=cjs --log-level=warning --outfile=$@

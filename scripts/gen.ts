@@ -7,6 +7,7 @@
  *   native-helpers/tsrun.h           ← runtime/native/exports.ts (scripts/gen-native.ts)
  *   native-helpers/addon_exports.h   ← runtime/native/exports.ts
  *   runtime/native/native-lib.ts     ← runtime/native/exports.ts
+ *   supervisor/proto/descriptor.ts   ← supervisor/proto/schema.ts (scripts/gen-proto.ts)
  *
  * `gen.ts launcher TEMPLATE NODE DIR` prints bin/tsrun: runtime/cli/startup/launcher.sh with the
  * node, its directory and the verb lists of runtime/cli/verbs.ts filled in.
@@ -15,11 +16,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { renderHeader as renderPlanHeader } from './gen-plan-header';
 import { renderNativeFiles } from './gen-native';
+import { renderProtoDescriptor } from './gen-proto';
 import { renderLauncher } from '../runtime/cli/startup/launcher';
 
 /** Every generated file, by path relative to the repository root. */
 export function generatedFiles(): Record<string, string> {
-  return { 'native-helpers/plan_ops.h': renderPlanHeader(), ...renderNativeFiles() };
+  return { 'native-helpers/plan_ops.h': renderPlanHeader(), ...renderNativeFiles(), 'supervisor/proto/descriptor.ts': renderProtoDescriptor() };
 }
 
 function main(argv: readonly string[]): number {

@@ -15,16 +15,18 @@
  * prototype (strings "", numbers 0, maps {}, repeated [], messages null).
  */
 import * as protobuf from 'protobufjs';
-import { protoTexts } from './schema';
+import { descriptor } from './descriptor';
 
 let root: protobuf.Root | undefined;
 const typeCache = new Map<string, protobuf.Type>();
 
-/** The parsed registry holding every message and service tsrund speaks. */
+/**
+ * The registry holding every message and service tsrund speaks: schema.ts's texts, parsed at
+ * build time into descriptor.ts (`make gen`).
+ */
 export function protoRoot(): protobuf.Root {
   if (root !== undefined) return root;
-  const r = new protobuf.Root();
-  for (const text of protoTexts) protobuf.parse(text, r, { keepCase: false });
+  const r = protobuf.Root.fromJSON(descriptor);
   r.resolveAll();
   root = r;
   return r;
