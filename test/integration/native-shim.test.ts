@@ -1,0 +1,162 @@
+/**
+ * tsrund with `--shim native` (docs/native-shim.md) through the real ctr: the per-container
+ * process is the C tsrun-shim (build/tsrun-shim), not node; exit codes and output of `ctr run`
+ * with the library runtime (bin/tsrun), runc and crun; exec; the json-file log with rotation;
+ * kill -9 of tsrund: the container keeps running and logging, an exit while tsrund is down is
+ * written to the shim directory and reported after the restart.
+ */
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { connectTsrund } from '../../supervisor/client';
+import { startTsrund, taskStatusOf, tsrundMissing, type CtrResult } from '../helpers/tsrund';
+import { cmdline, isAlive } from '../helpers/host';
+import { waitFor } from '../helpers/wait';
+
+const repoRoot = path.resolve(__dirname, '..', '..');
+const nativeShim = path.join(repoRoot, 'build', 'tsrun-shim');
+const why = tsrundMissing() ?? (fs.existsSync(nativeShim) ? undefined : `native shim not built at ${nativeShim}: run "make build/tsrun-shim"`);
+const show = (r: CtrResult): string => `status ${r.status}, stdout ${JSON.stringify(r.stdout)}, stderr ${JSON.stringify(r.stderr.trim())}`;
+const onPath = (bin: string): boolean => (process.env['PATH'] ?? '').split(':').some((d) => d !== '' && fs.existsSync(path.join(d, bin)));
+
+/** The shim process serving id, by its directory in its argv. */
+function shimOf(shimPids: number[], dir: string): number | undefined {
+  return shimPids.find((p) => cmdline(p).split('\0').includes(dir) || cmdline(p).includes(dir));
+}
+
+if (why !== undefined) {
+  t.plan(0, why);
+} else {
+  t.test('ctr run under the native shim: output, exit codes, runtimes, the shim is the C one', async (t) => {
+    const d = await startTsrund(t, ['--shim', 'native']);
+    const runtimes: Array<[string, string[]]> = [['library (bin/tsrun)', []], ['runc', ['--runc-binary', 'runc']]];
+    // crun refuses cgroup v1 hierarchies beside a v2 one ("cgroups in hybrid mode not supported")
+    const hybrid = fs.existsSync('/sys/fs/cgroup/unified') && fs.readdirSync('/sys/fs/cgroup/unified').length > 0;
+    if (onPath('crun') && !hybrid) runtimes.push(['crun', ['--runc-binary', 'crun']]);
+    else t.comment(`crun case skipped: ${hybrid ? 'crun does not support this hybrid cgroup host' : 'crun not installed'}`);
+    for (const [name, flags] of runtimes) {
+      const id = d.newId('run');
+      const r = d.ctr(['run', '--rm', ...flags, ...d.runArgs(), id, '/bin/sh', '-c', 'echo out; echo err >&2; exit 3']);
+      t.equal(r.status, 3, `${name}: ctr run --rm returns the container's exit code (${show(r)})`);
+      t.equal(r.stdout, 'out\n', `${name}: stdout reaches ctr`);
+      t.match(r.stderr, /err/, `${name}: stderr reaches ctr`);
+      t.notOk(fs.existsSync(path.join(d.shimRoot, d.ns, id)), `${name}: the shim directory is gone after --rm`);
+    }
+
+    const id = d.newId('det');
+    let r = d.ctr(['run', '-d', ...d.runArgs(), id, '/bin/sleep', '1000']);
+    t.equal(r.status, 0, `run -d (${show(r)})`);
+    const dir = path.join(d.shimRoot, d.ns, id);
+    const shim = shimOf(d.shimPids(), dir);
+    t.ok(shim !== undefined, 'a tsrun-shim process serves the container');
+    if (shim !== undefined) {
+      t.match(fs.readFileSync(`/proc/${shim}/cmdline`, 'utf8'), /^tsrun-shim\0/, 'its command line starts with tsrun-shim');
+      t.equal(fs.readlinkSync(`/proc/${shim}/exe`), nativeShim, 'it runs the native binary, not node');
+      const init = Number(fs.readFileSync(path.join(dir, 'init.pid'), 'utf8'));
+      const ppid = Number(/\) \S (\d+)/.exec(fs.readFileSync(`/proc/${init}/stat`, 'utf8'))?.[1]);
+      t.equal(ppid, shim, "the shim is the parent of the container's init");
+      t.equal(Number(/\) \S (\d+)/.exec(fs.readFileSync(`/proc/${shim}/stat`, 'utf8'))?.[1]) === d.pid, false, 'the shim is not a child of tsrund (double fork)');
+    }
+    r = d.ctr(['task', 'exec', '--exec-id', 'e1', id, '/bin/sh', '-c', 'echo from-exec; exit 5']);
+    t.equal(r.status, 5, `exec returns its exit code (${show(r)})`);
+    t.equal(r.stdout, 'from-exec\n', 'exec output reaches ctr');
+    r = d.ctr(['task', 'kill', '-s', 'KILL', id]);
+    t.equal(r.status, 0, `kill (${show(r)})`);
+    t.ok(await waitFor(() => taskStatusOf(d, id) === 'STOPPED', 10_000), 'the task stops');
+    r = d.ctr(['task', 'delete', id]);
+    t.equal(r.status, 0, `task delete (${show(r)})`);
+    t.equal(d.ctr(['containers', 'rm', id]).status, 0, 'container removed');
+    t.ok(await waitFor(() => shim === undefined || !isAlive(shim), 10_000), 'the shim exits after delete');
+  });
+
+  t.test('stdin, terminals, ps, metrics, pause/resume, exec kill under the native shim', async (t) => {
+    const d = await startTsrund(t, ['--shim', 'native']);
+    let r = d.ctr(['run', '--rm', ...d.runArgs(), d.newId('in'), '/bin/sh', '-c', 'cat; echo done'], { input: 'hello\n' });
+    t.equal(r.stdout, 'hello\ndone\n', `stdin reaches the process and its end is EOF (${show(r)})`);
+
+    const { spawnSync } = await import('node:child_process');
+    const viaTerminal = (args: readonly string[]): { status: number | null; stdout: string } => {
+      const cmd = ['ctr', '--address', d.socket, '-n', d.ns, ...args];
+      return spawnSync('script', ['-qec', cmd.map((a) => `'${a}'`).join(' '), '/dev/null'], { encoding: 'utf8', timeout: 60_000 });
+    };
+    const tr = viaTerminal(['run', '--rm', '-t', ...d.runArgs(), d.newId('tty'), '/bin/sh', '-c', 'tty; exit 5']);
+    t.equal(tr.status, 5, `run -t: exit status through the terminal (${tr.stdout})`);
+    t.match(tr.stdout, /\/dev\/pts\/\d+/, 'run -t: the process has a pty');
+
+    const id = d.newId('ops');
+    r = d.ctr(['run', '-d', ...d.runArgs(), id, '/bin/sleep', '1000']);
+    t.equal(r.status, 0, `run -d (${show(r)})`);
+    const te = viaTerminal(['task', 'exec', '-t', '--exec-id', 'te', id, '/bin/sh', '-c', 'tty; exit 6']);
+    t.equal(te.status, 6, `exec -t: exit status (${te.stdout})`);
+    t.match(te.stdout, /\/dev\/pts\/\d+/, 'exec -t: the exec has a pty');
+    const pid = Number(new RegExp(`${id}\\s+(\\d+)\\s+RUNNING`).exec(d.ctr(['task', 'ls']).stdout)?.[1]);
+    t.ok(pid > 0 && isAlive(pid), 'task ls shows RUNNING with a live pid');
+    t.match(d.ctr(['task', 'ps', id]).stdout, new RegExp(`^${pid}\\s`, 'm'), 'ps lists init');
+    r = d.ctr(['task', 'metrics', id]);
+    t.equal(r.status, 0, `metrics (${show(r)})`);
+    t.match(r.stdout, /pids\.current\s+1/, 'metrics from the container cgroup');
+    t.equal(d.ctr(['task', 'pause', id]).status, 0, 'pause');
+    t.ok(await waitFor(() => taskStatusOf(d, id) === 'PAUSED', 5000), 'task PAUSED');
+    t.equal(d.ctr(['task', 'resume', id]).status, 0, 'resume');
+    t.ok(await waitFor(() => taskStatusOf(d, id) === 'RUNNING', 5000), 'task RUNNING again');
+    const longExec = d.ctrSpawn(['task', 'exec', '--fifo-dir', d.fifoDir, '--exec-id', 'e2', id, '/bin/sleep', '1000']);
+    t.ok(await waitFor(() => /ExecID:e2,/.test(d.ctr(['task', 'ps', id]).stdout), 10_000), 'ps shows the exec with its exec id');
+    r = d.ctr(['task', 'kill', '-s', 'SIGKILL', '--exec-id', 'e2', id]);
+    t.equal(r.status, 0, `kill of the exec (${show(r)})`);
+    const code = await new Promise<number | null>((resolve) => longExec.on('close', (c) => resolve(c)));
+    t.equal(code, 137, 'the exec ends with 137');
+    t.equal(d.ctr(['task', 'kill', '-s', 'KILL', id]).status, 0, 'kill init');
+    t.ok(await waitFor(() => taskStatusOf(d, id) === 'STOPPED', 10_000), 'the task stops');
+    t.equal(d.ctr(['task', 'delete', id]).status, 0, 'task delete');
+    t.equal(d.ctr(['containers', 'rm', id]).status, 0, 'container removed');
+  });
+
+  t.test('json-file log with rotation; kill -9 of tsrund: logs keep flowing, an exit while it is down is reported after the restart', async (t) => {
+    const d = await startTsrund(t, ['--shim', 'native']);
+    const id = d.newId('log');
+    // prints until /tmp/stop exists, then exits 7: the test ends it while tsrund is down
+    const script = 'i=0; while [ ! -e /tmp/stop ]; do echo "line $i"; i=$((i+1)); usleep 20000; done; echo bye; exit 7';
+    let r = d.ctr(['run', '-d', '--label', 'tsctl.log-driver=json-file', '--label', 'tsctl.log-max-size=2000', '--label', 'tsctl.log-max-file=3', ...d.runArgs(), id, '/bin/sh', '-c', script]);
+    t.equal(r.status, 0, `run -d with a json-file log (${show(r)})`);
+    const logPath = path.join(d.root, 'logs', d.ns, id, `${id}-json.log`);
+    t.ok(await waitFor(() => fs.existsSync(`${logPath}.1`), 20_000), 'the log rotated (path.1 exists)');
+    const lines = fs.readFileSync(`${logPath}.1`, 'utf8').split('\n').filter((l) => l !== '');
+    const parsed = lines.map((l) => JSON.parse(l) as { log: string; stream: string; time: string });
+    t.ok(parsed.length > 0 && parsed.every((p) => /^line \d+\n$/.test(p.log) && p.stream === 'stdout' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/.test(p.time)), 'each line is a json-file record');
+    t.ok(fs.statSync(`${logPath}.1`).size <= 2000, 'a rotated file stays within max-size');
+
+    const before = taskStatusOf(d, id);
+    t.equal(before, 'RUNNING', 'task running');
+    await d.kill9();
+    const lastLine = (): number => {
+      try {
+        const text = fs.readFileSync(logPath, 'utf8').trim().split('\n');
+        return Number(/line (\d+)/.exec(text[text.length - 1] ?? '')?.[1] ?? -1);
+      } catch {
+        return -1;
+      }
+    };
+    const at = lastLine();
+    t.ok(await waitFor(() => lastLine() > at + 5 || fs.existsSync(`${logPath}.1`), 10_000), 'output still reaches the log with tsrund down');
+    const dir = path.join(d.shimRoot, d.ns, id);
+    const init = Number(fs.readFileSync(path.join(dir, 'init.pid'), 'utf8'));
+    fs.writeFileSync(path.join(d.rootfs, 'tmp', 'stop'), '');
+    t.teardown(() => fs.rmSync(path.join(d.rootfs, 'tmp', 'stop'), { force: true }));
+    t.ok(await waitFor(() => fs.existsSync(path.join(dir, 'exit-init.json')), 10_000), 'the exit is recorded in the shim directory while tsrund is down');
+    const rec = JSON.parse(fs.readFileSync(path.join(dir, 'exit-init.json'), 'utf8')) as { pid: number; exitStatus: number };
+    t.same([rec.pid, rec.exitStatus], [init, 7], 'the record has the pid and exit status');
+
+    await d.start();
+    t.equal(taskStatusOf(d, id), 'STOPPED', 'after the restart the task is STOPPED');
+    const c = connectTsrund(d.socket, { namespace: d.ns });
+    t.teardown(() => c.close());
+    const w = await c.call<{ exitStatus: number }>('Tasks', 'Wait', { containerId: id }, { timeoutMs: 5000 });
+    t.equal(w.exitStatus, 7, 'Wait returns the exit status of the exit missed');
+    const tail = fs.readFileSync(logPath, 'utf8');
+    t.match(tail, /"log":"bye\\n"/, 'the last output is in the log');
+    r = d.ctr(['task', 'delete', id]);
+    t.equal(r.status, 0, `task delete (${show(r)})`);
+    t.equal(d.ctr(['containers', 'rm', id]).status, 0, 'container removed');
+    t.ok(await waitFor(() => d.shimPids().length === 0, 10_000), 'no shim left');
+  });
+}
