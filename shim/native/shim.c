@@ -370,16 +370,20 @@ static int running_execs(void) {
   return n;
 }
 
-/* Exits whose conditions are met (output drained or grace over; init after the execs). */
-static void settle_exits(void) {
+/* When a pending exit may be reported: its output drained (or 2 s), and for init no exec left (or 5 s). */
+static int64_t exit_due(const struct proc *p) {
   int64_t now = now_ms();
+  if (!output_done(p) && now < p->exit_deadline) return p->exit_deadline;
+  if (is_init(p) && running_execs() > 0) return p->exit_deadline - OUTPUT_GRACE_MS + EXEC_GRACE_MS;
+  return now;
+}
+
+/* Report the exits that are due: execs first, so init's comes after theirs. */
+static void settle_exits(void) {
   for (int pass = 0; pass < 2; pass++) {
     for (int i = 0; i < MAX_PROCS; i++) {
       struct proc *p = &procs[i];
-      if (!p->used || !p->exit_pending || is_init(p) != pass) continue;
-      int ready = output_done(p) || now >= p->exit_deadline;
-      if (pass == 1 && running_execs() > 0 && now < p->exit_deadline + EXEC_GRACE_MS - OUTPUT_GRACE_MS) ready = 0;
-      if (ready) finish_exit(p);
+      if (p->used && p->exit_pending && is_init(p) == pass && exit_due(p) <= now_ms()) finish_exit(p);
     }
   }
 }
@@ -471,7 +475,8 @@ static void spawn_done(struct proc *p, int raw) {
     if (orphans[i].pid != pid) continue;
     /* it exited before we knew its pid (exec --detach returns after the process started) */
     mark_exited(p, orphans[i].status, orphans[i].at);
-    orphans[i] = orphans[--n_orphans];
+    memmove(&orphans[i], &orphans[i + 1], sizeof orphans[0] * (size_t)(n_orphans - i - 1));
+    n_orphans--;
     break;
   }
   tsh_begin(&out, id, TSH_RESPONSE, TSH_SPAWN);
@@ -501,7 +506,12 @@ static void on_sigchld(void) {
         matched = 1;
       }
     }
-    if (!matched && n_orphans < MAX_ORPHANS) {
+    if (!matched) {
+      /* kept for a SPAWN that has not read its pid file yet; when full, the oldest goes */
+      if (n_orphans == MAX_ORPHANS) {
+        memmove(&orphans[0], &orphans[1], sizeof orphans[0] * (MAX_ORPHANS - 1));
+        n_orphans--;
+      }
       orphans[n_orphans].pid = pid;
       orphans[n_orphans].status = raw;
       snprintf(orphans[n_orphans].at, sizeof orphans[n_orphans].at, "%s", at);
@@ -915,7 +925,7 @@ int main(int argc, char **argv) {
         }
       }
       if (p->exit_pending) {
-        int64_t left = p->exit_deadline + (is_init(p) ? EXEC_GRACE_MS : 0) - now;
+        int64_t left = exit_due(p) - now;
         int t = left < 0 ? 0 : (int)left;
         if (timeout < 0 || t < timeout) timeout = t;
       }
