@@ -19,6 +19,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { TsrunError, wrapSystemError, type ErrorCode } from '../../spec/errors';
 import type { ProcessExit, ProcessState, ProcessStatus, RuntimeChoice, ShimConnection, ShimDirEntry, ShimEvent, ShimStartOptions, StdioSpec } from '../../shim/api';
+import { watchOom, type OomWatch } from '../../shim/oom';
 import { binaryRuntime, lastLogError, codeForRuntimeMessage } from '../../shim/runtime/binary';
 import type { Runtime } from '../../shim/runtime/types';
 import { FILES, nowRfc3339Nano, readShimPid, runtimeRootFor, writeAtomic, type ShimOptions } from '../../shim/state';
@@ -269,6 +270,12 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
   const procs = new Map<string, LocalProc>();
   procs.set('init', { pid: 0, status: 'created', stdio: options.stdio, waiters: [] });
   let buf: Buffer = Buffer.alloc(0);
+  /** OOM kills of init's memory cgroup, polled here as the Node shim does (shim/oom.ts) */
+  let oom: OomWatch | undefined;
+  const watchInit = (pid: number): void => {
+    oom?.stop();
+    oom = watchOom(pid, () => deliver({ type: 'oom' }));
+  };
 
   const gone = (): TsrunError => (deleted ? new TsrunError('NotFound', 'cannot use a deleted task: not found') : new TsrunError('Unavailable', `native shim ${dir}: connection closed`));
   const deliver = (e: ShimEvent): void => {
@@ -280,12 +287,19 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
     if (p === undefined || p.exit !== undefined) return;
     p.exit = exit;
     p.status = 'stopped';
+    if (name === 'init') {
+      // an OOM kill that ended init is reported before its exit
+      oom?.poll();
+      oom?.stop();
+      oom = undefined;
+    }
     for (const w of p.waiters.splice(0)) w(exit);
     deliver({ type: 'exit', exit });
   };
   const onClosed = (): void => {
     if (closed) return;
     closed = true;
+    oom?.stop();
     for (const p of pending.values()) p.reject(gone());
     pending.clear();
     for (const l of closeListeners) l();
@@ -406,6 +420,8 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
       }
       procs.set(name, p);
     }
+    const init = procs.get('init');
+    if (init !== undefined && init.exit === undefined && init.pid > 0) watchInit(init.pid);
   } catch (err) {
     sock.destroy();
     throw err;
@@ -450,6 +466,7 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
       const pid = await spawnThrough('init', 'create', [...(options.noPivot ? ['--no-pivot'] : []), ...(options.noNewKeyring ? ['--no-new-keyring'] : [])], options.stdio, options.log);
       p.pid = pid;
       p.status = 'created';
+      watchInit(pid);
       return { pid };
     },
     async start(execId) {

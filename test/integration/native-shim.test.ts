@@ -112,6 +112,32 @@ if (why !== undefined) {
     t.equal(d.ctr(['containers', 'rm', id]).status, 0, 'container removed');
   });
 
+  t.test('an OOM kill under the native shim: /tasks/oom before the exit, 137', async (t) => {
+    const d = await startTsrund(t, ['--shim', 'native']);
+    const events = d.ctrSpawn(['events', 'topic~="/tasks/(oom|exit|create)"']);
+    let out = '';
+    events.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    t.teardown(() => void events.kill('SIGKILL'));
+    // subscribed once an event made after it started shows up
+    const probe = d.newId('probe');
+    t.ok(await waitFor(() => {
+      if (out.includes(probe)) return true;
+      d.ctr(['run', '--rm', ...d.runArgs(), probe, '/bin/true']);
+      return false;
+    }, 20_000, 200), 'ctr events is subscribed');
+    const id = d.newId('oom');
+    // busybox dd reads a whole 64 MiB block into one buffer: more than the 16 MiB limit allows
+    const r = d.ctr(['run', '--rm', '--memory-limit', String(16 * 1024 * 1024), ...d.runArgs(), id, '/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1']);
+    t.equal(r.status, 137, `killed by the OOM killer (${show(r)})`);
+    t.ok(await waitFor(() => out.includes(`/tasks/exit {"container_id":"${id}"`), 5000), 'the exit event arrived');
+    const topics = out
+      .split('\n')
+      .filter((l) => l.includes(`"container_id":"${id}"`))
+      .map((l) => /\s(\/tasks\/[a-z]+)\s/.exec(l)?.[1])
+      .filter((x) => x !== '/tasks/create');
+    t.same(topics, ['/tasks/oom', '/tasks/exit'], `oom, then exit (${out})`);
+  });
+
   t.test('json-file log with rotation; kill -9 of tsrund: logs keep flowing, an exit while it is down is reported after the restart', async (t) => {
     const d = await startTsrund(t, ['--shim', 'native']);
     const id = d.newId('log');
