@@ -138,6 +138,33 @@ if (why !== undefined) {
     t.same(topics, ['/tasks/oom', '/tasks/exit'], `oom, then exit (${out})`);
   });
 
+  t.test('a slow createRuntime hook of one container does not delay another container', async (t) => {
+    const d = await startTsrund(t, ['--shim', 'native']);
+    const slow = d.newId('hook');
+    const started = path.join(d.sandbox, `${slow}.started`);
+    const release = path.join(d.sandbox, `${slow}.release`);
+    const spec = JSON.parse(d.ctr(['oci', 'spec']).stdout) as Record<string, unknown> & { process: Record<string, unknown>; linux: Record<string, unknown> };
+    spec['root'] = { path: d.rootfs, readonly: false };
+    spec.process['args'] = ['/bin/true'];
+    spec.process['terminal'] = false;
+    spec.linux['cgroupsPath'] = `/${d.ns}/${slow}`;
+    // the hook runs on the host: it says it started, then waits (at most 60 s) for the test to release it
+    const wait = `touch ${started}; i=0; while [ ! -e ${release} ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done`;
+    spec['hooks'] = { createRuntime: [{ path: '/bin/sh', args: ['sh', '-c', wait] }] };
+    const specFile = path.join(d.sandbox, `${slow}.json`);
+    fs.writeFileSync(specFile, JSON.stringify(spec));
+    const slowRun = d.ctrAsync(['run', '--rm', '--fifo-dir', d.fifoDir, '--config', specFile, slow], { timeoutMs: 120_000 });
+    t.teardown(() => fs.writeFileSync(release, ''));
+    t.ok(await waitFor(() => fs.existsSync(started), 30_000), "the slow container's hook is running");
+    const r = d.ctr(['run', '--rm', ...d.runArgs(), d.newId('fast'), '/bin/sh', '-c', 'echo fast']);
+    t.equal(r.stdout, 'fast\n', `another container runs to completion meanwhile (${show(r)})`);
+    t.notOk(fs.existsSync(release), 'while the hook still waits');
+    t.equal(d.ctr(['task', 'ls']).stdout.includes(slow), false, 'the slow one has no task yet (still in create)');
+    fs.writeFileSync(release, '');
+    const done = await slowRun;
+    t.equal(done.status, 0, `the slow container finishes once released (${show(done)})`);
+  });
+
   t.test('json-file log with rotation; kill -9 of tsrund: logs keep flowing, an exit while it is down is reported after the restart', async (t) => {
     const d = await startTsrund(t, ['--shim', 'native']);
     const id = d.newId('log');
