@@ -77,6 +77,7 @@ struct proc {
   pid_t rt_pid;
   uint32_t req_id;
   int req_conn;
+  uint32_t req_gen;
   char pidfile[PATH_MAX];
   int console_fd;
   char console_path[PATH_MAX];
@@ -88,6 +89,7 @@ struct proc {
 struct conn {
   int fd;
   int subscribed;
+  uint32_t gen; /* bumped per accepted connection: a late answer never reaches the slot's next owner */
   size_t rlen;
   uint8_t rbuf[TSH_MAX_FRAME + 4];
 };
@@ -437,7 +439,7 @@ static int take_master(struct proc *p) {
 
 /* The runtime command of a SPAWN finished: answer it. */
 static void spawn_done(struct proc *p, int raw) {
-  int ci = p->req_conn;
+  int ci = conns[p->req_conn].gen == p->req_gen ? p->req_conn : -1; /* the asker may be gone */
   uint32_t id = p->req_id;
   p->rt_pid = 0;
   int rs = WIFEXITED(raw) ? WEXITSTATUS(raw) : 128 + (WIFSIGNALED(raw) ? WTERMSIG(raw) : 0);
@@ -578,6 +580,7 @@ static void do_spawn(int ci) {
   p->held_len[0] = p->held_len[1] = 0;
   p->terminal = m->terminal != 0;
   p->req_conn = ci;
+  p->req_gen = conns[ci].gen;
   p->req_id = m->id;
   snprintf(p->pidfile, sizeof p->pidfile, "%s", m->pidfile);
   unlink(p->pidfile);
@@ -945,6 +948,7 @@ int main(int argc, char **argv) {
           break;
         }
         conns[slot].fd = c;
+        conns[slot].gen++;
         conns[slot].subscribed = 0;
         conns[slot].rlen = 0;
         break;
