@@ -250,3 +250,30 @@ bench: deps native bin/tsrun $(filter bin/tsrund bin/tsrun-shim,$(BINS)) build/b
 
 clean: ## remove build outputs
 	rm -rf build bin
+
+# The native tsrun-shim (shim/native/, docs/native-shim.md): a small C monitor per container,
+# used by tsrund with `"shim": "native"`. Built with the C helper (`make native`).
+SHIM_NATIVE_SRC := shim/native/shim.c shim/native/proto.c
+LINT_C += $(wildcard shim/native/*.c shim/native/*.h)
+native: build/tsrun-shim
+build/tsrun-shim: $(SHIM_NATIVE_SRC) shim/native/proto.h
+	@mkdir -p build
+	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -o $@.tmp $(SHIM_NATIVE_SRC)
+	mv $@.tmp $@
+
+test-unit: test-native-shim
+test-native-shim: build/shim_proto_test ## the native shim's control-frame decoder test (TAP)
+	build/shim_proto_test
+build/shim_proto_test: shim/native/proto_test.c shim/native/proto.c shim/native/proto.h
+	@mkdir -p build
+	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -o $@ shim/native/proto_test.c shim/native/proto.c
+
+# The control-frame decoder's libFuzzer target; `make fuzz-shim` runs it for FUZZ_SECONDS (25).
+build/shim_proto_fuzz: shim/native/proto_fuzz.c shim/native/proto.c shim/native/proto.h
+	@mkdir -p build
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -D_GNU_SOURCE -o $@ shim/native/proto_fuzz.c shim/native/proto.c
+build/shim-fuzz-seeds: build/shim_proto_test
+	rm -rf $@ && mkdir -p $@ && build/shim_proto_test --seeds $@
+fuzz-shim: build/shim_proto_fuzz build/shim-fuzz-seeds ## fuzz the native shim's control-frame decoder; prints one TAP line
+	FUZZ_TARGET=build/shim_proto_fuzz FUZZ_SEEDS=build/shim-fuzz-seeds FUZZ_WHAT='native shim control-frame decoder' bash scripts/fuzz.sh
+.PHONY: test-native-shim fuzz-shim

@@ -12,6 +12,7 @@
  *     "allowUids":  [],                          extra uids allowed on the socket
  *     "restartPolicies": true,                   run the tsctl restart-policy loop
  *     "shimPool":   1,                           warm shims kept ready (0: start each shim on demand)
+ *     "shim":       "node",                      per-container shim: "node" (shim/) or "native" (shim/native/)
  *     "cniBinDirs": ["/usr/lib/cni", "/opt/cni/bin"],   where CNI plugins are looked up
  *     "networkBridge": "tsrun0",                  the default network's bridge device
  *     "iptablesChainPrefix": "TSRUN"              prefix of tsrund's iptables chains
@@ -35,6 +36,8 @@ export interface Config {
   restartPolicies: boolean;
   /** idle warm shims kept ready for Tasks.Create (supervisor/shims/pool.ts); 0 turns the pool off */
   shimPool: number;
+  /** which per-container shim new tasks get: the Node tsrun-shim or the native one (docs/native-shim.md) */
+  shim: 'node' | 'native';
   /** directories searched for CNI plugins, in order */
   cniBinDirs: string[];
   /** the default network's bridge device (host-wide, so two daemons on one host need two names) */
@@ -71,13 +74,15 @@ Flags (each overrides the config file):
       --shim-binary PATH tsrun-shim executable (default: tsrun-shim next to tsrund)
       --log-level LEVEL  trace, debug, info, warn, error (default info)
       --config FILE      JSON config file with the keys socket, root, state, shimRoot,
-                         runtime, shimBinary, logLevel, allowUids, restartPolicies, shimPool,
+                         runtime, shimBinary, logLevel, allowUids, restartPolicies, shimPool, shim,
                          cniBinDirs, networkBridge, iptablesChainPrefix
       --cni-bin-dir DIRS CNI plugin directories, ':'-separated (default /usr/lib/cni:/opt/cni/bin)
                          insecureRegistries
       --no-restart-policies  do not restart containers by their tsctl.restart-policy label
       --shim-pool N      warm shims kept ready, so Tasks.Create does not wait for a node
                          start (default 1; 0 starts every shim on demand)
+      --shim KIND        per-container shim: node (default) or native (a small C process,
+                         docs/native-shim.md; no warm pool, no shim groups)
   -h, --help             this text
   -v, --version          print the version
 `;
@@ -94,6 +99,7 @@ function defaults(): Config {
     allowUids: [],
     restartPolicies: true,
     shimPool: 1,
+    shim: 'node',
     cniBinDirs: ['/usr/lib/cni', '/opt/cni/bin'],
     networkBridge: 'tsrun0',
     iptablesChainPrefix: 'TSRUN',
@@ -153,6 +159,10 @@ function applyFile(cfg: Config, file: string): void {
         if (!Number.isInteger(v) || (v as number) < 0) throw bad(`config ${file}: shimPool must be a whole number`);
         cfg.shimPool = v as number;
         break;
+      case 'shim':
+        if (v !== 'node' && v !== 'native') throw bad(`config ${file}: shim must be "node" or "native"`);
+        cfg.shim = v;
+        break;
       case 'cniBinDirs':
         if (!Array.isArray(v) || v.length === 0 || !v.every((d) => typeof d === 'string' && d.startsWith('/'))) throw bad(`config ${file}: cniBinDirs must be a list of absolute directories`);
         cfg.cniBinDirs = v as string[];
@@ -186,6 +196,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     '--log-level': 'logLevel',
     '--config': 'config',
     '--shim-pool': 'shimPool',
+    '--shim': 'shim',
     '--cni-bin-dir': 'cniBinDirs',
   };
   for (let i = 0; i < argv.length; i++) {
@@ -229,6 +240,11 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (pool !== undefined) {
     if (!/^\d+$/.test(pool)) throw bad(`--shim-pool ${JSON.stringify(pool)} is not a whole number`);
     cfg.shimPool = Number(pool);
+  }
+  const shim = flags.get('shim');
+  if (shim !== undefined) {
+    if (shim !== 'node' && shim !== 'native') throw bad(`--shim ${JSON.stringify(shim)} is not node or native`);
+    cfg.shim = shim;
   }
   const cniDirs = flags.get('cniBinDirs');
   if (cniDirs !== undefined) cfg.cniBinDirs = cniDirs.split(':').filter((d) => d !== '').map((d) => path.resolve(d));

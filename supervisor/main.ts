@@ -4,6 +4,7 @@
  */
 import { connectShim, listShimDirs, reapDeadShim } from './shims/client';
 import { startShim } from './shims/pool';
+import { nativeShimDriver } from './shims/c-shim';
 import { TsrunError } from '../spec/errors';
 import { HELP, parseArgs } from './config';
 import { API_VERSION, startDaemon } from './daemon';
@@ -33,12 +34,13 @@ async function main(): Promise<number> {
   const log = createLogger(cfg.logLevel);
   let daemon;
   try {
-    daemon = await startDaemon(cfg, { startShim, connectShim, listShimDirs, reapDeadShim }, log, revision);
+    const driver = cfg.shim === 'native' ? nativeShimDriver : { startShim, connectShim, listShimDirs, reapDeadShim };
+    daemon = await startDaemon(cfg, driver, log, revision);
   } catch (e) {
     log.error('tsrund failed to start', { error: e instanceof TsrunError ? e.fullMessage() : e instanceof Error ? e.message : String(e) });
     return 1;
   }
-  log.info('tsrund serving', { socket: cfg.socket, root: cfg.root, shims: cfg.shimRoot, runtime: cfg.runtime, pid: process.pid });
+  log.info('tsrund serving', { socket: cfg.socket, root: cfg.root, shims: cfg.shimRoot, runtime: cfg.runtime, shim: cfg.shim, pid: process.pid });
   return new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (sig: string): void => {

@@ -51,8 +51,8 @@ export interface TsctlEnv {
   tsctlAsync(args: readonly string[], opts?: { input?: string; timeoutMs?: number }): Promise<TsctlResult> & { readonly pid: number; stdout(): string };
 }
 
-/** Start tsrund for tsctl tests and register the teardown on `t`. */
-export async function startTsctl(t: TeardownHost): Promise<TsctlEnv> {
+/** Start tsrund (with extra flags, e.g. --shim native) for tsctl tests and register the teardown on `t`. */
+export async function startTsctl(t: TeardownHost, extraArgs: readonly string[] = []): Promise<TsctlEnv> {
   // tsrund mounts image rootfs on <dirname(shim root)>/rootfs/<ns>/<id> and, when it starts,
   // unmounts every one there that is not its own task's: each tsrund gets a parent of its own, or
   // one starting in another test would detach this one's container mounts. Short (socket paths).
@@ -82,7 +82,7 @@ export async function startTsctl(t: TeardownHost): Promise<TsctlEnv> {
     if (leaks.length === 0) fs.rmSync(shimParent, { recursive: true, force: true });
     if (leaks.length > 0 && process.env['TSRUND_KEEP_LEAKS'] === undefined) throw new Error(`left behind by the test, tsctl or tsrund: ${leaks.join('; ')}`);
   });
-  const d = await startTsrund(t, ['--shim-root', shimRoot]);
+  const d = await startTsrund(t, ['--shim-root', shimRoot, ...extraArgs]);
   const tmp = path.join(d.sandbox, 'tmp');
   fs.mkdirSync(tmp);
   const env: NodeJS.ProcessEnv = { ...process.env, TSCTL_HOST: `unix://${d.socket}`, TSCTL_NAMESPACE: ns, TMPDIR: tmp };
