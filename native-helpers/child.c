@@ -4,7 +4,8 @@
  *   1. close the parent's end of the sync socket; reset signal dispositions, then the mask;
  *      parent-death signal and parent check; non-dumpable before any namespace or rootfs work;
  *      new session; a STDIO op's fds made 0-2; stdio made blocking and inheritable
- *   2. ops in plan order; NAMESPACE ops run as one group (joins, and the second fork if needed)
+ *   2. ops in plan order; NAMESPACE ops run as one group (joins, and the second fork if needed;
+ *      pivot-first, the intermediate runs the ops up to PIVOT and clones init after it)
  *   3. before the first op other than CLOSE_FDS, STDIO, SET_NAME, NS_PIDFD, NAMESPACE and CGROUP_JOIN:
  *      wait for MSG_GO
  *   4. any failure: one ERROR record {stage, errno, complete, message}, then _exit

@@ -45,12 +45,12 @@ struct th_child {
   int pivot_first;       /* second fork with a pivot: the intermediate sets up the rootfs, init is born after */
 
   /* The child's own state. */
-  int root_fd;              /* O_PATH fd of the container root: rootfs before PIVOT, "/" after */
-  const char *rootfs_path;  /* ROOTFS.path (host path) */
-  int fifo_fd;              /* EXEC_FIFO fd, -1 until opened */
-  int ns_done;              /* the NAMESPACE ops have run (they run as one group) */
-  int pidns_fd;             /* pivot-first: the pid namespace to join just before init's clone, or -1 */
-  unsigned n_deferred;      /* pivot-first: mounts left to init, in plan order */
+  int root_fd;             /* O_PATH fd of the container root: rootfs before PIVOT, "/" after */
+  const char *rootfs_path; /* ROOTFS.path (host path) */
+  int fifo_fd;             /* EXEC_FIFO fd, -1 until opened */
+  int ns_done;             /* the NAMESPACE ops have run (they run as one group) */
+  int pidns_fd;            /* pivot-first: the pid namespace to join just before init's clone, or -1 */
+  unsigned n_deferred;     /* pivot-first: mounts left to init, in plan order */
   struct {
     const struct th_op *op;
     int dst_fd;  /* O_PATH fd of the mount point, resolved and checked before pivot_root */

@@ -190,7 +190,11 @@ struct th_mount_desc {
 
 static struct th_mount_desc th_mount_describe(const struct th_op *op) {
   const struct th_field *f = op->f;
-  struct th_mount_desc d = {f[TH_MOUNT_SOURCE].s, f[TH_MOUNT_DESTINATION].s, " (type ", f[TH_MOUNT_FSTYPE].s, ")",
+  struct th_mount_desc d = {f[TH_MOUNT_SOURCE].s,
+                            f[TH_MOUNT_DESTINATION].s,
+                            " (type ",
+                            f[TH_MOUNT_FSTYPE].s,
+                            ")",
                             (f[TH_MOUNT_FLAGS].u64 & MS_BIND) != 0};
   if (d.bind) d.how = " (bind)", d.type = "", d.how_end = "";
   return d;
@@ -237,10 +241,11 @@ static int th_mount_finish(struct th_child *c, const struct th_op *op, int by_fd
   unsigned long rest = flags & ~(unsigned long)(MS_BIND | MS_REC | MS_REMOUNT);
   if (d.bind && rest != 0) {
     if (by_fd) {
-      static const unsigned long ms[] = {MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_NOATIME, MS_NODIRATIME,
-                                         MS_RELATIME, MS_STRICTATIME};
-      static const uint64_t at[] = {MOUNT_ATTR_RDONLY,  MOUNT_ATTR_NOSUID,     MOUNT_ATTR_NODEV,   MOUNT_ATTR_NOEXEC,
-                                    MOUNT_ATTR_NOATIME, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME};
+      static const unsigned long ms[] = {MS_RDONLY,  MS_NOSUID,     MS_NODEV,    MS_NOEXEC,
+                                         MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME};
+      static const uint64_t at[] = {MOUNT_ATTR_RDONLY,   MOUNT_ATTR_NOSUID,     MOUNT_ATTR_NODEV,
+                                    MOUNT_ATTR_NOEXEC,   MOUNT_ATTR_NOATIME,    MOUNT_ATTR_NODIRATIME,
+                                    MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME};
       struct mount_attr attr = {0};
       for (unsigned i = 0; i < sizeof ms / sizeof ms[0]; i++)
         if (rest & ms[i]) attr.attr_set |= at[i];
@@ -269,8 +274,8 @@ static int th_mount_finish(struct th_child *c, const struct th_op *op, int by_fd
   if ((set | clr) != 0) {
     struct mount_attr attr = {.attr_set = set, .attr_clr = clr};
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
-      rc = th_fail(c, errno, "set mount attributes of ", d.dst, " (set ", th_hexs(h, set), ", clear ",
-                   th_hexs(h2, clr), ")", NULL);
+      rc = th_fail(c, errno, "set mount attributes of ", d.dst, " (set ", th_hexs(h, set), ", clear ", th_hexs(h2, clr),
+                   ")", NULL);
       goto out;
     }
   }
@@ -316,23 +321,29 @@ static int th_path_under(const char *p, const char *dir) {
   return *dir == '\0' && (*p == '\0' || *p == '/');
 }
 
+/* A mount on or under an earlier deferred one: its mount point exists only once that is mounted. */
+static int th_under_deferred(const struct th_child *c, const struct th_op *op) {
+  for (unsigned k = 0; k < c->n_deferred; k++)
+    if (th_path_under(th_mount_dest(op), th_mount_dest(c->deferred[k].op))) return 1;
+  return 0;
+}
+
 int th_mount_must_defer(const struct th_child *c, const struct th_op *op) {
   if (op->code == TH_OP_MOUNT && !(op->f[TH_MOUNT_FLAGS].u64 & MS_BIND)) {
     const char *t = op->f[TH_MOUNT_FSTYPE].s;
     if (th_streq(t, "proc") || th_streq(t, "cgroup") || th_streq(t, "cgroup2")) return 1;
   }
-  for (unsigned k = 0; k < c->n_deferred; k++)
-    if (th_path_under(th_mount_dest(op), th_mount_dest(c->deferred[k].op))) return 1;
-  return 0;
+  return th_under_deferred(c, op);
 }
 
 static int th_idmap_point(struct th_child *c, const struct th_op *op);
 
 /*
  * In the intermediate, before pivot_root: everything of the mount that needs the host's view.
- * The mount point is resolved, created and checked now (the check reads /proc/self/fd, and the
- * container's /proc may not exist when init mounts); a bind's source, a host path, is cloned
- * into a detached tree (open_tree), since after pivot_root it cannot be named. Init gets both fds
+ * A bind's source, a host path, is cloned into a detached tree (open_tree), since after
+ * pivot_root it cannot be named. A mount point that exists now (not under another deferred
+ * mount) is resolved, created and checked now, while /proc/self/fd, which the check reads, is
+ * there; the others are resolved by init once the mount they lie in is there. Init gets the fds
  * by the clone and closes them as it mounts.
  */
 int th_mount_defer(struct th_child *c, const struct th_op *op) {
@@ -340,29 +351,51 @@ int th_mount_defer(struct th_child *c, const struct th_op *op) {
   if (c->n_deferred >= TH_DEFER_MAX)
     return th_fail_complete(c, E2BIG, "more than ", th_u64s(n, TH_DEFER_MAX),
                             " mounts on or under proc and cgroup mounts in a shared pid namespace", NULL);
-  int tree = -1, fd;
+  int tree = -1, fd = -1, later = th_under_deferred(c, op);
   if (op->code == TH_OP_IDMAP_MOUNT) {
-    fd = th_idmap_point(c, op);
     tree = (int)op->f[TH_IDMAP_MOUNT_TREE_FD].u32;
+    if (!later && (fd = th_idmap_point(c, op)) < 0) return fd;
   } else {
     struct th_mount_desc d = th_mount_describe(op);
-    fd = th_mount_point(c, op);
-    if (fd >= 0 && d.bind) {
+    if (!later && (fd = th_mount_point(c, op)) < 0) return fd;
+    if (d.bind) {
       unsigned rec = (op->f[TH_MOUNT_FLAGS].u64 & MS_REC) ? AT_RECURSIVE : 0;
       tree = (int)syscall(SYS_open_tree, AT_FDCWD, d.src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
       if (tree < 0) {
         int e = errno;
-        close(fd);
+        if (fd >= 0) close(fd);
         return th_fail(c, e, "mount ", d.src, " to ", d.dst, " (bind): clone the source (open_tree)", NULL);
       }
     }
   }
-  if (fd < 0) return fd;
   c->deferred[c->n_deferred].op = op;
   c->deferred[c->n_deferred].dst_fd = fd;
   c->deferred[c->n_deferred].tree_fd = tree;
   c->n_deferred++;
   return 0;
+}
+
+/* In init: the mount point of a mount under another deferred one, resolved and checked now. */
+static int th_deferred_point(struct th_child *c, const struct th_op *op, int tree) {
+  const struct th_field *f = op->f;
+  int idmap = op->code == TH_OP_IDMAP_MOUNT;
+  uint32_t k = idmap ? f[TH_IDMAP_MOUNT_KIND].u32 : f[TH_MOUNT_KIND].u32;
+  const char *src = idmap ? f[TH_IDMAP_MOUNT_SOURCE].s : f[TH_MOUNT_SOURCE].s, *dst = th_mount_dest(op);
+  enum th_create_kind kind = k == TH_MOUNT_KIND_FILE ? TH_CREATE_FILE : TH_CREATE_DIR;
+  struct stat st;
+  if (k == TH_MOUNT_KIND_AUTO && tree >= 0) {
+    if (fstat(tree, &st) < 0) return th_fail(c, errno, "mount ", src, " to ", dst, ": stat the source", NULL);
+    kind = S_ISDIR(st.st_mode) ? TH_CREATE_DIR : TH_CREATE_FILE;
+  }
+  int fd = th_resolve_create(c, dst, kind);
+  if (fd < 0) return th_fail(c, -fd, "create mount point ", dst, " in rootfs", NULL);
+  int is_proc = tree >= 0 ? th_is_procfs("", tree) : th_streq(f[TH_MOUNT_FSTYPE].s, "proc");
+  int bad = th_check_proc_dest(c, fd, dst, is_proc);
+  if (bad < 0) {
+    close(fd);
+    return bad;
+  }
+  return fd;
 }
 
 /*
@@ -374,6 +407,10 @@ int th_mount_deferred(struct th_child *c, unsigned k) {
   const struct th_op *op = c->deferred[k].op;
   int fd = c->deferred[k].dst_fd, tree = c->deferred[k].tree_fd, rc, e;
   c->deferred[k].dst_fd = c->deferred[k].tree_fd = -1;
+  if (fd < 0 && (fd = th_deferred_point(c, op, tree)) < 0) {
+    if (tree >= 0) close(tree);
+    return fd;
+  }
   if (tree >= 0) {
     rc = (int)syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
     e = errno;

@@ -9,7 +9,9 @@
  * Second fork: joining a pid namespace and creating a time namespace only affect the caller's
  * children (pid_namespaces(7), time_namespaces(7)). The intermediate (this process, cloned with
  * no CLONE_NEW* flags) joins, unshares, clones init with CLONE_PARENT so init is the runtime's
- * child as well, reports init's pid (MSG_PID) and exits.
+ * child as well, reports init's pid (MSG_PID) and exits. Pivot-first (a plan with a pivot_root
+ * or move), it reports its own pid instead, runs the plan up to PIVOT itself, and only then joins
+ * or creates the pid namespace and clones init (th_birth_init).
  */
 #include "child.h"
 
@@ -186,7 +188,8 @@ int th_birth_init(struct th_child *c) {
       const char *path = "";
       for (uint32_t i = 0; i < c->plan->n; i++) {
         const struct th_op *op = &c->plan->ops[i];
-        if (op->code == TH_OP_NAMESPACE && op->f[TH_NAMESPACE_NSTYPE].u32 == CLONE_NEWPID) path = op->f[TH_NAMESPACE_PATH].s;
+        if (op->code == TH_OP_NAMESPACE && op->f[TH_NAMESPACE_NSTYPE].u32 == CLONE_NEWPID)
+          path = op->f[TH_NAMESPACE_PATH].s;
       }
       return th_fail(c, e, "join pid namespace ", path, NULL);
     }

@@ -198,9 +198,13 @@ export function createContainer(opts: CreateOptions): ContainerState {
     // The record names the process to kill should this create die: init, or, when init is born
     // only after pivot_root (a shared pid namespace: see docs/native-helper.md), the set-up
     // process until init's pid arrives.
+    const ownPidNs = fs.readlinkSync('/proc/self/ns/pid');
     const track = (pid: number): void => {
       const startTime = parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.startTime ?? '';
-      record = { ...record, pid, pidStartTime: startTime, namespaces: namespaceLinks(pid), cgroupPath: cg ? cgroupPath : undefined };
+      // The set-up process is in our pid namespace, which is no container's.
+      const { pid: pidNs, ...links } = namespaceLinks(pid);
+      const namespaces = pidNs !== undefined && pidNs !== ownPidNs ? { ...links, pid: pidNs } : links;
+      record = { ...record, pid, pidStartTime: startTime, namespaces, cgroupPath: cg ? cgroupPath : undefined };
       writeState(opts.root, record, false);
     };
     track(child.pid);

@@ -23,7 +23,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t, { type Test } from 'tap';
 import { makeBundle, type Bundle } from '../helpers/bundle';
-import { waitForStatus } from '../helpers/container';
+import { runDetached, waitForStatus } from '../helpers/container';
 import type { OciSpec } from '../helpers/oci';
 import { requires } from '../helpers/requires';
 import { describe, runtimePath } from '../helpers/runtime';
@@ -360,6 +360,41 @@ t.test("the shim's library runtime: a container sharing the pid namespace shows 
   t.equal((await waited).exitStatus, 0, 'the container ran in A\'s pid namespace');
   await c.delete();
   await judge(t, a, shared, probe, rig.bundle.rootfs, [rig.bundle.sandbox, rig.bundle.dir, rig.stateRoot]);
+});
+
+t.test('joining a pid namespace, a set-up that fails before or after init is born names why and leaves nothing', async (t) => {
+  if (!requires(t, 'root', 'busybox', 'not-runc')) return;
+  const a = makeBundle(t, { args: ['sleep', '1000'] });
+  const first = runDetached(a);
+  const pidNs = fs.readlinkSync(`/proc/${first.pid}/ns/pid`);
+  const inPidNs = (): number[] =>
+    fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number).filter((pid) => {
+      try {
+        return fs.readlinkSync(`/proc/${pid}/ns/pid`) === pidNs;
+      } catch {
+        return false;
+      }
+    });
+  const cases = [
+    // The set-up process fails before pivot_root: a bind source that is not there.
+    { what: 'a missing bind source (before pivot_root)', mount: { destination: '/data', type: 'bind', source: path.join(a.sandbox, 'no-such-dir'), options: ['rbind'] }, error: /mount \S*no-such-dir to \/data \(bind\).*no such file or directory/i },
+    // Init fails after its birth: its deferred proc mount with an option procfs refuses.
+    { what: 'a proc mount procfs refuses (in init)', mount: { destination: '/proc', type: 'proc', source: 'proc', options: ['no-such-option=1'] }, error: /mount proc to \/proc \(type proc\).*invalid argument/i },
+  ];
+  for (const c of cases) {
+    const b = makeBundle(t, { args: ['true'] });
+    b.writeSpec((s) => {
+      s.linux.namespaces = s.linux.namespaces.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${first.pid}/ns/pid` } : n));
+      if (c.mount.destination === '/proc') s.mounts = s.mounts.filter((m) => m.destination !== '/proc');
+      s.mounts.push(c.mount);
+    });
+    const r = b.rt.run(b.id, b.dir);
+    t.not(r.code, 0, `${c.what}: run fails (${describe(r)})`);
+    t.match(r.stderr, c.error, `${c.what}: the error says what failed`);
+    t.not(b.rt.state(b.id).code, 0, `${c.what}: no container is left`);
+    t.same(inPidNs(), [first.pid], `${c.what}: no process is left in the shared pid namespace`);
+  }
+  t.equal(a.rt.kill(first.id, 'KILL').code, 0, 'kill A');
 });
 
 for (const mb of [1, 20]) {
