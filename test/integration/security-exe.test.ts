@@ -3,8 +3,9 @@
  * container a host file it could reopen for writing, whatever the container's capabilities.
  *
  * Container A runs a static probe (compiled here with `cc -static`) as its init, with every
- * capability (or the defaults plus CAP_SYS_PTRACE). It scans /proc/N/{exe,cwd,fd/*,map_files/*}
- * of every other process in its pid namespace, records each link's device and inode, and tries
+ * capability (or the defaults plus CAP_SYS_PTRACE). It scans /proc/N/{exe,cwd,root,fd/*,map_files/*}
+ * of every other process in its pid namespace, and the root of its mount namespace (entered
+ * through /proc/N/ns/mnt, with every capability), records each link's device and inode, and tries
  * the attack: open the link O_PATH, then reopen that fd O_WRONLY through /proc/self/fd (it never
  * writes). Meanwhile the test runs `tsrun exec` into A, and `tsrun run` of container B, which
  * joins A's pid namespace by path. B's hooks (the probe again) each hold B's set-up until A has
@@ -35,10 +36,12 @@ const PROBE_C = String.raw`
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,6 +87,31 @@ static void look(const char *pid, const char *kind, const char *rel) {
     }
   }
   close(o);
+}
+
+/*
+ * The process's mount namespace, entered as a container with CAP_SYS_ADMIN could (in a child, so
+ * the probe stays where it is): the root it gives. Without the capability setns fails: nothing.
+ */
+static void mntns(const char *pid) {
+  char p[300];
+  snprintf(p, sizeof p, "/proc/%s/ns/mnt", pid);
+  int fd = open(p, O_RDONLY | O_CLOEXEC), pp[2];
+  if (fd < 0) return;
+  if (pipe(pp) < 0) { close(fd); return; }
+  unsigned long long v[2] = {0, 0};
+  pid_t c = fork();
+  if (c == 0) {
+    struct stat st;
+    if (setns(fd, CLONE_NEWNS) == 0 && stat("/", &st) == 0) v[0] = st.st_dev, v[1] = st.st_ino;
+    _exit(write(pp[1], v, sizeof v) == sizeof v ? 0 : 1);
+  }
+  close(pp[1]);
+  if (c < 0 || read(pp[0], v, sizeof v) != sizeof v) v[1] = 0;
+  if (c > 0) waitpid(c, NULL, 0);
+  close(pp[0]);
+  close(fd);
+  if (v[1] != 0 && first("mnt", v[0], v[1])) fprintf(out, "L %s mnt %llu:%llu /\n", pid, v[0], v[1]);
 }
 
 static void dir(const char *pid, const char *kind, const char *sub) {
@@ -157,6 +185,7 @@ int main(int argc, char **argv) {
       look(e->d_name, "root", "root");
       dir(e->d_name, "fd", "fd");
       dir(e->d_name, "map", "map_files");
+      mntns(e->d_name);
     }
     closedir(d);
     snprintf(file, sizeof file, "%s/scans", argv[2]);
@@ -275,7 +304,7 @@ async function startProber(t: Tap, variant: Variant): Promise<{ a: Bundle; aPid:
 }
 
 /** Stop the probe, then judge what it saw; `rootfsB` is the rootfs of the container that joined. */
-async function judge(t: Tap, a: Bundle, shared: string, probe: string, rootfsB: string, extraDirs: readonly string[]): Promise<void> {
+async function judge(t: Tap, a: Bundle, shared: string, probe: string, rootfsB: string, extraDirs: readonly string[], entersMountNs: boolean): Promise<void> {
   fs.writeFileSync(path.join(shared, 'stop'), '');
   t.ok(await waitForStatus(a.rt, a.id, 'stopped', 30_000), 'the probe stops');
   const text = fs.readFileSync(path.join(shared, 'findings'), 'utf8');
@@ -292,7 +321,7 @@ async function judge(t: Tap, a: Bundle, shared: string, probe: string, rootfsB: 
   // B's init is born after pivot_root (docs/native-helper.md, "What a container can still
   // see"): neither its root before pivot_root nor the old root pivot_root holds reaches A.
   const viaRoot = all.filter((f) => f.key === hostRoot);
-  t.same(viaRoot.map((f) => f.line), [], 'no root, cwd or fd of a process in the shared pid namespace is the host root directory');
+  t.same(viaRoot.map((f) => f.line), [], 'no root, cwd, fd or mount namespace of a process in the shared pid namespace is the host root directory');
   const writable = all.filter((f) => f.writable && host.has(f.key));
   t.same(writable.map((f) => f.line), [], 'the attack reopened no host file for writing');
   const written = text.split('\n').filter((l) => /^M .* written /.test(l));
@@ -302,6 +331,7 @@ async function judge(t: Tap, a: Bundle, shared: string, probe: string, rootfsB: 
   const setUp = all.filter((f) => f.kind === 'exe' && (/memfd:tsrun-stage/.test(f.target) || host.has(f.key)));
   t.ok(setUp.length > 0, 'the probe saw a process in set-up (by its exe)');
   t.ok(all.some((f) => f.kind === 'root' && f.key === key(fs.statSync(rootfsB))), "and B's processes, with B's rootfs as their root");
+  if (entersMountNs) t.ok(all.some((f) => f.kind === 'mnt' && f.key === key(fs.statSync(rootfsB))), "and entered B's mount namespace, whose root is B's rootfs");
   const cwds = new Set([key(fs.statSync(a.rootfs)), key(fs.statSync(rootfsB))]);
   const strayCwd = all.filter((f) => f.kind === 'cwd' && !cwds.has(f.key) && f.key !== hostRoot);
   t.same(strayCwd.map((f) => f.line), [], "every cwd seen is A's or B's rootfs");
@@ -343,7 +373,7 @@ for (const variant of ['all capabilities', 'CAP_SYS_PTRACE added'] as const) {
     const rb = b.rt.run(b.id, b.dir);
     t.equal(rb.code, 0, `run B in A's pid namespace (${describe(rb)})`);
 
-    await judge(t, a, shared, probe, b.rootfs, [b.sandbox, b.dir]);
+    await judge(t, a, shared, probe, b.rootfs, [b.sandbox, b.dir], variant === 'all capabilities');
   });
 }
 
@@ -359,7 +389,7 @@ t.test("the shim's library runtime: a container sharing the pid namespace shows 
   await c.start();
   t.equal((await waited).exitStatus, 0, 'the container ran in A\'s pid namespace');
   await c.delete();
-  await judge(t, a, shared, probe, rig.bundle.rootfs, [rig.bundle.sandbox, rig.bundle.dir, rig.stateRoot]);
+  await judge(t, a, shared, probe, rig.bundle.rootfs, [rig.bundle.sandbox, rig.bundle.dir, rig.stateRoot], false);
 });
 
 t.test('joining a pid namespace, a set-up that fails before or after init is born names why and leaves nothing', async (t) => {
