@@ -1,7 +1,8 @@
 /*
  * tsrun_spawn: decode and check the plan, clone init, and (with a second fork) learn init's pid
- * from the intermediate; pivot-first, the intermediate's own pid once its namespaces exist. Runs on the Node main
- * thread, which it blocks only for the decode, the clone and, with a second fork, the intermediate's few syscalls.
+ * from the intermediate; pivot-first, the intermediate's own pid once its namespaces exist.
+ * Runs on the Node main thread, which it blocks only for the decode, the clone and, with a
+ * second fork, the intermediate's few syscalls.
  *
  * The clone is a raw syscall (not fork(3)): no atfork handlers run, and the child continues on
  * a copy of this stack only as far as the exec of the sealed stage (stage.h). All signals are

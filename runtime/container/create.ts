@@ -218,13 +218,13 @@ export function createContainer(opts: CreateOptions): ContainerState {
     if (createsUserNamespace(spec)) {
       writeIdMaps(child.pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? [], process.getuid?.() !== 0);
     }
-    const go = (): void => {
+    const go = (who: string): void => {
       const nsPid = innermostPid(initPid);
       const docs = Buffer.from(`${JSON.stringify(hookState('creating', nsPid))}\0${JSON.stringify(hookState('created', nsPid))}\0`);
-      opts.debug?.(`spawned init: host pid ${initPid}, pid ${nsPid} in its namespace`);
+      opts.debug?.(`${who}: host pid ${initPid}, pid ${nsPid} in its namespace`);
       native.syncSend(syncFd, MSG.GO, docs);
     };
-    go();
+    go('spawned init (or the set-up process that clones it after pivot_root)');
     for (;;) {
       const msg = native.syncRecv(child.syncFd, SYNC_TIMEOUT_MS);
       if (msg === null) throw initVanished(child.pid);
@@ -236,7 +236,7 @@ export function createContainer(opts: CreateOptions): ContainerState {
         child = { pid: msg.value, syncFd };
         initPid = msg.value;
         track(initPid);
-        go();
+        go('init born after pivot_root');
         continue;
       }
       if (msg.type === MSG.CREATED) {
