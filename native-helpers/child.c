@@ -4,7 +4,8 @@
  *   1. close the parent's end of the sync socket; reset signal dispositions, then the mask;
  *      parent-death signal and parent check; non-dumpable before any namespace or rootfs work;
  *      new session; a STDIO op's fds made 0-2; stdio made blocking and inheritable
- *   2. ops in plan order; NAMESPACE ops run as one group (joins, and the second fork if needed)
+ *   2. ops in plan order; NAMESPACE ops run as one group (joins, and the second fork if needed;
+ *      pivot-first, the intermediate runs the ops up to PIVOT and clones init after it)
  *   3. before the first op other than CLOSE_FDS, STDIO, SET_NAME, NS_PIDFD, NAMESPACE and CGROUP_JOIN:
  *      wait for MSG_GO
  *   4. any failure: one ERROR record {stage, errno, complete, message}, then _exit
@@ -102,6 +103,12 @@ void th_child_setup(struct th_child *c, const struct th_plan *p) {
   if (c->defer_cgroupns) c->create_flags &= ~(uint64_t)CLONE_NEWCGROUP;
   c->cgroup_into_fd = into != NULL ? (int)into->f[TH_CGROUP_JOIN_FD].u32 : -1;
   c->cgroup_into_done = 0;
+  /* With a second fork and a root of its own (pivot_root or move), init is born only after the
+     root has changed: see th_birth_init. A CHROOT plan shares the runtime's mounts anyway. */
+  const struct th_op *pivot = th_plan_find(p, TH_OP_PIVOT);
+  c->pivot_first = c->second_fork && pivot != NULL && pivot->f[TH_PIVOT_MODE].u32 != TH_PIVOT_CHROOT;
+  c->pidns_fd = -1;
+  c->n_deferred = 0;
   c->ns_done = c->have_go = c->created = 0;
   c->ns_pidfd_joined = 0;
   c->doc[0] = c->doc[1] = "";
@@ -460,6 +467,23 @@ static int th_op_wait_start(struct th_child *c, const struct th_op *op) {
   return 0;
 }
 
+/*
+ * Pivot-first, after PIVOT: the intermediate clones init and exits (th_birth_init). Init waits
+ * for a GO of its own: the runtime sends it once it has read init's pid (which the hook states
+ * carry), so nothing init reports can overtake that pid. Then init joins its cgroups and attaches
+ * the mounts the intermediate left to it, and the plan goes on.
+ */
+static void th_init_start(struct th_child *c) {
+  if (th_birth_init(c) < 0) th_die(c, TH_STAGE_NAMESPACE, 1);
+  c->have_go = 0;
+  if (th_wait_go(c) < 0) th_die(c, TH_STAGE_SYNC, 1);
+  for (uint32_t i = 0; i < c->plan->n; i++)
+    if (c->plan->ops[i].code == TH_OP_CGROUP_JOIN && th_op_cgroup_join(c, &c->plan->ops[i]) < 0)
+      th_die(c, TH_STAGE_CGROUP, 1);
+  for (unsigned k = 0; k < c->n_deferred; k++)
+    if (th_mount_deferred(c, k) < 0) th_die(c, TH_STAGE_MOUNT, 1);
+}
+
 /* runc's and the shells' convention: 127 not found, 126 found but not executable. */
 static int th_exec_status(int err) {
   if (err == ENOENT) return 127;
@@ -501,8 +525,14 @@ _Noreturn void th_child_main(struct th_child *c) {
     if (!c->have_go && code != TH_OP_CLOSE_FDS && code != TH_OP_STDIO && code != TH_OP_SET_NAME &&
         code != TH_OP_NAMESPACE && code != TH_OP_NS_PIDFD && code != TH_OP_CGROUP_JOIN && th_wait_go(c) < 0)
       th_die(c, TH_STAGE_SYNC, 1);
-    if (th_ops[code].run(c, op) < 0)
-      th_die(c, th_ops[code].stage, code == TH_OP_EXEC ? th_exec_status(c->err_errno) : 1);
+    /* Pivot-first: init joins its cgroups after its birth (th_init_start), and some mounts wait
+       for it (th_mount_must_defer). */
+    if (c->pivot_first && code == TH_OP_CGROUP_JOIN) continue;
+    int rc = c->pivot_first && (code == TH_OP_MOUNT || code == TH_OP_IDMAP_MOUNT) && th_mount_must_defer(c, op)
+                 ? th_mount_defer(c, op)
+                 : th_ops[code].run(c, op);
+    if (rc < 0) th_die(c, th_ops[code].stage, code == TH_OP_EXEC ? th_exec_status(c->err_errno) : 1);
+    if (c->pivot_first && code == TH_OP_PIVOT) th_init_start(c);
   }
   /* Unreachable: the decoder insists on EXEC last, and EXEC returns only on failure. */
   th_fail_complete(c, 0, "the plan ended without exec", NULL);

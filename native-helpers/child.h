@@ -23,6 +23,9 @@
 /** Largest GO payload taken through a memfd: the two hook states, annotations included. */
 #define TH_GO_MAX_BYTES (1ULL << 30)
 
+/** Mounts a pivot-first intermediate leaves to init (see th_mount_defer); more is an error. */
+#define TH_DEFER_MAX 64
+
 /** Largest ERROR record message, and the hook output kept for one. */
 #define TH_MSG_MAX 1024
 
@@ -39,12 +42,20 @@ struct th_child {
   int defer_cgroupns;    /* CLONE_NEWCGROUP is left out of create_flags: the last CGROUP_JOIN unshares it */
   int cgroup_into_fd;    /* the CGROUP_JOIN INTO directory, for CLONE_INTO_CGROUP; -1 for none */
   int cgroup_into_done;  /* the clone that made this process placed it there */
+  int pivot_first;       /* second fork with a pivot: the intermediate sets up the rootfs, init is born after */
 
   /* The child's own state. */
-  int root_fd;              /* O_PATH fd of the container root: rootfs before PIVOT, "/" after */
-  const char *rootfs_path;  /* ROOTFS.path (host path) */
-  int fifo_fd;              /* EXEC_FIFO fd, -1 until opened */
-  int ns_done;              /* the NAMESPACE ops have run (they run as one group) */
+  int root_fd;             /* O_PATH fd of the container root: rootfs before PIVOT, "/" after */
+  const char *rootfs_path; /* ROOTFS.path (host path) */
+  int fifo_fd;             /* EXEC_FIFO fd, -1 until opened */
+  int ns_done;             /* the NAMESPACE ops have run (they run as one group) */
+  int pidns_fd;            /* pivot-first: the pid namespace to join just before init's clone, or -1 */
+  unsigned n_deferred;     /* pivot-first: mounts left to init, in plan order */
+  struct {
+    const struct th_op *op;
+    int dst_fd;  /* O_PATH fd of the mount point, resolved and checked before pivot_root */
+    int tree_fd; /* a bind's source as a detached tree (open_tree), or -1 */
+  } deferred[TH_DEFER_MAX];
   uint32_t ns_pidfd_joined; /* CLONE_NEW* types NS_PIDFD joined; the NAMESPACE group skips them */
   int have_go;              /* MSG_GO arrived */
   int dumpable_until_go;    /* unprivileged runtime + new user namespace: see th_child_main */
@@ -102,6 +113,12 @@ int th_fail_complete(struct th_child *c, int err, ...) __attribute__((sentinel))
 /** In a freshly cloned init (second fork): parent-death signal, parent check, new session. */
 void th_child_adopt(struct th_child *c);
 
+/**
+ * Pivot-first (after PIVOT, in the intermediate): join or create the pid namespace, clone init,
+ * report its pid and exit. Returns 0 in init, which then waits for its own GO; negative on failure.
+ */
+int th_birth_init(struct th_child *c);
+
 /** Raw clone(2) that returns twice like fork, without glibc's fork handlers and locks. */
 pid_t th_raw_clone(unsigned long flags);
 
@@ -149,6 +166,12 @@ int th_op_io_priority(struct th_child *c, const struct th_op *op);
 int th_op_personality(struct th_child *c, const struct th_op *op);
 int th_op_time_offsets(struct th_child *c, const struct th_op *op);
 int th_op_idmap_mount(struct th_child *c, const struct th_op *op);
+/** Pivot-first: whether a MOUNT or IDMAP_MOUNT must wait for init (see mounts.c). */
+int th_mount_must_defer(const struct th_child *c, const struct th_op *op);
+/** Pivot-first, in the intermediate: resolve and check the mount point, clone a bind's source. */
+int th_mount_defer(struct th_child *c, const struct th_op *op);
+/** Pivot-first, in init after pivot_root: attach one deferred mount (index into c->deferred). */
+int th_mount_deferred(struct th_child *c, unsigned k);
 int th_op_console(struct th_child *c, const struct th_op *op);
 int th_op_sysctl(struct th_child *c, const struct th_op *op);
 int th_op_oom_score_adj(struct th_child *c, const struct th_op *op);

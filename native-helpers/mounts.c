@@ -182,61 +182,99 @@ int th_op_rootfs(struct th_child *c, const struct th_op *op) {
   return 0;
 }
 
-int th_op_mount(struct th_child *c, const struct th_op *op) {
-  const struct th_field *f = op->f;
-  const char *src = f[TH_MOUNT_SOURCE].s, *dst = f[TH_MOUNT_DESTINATION].s, *type = f[TH_MOUNT_FSTYPE].s;
-  unsigned long flags = f[TH_MOUNT_FLAGS].u64 & ~(uint64_t)TH_PROPAGATION;
-  uint64_t prop = f[TH_MOUNT_PROPAGATION].u64, set = f[TH_MOUNT_REC_ATTR_SET].u64, clr = f[TH_MOUNT_REC_ATTR_CLR].u64;
-  int bind = (flags & MS_BIND) != 0;
-  const char *how = bind ? " (bind)" : " (type ";
-  const char *how_end = bind ? "" : ")";
-  const char *shown_type = bind ? "" : type;
-  char h[TH_NUM_BYTES], h2[TH_NUM_BYTES], tgt[32];
+/* What a failing MOUNT's messages say about it: " (bind)" or " (type <fstype>)". */
+struct th_mount_desc {
+  const char *src, *dst, *how, *type, *how_end;
+  int bind;
+};
 
+static struct th_mount_desc th_mount_describe(const struct th_op *op) {
+  const struct th_field *f = op->f;
+  struct th_mount_desc d = {f[TH_MOUNT_SOURCE].s,
+                            f[TH_MOUNT_DESTINATION].s,
+                            " (type ",
+                            f[TH_MOUNT_FSTYPE].s,
+                            ")",
+                            (f[TH_MOUNT_FLAGS].u64 & MS_BIND) != 0};
+  if (d.bind) d.how = " (bind)", d.type = "", d.how_end = "";
+  return d;
+}
+
+/* Resolve (creating it) and check a MOUNT's mount point; the O_PATH fd, or negative after th_fail. */
+static int th_mount_point(struct th_child *c, const struct th_op *op) {
+  const struct th_field *f = op->f;
+  struct th_mount_desc d = th_mount_describe(op);
   enum th_create_kind kind = f[TH_MOUNT_KIND].u32 == TH_MOUNT_KIND_FILE ? TH_CREATE_FILE : TH_CREATE_DIR;
   if (f[TH_MOUNT_KIND].u32 == TH_MOUNT_KIND_AUTO) {
     struct stat st;
-    if (stat(src, &st) < 0) return th_fail(c, errno, "mount ", src, " to ", dst, how, shown_type, how_end, NULL);
+    if (stat(d.src, &st) < 0) return th_fail(c, errno, "mount ", d.src, " to ", d.dst, d.how, d.type, d.how_end, NULL);
     kind = S_ISDIR(st.st_mode) ? TH_CREATE_DIR : TH_CREATE_FILE;
   }
-  int fd = th_resolve_create(c, dst, kind);
-  if (fd < 0) return th_fail(c, -fd, "create mount point ", dst, " in rootfs", NULL);
-  int is_proc = bind ? th_is_procfs(src, -1) : th_streq(type, "proc");
-  int bad = th_check_proc_dest(c, fd, dst, is_proc);
+  int fd = th_resolve_create(c, d.dst, kind);
+  if (fd < 0) return th_fail(c, -fd, "create mount point ", d.dst, " in rootfs", NULL);
+  int is_proc = d.bind ? th_is_procfs(d.src, -1) : th_streq(d.type, "proc");
+  int bad = th_check_proc_dest(c, fd, d.dst, is_proc);
   if (bad < 0) {
     close(fd);
     return bad;
   }
-  int rc;
-  if (bind)
-    rc = mount(src, th_fd_path(tgt, fd), NULL, MS_BIND | (flags & MS_REC), NULL);
-  else
-    rc = mount(src[0] ? src : NULL, th_fd_path(tgt, fd), type[0] ? type : NULL, flags,
-               f[TH_MOUNT_DATA].len ? f[TH_MOUNT_DATA].s : NULL);
-  int e = errno;
-  close(fd);
-  if (rc < 0) return th_fail(c, e, "mount ", src, " to ", dst, how, shown_type, how_end, NULL);
+  return fd;
+}
 
-  fd = th_resolve(c, dst, O_PATH, 0);
-  if (fd < 0) return th_fail(c, -fd, "open ", dst, " after mounting it", NULL);
+/*
+ * What follows the mount itself: the flags of a bind (a bind remount), the propagation, and the
+ * recursive attributes, on the mount point resolved again (the old fd names the directory
+ * underneath the new mount). Through /proc/self/fd before pivot_root; by fd alone after it
+ * (by_fd: a deferred mount, when the container's /proc may not be mounted yet), with
+ * mount_setattr, which changes only the attributes it is given, so locked flags stay as they are.
+ */
+static int th_mount_finish(struct th_child *c, const struct th_op *op, int by_fd) {
+  const struct th_field *f = op->f;
+  struct th_mount_desc d = th_mount_describe(op);
+  unsigned long flags = f[TH_MOUNT_FLAGS].u64 & ~(uint64_t)TH_PROPAGATION;
+  uint64_t prop = f[TH_MOUNT_PROPAGATION].u64, set = f[TH_MOUNT_REC_ATTR_SET].u64, clr = f[TH_MOUNT_REC_ATTR_CLR].u64;
+  char h[TH_NUM_BYTES], h2[TH_NUM_BYTES], tgt[32];
+  int rc;
+  int fd = th_resolve(c, d.dst, O_PATH, 0);
+  if (fd < 0) return th_fail(c, -fd, "open ", d.dst, " after mounting it", NULL);
   th_fd_path(tgt, fd);
   unsigned long rest = flags & ~(unsigned long)(MS_BIND | MS_REC | MS_REMOUNT);
-  if (bind && rest != 0 && mount(NULL, tgt, NULL, MS_BIND | MS_REMOUNT | rest | th_kept_flags(fd, rest), NULL) < 0) {
-    rc = th_fail(c, errno, "remount ", dst, " (bind, flags ", th_hexs(h, rest), ")", NULL);
-    goto out;
+  if (d.bind && rest != 0) {
+    if (by_fd) {
+      static const unsigned long ms[] = {MS_RDONLY,  MS_NOSUID,     MS_NODEV,    MS_NOEXEC,
+                                         MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_STRICTATIME};
+      static const uint64_t at[] = {MOUNT_ATTR_RDONLY,   MOUNT_ATTR_NOSUID,     MOUNT_ATTR_NODEV,
+                                    MOUNT_ATTR_NOEXEC,   MOUNT_ATTR_NOATIME,    MOUNT_ATTR_NODIRATIME,
+                                    MOUNT_ATTR_RELATIME, MOUNT_ATTR_STRICTATIME};
+      struct mount_attr attr = {0};
+      for (unsigned i = 0; i < sizeof ms / sizeof ms[0]; i++)
+        if (rest & ms[i]) attr.attr_set |= at[i];
+      if (attr.attr_set & MOUNT_ATTR__ATIME) attr.attr_clr |= MOUNT_ATTR__ATIME;
+      rc = attr.attr_set == 0 ? 0 : (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &attr, sizeof attr);
+    } else {
+      rc = mount(NULL, tgt, NULL, MS_BIND | MS_REMOUNT | rest | th_kept_flags(fd, rest), NULL);
+    }
+    if (rc < 0) {
+      rc = th_fail(c, errno, "remount ", d.dst, " (bind, flags ", th_hexs(h, rest), ")", NULL);
+      goto out;
+    }
   }
   static const unsigned long kinds[] = {MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE};
   for (unsigned i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
     if (!(prop & kinds[i])) continue;
-    if (mount(NULL, tgt, NULL, kinds[i] | (prop & MS_REC), NULL) < 0) {
-      rc = th_fail(c, errno, "set the propagation of ", dst, " to ", th_hexs(h, kinds[i] | (prop & MS_REC)), NULL);
+    struct mount_attr attr = {.propagation = kinds[i]};
+    rc = by_fd ? (int)syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | ((prop & MS_REC) ? AT_RECURSIVE : 0), &attr,
+                              sizeof attr)
+               : mount(NULL, tgt, NULL, kinds[i] | (prop & MS_REC), NULL);
+    if (rc < 0) {
+      rc = th_fail(c, errno, "set the propagation of ", d.dst, " to ", th_hexs(h, kinds[i] | (prop & MS_REC)), NULL);
       goto out;
     }
   }
   if ((set | clr) != 0) {
     struct mount_attr attr = {.attr_set = set, .attr_clr = clr};
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0) {
-      rc = th_fail(c, errno, "set mount attributes of ", dst, " (set ", th_hexs(h, set), ", clear ", th_hexs(h2, clr),
+      rc = th_fail(c, errno, "set mount attributes of ", d.dst, " (set ", th_hexs(h, set), ", clear ", th_hexs(h2, clr),
                    ")", NULL);
       goto out;
     }
@@ -245,6 +283,158 @@ int th_op_mount(struct th_child *c, const struct th_op *op) {
 out:
   close(fd);
   return rc;
+}
+
+int th_op_mount(struct th_child *c, const struct th_op *op) {
+  const struct th_field *f = op->f;
+  struct th_mount_desc d = th_mount_describe(op);
+  unsigned long flags = f[TH_MOUNT_FLAGS].u64 & ~(uint64_t)TH_PROPAGATION;
+  char tgt[32];
+  int fd = th_mount_point(c, op);
+  if (fd < 0) return fd;
+  int rc;
+  if (d.bind)
+    rc = mount(d.src, th_fd_path(tgt, fd), NULL, MS_BIND | (flags & MS_REC), NULL);
+  else
+    rc = mount(d.src[0] ? d.src : NULL, th_fd_path(tgt, fd), d.type[0] ? d.type : NULL, flags,
+               f[TH_MOUNT_DATA].len ? f[TH_MOUNT_DATA].s : NULL);
+  int e = errno;
+  close(fd);
+  if (rc < 0) return th_fail(c, e, "mount ", d.src, " to ", d.dst, d.how, d.type, d.how_end, NULL);
+  return th_mount_finish(c, op, 0);
+}
+
+/*
+ * Pivot-first (th_birth_init): the intermediate does the mounts, but it is not in the container's
+ * pid namespace, and a procfs shows the pid namespace of the task that mounts it. So proc mounts,
+ * and cgroup filesystems (their root is the mounting task's cgroup namespace, which init creates
+ * after joining its cgroup), wait for init; so does every mount on or under one of them, to keep
+ * the plan's order there. Destinations are normalized by the runtime (containerPath).
+ */
+static const char *th_mount_dest(const struct th_op *op) {
+  return op->code == TH_OP_MOUNT ? op->f[TH_MOUNT_DESTINATION].s : op->f[TH_IDMAP_MOUNT_DESTINATION].s;
+}
+
+static int th_path_under(const char *p, const char *dir) {
+  if (dir[0] == '/' && dir[1] == '\0') return 1;
+  while (*dir && *dir == *p) dir++, p++;
+  return *dir == '\0' && (*p == '\0' || *p == '/');
+}
+
+/* A mount on or under an earlier deferred one: its mount point exists only once that is mounted. */
+static int th_under_deferred(const struct th_child *c, const struct th_op *op) {
+  for (unsigned k = 0; k < c->n_deferred; k++)
+    if (th_path_under(th_mount_dest(op), th_mount_dest(c->deferred[k].op))) return 1;
+  return 0;
+}
+
+int th_mount_must_defer(const struct th_child *c, const struct th_op *op) {
+  if (op->code == TH_OP_MOUNT && !(op->f[TH_MOUNT_FLAGS].u64 & MS_BIND)) {
+    const char *t = op->f[TH_MOUNT_FSTYPE].s;
+    if (th_streq(t, "proc") || th_streq(t, "cgroup") || th_streq(t, "cgroup2")) return 1;
+  }
+  return th_under_deferred(c, op);
+}
+
+static int th_idmap_point(struct th_child *c, const struct th_op *op);
+
+/*
+ * In the intermediate, before pivot_root: everything of the mount that needs the host's view.
+ * A bind's source, a host path, is cloned into a detached tree (open_tree), since after
+ * pivot_root it cannot be named. A mount point that exists now (not under another deferred
+ * mount) is resolved, created and checked now, while /proc/self/fd, which the check reads, is
+ * there; the others are resolved by init once the mount they lie in is there. Init gets the fds
+ * by the clone and closes them as it mounts.
+ */
+int th_mount_defer(struct th_child *c, const struct th_op *op) {
+  char n[TH_NUM_BYTES];
+  if (c->n_deferred >= TH_DEFER_MAX)
+    return th_fail_complete(c, E2BIG, "more than ", th_u64s(n, TH_DEFER_MAX),
+                            " mounts on or under proc and cgroup mounts in a shared pid namespace", NULL);
+  int tree = -1, fd = -1, later = th_under_deferred(c, op);
+  if (op->code == TH_OP_IDMAP_MOUNT) {
+    tree = (int)op->f[TH_IDMAP_MOUNT_TREE_FD].u32;
+    if (!later && (fd = th_idmap_point(c, op)) < 0) return fd;
+  } else {
+    struct th_mount_desc d = th_mount_describe(op);
+    if (!later && (fd = th_mount_point(c, op)) < 0) return fd;
+    if (d.bind) {
+      unsigned rec = (op->f[TH_MOUNT_FLAGS].u64 & MS_REC) ? AT_RECURSIVE : 0;
+      tree = (int)syscall(SYS_open_tree, AT_FDCWD, d.src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | rec);
+      if (tree < 0) {
+        int e = errno;
+        if (fd >= 0) close(fd);
+        return th_fail(c, e, "mount ", d.src, " to ", d.dst, " (bind): clone the source (open_tree)", NULL);
+      }
+    }
+  }
+  c->deferred[c->n_deferred].op = op;
+  c->deferred[c->n_deferred].dst_fd = fd;
+  c->deferred[c->n_deferred].tree_fd = tree;
+  c->n_deferred++;
+  return 0;
+}
+
+/* In init: the mount point of a mount under another deferred one, resolved and checked now. */
+static int th_deferred_point(struct th_child *c, const struct th_op *op, int tree) {
+  const struct th_field *f = op->f;
+  int idmap = op->code == TH_OP_IDMAP_MOUNT;
+  uint32_t k = idmap ? f[TH_IDMAP_MOUNT_KIND].u32 : f[TH_MOUNT_KIND].u32;
+  const char *src = idmap ? f[TH_IDMAP_MOUNT_SOURCE].s : f[TH_MOUNT_SOURCE].s, *dst = th_mount_dest(op);
+  enum th_create_kind kind = k == TH_MOUNT_KIND_FILE ? TH_CREATE_FILE : TH_CREATE_DIR;
+  struct stat st;
+  if (k == TH_MOUNT_KIND_AUTO && tree >= 0) {
+    if (fstat(tree, &st) < 0) return th_fail(c, errno, "mount ", src, " to ", dst, ": stat the source", NULL);
+    kind = S_ISDIR(st.st_mode) ? TH_CREATE_DIR : TH_CREATE_FILE;
+  }
+  int fd = th_resolve_create(c, dst, kind);
+  if (fd < 0) return th_fail(c, -fd, "create mount point ", dst, " in rootfs", NULL);
+  int is_proc = tree >= 0 ? th_is_procfs("", tree) : th_streq(f[TH_MOUNT_FSTYPE].s, "proc");
+  int bad = th_check_proc_dest(c, fd, dst, is_proc);
+  if (bad < 0) {
+    close(fd);
+    return bad;
+  }
+  return fd;
+}
+
+/*
+ * In init, after pivot_root: attach a deferred mount. A tree (a bind's clone, an idmapped tree)
+ * is moved onto the mount point's fd; a new filesystem is mounted through the working directory,
+ * since /proc/self/fd does not exist before the container's /proc is mounted.
+ */
+int th_mount_deferred(struct th_child *c, unsigned k) {
+  const struct th_op *op = c->deferred[k].op;
+  int fd = c->deferred[k].dst_fd, tree = c->deferred[k].tree_fd, rc, e;
+  c->deferred[k].dst_fd = c->deferred[k].tree_fd = -1;
+  if (fd < 0 && (fd = th_deferred_point(c, op, tree)) < 0) {
+    if (tree >= 0) close(tree);
+    return fd;
+  }
+  if (tree >= 0) {
+    rc = (int)syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+    e = errno;
+    close(tree);
+  } else {
+    const struct th_field *f = op->f;
+    const char *src = f[TH_MOUNT_SOURCE].s, *type = f[TH_MOUNT_FSTYPE].s;
+    rc = fchdir(fd);
+    if (rc == 0)
+      rc = mount(src[0] ? src : NULL, ".", type[0] ? type : NULL, f[TH_MOUNT_FLAGS].u64 & ~(uint64_t)TH_PROPAGATION,
+                 f[TH_MOUNT_DATA].len ? f[TH_MOUNT_DATA].s : NULL);
+    e = errno;
+    if (chdir("/") < 0 && rc == 0) rc = -1, e = errno;
+  }
+  close(fd);
+  if (op->code == TH_OP_IDMAP_MOUNT) {
+    if (rc < 0)
+      return th_fail(c, e, "mount ", op->f[TH_IDMAP_MOUNT_SOURCE].s, " to ", th_mount_dest(op),
+                     " (idmapped bind, move_mount)", NULL);
+    return 0;
+  }
+  struct th_mount_desc d = th_mount_describe(op);
+  if (rc < 0) return th_fail(c, e, "mount ", d.src, " to ", d.dst, d.how, d.type, d.how_end, NULL);
+  return th_mount_finish(c, op, 1);
 }
 
 /*
@@ -360,11 +550,8 @@ int th_op_root_readonly(struct th_child *c, const struct th_op *op) {
 #define MOUNT_ATTR_IDMAP 0x00100000
 #endif
 
-/*
- * An idmapped bind mount: the runtime made the detached tree (tsrun_idmapped_tree), we move it
- * straight onto the O_PATH fd of the mount point resolved inside the rootfs.
- */
-int th_op_idmap_mount(struct th_child *c, const struct th_op *op) {
+/* Resolve (creating it) and check an IDMAP_MOUNT's mount point; closes the tree on failure. */
+static int th_idmap_point(struct th_child *c, const struct th_op *op) {
   const struct th_field *f = op->f;
   const char *src = f[TH_IDMAP_MOUNT_SOURCE].s, *dst = f[TH_IDMAP_MOUNT_DESTINATION].s;
   int tree = (int)f[TH_IDMAP_MOUNT_TREE_FD].u32;
@@ -382,9 +569,22 @@ int th_op_idmap_mount(struct th_child *c, const struct th_op *op) {
     close(tree);
     return bad;
   }
+  return fd;
+}
+
+/*
+ * An idmapped bind mount: the runtime made the detached tree (tsrun_idmapped_tree), we move it
+ * straight onto the O_PATH fd of the mount point resolved inside the rootfs.
+ */
+int th_op_idmap_mount(struct th_child *c, const struct th_op *op) {
+  const struct th_field *f = op->f;
+  int tree = (int)f[TH_IDMAP_MOUNT_TREE_FD].u32;
+  int fd = th_idmap_point(c, op);
+  if (fd < 0) return fd;
   int rc = 0;
   if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-    rc = th_fail(c, errno, "mount ", src, " to ", dst, " (idmapped bind, move_mount)", NULL);
+    rc = th_fail(c, errno, "mount ", f[TH_IDMAP_MOUNT_SOURCE].s, " to ", f[TH_IDMAP_MOUNT_DESTINATION].s,
+                 " (idmapped bind, move_mount)", NULL);
   close(fd);
   close(tree);
   return rc;

@@ -9,7 +9,9 @@
  * Second fork: joining a pid namespace and creating a time namespace only affect the caller's
  * children (pid_namespaces(7), time_namespaces(7)). The intermediate (this process, cloned with
  * no CLONE_NEW* flags) joins, unshares, clones init with CLONE_PARENT so init is the runtime's
- * child as well, reports init's pid (MSG_PID) and exits.
+ * child as well, reports init's pid (MSG_PID) and exits. Pivot-first (a plan with a pivot_root
+ * or move), it reports its own pid instead, runs the plan up to PIVOT itself, and only then joins
+ * or creates the pid namespace and clones init (th_birth_init).
  */
 #include "child.h"
 
@@ -29,6 +31,15 @@ static int th_join_pass(struct th_child *c, const struct th_op **ops, int *fds, 
     uint32_t t = ops[i]->f[TH_NAMESPACE_NSTYPE].u32;
     int want = t == CLONE_NEWUSER ? 0 : t == CLONE_NEWNS ? 2 : 1;
     if (want != pass) continue;
+    /* Pivot-first: the pid namespace is joined right before init's clone (th_birth_init), so that
+       the hooks this process starts before pivot_root are not seen from it. Not when the plan
+       creates a user namespace: the join needs this process's capabilities over the namespace's
+       owner, which the new user namespace takes away. */
+    if (t == CLONE_NEWPID && c->pivot_first && !(c->create_flags & CLONE_NEWUSER)) {
+      c->pidns_fd = fds[i];
+      fds[i] = -1;
+      continue;
+    }
     if (setns(fds[i], (int)t) < 0)
       return th_fail(c, errno, "join ", th_plan_ns_name(t), " namespace ", ops[i]->f[TH_NAMESPACE_PATH].s, NULL);
   }
@@ -55,7 +66,8 @@ static int th_join(struct th_child *c) {
   }
   for (int pass = 0; pass < 3 && rc == 0; pass++) rc = th_join_pass(c, ops, fds, n, pass);
 out:
-  for (unsigned i = 0; i < n; i++) close(fds[i]);
+  for (unsigned i = 0; i < n; i++)
+    if (fds[i] >= 0) close(fds[i]);
   return rc;
 }
 
@@ -133,9 +145,17 @@ int th_op_namespace(struct th_child *c, const struct th_op *op) {
   if (!c->second_fork) return 0;
 
   char h[TH_NUM_BYTES];
-  if (c->create_flags != 0 && unshare((int)c->create_flags) < 0)
-    return th_fail(c, errno, "unshare namespaces (flags ", th_hexs(h, c->create_flags), ")", NULL);
+  /* Pivot-first: a new pid namespace waits for init's clone too (its first child is its init). */
+  uint64_t now = c->create_flags & ~(uint64_t)(c->pivot_first ? CLONE_NEWPID : 0);
+  if (now != 0 && unshare((int)now) < 0)
+    return th_fail(c, errno, "unshare namespaces (flags ", th_hexs(h, now), ")", NULL);
+  /* Before any child enters the new time namespace, which fixes its offsets. */
   if ((c->create_flags & CLONE_NEWTIME) && (rc = th_time_offsets(c)) < 0) return rc;
+  if (c->pivot_first) {
+    /* The runtime writes the id maps of the user namespace created here to this process. */
+    rc = th_sync_send(c->sync_fd, TH_MSG_PID, 0, 0, (int32_t)getpid(), NULL, 0);
+    return rc < 0 ? th_fail(c, -rc, "tell the runtime the namespaces are ready", NULL) : 0;
+  }
   pid_t pid = th_clone_init(c, CLONE_PARENT | SIGCHLD);
   if (pid < 0) return th_fail(c, errno, "clone init (flags ", th_hexs(h, CLONE_PARENT | SIGCHLD), ")", NULL);
   if (pid > 0) {
@@ -147,6 +167,44 @@ int th_op_namespace(struct th_child *c, const struct th_op *op) {
     _exit(0);
   }
   /* init: the parent-death signal does not survive clone, and the session is ours to start. */
+  th_child_adopt(c);
+  return 0;
+}
+
+/*
+ * Pivot-first: the intermediate (never in the container's pid namespace: setns and unshare of a
+ * pid namespace only affect children) has done everything up to pivot_root, so init's root and
+ * working directory are the container's from its first instant, and the mount namespace it could
+ * be entered through holds the container's root alone. Join or create the pid namespace, clone
+ * init, report its pid and exit.
+ */
+int th_birth_init(struct th_child *c) {
+  char h[TH_NUM_BYTES];
+  if (c->pidns_fd >= 0) {
+    int e = setns(c->pidns_fd, CLONE_NEWPID) < 0 ? errno : 0;
+    close(c->pidns_fd);
+    c->pidns_fd = -1;
+    if (e != 0) {
+      const char *path = "";
+      for (uint32_t i = 0; i < c->plan->n; i++) {
+        const struct th_op *op = &c->plan->ops[i];
+        if (op->code == TH_OP_NAMESPACE && op->f[TH_NAMESPACE_NSTYPE].u32 == CLONE_NEWPID)
+          path = op->f[TH_NAMESPACE_PATH].s;
+      }
+      return th_fail(c, e, "join pid namespace ", path, NULL);
+    }
+  }
+  if ((c->create_flags & CLONE_NEWPID) && unshare(CLONE_NEWPID) < 0)
+    return th_fail(c, errno, "unshare namespaces (flags ", th_hexs(h, CLONE_NEWPID), ")", NULL);
+  pid_t pid = th_clone_init(c, CLONE_PARENT | SIGCHLD);
+  if (pid < 0) return th_fail(c, errno, "clone init (flags ", th_hexs(h, CLONE_PARENT | SIGCHLD), ")", NULL);
+  if (pid > 0) {
+    if (th_sync_send(c->sync_fd, TH_MSG_PID, 0, 0, (int32_t)pid, NULL, 0) < 0) {
+      kill(pid, SIGKILL);
+      _exit(1);
+    }
+    _exit(0);
+  }
   th_child_adopt(c);
   return 0;
 }

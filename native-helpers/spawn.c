@@ -1,7 +1,8 @@
 /*
  * tsrun_spawn: decode and check the plan, clone init, and (with a second fork) learn init's pid
- * from the intermediate. Runs on the Node main thread, which it blocks only for the decode,
- * the clone and, with a second fork, the intermediate's few syscalls.
+ * from the intermediate; pivot-first, the intermediate's own pid once its namespaces exist.
+ * Runs on the Node main thread, which it blocks only for the decode, the clone and, with a
+ * second fork, the intermediate's few syscalls.
  *
  * The clone is a raw syscall (not fork(3)): no atfork handlers run, and the child continues on
  * a copy of this stack only as far as the exec of the sealed stage (stage.h). All signals are
@@ -120,6 +121,37 @@ static int th_await_init(pid_t mid, int fd, pid_t *init, char *err, size_t errle
   return 0;
 }
 
+/*
+ * Pivot-first second fork: the intermediate stays, and sends MSG_PID with its own pid once it has
+ * joined and created the namespaces (the runtime writes the id maps to it). Init's pid follows on
+ * the sync socket later, for the runtime to read. On failure the intermediate is killed and reaped.
+ */
+static int th_await_ready(pid_t mid, int fd, char *err, size_t errlen) {
+  uint8_t buf[TH_MSG_HEADER_BYTES + TH_MSG_MAX + 1];
+  char et[128];
+  int rc = th_sync_recv(fd, TH_PID_TIMEOUT_MS, buf, sizeof buf - 1);
+  if (rc > 0 && th_sync_u32(buf, 0) == TH_MSG_PID && (pid_t)th_sync_u32(buf, 12) == mid) return 0;
+  if (rc > 0 && th_sync_u32(buf, 0) == TH_MSG_ERROR) {
+    int e = (int)th_sync_u32(buf, 8), complete = (int)th_sync_u32(buf, 12);
+    buf[rc] = '\0';
+    if (complete || e <= 0)
+      th_errf(err, errlen, "%s", (char *)buf + TH_MSG_HEADER_BYTES);
+    else
+      th_errf(err, errlen, "%s: %s", (char *)buf + TH_MSG_HEADER_BYTES, th_errtext(e, et, sizeof et));
+    rc = e > 0 ? -e : -EIO;
+  } else if (rc > 0) {
+    th_errf(err, errlen, "waiting for the set-up process: unexpected message type %u", th_sync_u32(buf, 0));
+    rc = -EPROTO;
+  } else if (rc == 0) {
+    th_errf(err, errlen, "the set-up process exited before it was ready");
+    rc = -ECHILD;
+  } else {
+    th_errf(err, errlen, "waiting for the set-up process: %s", th_errtext(-rc, et, sizeof et));
+  }
+  th_kill_reap(mid);
+  return rc;
+}
+
 int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint32_t errlen) {
   struct th_plan p;
   char et[128];
@@ -175,7 +207,13 @@ int tsrun_spawn(const uint8_t *plan, uint32_t len, int32_t *out, char *err, uint
     th_errf(err, errlen, "clone (flags 0x%lx): %s", flags, th_errtext(e, et, sizeof et));
     return -e;
   }
-  if (c->second_fork) {
+  if (c->pivot_first) {
+    rc = th_await_ready(pid, sv[0], err, errlen);
+    if (rc < 0) {
+      close(sv[0]);
+      return rc;
+    }
+  } else if (c->second_fork) {
     pid_t init = 0;
     rc = th_await_init(pid, sv[0], &init, err, errlen);
     if (rc < 0) {

@@ -5,7 +5,12 @@
  * TsrunErrors the same way:
  *
  *   GO ─▶ { CONSOLE_FD → onConsole, SECCOMP_FD → onSeccomp, HOOKS → onHooks then RESUME (ABORT
- *          if it throws) }* ─▶ CREATED (done) | ERROR (childError) | EOF (childVanished)
+ *          if it throws), PID → onPid then GO again }* ─▶ CREATED (done) | ERROR (childError)
+ *          | EOF (childVanished)
+ *
+ * PID comes only from a create whose init is born after pivot_root (a joined pid namespace, see
+ * docs/native-helper.md): the set-up process that was spawned reports init's pid and exits, and
+ * init waits for a GO of its own.
  *
  * An fd that came with any other message is closed here; a message the caller has no handler for
  * is an Internal error (the plan and this loop disagree).
@@ -37,6 +42,8 @@ export interface SyncHandlers {
   readonly onSeccomp: (fd: number) => void;
   /** HOOKS at a SYNC op: run the hooks of that stage; throwing aborts the child. */
   readonly onHooks?: (stage: number) => void;
+  /** PID: init was born with this host pid; returns the payload of init's own GO. */
+  readonly onPid?: (pid: number) => Buffer;
 }
 
 /**
@@ -46,9 +53,10 @@ export interface SyncHandlers {
  */
 export function runChildSync(child: native.Spawned, kind: ChildKind, goPayload: Buffer, h: SyncHandlers, timeoutMs = SYNC_TIMEOUT_MS): string {
   native.syncSend(child.syncFd, MSG.GO, goPayload);
+  let pid = child.pid;
   for (;;) {
     const msg = native.syncRecv(child.syncFd, timeoutMs);
-    if (msg === null) throw childVanished(child.pid, kind);
+    if (msg === null) throw childVanished(pid, kind);
     if (msg.type === MSG.CONSOLE_FD) {
       h.onConsole(msg.fd);
       continue;
@@ -58,6 +66,11 @@ export function runChildSync(child: native.Spawned, kind: ChildKind, goPayload: 
       continue;
     }
     if (msg.fd >= 0) fs.closeSync(msg.fd);
+    if (msg.type === MSG.PID && h.onPid !== undefined) {
+      pid = msg.value;
+      native.syncSend(child.syncFd, MSG.GO, h.onPid(pid));
+      continue;
+    }
     if (msg.type === MSG.CREATED) return msg.payload.toString('utf8');
     if (msg.type === MSG.ERROR) throw childError(msg, kind);
     if (msg.type === MSG.HOOKS && h.onHooks !== undefined) {
@@ -70,7 +83,7 @@ export function runChildSync(child: native.Spawned, kind: ChildKind, goPayload: 
       native.syncSend(child.syncFd, MSG.RESUME);
       continue;
     }
-    throw new TsrunError('Internal', `unexpected sync message type ${msg.type} from the ${kind.noun} (pid ${child.pid})`);
+    throw new TsrunError('Internal', `unexpected sync message type ${msg.type} from the ${kind.noun} (pid ${pid})`);
   }
 }
 

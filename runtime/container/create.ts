@@ -195,21 +195,36 @@ export function createContainer(opts: CreateOptions): ContainerState {
       join?.close();
     }
     crashPoint('spawn');
-    const startTime = parseProcStat(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8'))?.startTime ?? '';
-    record = { ...record, pid: child.pid, pidStartTime: startTime, namespaces: namespaceLinks(child.pid), cgroupPath: cg ? cgroupPath : undefined };
-    writeState(opts.root, record, false);
+    // The record names the process to kill should this create die: init, or, when init is born
+    // only after pivot_root (a shared pid namespace: see docs/native-helper.md), the set-up
+    // process until init's pid arrives.
+    const ownPidNs = fs.readlinkSync('/proc/self/ns/pid');
+    const track = (pid: number): void => {
+      const startTime = parseProcStat(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'))?.startTime ?? '';
+      // The set-up process is in our pid namespace, which is no container's.
+      const { pid: pidNs, ...links } = namespaceLinks(pid);
+      const namespaces = pidNs !== undefined && pidNs !== ownPidNs ? { ...links, pid: pidNs } : links;
+      record = { ...record, pid, pidStartTime: startTime, namespaces, cgroupPath: cg ? cgroupPath : undefined };
+      writeState(opts.root, record, false);
+    };
+    track(child.pid);
     crashPoint('spawned');
-    const spawned = child;
+    const syncFd = child.syncFd;
     // runtime-spec: hooks in the runtime's namespace see init's host pid, hooks in the
-    // container's namespace see the pid as the container does.
-    const hookState = (status: string, pid = spawned.pid): HookState => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid, bundle, annotations });
+    // container's namespace see the pid as the container does. Before init exists, both get the
+    // set-up process's host pid: it is in every namespace of the container but the pid namespace.
+    let initPid = child.pid;
+    const hookState = (status: string, pid = initPid): HookState => ({ ociVersion: spec.ociVersion, id: opts.id, status, pid, bundle, annotations });
     if (createsUserNamespace(spec)) {
-      writeIdMaps(spawned.pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? [], process.getuid?.() !== 0);
+      writeIdMaps(child.pid, spec.linux?.uidMappings ?? [], spec.linux?.gidMappings ?? [], process.getuid?.() !== 0);
     }
-    const nsPid = innermostPid(spawned.pid);
-    const docs = Buffer.from(`${JSON.stringify(hookState('creating', nsPid))}\0${JSON.stringify(hookState('created', nsPid))}\0`);
-    opts.debug?.(`spawned init: host pid ${spawned.pid}, pid ${nsPid} in its namespace`);
-    const report = runChildSync(child, INIT, docs, {
+    const goDocs = (who: string): Buffer => {
+      const nsPid = innermostPid(initPid);
+      opts.debug?.(`${who}: host pid ${initPid}, pid ${nsPid} in its namespace`);
+      return Buffer.from(`${JSON.stringify(hookState('creating', nsPid))}\0${JSON.stringify(hookState('created', nsPid))}\0`);
+    };
+    const spawned = child;
+    const report = runChildSync(spawned, INIT, goDocs('spawned init (or the set-up process that clones it after pivot_root)'), {
       onConsole: (fd) => deliverConsole(opts.consoleSocket, opts.onConsole, fd),
       onSeccomp: (fd) => sendToSeccompAgent(spec, fd, hookState('creating')),
       onHooks: (stage) => {
@@ -219,6 +234,16 @@ export function createContainer(opts: CreateOptions): ContainerState {
         // createRuntime hooks run during create, so "creating".
         runHooks('prestart', spec.hooks?.prestart, hookState('created'));
         runHooks('createRuntime', spec.hooks?.createRuntime, hookState('creating'));
+      },
+      onPid: (pid) => {
+        // Init is born (after pivot_root); the set-up process that cloned it exits. Reap it, and
+        // give init its own GO, whose hook states carry its pid.
+        const setup = child?.pid ?? spawned.pid;
+        ignoring(['ECHILD'], () => void native.waitpid(setup));
+        child = { pid, syncFd };
+        initPid = pid;
+        track(initPid);
+        return goDocs('init born after pivot_root');
       },
     });
     opts.debug?.(`init reports: ${report}`);

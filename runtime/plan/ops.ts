@@ -27,10 +27,13 @@
  *   msg := type:u32 stage:u32 errno:i32 value:i32 payload
  *
  *   runtime (tsrun_spawn in C, then JS)   child (init)
- *     | <──── PID (value = init pid) ──── |   second fork only; consumed inside tsrun_spawn
+ *     | <──── PID (value = init pid) ──── |   second fork only; consumed inside tsrun_spawn (with a
+ *     |                                   |   pivot-first one: the set-up process's own pid)
  *     | ──── GO (payload: hook states) ─> |   the child waits for it after the NAMESPACE ops
  *     | <──── HOOKS (stage) ───────────── |   at a SYNC op: run createRuntime/prestart hooks
  *     | ──── RESUME or ABORT ────────────>|   ABORT: the child exits quietly (the runtime knows why)
+ *     | <──── PID (value = init pid) ──── |   pivot-first second fork: init is born after PIVOT,
+ *     | ──── GO (payload: hook states) ─> |   and waits for a GO of its own (states with its pid)
  *     | <──── CONSOLE_FD (SCM_RIGHTS) ─── |   process.terminal: the pty master, for --console-socket
  *     | <──── SECCOMP_FD (SCM_RIGHTS) ─── |   filter with a listener: the runtime passes it on
  *     | <──── CREATED (payload: facts) ── |   set-up done; "dumpable=0 nspid=1"; init blocks on the fifo
@@ -48,7 +51,7 @@
  */
 
 /** Plan format version; bump on any change to ops, fields or messages. */
-export const PLAN_VERSION = 4;
+export const PLAN_VERSION = 5;
 
 /** Magic number at the start of every plan ("TSPL" little-endian). */
 export const PLAN_MAGIC = 0x4c505354;
