@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make test: lint, unit tests (no root), the C decoder's TAP test, a short fuzz run of the decoder,
+# make test: lint, unit tests (no root), the C decoders' TAP tests (plan, native shim), short fuzz runs of both decoders,
 # and integration tests (as root, real containers). Prints every runner's output, then one last line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -35,9 +35,15 @@ echo "== native"
 make -s test-native > "$out/native.tap" 2>&1
 tally native $?
 
+echo "== native shim"
+make -s test-native-shim > "$out/native-shim.tap" 2>&1
+tally native-shim $?
+
 echo "== fuzz"
 make -s fuzz > "$out/fuzz.tap" 2>&1
 tally fuzz $?
+make -s fuzz-shim > "$out/fuzz-shim.tap" 2>&1
+tally fuzz-shim $?
 
 if [ "$(id -u)" = 0 ]; then
   echo "== integration"
