@@ -37,6 +37,8 @@ export interface CallOptions {
   namespace?: string;
   /** deadline in ms from now */
   timeoutMs?: number;
+  /** a lease id: content and snapshots the call makes join it (containerd-lease header) */
+  lease?: string;
 }
 
 /** A gRPC failure: the status code and message as the server sent them. */
@@ -127,6 +129,7 @@ export function connectTsrund(socketPath: string, opts: { namespace?: string } =
     const md = new grpc.Metadata();
     const ns = o.namespace ?? opts.namespace ?? 'default';
     if (ns !== '') md.set('containerd-namespace', ns);
+    if (o.lease !== undefined && o.lease !== '') md.set('containerd-lease', o.lease);
     return md;
   };
   const callOptions = (o: CallOptions = {}): grpc.CallOptions =>

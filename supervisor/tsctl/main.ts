@@ -23,6 +23,8 @@ import { load, save } from './commands/save';
 import { history, image } from './commands/image';
 import { create, run } from './commands/run';
 import { volume } from './commands/volume';
+import { commit } from './commands/commit';
+import { build } from './commands/build';
 
 type Command = (ctx: Ctx, argv: readonly string[]) => Promise<number>;
 
@@ -57,6 +59,8 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   volume: { fn: volume, help: 'manage volumes (create, ls, inspect, rm, prune)' },
   network: { fn: network, help: 'manage networks (create, ls, inspect, rm, prune, connect, disconnect)' },
   port: { fn: port, help: 'list a container\'s published ports' },
+  commit: { fn: commit, help: 'create a new image from a container\'s changes' },
+  build: { fn: build, help: 'build an image from a Dockerfile' },
 };
 
 const GLOBAL: readonly OptionDef[] = [
