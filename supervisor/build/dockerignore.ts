@@ -64,7 +64,7 @@ export function parseDockerignore(text: string): IgnoreRules {
       line = line.slice(1).trim();
     }
     let cleaned = path.posix.normalize(line);
-    cleaned = cleaned.replace(/^\/+/, '');
+    cleaned = cleaned.replace(/^\/+/, '').replace(/\/+$/, '');
     if (cleaned === '' || cleaned === '.') continue;
     patterns.push({ re: toRegex(cleaned), exclusion, text: raw.trim() });
   }
@@ -82,9 +82,4 @@ export function isIgnored(rules: IgnoreRules, rel: string): boolean {
     if (candidates.some((c) => p.re.test(c))) ignored = !p.exclusion;
   }
   return ignored;
-}
-
-/** Could something under the directory `rel` be re-included by an exception (so it must be walked)? */
-export function mayReinclude(rules: IgnoreRules, rel: string): boolean {
-  return rules.patterns.some((p) => p.exclusion && (p.text.replace(/^!\s*\/?/, '').startsWith(`${rel}/`) || p.text.includes('**')));
 }

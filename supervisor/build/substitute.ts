@@ -112,6 +112,7 @@ class Lexer {
       this.i++;
       return this.vars.get(n) ?? '';
     }
+    if (this.i >= s.length) throw new TsrunError('InvalidArgument', `bad substitution in ${JSON.stringify(s)}: missing '}'`);
     const colon = s[this.i] === ':';
     if (colon) this.i++;
     const op = s[this.i];

@@ -63,9 +63,9 @@ FROM \${BASE} AS builder
 ARG GREETING=hello
 ENV OUT=/out \\
     MODE=build
-WORKDIR /work
+WORKDIR /src
 RUN echo "$GREETING from $MODE" > msg && mkdir -p $OUT && cp msg $OUT/
-COPY --chown=nobody:nogroup files/ /work/files/
+COPY --chown=nobody:nogroup files/ /src/files/
 
 FROM tsrunimg:base
 LABEL org.example.name="built image" version=1
@@ -88,6 +88,8 @@ CMD ["/app/msg"]
 if (why !== undefined) {
   t.plan(0, why);
 } else {
+  // a dozen real builds (each RUN a container, each COPY a snapshot mounted, diffed, committed)
+  t.setTimeout(900_000);
   t.before(async () => {
     e = await startTsctl(t);
     const work = path.join(e.d.sandbox, 'images');
@@ -146,7 +148,7 @@ if (why !== undefined) {
 
     const b = ok(t, ['build', '--target', 'builder', '--build-arg', 'GREETING=hi', '-t', 'app:builder', ctxDir]);
     t.match(b, /^Step 7\/7 : COPY/m, '--target stops after its stage');
-    t.equal(ok(t, ['run', '--rm', 'app:builder', 'sh', '-c', 'pwd; cat msg; stat -c "%u %g %n" files/a files/sub/b']), '/work\nhi from build\n65534 65534 files/a\n65534 65534 files/sub/b\n', 'WORKDIR, --build-arg, COPY --chown with names from the image');
+    t.equal(ok(t, ['run', '--rm', 'app:builder', 'sh', '-c', 'pwd; cat msg; stat -c "%u %g %n" files/a files/sub/b']), '/src\nhi from build\n65534 65534 files/a\n65534 65534 files/sub/b\n', 'WORKDIR, --build-arg, COPY --chown with names from the image');
   });
 
   t.test('the cache: hits, a changed file, --no-cache; by output and by layer digests', async (t) => {
@@ -167,9 +169,10 @@ if (why !== undefined) {
     t.equal(ok(t, ['run', '--rm', 'app:2', '/app/a.txt']), 'text a, changed\n');
     write('README.md', 'ignored, so no cache change\n');
     t.equal((ok(t, ['build', '-t', 'app:2', '--label', 'from.flag=yes', ctxDir]).match(/Using cache/g) ?? []).length, 21, 'a change to an ignored file invalidates nothing');
-    const nc = ok(t, ['build', '--no-cache', '-t', 'app:nc', '--label', 'from.flag=yes', ctxDir]);
+    const nc = ok(t, ['build', '--no-cache', '--target', 'builder', '-t', 'app:nc', ctxDir]);
     t.notMatch(nc, 'Using cache', '--no-cache');
-    t.not(inspect(t, 'app:nc').Id, now.Id, 'a new image');
+    t.match(nc, 'Running in', 'the RUN ran again');
+    t.not(inspect(t, 'app:nc').Id, inspect(t, 'app:builder').Id, 'a new image');
   });
 
   t.test('ONBUILD triggers run in the child build; scratch; SHELL; ARG scoping', async (t) => {
@@ -184,7 +187,7 @@ if (why !== undefined) {
     const so = ok(t, ['build', '--no-cache', '-f', sh, ctxDir]);
     t.match(so, /^\[\]$/m, 'a global ARG is not seen in a stage before ARG names it');
     t.match(so, /^\[global\]$/m, 'ARG NAME brings the global default into the stage');
-    t.match(so, /^\+ echo \[global\]$/m, 'SHELL changes the shell of shell-form RUN');
+    t.match(so, /^\+ echo '\[global\]'$/m, 'SHELL changes the shell of shell-form RUN (sh -x traces it)');
     t.match(so, /^Successfully built [0-9a-f]{12}$/m, 'an untagged build');
     const q = ok(t, ['build', '-q', '-f', sh, ctxDir]);
     t.match(q, /^sha256:[0-9a-f]{64}\n$/, '-q prints only the id');

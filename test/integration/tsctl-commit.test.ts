@@ -30,6 +30,8 @@ function snapshotKeys(): string[] {
 if (why !== undefined) {
   t.plan(0, why);
 } else {
+  // each commit diffs, gzips and unpacks a layer: slow on a loaded machine
+  t.setTimeout(600_000);
   t.before(async () => {
     e = await startTsctl(t);
     const work = path.join(e.d.sandbox, 'images');
