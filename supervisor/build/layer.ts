@@ -94,15 +94,22 @@ export function leasedClient(client: TsrundClient, lease: string): TsrundClient 
   };
 }
 
-/** Run `fn` under a fresh lease (an hour's gc.expire); the lease is deleted afterwards whatever happens. */
+/**
+ * Run `fn` under a fresh lease (an hour's gc.expire); the lease is deleted afterwards whatever
+ * happens. After a failure the collector runs before this returns, so the caller can promise that
+ * nothing is left; after success what the lease held is referenced and it runs in the background.
+ */
 export async function withLease<T>(client: TsrundClient, fn: (leased: TsrundClient, lease: string) => Promise<T>): Promise<T> {
   const id = `tsctl-${randomBytes(8).toString('hex')}`;
   const expire = formatRfc3339({ seconds: Math.floor(Date.now() / 1000) + 3600, nanos: 0 });
   await client.call('Leases', 'Create', { id, labels: { 'containerd.io/gc.expire': expire } });
+  let ok = false;
   try {
-    return await fn(leasedClient(client, id), id);
+    const r = await fn(leasedClient(client, id), id);
+    ok = true;
+    return r;
   } finally {
-    await client.call('Leases', 'Delete', { id, sync: true }).catch(() => undefined);
+    await client.call('Leases', 'Delete', { id, sync: !ok }).catch(() => undefined);
   }
 }
 
