@@ -214,7 +214,7 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
     };
 
     /** run `fn` with the rootfs of a stage or image (COPY --from), read-only view */
-    const withStageRoot = async <T>(from: string, fn: (dir: string) => Promise<T>): Promise<T> => {
+    const withStageRoot = async <T>(from: string, fn: (dir: string, id: string) => Promise<T>): Promise<T> => {
       const idx = /^\d+$/.test(from) ? Number(from) : byName.get(from.toLowerCase());
       const src = idx !== undefined ? done[idx] : await fromImage(from);
       if (src === undefined) throw new TsrunError('InvalidArgument', `COPY --from=${from}: no such stage before this one (stages are named with FROM … AS NAME)`);
@@ -223,7 +223,7 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
       const key = `build-view-${randomBytes(8).toString('hex')}`;
       const { mounts } = await lc.call<{ mounts: SnapshotMount[] }>('Snapshots', 'View', { snapshotter: SNAPSHOTTER, key, parent: top, labels: {} });
       try {
-        return await withMountedSnapshot(mounts, fn);
+        return await withMountedSnapshot(mounts, (dir) => fn(dir, src.id));
       } finally {
         await lc.call('Snapshots', 'Remove', { snapshotter: SNAPSHOTTER, key }).catch(() => undefined);
       }
@@ -361,10 +361,8 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
         return record(key, parent, state, layer);
       };
       if (from === undefined) return go({ dir: o.context, isContext: true, ignore: o.ignore }, 'context');
-      const f = processWord(from, vars, esc);
-      const idx = /^\d+$/.test(f) ? Number(f) : byName.get(f.toLowerCase());
-      const rootId = idx !== undefined ? (done[idx]?.id ?? '') : fullName(f);
-      return withStageRoot(f, (dir) => go({ dir, isContext: false }, `from:${rootId}`));
+      // keyed by the source's config digest: a stage rebuilt or an image re-tagged is a new source
+      return withStageRoot(processWord(from, vars, esc), (dir, id) => go({ dir, isContext: false }, `from:${id}`));
     }
 
     const final = done[targetIdx]!;
