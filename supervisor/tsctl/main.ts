@@ -26,6 +26,8 @@ import { volume } from './commands/volume';
 import { cp } from './commands/cp';
 import { diff } from './commands/diff';
 import { exportContainer } from './commands/export';
+import { commit } from './commands/commit';
+import { build } from './commands/build';
 
 type Command = (ctx: Ctx, argv: readonly string[]) => Promise<number>;
 
@@ -63,6 +65,8 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   diff: { fn: diff, help: 'list the files a container added (A), changed (C) and deleted (D)' },
   cp: { fn: cp, help: 'copy files between a container and the host (or a tar on stdin/stdout)' },
   export: { fn: exportContainer, help: 'write a container\'s file system as a tar archive' },
+  commit: { fn: commit, help: 'create a new image from a container\'s changes' },
+  build: { fn: build, help: 'build an image from a Dockerfile' },
 };
 
 const GLOBAL: readonly OptionDef[] = [
