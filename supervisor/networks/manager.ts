@@ -19,6 +19,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -191,7 +192,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
     }
   };
 
-  const isolationOf = (nets: readonly Network[]) => nets.map((n) => ({ bridge: n.bridge, internal: n.internal }));
+  const isolationOf = (nets: readonly Network[]) => nets.map((n) => ({ bridge: n.bridge, internal: n.internal, subnet: n.subnet }));
 
   async function createLocked(req: CreateRequest, bridge?: string): Promise<Network> {
     if (!NAME_RE.test(req.name)) throw new TsrunError('InvalidArgument', `invalid network name ${JSON.stringify(req.name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -293,19 +294,30 @@ export function createNetworks(opts: NetworkOptions): Networks {
       const clash = taken.find((t) => t.hostPort === p.hostPort && t.protocol === p.protocol && (t.hostIP === p.hostIP || t.hostIP === '0.0.0.0' || p.hostIP === '0.0.0.0'));
       if (clash !== undefined) throw new TsrunError('FailedPrecondition', `Bind for ${p.hostIP}:${p.hostPort} failed: port is already allocated`);
     }
-    if (p.protocol === 'udp') {
-      if (p.hostPort === 0) throw new TsrunError('InvalidArgument', `publish ${p.containerPort}/udp: give a host port for udp`);
-      return p;
-    }
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = net.createServer();
-      srv.once('error', (e: NodeJS.ErrnoException) => reject(new TsrunError('FailedPrecondition', `Bind for ${p.hostIP}:${p.hostPort} failed: ${e.code === 'EADDRINUSE' ? 'port is already allocated' : e.message}`)));
-      srv.listen({ host: p.hostIP, port: p.hostPort, exclusive: true }, () => {
-        const a = srv.address();
-        const got = typeof a === 'object' && a !== null ? a.port : 0;
-        srv.close(() => resolve(got));
-      });
-    });
+    const inUse = (e: NodeJS.ErrnoException) => new TsrunError('FailedPrecondition', `Bind for ${p.hostIP}:${p.hostPort} failed: ${e.code === 'EADDRINUSE' ? 'port is already allocated' : e.message}`);
+    // Bind and release: the port is free on the host now (port 0: the kernel picks a free one).
+    const port =
+      p.protocol === 'udp'
+        ? await new Promise<number>((resolve, reject) => {
+            const sock = dgram.createSocket('udp4');
+            sock.once('error', (e: NodeJS.ErrnoException) => {
+              sock.close();
+              reject(inUse(e));
+            });
+            sock.bind({ address: p.hostIP, port: p.hostPort, exclusive: true }, () => {
+              const got = sock.address().port;
+              sock.close(() => resolve(got));
+            });
+          })
+        : await new Promise<number>((resolve, reject) => {
+            const srv = net.createServer();
+            srv.once('error', (e: NodeJS.ErrnoException) => reject(inUse(e)));
+            srv.listen({ host: p.hostIP, port: p.hostPort, exclusive: true }, () => {
+              const a = srv.address();
+              const got = typeof a === 'object' && a !== null ? a.port : 0;
+              srv.close(() => resolve(got));
+            });
+          });
     return { ...p, hostPort: port };
   }
 
@@ -346,14 +358,13 @@ export function createNetworks(opts: NetworkOptions): Networks {
   /** DEL with the configuration the ADD used (in the cache), else the network's full list. */
   async function delEndpoint(att: AttachmentRecord, ep: Endpoint, n: Network | undefined): Promise<void> {
     const containerId = `${att.namespace}-${att.id}`;
-    const cached = listCache(cni.cacheDir).find((c) => c.containerId === containerId && c.ifName === ep.ifName);
+    const cached = listCache(cni.cacheDir, containerId).find((c) => c.ifName === ep.ifName);
     if (cached !== undefined) await delFromCache(cached, cni);
     else if (n !== undefined) await delNetworkList(confList(n, dataDir, { ports: true, mac: true }), { containerId, netns: att.netns, ifName: ep.ifName }, cni);
   }
 
-  /** hosts, hostname and resolv.conf of one container, given every attachment (for peers). */
-  function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): void {
-    fs.mkdirSync(att.filesDir, { recursive: true, mode: 0o755 });
+  /** /etc/hosts of one container, given every attachment (for peers). */
+  function hostsText(att: AttachmentRecord, all: readonly AttachmentRecord[]): string {
     const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
     for (const h of att.extraHosts) {
       const i = h.lastIndexOf(':');
@@ -370,17 +381,26 @@ export function createNetworks(opts: NetworkOptions): Networks {
         lines.push(`${pe.ip}\t${[peer.name, ...pe.aliases, peer.id.slice(0, 12)].join(' ')}`);
       }
     }
-    rewriteInPlace(path.join(att.filesDir, 'hosts'), `${lines.join('\n')}\n`);
+    return `${lines.join('\n')}\n`;
+  }
+
+  /** hosts, hostname and resolv.conf of one container. */
+  function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): void {
+    fs.mkdirSync(att.filesDir, { recursive: true, mode: 0o755 });
+    rewriteInPlace(path.join(att.filesDir, 'hosts'), hostsText(att, all));
     rewriteInPlace(path.join(att.filesDir, 'hostname'), `${att.hostname}\n`);
     rewriteInPlace(path.join(att.filesDir, 'resolv.conf'), resolvConf(att, opts.hostResolvConf ?? '/etc/resolv.conf'));
   }
 
+  /** Rewrite the hosts file of every container sharing a user-defined network with `changed`. */
   function refreshPeers(changed: AttachmentRecord): void {
+    // Peers list each other on user-defined networks only: the default network has nothing to refresh.
+    const nets = new Set(changed.endpoints.filter((e) => e.network !== DEFAULT_NETWORK).map((e) => e.networkId));
+    if (nets.size === 0) return;
     const all = allAtts();
-    const nets = new Set(changed.endpoints.map((e) => e.networkId));
     for (const a of all) {
       if (a.id === changed.id && a.namespace === changed.namespace) continue;
-      if (a.endpoints.some((e) => nets.has(e.networkId)) && fs.existsSync(a.filesDir)) writeFiles(a, all);
+      if (a.endpoints.some((e) => nets.has(e.networkId)) && fs.existsSync(a.filesDir)) rewriteInPlace(path.join(a.filesDir, 'hosts'), hostsText(a, all));
     }
   }
 
@@ -394,7 +414,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
       }
     }
     // Endpoints whose ADD was under way when tsrund died are only in the CNI cache.
-    for (const c of listCache(cni.cacheDir).filter((c) => c.containerId === `${att.namespace}-${att.id}`)) {
+    for (const c of listCache(cni.cacheDir, `${att.namespace}-${att.id}`)) {
       try {
         await delFromCache(c, cni);
       } catch (e) {
@@ -402,7 +422,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
       }
     }
     try {
-      await removeNetns(att.netns);
+      removeNetns(att.netns);
     } catch (e) {
       errs.push(e as Error);
     }
@@ -467,7 +487,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
           return rec;
         });
         try {
-          await createNetns(nsDir, `${req.namespace}-${req.id}`);
+          createNetns(nsDir, `${req.namespace}-${req.id}`);
           for (const [i, t] of targets.entries()) {
             att.endpoints.push(await addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : []));
             writeJson(attFile(req.namespace, req.id), att);
@@ -540,7 +560,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         }
         for (const f of listNetns(nsDir)) {
           if (keep.has(path.basename(f))) continue;
-          await removeNetns(f);
+          removeNetns(f);
         }
         if (nets.length > 0) await syncIsolation(isolationOf(nets), prefix);
         return released;
