@@ -81,6 +81,11 @@ export interface AttachRequest {
   readonly dnsOptions: readonly string[];
   /** `host:ip` entries for /etc/hosts (docker's --add-host) */
   readonly extraHosts: readonly string[];
+  /**
+   * Return once the namespace and the files exist and run the plugins after, so that they overlap
+   * with the container's create (the caller awaits ready() before the task starts).
+   */
+  readonly background?: boolean;
 }
 
 /** A container's networking, as recorded. */
@@ -134,7 +139,10 @@ export interface Networks {
   remove(ref: string): Promise<void>;
   /** remove every network without containers (the default one stays); returns the names */
   prune(): Promise<string[]>;
+  /** with req.background, resolves once the namespace and files exist (no endpoints yet): see ready() */
   attach(req: AttachRequest): Promise<AttachmentRecord>;
+  /** wait for a background attach's plugins; throws what made it fail (it has released everything) */
+  ready(namespace: string, id: string): Promise<void>;
   connect(namespace: string, id: string, ep: EndpointRequest): Promise<AttachmentRecord>;
   disconnect(namespace: string, id: string, network: string): Promise<AttachmentRecord>;
   detach(namespace: string, id: string): Promise<void>;
@@ -156,6 +164,8 @@ export function createNetworks(opts: NetworkOptions): Networks {
   const cni: CniOptions = { binDirs: opts.binDirs, cacheDir: path.join(opts.root, 'networks', 'cni-cache'), timeoutMs: opts.timeoutMs };
   const prefix = opts.chainPrefix ?? CHAIN_PREFIX;
   const lock = createLocks();
+  /** background attaches whose plugins may still run, by `namespace/id` (ready() waits for them) */
+  const pending = new Map<string, Promise<void>>();
   /** network-wide changes (create, remove, prune, reconcile): nothing else runs meanwhile */
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => lock.exclusive(fn);
   /** one container's attachment: other containers' run alongside (CNI plugins lock what they share) */
@@ -338,7 +348,8 @@ export function createNetworks(opts: NetworkOptions): Networks {
     };
   }
 
-  async function addEndpoint(att: AttachmentRecord, n: Network, ifName: string, req: EndpointRequest, ports: readonly PortMapping[]): Promise<Endpoint> {
+  /** The runtimeConfig of one endpoint (--ip, --mac-address), checked against the network. */
+  function capabilityArgs(n: Network, req: EndpointRequest): Record<string, unknown> {
     const caps: Record<string, unknown> = {};
     if (req.ip !== undefined) {
       const ip = parseIp(req.ip);
@@ -349,6 +360,11 @@ export function createNetworks(opts: NetworkOptions): Networks {
       if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(req.mac)) throw new TsrunError('InvalidArgument', `invalid --mac-address ${JSON.stringify(req.mac)}`);
       caps['mac'] = req.mac.toLowerCase();
     }
+    return caps;
+  }
+
+  async function addEndpoint(att: AttachmentRecord, n: Network, ifName: string, req: EndpointRequest, ports: readonly PortMapping[]): Promise<Endpoint> {
+    const caps = capabilityArgs(n, req);
     if (ports.length > 0) caps['portMappings'] = ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, hostIP: p.hostIP === '0.0.0.0' ? '' : p.hostIP }));
     const list = confList(n, dataDir, { ports: ports.length > 0, mac: req.mac !== undefined });
     const res = await addNetworkList(list, { containerId: `${att.namespace}-${att.id}`, netns: att.netns, ifName, capabilityArgs: caps }, cni);
@@ -432,6 +448,68 @@ export function createNetworks(opts: NetworkOptions): Networks {
     refreshPeers({ ...att, endpoints: att.endpoints });
   }
 
+  /**
+   * Attach under the container's lock. `onPrepared` (background attaches) gets the record once the
+   * namespace and the files exist, before the plugins run.
+   */
+  const attachLocked = (req: AttachRequest, onPrepared?: (att: AttachmentRecord) => void): Promise<AttachmentRecord> =>
+    perContainer(req.namespace, req.id, async () => {
+      if (loadAtt(req.namespace, req.id) !== undefined) throw new TsrunError('AlreadyExists', `container ${req.id} already has a network attachment`);
+      if (req.endpoints.some((e) => e.network === DEFAULT_NETWORK)) await ensureDefault();
+      const nets = load();
+      const targets = req.endpoints.map((e) => ({ req: e, net: find(nets, e.network) }));
+      if (new Set(targets.map((t) => t.net.id)).size !== targets.length) throw new TsrunError('InvalidArgument', `container ${req.id}: a network is named twice`);
+      const publishOn = targets.findIndex((t) => !t.net.internal);
+      if (req.ports.length > 0 && publishOn < 0) throw new TsrunError('InvalidArgument', `container ${req.id}: ports cannot be published on internal networks only`);
+      // bad --ip / --mac-address are refused now, not after a background attach returned
+      for (const t of targets) capabilityArgs(t.net, t.req);
+      const netns = path.join(nsDir, `${req.namespace}-${req.id}`);
+      // Ports are checked against every other record and this record is written in one
+      // critical section, so two attaches can't both take a port.
+      const att = await lock.critical(async (): Promise<AttachmentRecord> => {
+        const taken = allAtts().flatMap((a) => a.ports);
+        const ports: PortMapping[] = [];
+        for (const p of req.ports) ports.push(await checkPort(p, [...taken, ...ports]));
+        const rec: AttachmentRecord = {
+          namespace: req.namespace,
+          id: req.id,
+          name: req.name,
+          hostname: req.hostname,
+          netns,
+          endpoints: [],
+          ports,
+          extraHosts: [...req.extraHosts],
+          filesDir: path.join(filesRoot, `${req.namespace}-${req.id}`),
+          dns: [...req.dns],
+          dnsSearch: [...req.dnsSearch],
+          dnsOptions: [...req.dnsOptions],
+        };
+        writeJson(attFile(req.namespace, req.id), rec);
+        return rec;
+      });
+      try {
+        createNetns(nsDir, `${req.namespace}-${req.id}`);
+        if (onPrepared !== undefined) {
+          writeFiles(att, allAtts());
+          onPrepared({ ...att, endpoints: [] });
+        }
+        for (const [i, t] of targets.entries()) {
+          att.endpoints.push(await addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : []));
+          writeJson(attFile(req.namespace, req.id), att);
+        }
+        writeFiles(att, allAtts());
+      } catch (e) {
+        try {
+          await detachLocked(att, nets);
+        } catch (c) {
+          throw new TsrunError(e instanceof TsrunError ? e.code : 'Internal', (e as Error).message, { cause: e, cleanup: [c as Error] });
+        }
+        throw e;
+      }
+      refreshPeers(att);
+      return att;
+    });
+
   return {
     create: (req) => exclusive(() => createLocked(req)),
     list: () => load(),
@@ -453,57 +531,28 @@ export function createNetworks(opts: NetworkOptions): Networks {
         }
         return out;
       }),
-    attach: (req) =>
-      perContainer(req.namespace, req.id, async () => {
-        if (loadAtt(req.namespace, req.id) !== undefined) throw new TsrunError('AlreadyExists', `container ${req.id} already has a network attachment`);
-        if (req.endpoints.some((e) => e.network === DEFAULT_NETWORK)) await ensureDefault();
-        const nets = load();
-        const targets = req.endpoints.map((e) => ({ req: e, net: find(nets, e.network) }));
-        if (new Set(targets.map((t) => t.net.id)).size !== targets.length) throw new TsrunError('InvalidArgument', `container ${req.id}: a network is named twice`);
-        const publishOn = targets.findIndex((t) => !t.net.internal);
-        if (req.ports.length > 0 && publishOn < 0) throw new TsrunError('InvalidArgument', `container ${req.id}: ports cannot be published on internal networks only`);
-        const netns = path.join(nsDir, `${req.namespace}-${req.id}`);
-        // Ports are checked against every other record and this record is written in one
-        // critical section, so two attaches can't both take a port.
-        const att = await lock.critical(async (): Promise<AttachmentRecord> => {
-          const taken = allAtts().flatMap((a) => a.ports);
-          const ports: PortMapping[] = [];
-          for (const p of req.ports) ports.push(await checkPort(p, [...taken, ...ports]));
-          const rec: AttachmentRecord = {
-            namespace: req.namespace,
-            id: req.id,
-            name: req.name,
-            hostname: req.hostname,
-            netns,
-            endpoints: [],
-            ports,
-            extraHosts: [...req.extraHosts],
-            filesDir: path.join(filesRoot, `${req.namespace}-${req.id}`),
-            dns: [...req.dns],
-            dnsSearch: [...req.dnsSearch],
-            dnsOptions: [...req.dnsOptions],
-          };
-          writeJson(attFile(req.namespace, req.id), rec);
-          return rec;
-        });
-        try {
-          createNetns(nsDir, `${req.namespace}-${req.id}`);
-          for (const [i, t] of targets.entries()) {
-            att.endpoints.push(await addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : []));
-            writeJson(attFile(req.namespace, req.id), att);
-          }
-          writeFiles(att, allAtts());
-        } catch (e) {
-          try {
-            await detachLocked(att, nets);
-          } catch (c) {
-            throw new TsrunError(e instanceof TsrunError ? e.code : 'Internal', (e as Error).message, { cause: e, cleanup: [c as Error] });
-          }
-          throw e;
-        }
-        refreshPeers(att);
-        return att;
-      }),
+    attach: (req) => {
+      if (req.background !== true) return attachLocked(req);
+      const key = `${req.namespace}/${req.id}`;
+      let prepared: ((att: AttachmentRecord) => void) | undefined;
+      const early = new Promise<AttachmentRecord>((resolve) => (prepared = resolve));
+      const done = attachLocked(req, (att) => prepared?.(att));
+      const settled = done.then(() => undefined);
+      settled.catch(() => undefined); // read by ready(); a failure is also the caller's to see there
+      pending.set(key, settled);
+      // A failure before the namespace exists (unknown network, taken port, bad --ip) is the caller's.
+      return Promise.race([early, done]).catch((e: unknown) => {
+        pending.delete(key);
+        throw e;
+      });
+    },
+    ready: async (ns, id) => {
+      const key = `${ns}/${id}`;
+      const p = pending.get(key);
+      if (p === undefined) return;
+      await p;
+      if (pending.get(key) === p) pending.delete(key);
+    },
     connect: (ns, id, ep) =>
       perContainer(ns, id, async () => {
         const att = loadAtt(ns, id);
@@ -534,6 +583,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
       }),
     detach: (ns, id) =>
       perContainer(ns, id, async () => {
+        pending.delete(`${ns}/${id}`);
         const att = loadAtt(ns, id);
         if (att === undefined) return;
         await detachLocked(att, load());

@@ -110,6 +110,14 @@ t.test('two containers on a user-defined network reach each other; hosts, resolv
   t.match(hostsA, /\tbbb/, 'aaa learned of bbb when bbb joined (peers are rewritten)');
   const resolv = fs.readFileSync(path.join(a.filesDir, 'resolv.conf'), 'utf8');
   t.equal(resolv, 'nameserver 192.0.2.53\nsearch example.test\n', 'host resolv.conf minus loopback servers');
+  // In the background (tsctl run): the answer comes before the plugins ran; ready() waits for them.
+  const c = await s.nets.attach(req('ccc', [{ network: n.name }], { background: true }));
+  t.same(c.endpoints, [], 'a background attach answers without endpoints');
+  await s.nets.ready('default', 'ccc');
+  const cIp = s.nets.attachment('default', 'ccc')?.endpoints[0]?.ip ?? '';
+  t.ok(ping(c.netns, a.endpoints[0]!.ip), `after ready(), ccc (${cIp}) reaches aaa`);
+  t.match(fs.readFileSync(path.join(c.filesDir, 'hosts'), 'utf8'), new RegExp(`${cIp.replace(/\./g, '\\.')}\tccc`), 'its /etc/hosts names its own address');
+  await s.nets.detach('default', 'ccc');
   await s.nets.detach('default', 'bbb');
   t.notMatch(fs.readFileSync(path.join(a.filesDir, 'hosts'), 'utf8'), /\tbbb/, 'bbb left aaa\'s hosts when it detached');
   await t.rejects(s.nets.remove(n.name), /has active endpoints \(aaa\)/, 'a network in use cannot be removed');
@@ -207,6 +215,11 @@ t.test('bad input is refused with a clear error and leaves nothing', async (t) =
   fs.writeFileSync(failing, '#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = DEL ] && exit 0\necho \'{"cniVersion":"1.0.0","code":7,"msg":"bridge says no","details":"because"}\'\nexit 1\n', { mode: 0o755 });
   await t.rejects(s2.attach(req('w', [{ network: n.name }])), /cni plugin bridge \(network ok-[^)]*\) ADD: bridge says no: because \(cni error code 7\)/, 'the plugin error is passed on');
   nothingOf('w');
+  // The same in the background: the attach answers, ready() carries the plugin's error.
+  const early = await s2.attach(req('bg', [{ network: n.name }], { background: true }));
+  t.same(early.endpoints, [], 'a background attach answers before the plugins ran');
+  await t.rejects(s2.ready('default', 'bg'), /bridge says no: because/, 'ready() reports the plugin error');
+  nothingOf('bg');
   // A plugin that hangs is killed at the timeout.
   fs.writeFileSync(failing, '#!/bin/sh\n[ "$CNI_COMMAND" = DEL ] && exit 0\nexec sleep 30\n', { mode: 0o755 });
   const s3 = createNetworks({ root: s.root, state: s.state, binDirs: [partial], timeoutMs: 300, defaultBridge: s.bridge, chainPrefix: s.prefix });

@@ -1,5 +1,5 @@
 /* `tsctl ps [-a] [-q] [--no-trunc] [--format json|table]` and `tsctl inspect [-f TEMPLATE]`. */
-import { attachmentsById, NETWORK_MODE_LABEL, networkSettings, portsText, type WireAttachment } from '../network';
+import { attachmentsById, isLive, NETWORK_MODE_LABEL, networkSettings, portsText, type WireAttachment } from '../network';
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
 import { commandText, statusText, table, humanDuration } from '../format';
@@ -84,7 +84,7 @@ export async function ps(ctx: Ctx, argv: readonly string[]): Promise<number> {
   if (format !== 'table') throw usage(`unsupported --format ${JSON.stringify(format)}: want table or json`);
   const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
   const atts = await attachmentsById(ctx);
-  for (const c of shown) rows.push([shortId(c, full), c.image, commandText(c.command, full), createdText(c, nowMs), statusText(c, nowMs), portsText(atts.get(c.id)), c.name]);
+  for (const c of shown) rows.push([shortId(c, full), c.image, commandText(c.command, full), createdText(c, nowMs), statusText(c, nowMs), portsText(isLive(c) ? atts.get(c.id) : undefined), c.name]);
   ctx.out(table(rows));
   return 0;
 }
@@ -151,7 +151,7 @@ export function inspectObject(c: ContainerInfo, att?: WireAttachment): Record<st
       WorkingDir: spec.process?.cwd ?? '/',
       Labels: Object.fromEntries(Object.entries(c.labels).filter(([k]) => !k.startsWith('tsctl.'))),
     },
-    NetworkSettings: networkSettings(att, c.labels[NETWORK_MODE_LABEL] ?? 'none'),
+    NetworkSettings: networkSettings(att, c.labels[NETWORK_MODE_LABEL] ?? 'none', isLive(c)),
     Mounts: (spec.mounts ?? [])
       .filter((m) => m.type === 'bind')
       .map((m) => ({ Type: 'bind', Source: m.source ?? '', Destination: m.destination, Mode: m.options?.includes('ro') ? 'ro' : '', RW: !(m.options?.includes('ro') ?? false), Propagation: 'rprivate' })),
