@@ -111,13 +111,13 @@ if (why !== undefined) {
     t.ok(await waitFor(() => e.tsctl(['exec', 'ranged', 'netstat', '-ltn']).stdout.includes(':81 '), 10_000), 'the second server listens');
     const lines = e.tsctl(['port', 'ranged']).stdout.trim().split('\n');
     t.equal(lines.length, 3, `port lists every mapping: ${lines.join(' | ')}`);
-    t.match(lines[0], /^5353\/udp -> 127\.0\.0\.1:\d+$/, 'the udp port (a free host port)');
+    t.match(lines[0], /^5353\/udp -> 127\.0\.0\.1:\d+$/, 'the udp port (a free host port), sorted first as docker sorts the lines');
     t.same(lines.slice(1), [`80/tcp -> 127.0.0.1:${base}`, `81/tcp -> 127.0.0.1:${base + 1}`], 'the range maps one to one');
     t.match(e.tsctl(['ps']).stdout, new RegExp(`127\\.0\\.0\\.1:${base}-${base + 1}->80-81/tcp`), 'ps shows the range as docker does');
     t.equal((await fetchTcp('127.0.0.1', base)).trim(), 'r80', 'the first port of the range answers');
     t.equal((await fetchTcp('127.0.0.1', base + 1)).trim(), 'r81', 'the second port of the range answers');
     // udp: a responder in the container's namespace (busybox has no udp server) answers a datagram
-    const udpPort = Number(lines[0]!.split(':').pop());
+    const udpPort = Number(/^5353\/udp -> 127\.0\.0\.1:(\d+)$/m.exec(lines.join('\n'))?.[1] ?? 0);
     const netns = e.tsctl(['inspect', '-f', '{{.NetworkSettings.SandboxKey}}', 'ranged']).stdout.trim();
     const responder = spawn('nsenter', [`--net=${netns}`, process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('pong:'+m,r.port,r.address,()=>s.close()));s.bind(5353,()=>console.log('ready'))"], { stdio: ['ignore', 'pipe', 'ignore'] });
     t.teardown(() => {

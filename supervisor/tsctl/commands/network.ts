@@ -171,7 +171,8 @@ export async function port(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const att = isLive(target) ? (await attachmentsById(ctx)).get(target.id) : undefined;
   const ports = sortedPorts(att?.ports ?? []);
   if (which === undefined) {
-    for (const p of ports) ctx.out(`${p.containerPort}/${p.protocol} -> ${p.hostIp}:${p.hostPort}`);
+    // docker sorts the lines as strings (5353/udp before 80/tcp)
+    for (const l of ports.map((p) => `${p.containerPort}/${p.protocol} -> ${p.hostIp}:${p.hostPort}`).sort()) ctx.out(l);
     return 0;
   }
   const [num = '', proto = 'tcp'] = which.split('/');
