@@ -75,6 +75,23 @@ function stopDaemon(p: ChildProcess | undefined): Promise<void> {
   });
 }
 
+/** stdout of a command, asynchronously (bounded by `timeoutMs`); a failing exit is thrown with its output. */
+function output(argv: readonly string[], timeoutMs = 300_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    c.stdout.setEncoding('utf8').on('data', (x: string) => (out += x));
+    c.stderr.setEncoding('utf8').on('data', (x: string) => (err += x));
+    const timer = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+    c.on('close', (status) => {
+      clearTimeout(timer);
+      if (status === 0) resolve(out);
+      else reject(new Error(`${argv.slice(0, 8).join(' ')}…: exit ${status}: ${out.trim()} ${err.trim()}`));
+    });
+  });
+}
+
 /** Run `fns` with at most `n` at a time. */
 async function bounded(n: number, fns: readonly (() => Promise<unknown>)[]): Promise<void> {
   let next = 0;
@@ -86,7 +103,7 @@ async function bounded(n: number, fns: readonly (() => Promise<unknown>)[]): Pro
 }
 
 /** Start 50 containers on `net` at once, then check that each pings every other; both wall times. */
-async function parallelRound(cli: Cli, net: string, tag: string): Promise<{ startMs: number; reachMs: number }> {
+async function parallelRound(cli: Cli, net: string, tag: string): Promise<{ startMs: number; reachMs: number; unreachable: string[] }> {
   const names = Array.from({ length: PARALLEL }, (_, i) => `${tag}-${i}`);
   const t0 = process.hrtime.bigint();
   await Promise.all(names.map((n) => timed(cli.argv(['run', '-d', '--name', n, '--network', net, cli.image, 'sleep', '100000']))));
@@ -98,19 +115,22 @@ async function parallelRound(cli: Cli, net: string, tag: string): Promise<{ star
     if (ip === '') throw new Error(`${cli.name}: ${n} has no address on ${net}`);
     return ip;
   });
-  // every container pings all the others (49 × 50 pings, one exec per container, 10 execs at a time)
+  // every container pings all the others (49 × 50 pings, one exec per container, 10 execs at a time);
+  // a container that cannot reach one is counted and named in the report, not fatal
+  const unreachable: string[] = [];
   await bounded(
     10,
-    names.map((n, i) => () => {
+    names.map((n, i) => async () => {
       const others = ips.filter((_, k) => k !== i);
       // a second try: on a loaded machine one echo may take longer than the wait
-      const script = `for ip in ${others.join(' ')}; do ping -c 1 -W 3 $ip >/dev/null || ping -c 1 -W 3 $ip >/dev/null || { echo unreachable $ip; exit 1; }; done`;
-      return timed(cli.argv(['exec', n, 'sh', '-c', script]));
+      const script = `for ip in ${others.join(' ')}; do ping -c 1 -W 3 $ip >/dev/null || ping -c 1 -W 3 $ip >/dev/null || echo unreachable $ip; done`;
+      const out = await output(cli.argv(['exec', n, 'sh', '-c', script]));
+      for (const l of out.split('\n').filter((x) => x.startsWith('unreachable '))) unreachable.push(`${n} → ${l.slice('unreachable '.length)}`);
     }),
   );
   const reachMs = Number(process.hrtime.bigint() - t1) / 1e6;
   runSync(cli.argv(['rm', '-f', ...names]), 300_000);
-  return { startMs, reachMs };
+  return { startMs, reachMs, unreachable };
 }
 
 export const networkSection: Section = {
@@ -137,7 +157,7 @@ export const networkSection: Section = {
     const tsctl: Cli = { name: 'tsctl', argv: (a) => ['env', `TSCTL_HOST=${tsctlEnv.TSCTL_HOST}`, `TSCTL_NAMESPACE=bench`, `TMPDIR=${tsctlEnv.TMPDIR}`, path.join(ctx.repo, 'bin', 'tsctl'), ...a], image: rootfs };
     const docker: Cli = { name: 'docker', argv: (a) => ['docker', '-H', `unix://${dir}/docker.sock`, ...a], image: 'tsrun-bench/busybox' };
     const s = samples();
-    const par: Record<string, { startMs: number; reachMs: number }[]> = { tsctl: [], docker: [] };
+    const par: Record<string, { startMs: number; reachMs: number; unreachable: string[] }[]> = { tsctl: [], docker: [] };
     try {
       // tsrund with its own bridge name and chain prefix
       fs.writeFileSync(path.join(dir, 'tsrund.json'), JSON.stringify({ networkBridge: `tsrb${tag}`, iptablesChainPrefix: `TSRB${tag}` }));
@@ -218,6 +238,8 @@ export const networkSection: Section = {
         ['tsctl', parMed('tsctl', 'startMs').toFixed(0), parMed('tsctl', 'reachMs').toFixed(0), (parMed('tsctl', 'startMs') + parMed('tsctl', 'reachMs')).toFixed(0)],
         ['docker', parMed('docker', 'startMs').toFixed(0), parMed('docker', 'reachMs').toFixed(0), (parMed('docker', 'startMs') + parMed('docker', 'reachMs')).toFixed(0)],
       ]),
+      '',
+      `Pairs that did not answer (should be none): tsctl ${par['tsctl']!.flatMap((x) => x.unreachable).join(', ') || 'none'}; docker ${par['docker']!.flatMap((x) => x.unreachable).join(', ') || 'none'}.`,
       '',
       `tsctl's total: **${ratio((parMed('tsctl', 'startMs') + parMed('tsctl', 'reachMs')) / (parMed('docker', 'startMs') + parMed('docker', 'reachMs')))}** docker's (target ≤ 1×).`,
       '',
