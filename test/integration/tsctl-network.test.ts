@@ -28,8 +28,9 @@ async function server(t: { teardown(fn: () => void): void }, name: string, port:
   t.teardown(() => {
     e.tsctl(['rm', '-f', name]);
   });
-  const ok = await waitFor(() => e.tsctl(['exec', name, 'netstat', '-ltn']).stdout.includes(`:${port} `), 10_000);
-  if (!ok) throw new Error(`${name} never listened on ${port}`);
+  // each exec is a process start or three: on a loaded machine 10 s is not enough
+  const ok = await waitFor(() => e.tsctl(['exec', name, 'netstat', '-ltn']).stdout.includes(`:${port} `), 30_000);
+  if (!ok) throw new Error(`${name} never listened on ${port} within 30 s`);
 }
 
 /** Two consecutive free TCP ports on 127.0.0.1 (checked by binding them). */
