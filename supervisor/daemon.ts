@@ -129,6 +129,24 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     },
   };
 
+  // A background network attach (tsctl run) overlaps the container's create; its task starts only
+  // once the plugins are done, and a create that failed meanwhile reports the network's error.
+  const tasksWithNet: typeof tasks = {
+    ...tasks,
+    async create(ns, id, input) {
+      try {
+        return await tasks.create(ns, id, input);
+      } catch (e) {
+        await networks.ready(ns, id);
+        throw e;
+      }
+    },
+    async start(ns, id, execId) {
+      if (execId === undefined || execId === '') await networks.ready(ns, id);
+      return tasks.start(ns, id, execId);
+    },
+  };
+
   events.keepBacklog(STARTUP_BACKLOG_MS);
   // Re-adopt before serving: a client never sees a task list without the tasks that are running.
   const t0 = Date.now();
@@ -153,7 +171,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       namespacesService(namespaces),
       imageServices.leases(leasesService(leases)),
       containersService(containersWithNet),
-      tasksService(tasks),
+      tasksService(tasksWithNet),
       eventsService(events),
       ...imageServices.services,
       volumesService(volumes),

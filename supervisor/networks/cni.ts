@@ -247,8 +247,11 @@ function writeCache(file: string, entry: CacheEntry): void {
   fs.renameSync(tmp, file);
 }
 
-/** Every cache entry in the directory (for reconciling after a crash). */
-export function listCache(cacheDir: string): CacheEntry[] {
+/**
+ * Every cache entry in the directory (for reconciling after a crash), or only those of one
+ * container id: their file names hold it, so the others are not read.
+ */
+export function listCache(cacheDir: string, containerId?: string): CacheEntry[] {
   let names: string[];
   try {
     names = fs.readdirSync(cacheDir);
@@ -258,8 +261,9 @@ export function listCache(cacheDir: string): CacheEntry[] {
   const out: CacheEntry[] = [];
   for (const n of names) {
     if (n.endsWith('.tmp')) continue;
+    if (containerId !== undefined && !n.includes(`-${containerId}-`)) continue;
     const e = readCache(path.join(cacheDir, n));
-    if (e !== undefined) out.push(e);
+    if (e !== undefined && (containerId === undefined || e.containerId === containerId)) out.push(e);
   }
   return out;
 }

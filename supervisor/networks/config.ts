@@ -4,9 +4,10 @@
  *
  * A network's list: bridge (host-local IPAM, the `ips` capability for --ip) → portmap (the
  * `portMappings` capability for -p, only with ports) → tuning (the `mac` capability for
- * --mac-address, only with one). Forwarding
+ * --mac-address, only with one). Forwarding, masquerading
  * and isolation between networks are tsrund's own iptables chains (isolation.ts), not the
- * firewall plugin: that plugin puts its accept rules first in FORWARD, ahead of any isolation.
+ * firewall plugin (it puts its accept rules first in FORWARD, ahead of any isolation) nor the
+ * bridge plugin's ipMasq (a chain per container, made and removed at every ADD and DEL).
  */
 import { TsrunError } from '../../spec/errors';
 import type { CniConfList, CniPluginConf } from './cni';
@@ -131,7 +132,8 @@ export function confList(n: Network, dataDir: string, uses: { ports: boolean; ma
       bridge: n.bridge,
       isGateway: true,
       isDefaultGateway: !n.internal,
-      ipMasq: !n.internal,
+      // masquerading is one rule per network in tsrund's nat chain (isolation.ts), not a chain per container
+      ipMasq: false,
       hairpinMode: true,
       capabilities: { ips: true },
       ipam: {

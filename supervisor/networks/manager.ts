@@ -19,6 +19,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -80,6 +81,11 @@ export interface AttachRequest {
   readonly dnsOptions: readonly string[];
   /** `host:ip` entries for /etc/hosts (docker's --add-host) */
   readonly extraHosts: readonly string[];
+  /**
+   * Return once the namespace and the files exist and run the plugins after, so that they overlap
+   * with the container's create (the caller awaits ready() before the task starts).
+   */
+  readonly background?: boolean;
 }
 
 /** A container's networking, as recorded. */
@@ -133,7 +139,10 @@ export interface Networks {
   remove(ref: string): Promise<void>;
   /** remove every network without containers (the default one stays); returns the names */
   prune(): Promise<string[]>;
+  /** with req.background, resolves once the namespace and files exist (no endpoints yet): see ready() */
   attach(req: AttachRequest): Promise<AttachmentRecord>;
+  /** wait for a background attach's plugins; throws what made it fail (it has released everything) */
+  ready(namespace: string, id: string): Promise<void>;
   connect(namespace: string, id: string, ep: EndpointRequest): Promise<AttachmentRecord>;
   disconnect(namespace: string, id: string, network: string): Promise<AttachmentRecord>;
   detach(namespace: string, id: string): Promise<void>;
@@ -155,6 +164,8 @@ export function createNetworks(opts: NetworkOptions): Networks {
   const cni: CniOptions = { binDirs: opts.binDirs, cacheDir: path.join(opts.root, 'networks', 'cni-cache'), timeoutMs: opts.timeoutMs };
   const prefix = opts.chainPrefix ?? CHAIN_PREFIX;
   const lock = createLocks();
+  /** background attaches whose plugins may still run, by `namespace/id` (ready() waits for them) */
+  const pending = new Map<string, Promise<void>>();
   /** network-wide changes (create, remove, prune, reconcile): nothing else runs meanwhile */
   const exclusive = <T>(fn: () => Promise<T>): Promise<T> => lock.exclusive(fn);
   /** one container's attachment: other containers' run alongside (CNI plugins lock what they share) */
@@ -191,7 +202,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
     }
   };
 
-  const isolationOf = (nets: readonly Network[]) => nets.map((n) => ({ bridge: n.bridge, internal: n.internal }));
+  const isolationOf = (nets: readonly Network[]) => nets.map((n) => ({ bridge: n.bridge, internal: n.internal, subnet: n.subnet }));
 
   async function createLocked(req: CreateRequest, bridge?: string): Promise<Network> {
     if (!NAME_RE.test(req.name)) throw new TsrunError('InvalidArgument', `invalid network name ${JSON.stringify(req.name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -293,19 +304,30 @@ export function createNetworks(opts: NetworkOptions): Networks {
       const clash = taken.find((t) => t.hostPort === p.hostPort && t.protocol === p.protocol && (t.hostIP === p.hostIP || t.hostIP === '0.0.0.0' || p.hostIP === '0.0.0.0'));
       if (clash !== undefined) throw new TsrunError('FailedPrecondition', `Bind for ${p.hostIP}:${p.hostPort} failed: port is already allocated`);
     }
-    if (p.protocol === 'udp') {
-      if (p.hostPort === 0) throw new TsrunError('InvalidArgument', `publish ${p.containerPort}/udp: give a host port for udp`);
-      return p;
-    }
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = net.createServer();
-      srv.once('error', (e: NodeJS.ErrnoException) => reject(new TsrunError('FailedPrecondition', `Bind for ${p.hostIP}:${p.hostPort} failed: ${e.code === 'EADDRINUSE' ? 'port is already allocated' : e.message}`)));
-      srv.listen({ host: p.hostIP, port: p.hostPort, exclusive: true }, () => {
-        const a = srv.address();
-        const got = typeof a === 'object' && a !== null ? a.port : 0;
-        srv.close(() => resolve(got));
-      });
-    });
+    const inUse = (e: NodeJS.ErrnoException) => new TsrunError('FailedPrecondition', `Bind for ${p.hostIP}:${p.hostPort} failed: ${e.code === 'EADDRINUSE' ? 'port is already allocated' : e.message}`);
+    // Bind and release: the port is free on the host now (port 0: the kernel picks a free one).
+    const port =
+      p.protocol === 'udp'
+        ? await new Promise<number>((resolve, reject) => {
+            const sock = dgram.createSocket('udp4');
+            sock.once('error', (e: NodeJS.ErrnoException) => {
+              sock.close();
+              reject(inUse(e));
+            });
+            sock.bind({ address: p.hostIP, port: p.hostPort, exclusive: true }, () => {
+              const got = sock.address().port;
+              sock.close(() => resolve(got));
+            });
+          })
+        : await new Promise<number>((resolve, reject) => {
+            const srv = net.createServer();
+            srv.once('error', (e: NodeJS.ErrnoException) => reject(inUse(e)));
+            srv.listen({ host: p.hostIP, port: p.hostPort, exclusive: true }, () => {
+              const a = srv.address();
+              const got = typeof a === 'object' && a !== null ? a.port : 0;
+              srv.close(() => resolve(got));
+            });
+          });
     return { ...p, hostPort: port };
   }
 
@@ -326,7 +348,8 @@ export function createNetworks(opts: NetworkOptions): Networks {
     };
   }
 
-  async function addEndpoint(att: AttachmentRecord, n: Network, ifName: string, req: EndpointRequest, ports: readonly PortMapping[]): Promise<Endpoint> {
+  /** The runtimeConfig of one endpoint (--ip, --mac-address), checked against the network. */
+  function capabilityArgs(n: Network, req: EndpointRequest): Record<string, unknown> {
     const caps: Record<string, unknown> = {};
     if (req.ip !== undefined) {
       const ip = parseIp(req.ip);
@@ -337,6 +360,11 @@ export function createNetworks(opts: NetworkOptions): Networks {
       if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(req.mac)) throw new TsrunError('InvalidArgument', `invalid --mac-address ${JSON.stringify(req.mac)}`);
       caps['mac'] = req.mac.toLowerCase();
     }
+    return caps;
+  }
+
+  async function addEndpoint(att: AttachmentRecord, n: Network, ifName: string, req: EndpointRequest, ports: readonly PortMapping[]): Promise<Endpoint> {
+    const caps = capabilityArgs(n, req);
     if (ports.length > 0) caps['portMappings'] = ports.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, hostIP: p.hostIP === '0.0.0.0' ? '' : p.hostIP }));
     const list = confList(n, dataDir, { ports: ports.length > 0, mac: req.mac !== undefined });
     const res = await addNetworkList(list, { containerId: `${att.namespace}-${att.id}`, netns: att.netns, ifName, capabilityArgs: caps }, cni);
@@ -346,14 +374,13 @@ export function createNetworks(opts: NetworkOptions): Networks {
   /** DEL with the configuration the ADD used (in the cache), else the network's full list. */
   async function delEndpoint(att: AttachmentRecord, ep: Endpoint, n: Network | undefined): Promise<void> {
     const containerId = `${att.namespace}-${att.id}`;
-    const cached = listCache(cni.cacheDir).find((c) => c.containerId === containerId && c.ifName === ep.ifName);
+    const cached = listCache(cni.cacheDir, containerId).find((c) => c.ifName === ep.ifName);
     if (cached !== undefined) await delFromCache(cached, cni);
     else if (n !== undefined) await delNetworkList(confList(n, dataDir, { ports: true, mac: true }), { containerId, netns: att.netns, ifName: ep.ifName }, cni);
   }
 
-  /** hosts, hostname and resolv.conf of one container, given every attachment (for peers). */
-  function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): void {
-    fs.mkdirSync(att.filesDir, { recursive: true, mode: 0o755 });
+  /** /etc/hosts of one container, given every attachment (for peers). */
+  function hostsText(att: AttachmentRecord, all: readonly AttachmentRecord[]): string {
     const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback', 'fe00::0\tip6-localnet', 'ff00::0\tip6-mcastprefix', 'ff02::1\tip6-allnodes', 'ff02::2\tip6-allrouters'];
     for (const h of att.extraHosts) {
       const i = h.lastIndexOf(':');
@@ -370,17 +397,26 @@ export function createNetworks(opts: NetworkOptions): Networks {
         lines.push(`${pe.ip}\t${[peer.name, ...pe.aliases, peer.id.slice(0, 12)].join(' ')}`);
       }
     }
-    rewriteInPlace(path.join(att.filesDir, 'hosts'), `${lines.join('\n')}\n`);
+    return `${lines.join('\n')}\n`;
+  }
+
+  /** hosts, hostname and resolv.conf of one container. */
+  function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): void {
+    fs.mkdirSync(att.filesDir, { recursive: true, mode: 0o755 });
+    rewriteInPlace(path.join(att.filesDir, 'hosts'), hostsText(att, all));
     rewriteInPlace(path.join(att.filesDir, 'hostname'), `${att.hostname}\n`);
     rewriteInPlace(path.join(att.filesDir, 'resolv.conf'), resolvConf(att, opts.hostResolvConf ?? '/etc/resolv.conf'));
   }
 
+  /** Rewrite the hosts file of every container sharing a user-defined network with `changed`. */
   function refreshPeers(changed: AttachmentRecord): void {
+    // Peers list each other on user-defined networks only: the default network has nothing to refresh.
+    const nets = new Set(changed.endpoints.filter((e) => e.network !== DEFAULT_NETWORK).map((e) => e.networkId));
+    if (nets.size === 0) return;
     const all = allAtts();
-    const nets = new Set(changed.endpoints.map((e) => e.networkId));
     for (const a of all) {
       if (a.id === changed.id && a.namespace === changed.namespace) continue;
-      if (a.endpoints.some((e) => nets.has(e.networkId)) && fs.existsSync(a.filesDir)) writeFiles(a, all);
+      if (a.endpoints.some((e) => nets.has(e.networkId)) && fs.existsSync(a.filesDir)) rewriteInPlace(path.join(a.filesDir, 'hosts'), hostsText(a, all));
     }
   }
 
@@ -394,7 +430,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
       }
     }
     // Endpoints whose ADD was under way when tsrund died are only in the CNI cache.
-    for (const c of listCache(cni.cacheDir).filter((c) => c.containerId === `${att.namespace}-${att.id}`)) {
+    for (const c of listCache(cni.cacheDir, `${att.namespace}-${att.id}`)) {
       try {
         await delFromCache(c, cni);
       } catch (e) {
@@ -402,7 +438,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
       }
     }
     try {
-      await removeNetns(att.netns);
+      removeNetns(att.netns);
     } catch (e) {
       errs.push(e as Error);
     }
@@ -411,6 +447,68 @@ export function createNetworks(opts: NetworkOptions): Networks {
     fs.rmSync(attFile(att.namespace, att.id), { force: true });
     refreshPeers({ ...att, endpoints: att.endpoints });
   }
+
+  /**
+   * Attach under the container's lock. `onPrepared` (background attaches) gets the record once the
+   * namespace and the files exist, before the plugins run.
+   */
+  const attachLocked = (req: AttachRequest, onPrepared?: (att: AttachmentRecord) => void): Promise<AttachmentRecord> =>
+    perContainer(req.namespace, req.id, async () => {
+      if (loadAtt(req.namespace, req.id) !== undefined) throw new TsrunError('AlreadyExists', `container ${req.id} already has a network attachment`);
+      if (req.endpoints.some((e) => e.network === DEFAULT_NETWORK)) await ensureDefault();
+      const nets = load();
+      const targets = req.endpoints.map((e) => ({ req: e, net: find(nets, e.network) }));
+      if (new Set(targets.map((t) => t.net.id)).size !== targets.length) throw new TsrunError('InvalidArgument', `container ${req.id}: a network is named twice`);
+      const publishOn = targets.findIndex((t) => !t.net.internal);
+      if (req.ports.length > 0 && publishOn < 0) throw new TsrunError('InvalidArgument', `container ${req.id}: ports cannot be published on internal networks only`);
+      // bad --ip / --mac-address are refused now, not after a background attach returned
+      for (const t of targets) capabilityArgs(t.net, t.req);
+      const netns = path.join(nsDir, `${req.namespace}-${req.id}`);
+      // Ports are checked against every other record and this record is written in one
+      // critical section, so two attaches can't both take a port.
+      const att = await lock.critical(async (): Promise<AttachmentRecord> => {
+        const taken = allAtts().flatMap((a) => a.ports);
+        const ports: PortMapping[] = [];
+        for (const p of req.ports) ports.push(await checkPort(p, [...taken, ...ports]));
+        const rec: AttachmentRecord = {
+          namespace: req.namespace,
+          id: req.id,
+          name: req.name,
+          hostname: req.hostname,
+          netns,
+          endpoints: [],
+          ports,
+          extraHosts: [...req.extraHosts],
+          filesDir: path.join(filesRoot, `${req.namespace}-${req.id}`),
+          dns: [...req.dns],
+          dnsSearch: [...req.dnsSearch],
+          dnsOptions: [...req.dnsOptions],
+        };
+        writeJson(attFile(req.namespace, req.id), rec);
+        return rec;
+      });
+      try {
+        createNetns(nsDir, `${req.namespace}-${req.id}`);
+        if (onPrepared !== undefined) {
+          writeFiles(att, allAtts());
+          onPrepared({ ...att, endpoints: [] });
+        }
+        for (const [i, t] of targets.entries()) {
+          att.endpoints.push(await addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : []));
+          writeJson(attFile(req.namespace, req.id), att);
+        }
+        writeFiles(att, allAtts());
+      } catch (e) {
+        try {
+          await detachLocked(att, nets);
+        } catch (c) {
+          throw new TsrunError(e instanceof TsrunError ? e.code : 'Internal', (e as Error).message, { cause: e, cleanup: [c as Error] });
+        }
+        throw e;
+      }
+      refreshPeers(att);
+      return att;
+    });
 
   return {
     create: (req) => exclusive(() => createLocked(req)),
@@ -433,57 +531,28 @@ export function createNetworks(opts: NetworkOptions): Networks {
         }
         return out;
       }),
-    attach: (req) =>
-      perContainer(req.namespace, req.id, async () => {
-        if (loadAtt(req.namespace, req.id) !== undefined) throw new TsrunError('AlreadyExists', `container ${req.id} already has a network attachment`);
-        if (req.endpoints.some((e) => e.network === DEFAULT_NETWORK)) await ensureDefault();
-        const nets = load();
-        const targets = req.endpoints.map((e) => ({ req: e, net: find(nets, e.network) }));
-        if (new Set(targets.map((t) => t.net.id)).size !== targets.length) throw new TsrunError('InvalidArgument', `container ${req.id}: a network is named twice`);
-        const publishOn = targets.findIndex((t) => !t.net.internal);
-        if (req.ports.length > 0 && publishOn < 0) throw new TsrunError('InvalidArgument', `container ${req.id}: ports cannot be published on internal networks only`);
-        const netns = path.join(nsDir, `${req.namespace}-${req.id}`);
-        // Ports are checked against every other record and this record is written in one
-        // critical section, so two attaches can't both take a port.
-        const att = await lock.critical(async (): Promise<AttachmentRecord> => {
-          const taken = allAtts().flatMap((a) => a.ports);
-          const ports: PortMapping[] = [];
-          for (const p of req.ports) ports.push(await checkPort(p, [...taken, ...ports]));
-          const rec: AttachmentRecord = {
-            namespace: req.namespace,
-            id: req.id,
-            name: req.name,
-            hostname: req.hostname,
-            netns,
-            endpoints: [],
-            ports,
-            extraHosts: [...req.extraHosts],
-            filesDir: path.join(filesRoot, `${req.namespace}-${req.id}`),
-            dns: [...req.dns],
-            dnsSearch: [...req.dnsSearch],
-            dnsOptions: [...req.dnsOptions],
-          };
-          writeJson(attFile(req.namespace, req.id), rec);
-          return rec;
-        });
-        try {
-          await createNetns(nsDir, `${req.namespace}-${req.id}`);
-          for (const [i, t] of targets.entries()) {
-            att.endpoints.push(await addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : []));
-            writeJson(attFile(req.namespace, req.id), att);
-          }
-          writeFiles(att, allAtts());
-        } catch (e) {
-          try {
-            await detachLocked(att, nets);
-          } catch (c) {
-            throw new TsrunError(e instanceof TsrunError ? e.code : 'Internal', (e as Error).message, { cause: e, cleanup: [c as Error] });
-          }
-          throw e;
-        }
-        refreshPeers(att);
-        return att;
-      }),
+    attach: (req) => {
+      if (req.background !== true) return attachLocked(req);
+      const key = `${req.namespace}/${req.id}`;
+      let prepared: ((att: AttachmentRecord) => void) | undefined;
+      const early = new Promise<AttachmentRecord>((resolve) => (prepared = resolve));
+      const done = attachLocked(req, (att) => prepared?.(att));
+      const settled = done.then(() => undefined);
+      settled.catch(() => undefined); // read by ready(); a failure is also the caller's to see there
+      pending.set(key, settled);
+      // A failure before the namespace exists (unknown network, taken port, bad --ip) is the caller's.
+      return Promise.race([early, done]).catch((e: unknown) => {
+        pending.delete(key);
+        throw e;
+      });
+    },
+    ready: async (ns, id) => {
+      const key = `${ns}/${id}`;
+      const p = pending.get(key);
+      if (p === undefined) return;
+      await p;
+      if (pending.get(key) === p) pending.delete(key);
+    },
     connect: (ns, id, ep) =>
       perContainer(ns, id, async () => {
         const att = loadAtt(ns, id);
@@ -514,6 +583,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
       }),
     detach: (ns, id) =>
       perContainer(ns, id, async () => {
+        pending.delete(`${ns}/${id}`);
         const att = loadAtt(ns, id);
         if (att === undefined) return;
         await detachLocked(att, load());
@@ -540,7 +610,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         }
         for (const f of listNetns(nsDir)) {
           if (keep.has(path.basename(f))) continue;
-          await removeNetns(f);
+          removeNetns(f);
         }
         if (nets.length > 0) await syncIsolation(isolationOf(nets), prefix);
         return released;

@@ -2,6 +2,8 @@
  * tsrund's own networking API (not containerd's: containerd leaves networking to its clients).
  * tsctl calls Attach before Containers.Create and puts the returned namespace path and files
  * into the spec; tsrund detaches a container's network when the container record is deleted.
+ * A background Attach answers before the CNI plugins ran; Tasks.Start of that container waits
+ * for them (and fails with their error), so the plugins overlap with the container's create.
  * Namespaced calls (Attach, Connect, Disconnect, Detach, Inspect) take the containerd-namespace
  * header like containerd's services.
  */
@@ -32,6 +34,8 @@ message Attachment {
 message AttachRequest {
   string id = 1; string name = 2; string hostname = 3; repeated EndpointRequest endpoints = 4; repeated PortMapping ports = 5;
   repeated string dns = 6; repeated string dns_search = 7; repeated string dns_options = 8; repeated string extra_hosts = 9;
+  // answer once the namespace and files exist; the plugins run on, and the task's Start waits for them
+  bool background = 10;
 }
 message AttachmentResponse { Attachment attachment = 1; }
 message ListAttachmentsResponse { repeated Attachment attachments = 1; }

@@ -74,7 +74,7 @@ export function networksService(nets: Networks): ServiceImpl {
         return {};
       },
       Prune: async () => ({ removed: await nets.prune() }),
-      Attach: async (req: { id: string; name: string; hostname: string; endpoints: WireEndpointRequest[]; ports: WirePort[]; dns: string[]; dnsSearch: string[]; dnsOptions: string[]; extraHosts: string[] }, ctx) => {
+      Attach: async (req: { id: string; name: string; hostname: string; endpoints: WireEndpointRequest[]; ports: WirePort[]; dns: string[]; dnsSearch: string[]; dnsOptions: string[]; extraHosts: string[]; background: boolean }, ctx) => {
         const a = await nets.attach({
           namespace: ctx.namespace(),
           id: req.id,
@@ -86,6 +86,7 @@ export function networksService(nets: Networks): ServiceImpl {
           dnsSearch: req.dnsSearch ?? [],
           dnsOptions: req.dnsOptions ?? [],
           extraHosts: req.extraHosts ?? [],
+          background: req.background === true,
         });
         return { attachment: attachmentToWire(a) };
       },

@@ -7,7 +7,8 @@
  *   --network none                         a new namespace with only lo
  *   --network host                         the host's network namespace
  *   --network container:NAME               another container's network namespace
- *   -p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], -P (the image's ExposedPorts and --expose),
+ *   -p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] (ports or ranges A-B), -P (the image's ExposedPorts
+ *   and --expose),
  *   --ip, --mac-address,
  *   --network-alias, --add-host, --dns, --dns-search, --dns-option
  */
@@ -32,7 +33,7 @@ export const NETWORK_OPTIONS: readonly OptionDef[] = [
   { name: 'dns', kind: 'list', help: 'a DNS server for /etc/resolv.conf' },
   { name: 'dns-search', kind: 'list', help: 'a DNS search domain' },
   { name: 'dns-option', kind: 'list', help: 'a resolv.conf option' },
-  { name: 'publish', short: 'p', kind: 'list', help: 'publish a port: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]' },
+  { name: 'publish', short: 'p', kind: 'list', help: 'publish a port or range: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp] (ports may be A-B)' },
   { name: 'publish-all', short: 'P', kind: 'bool', help: 'publish every exposed port on a free host port' },
   { name: 'expose', kind: 'list', help: 'expose a port (PORT[/tcp|udp]) for -P' },
 ];
@@ -65,20 +66,51 @@ function protoOf(text: string, spec: string): 'tcp' | 'udp' {
   throw usage(`invalid proto ${JSON.stringify(text)} in ${JSON.stringify(spec)}: want tcp or udp`);
 }
 
-/** Parse one -p value (docker's syntax, without ranges). */
-export function parsePublish(text: string): WirePort {
-  const [addr = '', proto = 'tcp'] = text.split('/');
+/** A port or a range `A-B` as [first, last]. */
+function portRange(text: string, what: string, spec: string): [number, number] {
+  const m = /^(\d+)-(\d+)$/.exec(text);
+  if (m === null) {
+    const p = port(text, what);
+    return [p, p];
+  }
+  const lo = port(m[1]!, what);
+  const hi = port(m[2]!, what);
+  if (hi < lo) throw usage(`invalid range ${JSON.stringify(text)} in ${JSON.stringify(spec)}: the end is below the start`);
+  return [lo, hi];
+}
+
+/**
+ * Parse one -p value, docker's syntax: [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], where either port
+ * may be a range A-B. A host range maps one to one onto a container range of the same length;
+ * a container range alone gets a free host port for each.
+ */
+export function parsePublish(text: string): WirePort[] {
+  const [addr = '', proto = 'tcp', ...rest] = text.split('/');
+  if (rest.length > 0) throw usage(`invalid publish ${JSON.stringify(text)}: want [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]`);
   const protocol = protoOf(proto, text);
   const parts = addr.split(':');
-  if (parts.some((p) => p.includes('-'))) throw usage(`invalid publish ${JSON.stringify(text)}: port ranges are not supported`);
-  if (parts.length === 1) return { hostIp: '0.0.0.0', hostPort: 0, containerPort: port(parts[0]!, 'containerPort'), protocol };
-  if (parts.length === 2) return { hostIp: '0.0.0.0', hostPort: parts[0] === '' ? 0 : port(parts[0]!, 'hostPort'), containerPort: port(parts[1]!, 'containerPort'), protocol };
-  if (parts.length === 3) {
-    const ip = parts[0]!;
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(ip)) throw usage(`invalid ip address ${JSON.stringify(ip)} in ${JSON.stringify(text)}`);
-    return { hostIp: ip, hostPort: parts[1] === '' ? 0 : port(parts[1]!, 'hostPort'), containerPort: port(parts[2]!, 'containerPort'), protocol };
+  let hostIp = '0.0.0.0';
+  let host = '';
+  let container: string;
+  if (parts.length === 1) container = parts[0]!;
+  else if (parts.length === 2) [host, container] = [parts[0]!, parts[1]!];
+  else if (parts.length === 3) {
+    hostIp = parts[0]!;
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(hostIp)) throw usage(`invalid ip address ${JSON.stringify(hostIp)} in ${JSON.stringify(text)}`);
+    [host, container] = [parts[1]!, parts[2]!];
+  } else throw usage(`invalid publish ${JSON.stringify(text)}: want [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]`);
+  const [cLo, cHi] = portRange(container, 'containerPort', text);
+  const out: WirePort[] = [];
+  if (host === '') {
+    for (let c = cLo; c <= cHi; c++) out.push({ hostIp, hostPort: 0, containerPort: c, protocol });
+    return out;
   }
-  throw usage(`invalid publish ${JSON.stringify(text)}: want [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp]`);
+  const [hLo, hHi] = portRange(host, 'hostPort', text);
+  if (hHi - hLo !== cHi - cLo) {
+    throw usage(`invalid publish ${JSON.stringify(text)}: the host range ${hLo}-${hHi} and the container range ${cLo}-${cHi} differ in length (a host range for one container port is not supported)`);
+  }
+  for (let i = 0; i <= cHi - cLo; i++) out.push({ hostIp, hostPort: hLo + i, containerPort: cLo + i, protocol });
+  return out;
 }
 
 /** What --network asked for. */
@@ -113,7 +145,7 @@ export interface NetworkPlan {
  */
 export async function prepareNetwork(ctx: Ctx, a: Parsed, c: { id: string; name: string; hostname: string }, all: readonly ContainerInfo[], imageExposed: readonly string[] = []): Promise<NetworkPlan> {
   const mode = parseNetworkMode(a.strings.get('network'));
-  const ports = (a.lists.get('publish') ?? []).map(parsePublish);
+  const ports = (a.lists.get('publish') ?? []).flatMap(parsePublish);
   if (a.bools.has('publish-all')) {
     // -P: the image's ExposedPorts ("80/tcp") and --expose, each on a free host port, once each
     const exposed = [...new Set([...imageExposed, ...(a.lists.get('expose') ?? [])].map((e) => (e.includes('/') ? e : `${e}/tcp`)))];
@@ -161,6 +193,8 @@ export async function prepareNetwork(ctx: Ctx, a: Parsed, c: { id: string; name:
           dnsSearch: a.lists.get('dns-search') ?? [],
           dnsOptions: a.lists.get('dns-option') ?? [],
           extraHosts: a.lists.get('add-host') ?? [],
+          // the plugins run while the container is created; tsrund's Tasks.Start waits for them
+          background: true,
         });
         return { mode, attachment: r.attachment, netnsPath: r.attachment.netns };
       } catch (e) {
@@ -201,6 +235,11 @@ export function modeLabel(m: NetworkMode): string {
   }
 }
 
+/** True when a container's network is in use (docker shows addresses and ports only then). */
+export function isLive(c: Pick<ContainerInfo, 'state'>): boolean {
+  return c.state === 'running' || c.state === 'paused' || c.state === 'restarting';
+}
+
 /** Release a container's network (a no-op for containers without one). */
 export async function releaseNetwork(ctx: Pick<Ctx, 'client'>, id: string): Promise<void> {
   await ctx.client.call('Networks', 'Detach', { id });
@@ -216,16 +255,40 @@ export async function attachmentsById(ctx: Pick<Ctx, 'client'>): Promise<Map<str
   }
 }
 
-/** docker ps's PORTS text. */
-export function portsText(a: WireAttachment | undefined): string {
-  return (a?.ports ?? []).map((p) => `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
+/** The published ports in docker's order: by container port, then protocol, then host address. */
+export function sortedPorts(ports: readonly WirePort[]): WirePort[] {
+  return [...ports].sort((a, b) => a.containerPort - b.containerPort || a.protocol.localeCompare(b.protocol) || a.hostIp.localeCompare(b.hostIp) || a.hostPort - b.hostPort);
 }
 
-/** docker inspect's NetworkSettings. */
-export function networkSettings(a: WireAttachment | undefined, mode: string): Record<string, unknown> {
-  const first = a?.endpoints[0];
+/** docker ps's PORTS text: consecutive mappings are shown as ranges (0.0.0.0:8000-8001->80-81/tcp). */
+export function portsText(a: WireAttachment | undefined): string {
+  const out: string[] = [];
+  const ports = sortedPorts(a?.ports ?? []);
+  for (let i = 0; i < ports.length; ) {
+    const p = ports[i]!;
+    let j = i + 1;
+    while (j < ports.length) {
+      const q = ports[j]!;
+      const n = j - i;
+      if (q.hostIp !== p.hostIp || q.protocol !== p.protocol || q.containerPort !== p.containerPort + n || q.hostPort !== p.hostPort + n) break;
+      j++;
+    }
+    const last = ports[j - 1]!;
+    out.push(j - i === 1 ? `${p.hostIp}:${p.hostPort}->${p.containerPort}/${p.protocol}` : `${p.hostIp}:${p.hostPort}-${last.hostPort}->${p.containerPort}-${last.containerPort}/${p.protocol}`);
+    i = j;
+  }
+  return out.join(', ');
+}
+
+/**
+ * docker inspect's NetworkSettings. A container that is not running shows its networks without
+ * addresses or ports, as docker's (which releases them at stop; tsrund keeps them until rm).
+ */
+export function networkSettings(a: WireAttachment | undefined, mode: string, running = true): Record<string, unknown> {
+  const first = running ? a?.endpoints[0] : undefined;
   const ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
-  for (const p of a?.ports ?? []) (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  for (const p of running ? sortedPorts(a?.ports ?? []) : []) (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp, HostPort: String(p.hostPort) });
+  const live = (v: string): string => (running ? v : '');
   return {
     SandboxKey: a?.netns ?? '',
     Ports: ports,
@@ -234,7 +297,7 @@ export function networkSettings(a: WireAttachment | undefined, mode: string): Re
     Gateway: first?.gateway ?? '',
     MacAddress: first?.mac ?? '',
     Networks: Object.fromEntries(
-      (a?.endpoints ?? []).map((e) => [e.network, { NetworkID: e.networkId, Aliases: e.aliases, IPAddress: e.ip, IPPrefixLen: e.prefixLen, Gateway: e.gateway, MacAddress: e.mac }]),
+      (a?.endpoints ?? []).map((e) => [e.network, { NetworkID: e.networkId, Aliases: e.aliases, IPAddress: live(e.ip), IPPrefixLen: running ? e.prefixLen : 0, Gateway: live(e.gateway), MacAddress: live(e.mac) }]),
     ),
     Mode: mode,
   };

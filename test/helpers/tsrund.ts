@@ -288,6 +288,13 @@ function releaseNetworking(root: string, defaultBridge: string, prefix: string):
   }
   for (const c of chains) spawnSync('iptables', ['-w', '5', '-F', c], { stdio: 'ignore' });
   for (const c of chains) spawnSync('iptables', ['-w', '5', '-X', c], { stdio: 'ignore' });
+  // the masquerading chain (nat)
+  const post = `${prefix}-POSTROUTING`;
+  while (spawnSync('iptables', ['-w', '5', '-t', 'nat', '-D', 'POSTROUTING', '-j', post], { stdio: 'ignore' }).status === 0) {
+    // one jump removed
+  }
+  spawnSync('iptables', ['-w', '5', '-t', 'nat', '-F', post], { stdio: 'ignore' });
+  spawnSync('iptables', ['-w', '5', '-t', 'nat', '-X', post], { stdio: 'ignore' });
   return leaks;
 }
 

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
+import { removeIsolation } from '../../supervisor/networks/isolation';
 import { createNetworks, type AttachRequest, type Networks } from '../../supervisor/networks/manager';
 import type { TeardownHost } from '../helpers/bundle';
 import { busyboxPath, requires } from '../helpers/requires';
@@ -16,6 +17,8 @@ import { fetchTcp } from '../helpers/net';
 import { waitFor } from '../helpers/wait';
 
 const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
+// 200 attach/detach cycles are 800 plugin process starts: more than tap's default on a loaded machine.
+t.setTimeout(900_000);
 const hasPlugins = CNI_DIRS.some((d) => ['bridge', 'host-local', 'portmap', 'loopback', 'tuning'].every((p) => fs.existsSync(path.join(d, p))));
 
 interface Setup {
@@ -24,11 +27,6 @@ interface Setup {
   state: string;
   prefix: string;
   bridge: string;
-}
-
-function hostVeths(): string[] {
-  const r = spawnSync('ip', ['-o', 'link', 'show', 'type', 'veth'], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter((l) => l.trim() !== '').map((l) => l.split(':')[1]!.trim().split('@')[0]!);
 }
 
 function natRules(): string {
@@ -54,9 +52,7 @@ function setup(t: TeardownHost, binDirs: readonly string[] = CNI_DIRS): Setup {
     }
     // The default network cannot be removed through the API (as docker's); tear it down by hand.
     spawnSync('ip', ['link', 'delete', bridge], { stdio: 'ignore' });
-    for (const c of ['FORWARD', 'ISOLATION-1', 'ISOLATION-2']) spawnSync('iptables', ['-w', '5', '-F', `${prefix}-${c}`], { stdio: 'ignore' });
-    spawnSync('iptables', ['-w', '5', '-D', 'FORWARD', '-j', `${prefix}-FORWARD`], { stdio: 'ignore' });
-    for (const c of ['FORWARD', 'ISOLATION-1', 'ISOLATION-2']) spawnSync('iptables', ['-w', '5', '-X', `${prefix}-${c}`], { stdio: 'ignore' });
+    await removeIsolation(prefix);
     // portmap's top-level nat chains, when this test made them: the jumps to them, then the chains.
     const made = natRules().split('\n').filter((l) => l.startsWith('-N CNI-HOSTPORT') && !natBefore.has(l)).map((l) => l.slice(3));
     for (const line of natRules().split('\n')) {
@@ -114,6 +110,14 @@ t.test('two containers on a user-defined network reach each other; hosts, resolv
   t.match(hostsA, /\tbbb/, 'aaa learned of bbb when bbb joined (peers are rewritten)');
   const resolv = fs.readFileSync(path.join(a.filesDir, 'resolv.conf'), 'utf8');
   t.equal(resolv, 'nameserver 192.0.2.53\nsearch example.test\n', 'host resolv.conf minus loopback servers');
+  // In the background (tsctl run): the answer comes before the plugins ran; ready() waits for them.
+  const c = await s.nets.attach(req('ccc', [{ network: n.name }], { background: true }));
+  t.same(c.endpoints, [], 'a background attach answers without endpoints');
+  await s.nets.ready('default', 'ccc');
+  const cIp = s.nets.attachment('default', 'ccc')?.endpoints[0]?.ip ?? '';
+  t.ok(ping(c.netns, a.endpoints[0]!.ip), `after ready(), ccc (${cIp}) reaches aaa`);
+  t.match(fs.readFileSync(path.join(c.filesDir, 'hosts'), 'utf8'), new RegExp(`${cIp.replace(/\./g, '\\.')}\tccc`), 'its /etc/hosts names its own address');
+  await s.nets.detach('default', 'ccc');
   await s.nets.detach('default', 'bbb');
   t.notMatch(fs.readFileSync(path.join(a.filesDir, 'hosts'), 'utf8'), /\tbbb/, 'bbb left aaa\'s hosts when it detached');
   await t.rejects(s.nets.remove(n.name), /has active endpoints \(aaa\)/, 'a network in use cannot be removed');
@@ -160,6 +164,9 @@ t.test('networks are isolated from each other; an internal network has no way ou
   t.notOk(ping(c.netns, a.endpoints[0]!.ip), 'the internal network cannot reach network one');
   t.notMatch(inNs(c.netns, ['ip', 'route']).out, /default/, 'the internal network has no default route');
   t.match(inNs(a.netns, ['ip', 'route']).out, /default via/, 'a normal network has a default route');
+  const esc = (x: string) => x.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  t.match(natRules(), new RegExp(`-A ${s.prefix}-POSTROUTING -s ${esc(n1.subnet)} ! -o ${n1.bridge} -j MASQUERADE`), 'one masquerade rule for a network');
+  t.notMatch(natRules(), new RegExp(`-s ${esc(n3.subnet)} `), 'none for the internal network');
   // connect: a1 joins network two and can now reach b2 there.
   const a2 = await s.nets.connect('default', 'a1', { network: n2.name });
   t.equal(a2.endpoints[1]!.ifName, 'eth1', 'the second network is eth1');
@@ -185,7 +192,16 @@ t.test('bad input is refused with a clear error and leaves nothing', async (t) =
   await s.nets.attach(req('dflt', [{ network: 'bridge' }]));
   await s.nets.detach('default', 'dflt');
   await t.rejects(s.nets.remove('bridge'), /bridge is a pre-defined network and cannot be removed/, 'the default network cannot be removed');
-  const veths = hostVeths().length;
+  // Other test files make veths at the same time: only this network's bridge counts.
+  const ports = () => (fs.existsSync(`/sys/class/net/${n.bridge}/brif`) ? fs.readdirSync(`/sys/class/net/${n.bridge}/brif`) : []);
+  const nothingOf = (id: string) => {
+    t.equal(s.nets.attachment('default', id), undefined, `${id}: no attachment record left`);
+    t.notOk(fs.existsSync(path.join(s.state, 'netns', `default-${id}`)), `${id}: no namespace left`);
+    t.same(fs.readdirSync(path.join(s.root, 'networks', 'cni-cache')).filter((f) => f.includes(`-default-${id}-`)), [], `${id}: no CNI cache entry left`);
+    t.same(ports(), [], `${id}: no veth left`);
+    const ipam = path.join(s.root, 'networks', 'ipam', n.name);
+    t.same(fs.existsSync(ipam) ? fs.readdirSync(ipam).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [], [], `${id}: no address allocated`);
+  };
   // A plugin directory without the bridge plugin: the attach fails naming it and undoes itself.
   const partial = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-cni-partial-'));
   t.teardown(() => fs.rmSync(partial, { recursive: true, force: true }));
@@ -193,18 +209,22 @@ t.test('bad input is refused with a clear error and leaves nothing', async (t) =
   for (const p of ['loopback', 'host-local', 'portmap', 'tuning']) fs.symlinkSync(path.join(dir, p), path.join(partial, p));
   const s2 = createNetworks({ root: s.root, state: s.state, binDirs: [partial], timeoutMs: 5000, defaultBridge: s.bridge, chainPrefix: s.prefix });
   await t.rejects(s2.attach(req('z', [{ network: n.name }])), /cni plugin "bridge": not found in/, 'a missing plugin binary is named');
-  t.equal(s.nets.attachment('default', 'z'), undefined, 'no attachment record left');
-  t.notOk(fs.existsSync(path.join(s.state, 'netns', 'default-z')), 'no namespace left');
-  t.equal(hostVeths().length, veths, 'no veth left');
+  nothingOf('z');
   // A plugin that fails: its own error message reaches the caller.
   const failing = path.join(partial, 'bridge');
   fs.writeFileSync(failing, '#!/bin/sh\ncat >/dev/null\n[ "$CNI_COMMAND" = DEL ] && exit 0\necho \'{"cniVersion":"1.0.0","code":7,"msg":"bridge says no","details":"because"}\'\nexit 1\n', { mode: 0o755 });
   await t.rejects(s2.attach(req('w', [{ network: n.name }])), /cni plugin bridge \(network ok-[^)]*\) ADD: bridge says no: because \(cni error code 7\)/, 'the plugin error is passed on');
-  t.notOk(fs.existsSync(path.join(s.state, 'netns', 'default-w')), 'no namespace left after a failing plugin');
+  nothingOf('w');
+  // The same in the background: the attach answers, ready() carries the plugin's error.
+  const early = await s2.attach(req('bg', [{ network: n.name }], { background: true }));
+  t.same(early.endpoints, [], 'a background attach answers before the plugins ran');
+  await t.rejects(s2.ready('default', 'bg'), /bridge says no: because/, 'ready() reports the plugin error');
+  nothingOf('bg');
   // A plugin that hangs is killed at the timeout.
   fs.writeFileSync(failing, '#!/bin/sh\n[ "$CNI_COMMAND" = DEL ] && exit 0\nexec sleep 30\n', { mode: 0o755 });
   const s3 = createNetworks({ root: s.root, state: s.state, binDirs: [partial], timeoutMs: 300, defaultBridge: s.bridge, chainPrefix: s.prefix });
   await t.rejects(s3.attach(req('h', [{ network: n.name }])), /timed out after 300 ms/, 'a hanging plugin times out');
+  nothingOf('h');
 });
 
 t.test('after a crash in the middle of an attach, reconcile releases everything', async (t) => {
@@ -220,13 +240,14 @@ t.test('after a crash in the middle of an attach, reconcile releases everything'
   const rec = JSON.parse(fs.readFileSync(recFile, 'utf8')) as { endpoints: unknown[] };
   rec.endpoints = [];
   fs.writeFileSync(recFile, JSON.stringify(rec));
-  const veths = hostVeths().length;
+  const onBridge = () => fs.readdirSync(`/sys/class/net/${n.bridge}/brif`).length;
+  t.equal(onBridge(), 2, 'two veths on the bridge before the restart');
   // A fresh manager, as after a restart: only `keep` is live.
   const again = createNetworks({ root: s.root, state: s.state, binDirs: CNI_DIRS, timeoutMs: 10000, defaultBridge: s.bridge, chainPrefix: s.prefix });
   const released = await again.reconcile(new Set(['default/keep']));
   t.ok(released.includes('default/gone'), `gone was released (${released.join(', ')})`);
   t.notOk(fs.existsSync(gone.netns), 'its namespace is gone');
-  t.equal(hostVeths().length, veths - 1, 'its veth is gone (from the CNI cache alone)');
+  t.equal(onBridge(), 1, 'its veth is gone (from the CNI cache alone)');
   t.notMatch(natRules(), /default-gone/, 'its port mapping is gone');
   const ipam = path.join(s.root, 'networks', 'ipam', n.name);
   t.notOk(fs.readdirSync(ipam).includes(gone.endpoints[0]?.ip ?? '172.31.255.254'), 'its address is free again');
@@ -239,20 +260,22 @@ t.test('200 attach/detach cycles leave no namespace, veth, rule or allocation', 
   if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
   const s = setup(t);
   const n = await s.nets.create({ name: `leak-${s.prefix.toLowerCase()}` });
-  const veths = hostVeths().length;
-  // Per-container nat state: portmap's CNI-DN-* chains and the bridge plugin's masquerade chains.
-  const perContainer = () => natRules().split('\n').filter((l) => /CNI-DN-|CNI-[0-9a-f]{24}/.test(l)).sort();
-  const nat = perContainer();
-  for (let i = 0; i < 200; i++) {
-    const id = `c${i}`;
-    await s.nets.attach(req(id, [{ network: n.name }], i % 10 === 0 ? { ports: [{ hostIP: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: 'tcp' }] } : {}));
+  // Other test files run containers at the same time: only what names this test's ids or bridge counts.
+  const tag = `lk${s.prefix.slice(-6).toLowerCase()}`;
+  const ours = () => natRules().split('\n').filter((l) => l.includes(tag)).sort();
+  // Four at a time, as parallel `run`s do: attaches of different containers overlap.
+  const cycle = async (i: number): Promise<void> => {
+    const id = `${tag}-${i}`;
+    await s.nets.attach(req(id, [{ network: n.name }], i % 10 === 0 ? { ports: [{ hostIP: '127.0.0.1', hostPort: 0, containerPort: 80, protocol: i % 20 === 0 ? 'udp' : 'tcp' }] } : {}));
     await s.nets.detach('default', id);
-  }
-  t.equal(hostVeths().length, veths, 'no veth left');
+  };
+  for (let i = 0; i < 200; i += 4) await Promise.all([0, 1, 2, 3].map((k) => cycle(i + k)));
+  t.same(fs.readdirSync(`/sys/class/net/${n.bridge}/brif`), [], 'no veth left on the bridge');
   t.equal(fs.readdirSync(path.join(s.state, 'netns')).length, 0, 'no namespace file left');
   t.equal(fs.readdirSync(path.join(s.root, 'networks', 'cni-cache')).length, 0, 'no CNI cache entry left');
   const ipam = path.join(s.root, 'networks', 'ipam', n.name);
   t.same(fs.readdirSync(ipam).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)), [], 'no address still allocated');
-  t.same(perContainer(), nat, 'no per-container nat chain or rule is left');
+  t.same(ours(), [], 'no nat chain or rule of the containers is left (portmap, masquerade)');
+  t.same(natRules().split('\n').filter((l) => l.startsWith(`-A ${s.prefix}-POSTROUTING`)), [`-A ${s.prefix}-POSTROUTING -s ${n.subnet} ! -o ${n.bridge} -j MASQUERADE`], 'masquerading stays one rule for the network');
   t.notMatch(fs.readFileSync('/proc/self/mountinfo', 'utf8'), new RegExp(s.state.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'no nsfs mount left');
 });

@@ -4,7 +4,10 @@
  * networks, --internal, host/none/container modes, inspect/port/ps, and a kill -9 of tsrund.
  * Traffic goes only to loopback and to the containers made here (busybox nc, never wget).
  */
+import { spawn } from 'node:child_process';
+import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import t from 'tap';
 import { startTsctl, tsctlMissing, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
 import { fetchTcp } from '../helpers/net';
@@ -25,8 +28,45 @@ async function server(t: { teardown(fn: () => void): void }, name: string, port:
   t.teardown(() => {
     e.tsctl(['rm', '-f', name]);
   });
-  const ok = await waitFor(() => e.tsctl(['exec', name, 'netstat', '-ltn']).stdout.includes(`:${port} `), 10_000);
-  if (!ok) throw new Error(`${name} never listened on ${port}`);
+  // each exec is a process start or three: on a loaded machine 10 s is not enough
+  const ok = await waitFor(() => e.tsctl(['exec', name, 'netstat', '-ltn']).stdout.includes(`:${port} `), 30_000);
+  if (!ok) throw new Error(`${name} never listened on ${port} within 30 s`);
+}
+
+/** Two consecutive free TCP ports on 127.0.0.1 (checked by binding them). */
+async function freePortPair(): Promise<number> {
+  const bindable = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen({ host: '127.0.0.1', port, exclusive: true }, () => srv.close(() => resolve(true)));
+    });
+  for (let i = 0; i < 50; i++) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    if ((await bindable(base)) && (await bindable(base + 1))) return base;
+  }
+  throw new Error('no two consecutive free ports on 127.0.0.1');
+}
+
+/** Send a datagram (again each second: udp may drop one) and wait, at most 5 s, for one answer. */
+function udpAsk(host: string, port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    const send = () => s.send(text, port, host);
+    const again = setInterval(send, 1000);
+    const timer = setTimeout(() => {
+      clearInterval(again);
+      s.close();
+      reject(new Error(`no udp answer from ${host}:${port} within 5 s`));
+    }, 5000);
+    s.on('message', (m) => {
+      clearTimeout(timer);
+      clearInterval(again);
+      s.close();
+      resolve(m.toString());
+    });
+    send();
+  });
 }
 
 function ipOf(name: string, network?: string): string {
@@ -62,6 +102,41 @@ if (why !== undefined) {
     t.not(taken.status, 0, 'the same host port cannot be published twice');
     t.match(taken.stderr, /port is already allocated/, show(taken));
     t.equal(e.tsctl(['rm', '-f', 'web']).status, 0);
+  });
+
+  t.test('port ranges, 127.0.0.1::PORT, udp; a stopped container shows no address or ports, as docker', async (t) => {
+    const base = await freePortPair();
+    await server(t, 'ranged', 80, 'r80', ['-p', `127.0.0.1:${base}-${base + 1}:80-81`, '-p', '127.0.0.1::5353/udp']);
+    const r81 = e.tsctl(['exec', '-d', 'ranged', 'nc', '-ll', '-p', '81', '-e', 'echo', 'r81']);
+    t.equal(r81.status, 0, show(r81));
+    t.ok(await waitFor(() => e.tsctl(['exec', 'ranged', 'netstat', '-ltn']).stdout.includes(':81 '), 10_000), 'the second server listens');
+    const lines = e.tsctl(['port', 'ranged']).stdout.trim().split('\n');
+    t.equal(lines.length, 3, `port lists every mapping: ${lines.join(' | ')}`);
+    t.match(lines[0], /^5353\/udp -> 127\.0\.0\.1:\d+$/, 'the udp port (a free host port), sorted first as docker sorts the lines');
+    t.same(lines.slice(1), [`80/tcp -> 127.0.0.1:${base}`, `81/tcp -> 127.0.0.1:${base + 1}`], 'the range maps one to one');
+    t.match(e.tsctl(['ps']).stdout, new RegExp(`127\\.0\\.0\\.1:${base}-${base + 1}->80-81/tcp`), 'ps shows the range as docker does');
+    t.equal((await fetchTcp('127.0.0.1', base)).trim(), 'r80', 'the first port of the range answers');
+    t.equal((await fetchTcp('127.0.0.1', base + 1)).trim(), 'r81', 'the second port of the range answers');
+    // udp: a responder in the container's namespace (busybox has no udp server) answers a datagram
+    const udpPort = Number(/^5353\/udp -> 127\.0\.0\.1:(\d+)$/m.exec(lines.join('\n'))?.[1] ?? 0);
+    const netns = e.tsctl(['inspect', '-f', '{{.NetworkSettings.SandboxKey}}', 'ranged']).stdout.trim();
+    const responder = spawn('nsenter', [`--net=${netns}`, process.execPath, '-e', "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('pong:'+m,r.port,r.address,()=>s.close()));s.bind(5353,()=>console.log('ready'))"], { stdio: ['ignore', 'pipe', 'ignore'] });
+    t.teardown(() => {
+      if (responder.exitCode === null) responder.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve) => responder.stdout.once('data', () => resolve()));
+    t.equal(await udpAsk('127.0.0.1', udpPort, 'ping'), 'pong:ping', 'a datagram to the published udp port reaches the container and the answer comes back');
+    t.equal(e.tsctl(['stop', '-t', '1', 'ranged']).status, 0);
+    const st = JSON.parse(e.tsctl(['inspect', '-f', '{{json .NetworkSettings}}', 'ranged']).stdout) as { IPAddress: string; Ports: Record<string, unknown>; Networks: Record<string, { IPAddress: string; NetworkID: string }> };
+    t.equal(st.IPAddress, '', 'stopped: no IPAddress');
+    t.same(st.Ports, {}, 'stopped: no ports');
+    t.equal(st.Networks['bridge']?.IPAddress, '', 'stopped: the network is listed without an address');
+    t.not(st.Networks['bridge']?.NetworkID ?? '', '', 'stopped: with its network id');
+    t.equal(e.tsctl(['port', 'ranged']).stdout, '', 'stopped: port prints nothing');
+    t.equal(e.tsctl(['rm', 'ranged']).status, 0);
+    const bad = e.tsctl(['run', '--rm', '-p', '8000-8002:80-81', e.d.rootfs, 'true']);
+    t.equal(bad.status, 125, show(bad));
+    t.match(bad.stderr, /differ in length/, 'ranges of different lengths are refused');
   });
 
   t.test('a user-defined network: names and aliases resolve; other networks cannot be reached; internal has no way out', async (t) => {

@@ -7,7 +7,7 @@ import { parseArgs } from '../args';
 import { usage, withExit, type Ctx } from '../context';
 import { table } from '../format';
 import { listContainers, resolveRef } from '../model';
-import { attachmentsById, type WireAttachment } from '../network';
+import { attachmentsById, isLive, sortedPorts, type WireAttachment } from '../network';
 
 interface WireNetwork {
   id: string;
@@ -168,10 +168,11 @@ export async function port(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const [ref, which] = a.operands;
   if (ref === undefined) throw usage('"port" requires at least 1 argument: tsctl port CONTAINER [PRIVATE_PORT[/PROTO]]');
   const target = resolveRef(await listContainers(ctx.client), ref);
-  const att = (await attachmentsById(ctx)).get(target.id);
-  const ports = att?.ports ?? [];
+  const att = isLive(target) ? (await attachmentsById(ctx)).get(target.id) : undefined;
+  const ports = sortedPorts(att?.ports ?? []);
   if (which === undefined) {
-    for (const p of ports) ctx.out(`${p.containerPort}/${p.protocol} -> ${p.hostIp}:${p.hostPort}`);
+    // docker sorts the lines as strings (5353/udp before 80/tcp)
+    for (const l of ports.map((p) => `${p.containerPort}/${p.protocol} -> ${p.hostIp}:${p.hostPort}`).sort()) ctx.out(l);
     return 0;
   }
   const [num = '', proto = 'tcp'] = which.split('/');

@@ -1,5 +1,5 @@
 /* `tsctl ps [-a] [-q] [--no-trunc] [--format json|table]` and `tsctl inspect [-f TEMPLATE]`. */
-import { attachmentsById, NETWORK_MODE_LABEL, networkSettings, portsText, type WireAttachment } from '../network';
+import { attachmentsById, isLive, NETWORK_MODE_LABEL, networkSettings, portsText, type WireAttachment } from '../network';
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
 import { bytesDecimal, commandText, statusText, table, humanDuration } from '../format';
@@ -119,7 +119,7 @@ export async function ps(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES', ...(withSize ? ['SIZE'] : [])]];
   const atts = await attachmentsById(ctx);
   for (const c of shown) {
-    const row = [shortId(c, full), c.image, commandText(c.command, full), createdText(c, nowMs), statusText(c, nowMs), portsText(atts.get(c.id)), c.name];
+    const row = [shortId(c, full), c.image, commandText(c.command, full), createdText(c, nowMs), statusText(c, nowMs), portsText(isLive(c) ? atts.get(c.id) : undefined), c.name];
     rows.push(withSize ? [...row, sizes.get(c.id) ?? 'N/A'] : row);
   }
   ctx.out(table(rows));
@@ -188,7 +188,7 @@ export function inspectObject(c: ContainerInfo, att?: WireAttachment): Record<st
       WorkingDir: spec.process?.cwd ?? '/',
       Labels: Object.fromEntries(Object.entries(c.labels).filter(([k]) => !k.startsWith('tsctl.'))),
     },
-    NetworkSettings: networkSettings(att, c.labels[NETWORK_MODE_LABEL] ?? 'none'),
+    NetworkSettings: networkSettings(att, c.labels[NETWORK_MODE_LABEL] ?? 'none', isLive(c)),
     Mounts: (spec.mounts ?? [])
       .filter((m) => m.type === 'bind')
       .map((m) => ({ Type: 'bind', Source: m.source ?? '', Destination: m.destination, Mode: m.options?.includes('ro') ? 'ro' : '', RW: !(m.options?.includes('ro') ?? false), Propagation: 'rprivate' })),
