@@ -14,7 +14,8 @@
  *                                   first (tsrund went away) means exit
  *   group mode (the line names a `group` control socket): the shim also listens there for more
  *                                   containers of its group, one JSON line {dir} per connection,
- *                                   and exits when its last container is deleted
+ *                                   and exits when its last container is deleted; its containers'
+ *                                   blocking runtime calls run through bin/tsrun (runtime/group.ts)
  *
  * Every container gets its own Service and its own shim.sock in its own directory, so tsrund
  * talks to a grouped container exactly as to a lone one. The shim keeps an O_DIRECTORY fd on each
@@ -55,14 +56,18 @@ function errorLine(err: unknown): string {
 
 /** Load every module a container's life needs, so a warm shim does no loading on the hot path. */
 async function preload(): Promise<void> {
-  await Promise.all([import('./runtime/library'), import('../runtime/container/create'), import('../runtime/container/lifecycle'), import('./stdio')]);
+  await Promise.all([import('./runtime/library'), import('./runtime/group'), import('../runtime/container/create'), import('../runtime/container/lifecycle'), import('./stdio')]);
   const w = await import('./warmup');
   w.warmUp();
   await w.warmUpServer();
 }
 
-/** Serve one container from `dir` in this process. */
-async function host(dirArg: string): Promise<ShimServer> {
+/**
+ * Serve one container from `dir` in this process. `grouped`: the process serves (or may come to
+ * serve) other containers too, so the library's blocking calls go through bin/tsrun
+ * (runtime/group.ts): a slow create or hook of one container must not stall the others.
+ */
+async function host(dirArg: string, grouped: boolean): Promise<ShimServer> {
   const dir = path.resolve(dirArg);
   if (hosted.has(dir)) throw new TsrunError('AlreadyExists', `shim already serves ${dir}`);
   const o = readShimOptions(dir);
@@ -72,7 +77,7 @@ async function host(dirArg: string): Promise<ShimServer> {
   const params = { id: o.id, bundle: dir, root, noPivot: o.noPivot, noNewKeyring: o.noNewKeyring };
   let runtime: Runtime;
   if (o.runtime.kind === 'library') {
-    runtime = (await import('./runtime/library')).libraryRuntime(params);
+    runtime = grouped ? (await import('./runtime/group')).groupRuntime(params) : (await import('./runtime/library')).libraryRuntime(params);
   } else {
     runtime = (await import('./runtime/binary')).binaryRuntime({ ...params, path: o.runtime.path, systemdCgroup: o.runtime.systemdCgroup === true });
   }
@@ -177,7 +182,7 @@ function listenGroup(ctl: string): Promise<void> {
       if (got === undefined) return void c.destroy();
       try {
         if (hosted.size === 0) throw new TsrunError('Unavailable', 'group shim is exiting');
-        await host(parseAssignment(got.line).dir);
+        await host(parseAssignment(got.line).dir, true);
         c.end('ok\n');
       } catch (err) {
         c.end(errorLine(err));
@@ -216,11 +221,11 @@ async function poolMain(): Promise<void> {
     if (a.group !== undefined) {
       processLog = `${a.group}.log`;
       process.chdir(path.dirname(a.group));
-      server = await host(a.dir);
+      server = await host(a.dir, true);
       await listenGroup(a.group);
     } else {
       process.chdir(a.dir);
-      server = await host(a.dir);
+      server = await host(a.dir, false);
     }
     // fd 3 goes on as tsrund's first connection to the container (hello, subscribe and create
     // may already be queued behind the line), so taking a warm shim costs no connect.
@@ -255,7 +260,7 @@ async function singleMain(dirArg: string | undefined): Promise<void> {
   processLog = path.join(dir, FILES.log);
   process.chdir(dir);
   startReaper(dispatchReaped);
-  await host(dir);
+  await host(dir, false);
   ready('ok\n');
 }
 

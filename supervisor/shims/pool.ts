@@ -172,9 +172,13 @@ async function addToGroup(ctl: string, dir: string, what: string): Promise<'adde
   }));
   if (sock === undefined) return 'none';
   try {
+    const asked = Date.now();
     const answer = readLine(sock, READY_TIMEOUT_MS);
     sock.write(`${JSON.stringify({ dir })}\n`);
     const line = await answer;
+    // A shim that accepted the connection but does not answer is alive and busy: starting a second
+    // shim for the group would take its socket over, so that is an error, not "no shim".
+    if (line === undefined && Date.now() - asked >= READY_TIMEOUT_MS) throw new TsrunError('Unavailable', `${what}: the group's shim did not answer within ${READY_TIMEOUT_MS} ms`);
     if (line === undefined) return 'none';
     const failed = shimAnswerError(line, what);
     if (failed?.code === 'Unavailable') return 'none'; // the group's shim is exiting
