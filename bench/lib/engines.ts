@@ -125,7 +125,12 @@ async function answering(e: Engine, socket: string, daemon: ChildProcess, log: s
   return e;
 }
 
+/** The fixed dirs containerd's shim and ctr make whatever the engine's own dirs are (deepest first). */
+const FIXED_DIRS = ['/run/containerd/runc', '/run/containerd/s', '/run/containerd/fifo', '/run/containerd'];
+
 interface EngineSpec {
+  /** those of FIXED_DIRS that existed before the daemon started: someone else's, they stay */
+  readonly fixedBefore: ReadonlySet<string>;
   readonly name: string;
   readonly dir: string;
   readonly socket: string;
@@ -174,9 +179,10 @@ function engine(s: EngineSpec): Engine {
         }
         for (const d of cgroupDirsFor(s.namespace)) removeCgroupTree(d);
         // containerd's shim keeps runc's state under /run/containerd/runc/<namespace> whatever
-        // containerd's own dirs are, and its sockets in /run/containerd/s: ours, or empty, go.
+        // containerd's own dirs are, and its sockets in /run/containerd/s: its namespace's dir goes, and
+        // the fixed dirs it made go once empty (another engine that made them meanwhile keeps them busy).
         fs.rmSync(path.join('/run/containerd/runc', s.namespace), { recursive: true, force: true });
-        for (const d of ['/run/containerd/runc', '/run/containerd/s', '/run/containerd/fifo', '/run/containerd']) {
+        for (const d of FIXED_DIRS.filter((x) => !s.fixedBefore.has(x))) {
           try {
             fs.rmdirSync(d);
           } catch {
@@ -196,8 +202,10 @@ export async function startTsrund(repo: string, dir: string, namespace: string, 
   const socket = path.join(dir, 'tsrund.sock');
   const log = path.join(dir, 'daemon.log');
   const bin = path.join(repo, 'bin', 'tsrund');
+  const fixedBefore = new Set(FIXED_DIRS.filter((d) => fs.existsSync(d)));
   const daemon = startDaemon(bin, ['--address', socket, '--root', path.join(dir, 'root'), '--state', path.join(dir, 'state'), '--no-restart-policies', '--log-level', 'trace', ...extraArgs], log, env);
   const e = engine({
+    fixedBefore,
     name: 'tsrund',
     dir,
     socket,
@@ -220,9 +228,11 @@ export async function startContainerd(dir: string, namespace: string): Promise<E
     config,
     ['version = 2', `root = "${dir}/root"`, `state = "${dir}/state"`, 'disabled_plugins = ["io.containerd.grpc.v1.cri"]', '[grpc]', `  address = "${socket}"`, '[ttrpc]', `  address = "${socket}.ttrpc"`, ''].join('\n'),
   );
+  const fixedBefore = new Set(FIXED_DIRS.filter((d) => fs.existsSync(d)));
   const daemon = startDaemon('containerd', ['--config', config], log, process.env);
   const version = (argv: string[]): string => lines(spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' }).stdout ?? '')[0] ?? 'unknown';
   const e = engine({
+    fixedBefore,
     name: 'containerd',
     dir,
     socket,

@@ -172,7 +172,7 @@ function measure(ctx: BenchContext, s: Samples, step: string, subjects: readonly
 }
 
 function stopDaemon(p: ChildProcess | undefined): Promise<void> {
-  if (p === undefined || p.exitCode !== null) return Promise.resolve();
+  if (p === undefined || p.exitCode !== null || p.signalCode !== null) return Promise.resolve(); // killed: its 'exit' has come and gone
   return new Promise((resolve) => {
     const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
     p.once('exit', () => {

@@ -8,16 +8,22 @@
  *   50 parallel     50 `run -d --network <user network> … sleep` at once, then each container
  *                   pings every other (all reachable from all); the wall time of both, per engine
  *
- * dockerd gets a bridge device and subnet of its own (made here, never docker0) and iptables on;
- * the host's iptables rules are saved before and restored after, so the section leaves the
- * filter and nat tables as it found them. Traffic goes only to the containers made here.
+ * dockerd gets a bridge device and subnet of its own (made here, never docker0) and iptables on,
+ * with --ip-forward=false (a dockerd that turns forwarding on also sets the host's FORWARD policy
+ * to DROP, under everyone else; the bridge plugin of tsrund turns it on anyway);
+ * tsrund gets its own bridge name and chain prefix. The iptables tables are shared with the whole
+ * machine, so the cleanup removes only what the section made: docker's user network through
+ * `docker network rm`, then the rules that name one of the section's devices, tsrund's chains (by
+ * its prefix), and docker's chains if this dockerd made them and nothing but docker's defaults is
+ * left in them. Traffic goes only to the containers made here.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chooseSubnet, formatCidr, formatIp, hostRoutes } from '../../supervisor/networks/config';
-import { cgroupDirsFor, removeCgroupTree, which } from '../../test/helpers/host';
+import { allPids, cgroupDirsFor, cmdline, killPids, mountsUnder, removeCgroupTree, unmountAll, which } from '../../test/helpers/host';
 import { makeRootfs } from '../lib/bundle';
+import { deleteRules, devicesOf, listTable, removeChains, targetOf, type Table } from '../lib/iptables';
 import { medianP95, ratio, table } from '../lib/report';
 import { samples, type BenchContext, type Section, type SectionReport } from '../lib/section';
 import { median, rotation } from '../lib/stats';
@@ -63,8 +69,14 @@ async function waitUntil(what: string, ok: () => boolean, ms: number): Promise<v
   throw new Error(`${what} not ready within ${ms} ms`);
 }
 
+/** True while `p` runs (a process killed by a signal has a signalCode and no exitCode). */
+function running(p: ChildProcess | undefined): p is ChildProcess {
+  return p !== undefined && p.exitCode === null && p.signalCode === null;
+}
+
 function stopDaemon(p: ChildProcess | undefined): Promise<void> {
-  if (p === undefined || p.exitCode !== null) return Promise.resolve();
+  // an 'exit' that has already happened never comes again: waiting for it would leave nothing on the event loop, and node would quit in the middle of the cleanup
+  if (!running(p)) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
     p.once('exit', () => {
@@ -133,6 +145,56 @@ async function parallelRound(cli: Cli, net: string, tag: string): Promise<{ star
   return { startMs, reachMs, unreachable };
 }
 
+/** The pids in the cgroup `dir` and below. */
+function pidsIn(dir: string): number[] {
+  let entries: fs.Dirent[] = [];
+  let own: number[] = [];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+    own = fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter((l) => l !== '').map(Number);
+  } catch {
+    return [];
+  }
+  return [...own, ...entries.filter((e) => e.isDirectory()).flatMap((e) => pidsIn(path.join(dir, e.name)))];
+}
+
+/** The chains dockerd makes for its bridge driver, per table (before any network they hold only RETURNs). */
+const DOCKER_CHAINS: Readonly<Record<Table, readonly string[]>> = { filter: ['DOCKER', 'DOCKER-USER', 'DOCKER-ISOLATION-STAGE-1', 'DOCKER-ISOLATION-STAGE-2'], nat: ['DOCKER'] };
+
+/** True when another dockerd that may use docker's chains runs (the tests' and the images section's run with --iptables=false). */
+function otherDockerd(): boolean {
+  return allPids().some((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'dockerd' && !cmdline(p).split(' ').includes('--iptables=false');
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Remove the section's own iptables rules and chains, after its daemons have stopped: every rule
+ * that names one of `devices` (docker's rules for its default bridge, which it leaves behind at
+ * shutdown, and anything else left on the section's bridges), tsrund's chains (`prefix-`), and
+ * docker's chains when they were not there before (`before`), hold nothing but docker's own
+ * RETURNs and no other dockerd runs. Returns what could not be removed, or was kept and why.
+ */
+function removeOwnRules(devices: ReadonlySet<string>, prefix: string, before: Readonly<Record<Table, ReadonlySet<string>>>): string[] {
+  const problems: string[] = [];
+  const dockerShared = otherDockerd();
+  for (const table of ['filter', 'nat'] as const) {
+    const now = listTable(table);
+    problems.push(...deleteRules(now.rules.filter((r) => devicesOf(r).some((d) => devices.has(d)))));
+    problems.push(...removeChains(table, now.chains.filter((c) => c.startsWith(`${prefix}-`))));
+    const mine = DOCKER_CHAINS[table].filter((c) => now.chains.includes(c) && !before[table].has(c));
+    if (mine.length === 0) continue;
+    const left = listTable(table).rules.filter((r) => mine.includes(r.chain) && !(r.args.length === 2 && targetOf(r) === 'RETURN'));
+    if (dockerShared || left.length > 0) problems.push(`kept docker's ${table} chains ${mine.join(', ')}: ${dockerShared ? 'another dockerd runs' : `they hold rules of others: ${left.map((r) => r.text).join(' | ')}`}`);
+    else problems.push(...removeChains(table, mine));
+  }
+  return problems;
+}
+
 export const networkSection: Section = {
   name: 'network',
   unavailable() {
@@ -144,23 +206,28 @@ export const networkSection: Section = {
   async run(ctx: BenchContext): Promise<SectionReport> {
     const dir = path.join(ctx.tmp, 'network');
     fs.mkdirSync(dir, { recursive: true });
-    const rules = spawnSync('iptables-save', [], { encoding: 'utf8' }).stdout;
-    const bridgesBefore = new Set(fs.readdirSync('/sys/class/net'));
+    const chainsBefore = { filter: new Set(listTable('filter').chains), nat: new Set(listTable('nat').chains) };
     const forward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
     const rootfs = makeRootfs(ctx.repo, path.join(dir, 'rootfs'));
     const tag = String(process.pid % 100000);
+    // host-wide names: docker's bridge, tsrund's default bridge and chain prefix, tsctl's namespace (its cgroups)
     const bridge = `tsbd${tag}`;
+    const tsrundBridge = `tsrb${tag}`;
+    const prefix = `TSRB${tag}`;
+    const namespace = `tsrun-bench-net${tag}`;
+    /** the bridge of docker's user network, once made (`br-` and the start of its id) */
+    let dockerNetBridge: string | undefined;
     let tsrund: ChildProcess | undefined;
     let dockerd: ChildProcess | undefined;
-    const tsctlEnv = { ...process.env, TSCTL_HOST: `unix://${dir}/tsrund.sock`, TSCTL_NAMESPACE: 'bench', TMPDIR: path.join(dir, 'tmp') };
+    const tsctlEnv = { ...process.env, TSCTL_HOST: `unix://${dir}/tsrund.sock`, TSCTL_NAMESPACE: namespace, TMPDIR: path.join(dir, 'tmp') };
     fs.mkdirSync(tsctlEnv.TMPDIR, { recursive: true });
-    const tsctl: Cli = { name: 'tsctl', argv: (a) => ['env', `TSCTL_HOST=${tsctlEnv.TSCTL_HOST}`, `TSCTL_NAMESPACE=bench`, `TMPDIR=${tsctlEnv.TMPDIR}`, path.join(ctx.repo, 'bin', 'tsctl'), ...a], image: rootfs };
+    const tsctl: Cli = { name: 'tsctl', argv: (a) => ['env', `TSCTL_HOST=${tsctlEnv.TSCTL_HOST}`, `TSCTL_NAMESPACE=${namespace}`, `TMPDIR=${tsctlEnv.TMPDIR}`, path.join(ctx.repo, 'bin', 'tsctl'), ...a], image: rootfs };
     const docker: Cli = { name: 'docker', argv: (a) => ['docker', '-H', `unix://${dir}/docker.sock`, ...a], image: 'tsrun-bench/busybox' };
     const s = samples();
     const par: Record<string, { startMs: number; reachMs: number; unreachable: string[] }[]> = { tsctl: [], docker: [] };
     try {
       // tsrund with its own bridge name and chain prefix
-      fs.writeFileSync(path.join(dir, 'tsrund.json'), JSON.stringify({ networkBridge: `tsrb${tag}`, iptablesChainPrefix: `TSRB${tag}` }));
+      fs.writeFileSync(path.join(dir, 'tsrund.json'), JSON.stringify({ networkBridge: tsrundBridge, iptablesChainPrefix: prefix }));
       tsrund = spawn(path.join(ctx.repo, 'bin', 'tsrund'), ['--address', `${dir}/tsrund.sock`, '--root', `${dir}/tsrund-root`, '--state', `${dir}/tsrund-state`, '--shim-root', `${dir}/s`, '--config', `${dir}/tsrund.json`, '--no-restart-policies'], { stdio: 'ignore' });
       await waitUntil('tsrund', () => spawnSync(tsctl.argv(['ps'])[0]!, tsctl.argv(['ps']).slice(1)).status === 0, 30_000);
       // dockerd on a bridge and subnet of its own
@@ -169,7 +236,7 @@ export const networkSection: Section = {
       runSync(['ip', 'addr', 'add', `${formatIp(subnet.base + 1)}/${subnet.bits}`, 'dev', bridge]);
       runSync(['ip', 'link', 'set', bridge, 'up']);
       fs.writeFileSync(path.join(dir, 'daemon.json'), '{}\n');
-      dockerd = spawn('dockerd', ['--config-file', `${dir}/daemon.json`, '--data-root', `${dir}/docker`, '--exec-root', `${dir}/docker-exec`, '--pidfile', `${dir}/docker.pid`, '-H', `unix://${dir}/docker.sock`, '--bridge', bridge, '--iptables=true', '--ip6tables=false', '--storage-driver', 'vfs', '--cgroup-parent', `/tsrun-bench-docker${tag}`], { stdio: ['ignore', fs.openSync(path.join(dir, 'dockerd.log'), 'a'), fs.openSync(path.join(dir, 'dockerd.log'), 'a')] });
+      dockerd = spawn('dockerd', ['--config-file', `${dir}/daemon.json`, '--data-root', `${dir}/docker`, '--exec-root', `${dir}/docker-exec`, '--pidfile', `${dir}/docker.pid`, '-H', `unix://${dir}/docker.sock`, '--bridge', bridge, '--iptables=true', '--ip-forward=false', '--ip6tables=false', '--storage-driver', 'vfs', '--cgroup-parent', `/tsrun-bench-docker${tag}`], { stdio: ['ignore', fs.openSync(path.join(dir, 'dockerd.log'), 'a'), fs.openSync(path.join(dir, 'dockerd.log'), 'a')] });
       await waitUntil('dockerd', () => spawnSync('docker', ['-H', `unix://${dir}/docker.sock`, 'version']).status === 0, 60_000);
       runSync(['tar', '-C', rootfs, '-cf', `${dir}/rootfs.tar`, '.']);
       runSync(docker.argv(['import', `${dir}/rootfs.tar`, docker.image]));
@@ -186,7 +253,7 @@ export const networkSection: Section = {
       }
       runSync(tsctl.argv(['network', 'create', 'benchnet']));
       const other = chooseSubnet([...hostRoutes(fs.readFileSync('/proc/net/route', 'utf8')), subnet]);
-      runSync(docker.argv(['network', 'create', '--subnet', formatCidr(other), 'benchnet']));
+      dockerNetBridge = `br-${runSync(docker.argv(['network', 'create', '--subnet', formatCidr(other), 'benchnet'])).trim().slice(0, 12)}`;
       const parRounds = Math.max(1, Math.min(3, Math.floor(ctx.runs / 10)));
       for (let r = 0; r < parRounds && !ctx.stopping(); r++) {
         for (const cli of rotation([tsctl, docker], r)) par[cli.name]!.push(await parallelRound(cli, 'benchnet', `p${r}`));
@@ -195,24 +262,48 @@ export const networkSection: Section = {
       runSync(tsctl.argv(['network', 'rm', 'benchnet']));
       runSync(docker.argv(['network', 'rm', 'benchnet']));
     } finally {
-      if (tsrund !== undefined) {
+      // tsrund's bridges (its default one and its networks'), before prune forgets them
+      const tsrundNets = (() => {
+        try {
+          return JSON.parse(fs.readFileSync(path.join(dir, 'tsrund-root', 'networks', 'networks.json'), 'utf8')) as { bridge: string }[];
+        } catch {
+          return [];
+        }
+      })();
+      if (running(tsrund)) {
         const call = (a: readonly string[]) => spawnSync(tsctl.argv(a)[0]!, tsctl.argv(a).slice(1), { encoding: 'utf8', timeout: 300_000 });
         const left = (call(['ps', '-aq']).stdout ?? '').split('\n').filter((x) => x !== '');
         if (left.length > 0) call(['rm', '-f', ...left]);
         call(['network', 'prune', '-f']);
       }
-      const ids = spawnSync('docker', ['-H', `unix://${dir}/docker.sock`, 'ps', '-aq'], { encoding: 'utf8' }).stdout?.split('\n').filter((x) => x !== '') ?? [];
-      if (ids.length > 0) spawnSync('docker', ['-H', `unix://${dir}/docker.sock`, 'rm', '-f', ...ids]);
+      if (running(dockerd)) {
+        const ids = spawnSync('docker', docker.argv(['ps', '-aq']).slice(1), { encoding: 'utf8' }).stdout?.split('\n').filter((x) => x !== '') ?? [];
+        if (ids.length > 0) spawnSync('docker', docker.argv(['rm', '-f', ...ids]).slice(1), { stdio: 'ignore', timeout: 300_000 });
+        // docker removes its user network's bridge and rules itself
+        if (dockerNetBridge !== undefined) spawnSync('docker', docker.argv(['network', 'rm', 'benchnet']).slice(1), { stdio: 'ignore', timeout: 60_000 });
+      }
       await stopDaemon(dockerd);
       await stopDaemon(tsrund);
-      // the netns files and shims of tsrund's containers are gone with rm; bridges and rules go here
-      for (const b of [bridge, `tsrb${tag}`]) spawnSync('ip', ['link', 'delete', b], { stdio: 'ignore' });
-      // docker's own user-network bridges and its cgroup parent go too
-      for (const l of fs.readdirSync('/sys/class/net').filter((n) => n.startsWith('br-') && !bridgesBefore.has(n))) spawnSync('ip', ['link', 'delete', l], { stdio: 'ignore' });
-      for (const d of cgroupDirsFor(`tsrun-bench-docker${tag}`)) removeCgroupTree(d);
-      spawnSync('iptables-restore', [], { input: rules });
-      fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', forward);
-      spawnSync('umount', ['-R', `${dir}/docker`], { stdio: 'ignore' });
+      // What still runs from the section's dir (docker's containerd and shims, tsrun-shims) or in its
+      // cgroups (a container a killed shim left behind) was started here.
+      const cgroups = () => [...cgroupDirsFor(`tsrun-bench-docker${tag}`), ...cgroupDirsFor(namespace)];
+      for (let i = 0; i < 50; i++) {
+        const stray = [...allPids().filter((p) => p !== process.pid && cmdline(p).includes(dir)), ...cgroups().flatMap(pidsIn)];
+        if (stray.length === 0) break;
+        killPids(stray);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const devices = new Set([bridge, tsrundBridge, ...tsrundNets.map((n) => n.bridge), ...(dockerNetBridge !== undefined ? [dockerNetBridge] : [])]);
+      for (const b of devices) if (fs.existsSync(`/sys/class/net/${b}`)) spawnSync('ip', ['link', 'delete', b], { stdio: 'ignore' });
+      try {
+        for (const p of removeOwnRules(devices, prefix, chainsBefore)) ctx.progress(`network: iptables cleanup: ${p}`);
+      } catch (e) {
+        ctx.progress(`network: iptables cleanup: ${(e as Error).message}`);
+      }
+      for (const d of cgroups()) removeCgroupTree(d);
+      // the bridge plugin sets ip_forward; other users' containers may route through it by now, so it stays
+      if (forward !== fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim()) ctx.progress(`network: net.ipv4.ip_forward was ${forward}, left as the bridge plugin set it`);
+      if (mountsUnder(dir).length > 0) unmountAll(dir);
     }
     const cost = (engine: string): number => median([...s.get('run --rm … true', `${engine} bridge`)].sort((a, b) => a - b)) - median([...s.get('run --rm … true', `${engine} none`)].sort((a, b) => a - b));
     const tsCost = cost('tsctl');
