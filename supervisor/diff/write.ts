@@ -39,7 +39,8 @@ function sortedNames(dir: string): string[] {
   return fs.readdirSync(dir).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 }
 
-function entryType(st: fs.Stats): EntryType | undefined {
+/** The tar entry type of a file, or undefined for what layers do not carry (sockets). */
+export function entryType(st: fs.Stats): EntryType | undefined {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'dir';
   if (st.isSymbolicLink()) return 'symlink';
@@ -53,7 +54,8 @@ function isWhiteoutDevice(st: fs.Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-function xattrsOf(p: string): Map<string, Buffer> {
+/** A file's extended attributes, sorted by name, without overlayfs's own. */
+export function xattrsOf(p: string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   for (const name of llistxattr(p).sort()) {
     if (name.startsWith('trusted.overlay.')) continue; // overlay's own bookkeeping, not content
@@ -61,6 +63,24 @@ function xattrsOf(p: string): Map<string, Buffer> {
     if (v !== undefined) out.set(name, v);
   }
   return out;
+}
+
+/** The tar header of the file at `abs`, named `name` in the archive, from its lstat. */
+export function statHeader(name: string, type: EntryType, st: fs.Stats, abs: string): TarHeader {
+  const { major, minor } = splitDev(st.rdev);
+  return {
+    name: type === 'dir' ? `${name}/` : name,
+    type,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    size: type === 'file' ? st.size : 0,
+    mtime: Math.floor(st.mtimeMs / 1000),
+    linkname: type === 'symlink' ? fs.readlinkSync(abs) : '',
+    devmajor: type === 'char' || type === 'block' ? major : 0,
+    devminor: type === 'char' || type === 'block' ? minor : 0,
+    xattrs: xattrsOf(abs),
+  };
 }
 
 function sameXattrs(a: Map<string, Buffer>, b: Map<string, Buffer>): boolean {
@@ -112,20 +132,7 @@ class DiffWriter {
     const type = entryType(st);
     if (type === undefined) return false;
     yield* this.flushParents(rel);
-    const { major, minor } = splitDev(st.rdev);
-    const h: TarHeader = {
-      name: type === 'dir' ? `${rel}/` : rel,
-      type,
-      mode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-      size: type === 'file' ? st.size : 0,
-      mtime: Math.floor(st.mtimeMs / 1000),
-      linkname: type === 'symlink' ? fs.readlinkSync(abs) : '',
-      devmajor: type === 'char' || type === 'block' ? major : 0,
-      devminor: type === 'char' || type === 'block' ? minor : 0,
-      xattrs: xattrsOf(abs),
-    };
+    const h = statHeader(rel, type, st, abs);
     if (type === 'file' && st.nlink > 1) {
       const key = `${st.dev}:${st.ino}`;
       const first = this.inodes.get(key);

@@ -15,36 +15,15 @@ import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { TsrunError } from '../../spec/errors';
 import { applyLayer } from '../diff/apply';
-import { lgetxattr, llistxattr, splitDev } from '../diff/syscalls';
-import { encodeHeader, END_OF_ARCHIVE, padding, type EntryType, type TarHeader } from '../diff/tar-header';
+import { encodeHeader, END_OF_ARCHIVE, padding, type TarHeader } from '../diff/tar-header';
 import { readTar } from '../diff/tar-reader';
-import { writeDiff } from '../diff/write';
+import { entryType, statHeader, writeDiff } from '../diff/write';
 
 /** Owner replacement: every entry gets this uid/gid (docker cp without -a). */
 export type Owner = { uid: number; gid: number } | undefined;
 
 const TAR = 'application/vnd.oci.image.layer.v1.tar';
 const READ_CHUNK = 256 * 1024;
-
-function entryType(st: fs.Stats): EntryType | undefined {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'dir';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  if (st.isFIFO()) return 'fifo';
-  return undefined;
-}
-
-function xattrsOf(p: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const name of llistxattr(p).sort()) {
-    if (name.startsWith('trusted.overlay.')) continue;
-    const v = lgetxattr(p, name);
-    if (v !== undefined) out.set(name, v);
-  }
-  return out;
-}
 
 function checkName(name: string): void {
   const base = name.replace(/\/+$/, '').split('/').pop() ?? '';
@@ -96,25 +75,7 @@ export function tarPath(abs: string, name: string, owner: Owner): Readable {
     if (type === undefined) throw new TsrunError('InvalidArgument', `copy ${abs}: a socket cannot be copied`);
     if (name !== '') {
       checkName(name);
-      const { major, minor } = splitDev(st.rdev);
-      yield encodeHeader(
-        withOwner(
-          {
-            name: type === 'dir' ? `${name}/` : name,
-            type,
-            mode: st.mode & 0o7777,
-            uid: st.uid,
-            gid: st.gid,
-            size: type === 'file' ? st.size : 0,
-            mtime: Math.floor(st.mtimeMs / 1000),
-            linkname: type === 'symlink' ? fs.readlinkSync(abs) : '',
-            devmajor: type === 'char' || type === 'block' ? major : 0,
-            devminor: type === 'char' || type === 'block' ? minor : 0,
-            xattrs: xattrsOf(abs),
-          },
-          owner,
-        ),
-      );
+      yield encodeHeader(withOwner(statHeader(name, type, st, abs), owner));
       if (type === 'file') yield* fileBody(abs, st.size);
     }
     if (type !== 'dir') {
