@@ -16,6 +16,24 @@ tally() {
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); echo "# $name: runner exited $rc without a failing test point"; fi
 }
 
+# The portmap plugin's shared nat chains (CNI-HOSTPORT-*) stay once made, whoever made them: the
+# tests' tsrunds, containerd's CRI and ctr --cni all map ports through it, and no single test can
+# tell whether another running beside it still needs them. The suite made them when they were not
+# there before it; remove them then, unless a port mapping (someone else's) is still in them.
+remove_hostport_chains() {
+  local c rule
+  if iptables -w 5 -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A '; then return; fi
+  for c in PREROUTING OUTPUT POSTROUTING; do
+    iptables -w 5 -t nat -S "$c" | grep -E -- '-j CNI-HOSTPORT-(DNAT|MASQ)$' | while read -r rule; do
+      # eval: iptables -S quotes a comment's words the way the shell reads them back
+      eval "iptables -w 5 -t nat -D ${rule#-A }"
+    done
+  done
+  for c in CNI-HOSTPORT-DNAT CNI-HOSTPORT-MASQ CNI-HOSTPORT-SETMARK; do iptables -w 5 -t nat -F "$c" 2>/dev/null; done
+  for c in CNI-HOSTPORT-DNAT CNI-HOSTPORT-MASQ CNI-HOSTPORT-SETMARK; do iptables -w 5 -t nat -X "$c" 2>/dev/null; done
+  return 0
+}
+
 # A check that is not TAP (make lint) becomes one test point, its output kept as comments.
 point() {
   local name=$1; shift
@@ -47,8 +65,10 @@ tally fuzz-shim $?
 
 if [ "$(id -u)" = 0 ]; then
   echo "== integration"
+  hostport_before=$(iptables -w 5 -t nat -S CNI-HOSTPORT-DNAT >/dev/null 2>&1 && echo yes || echo no)
   npx --no-install tap --reporter=tap --disable-coverage --allow-empty-coverage --jobs=2 --timeout=600 test/integration > "$out/integration.tap" 2>&1
   tally integration $?
+  if [ "$hostport_before" = no ]; then remove_hostport_chains; fi
 else
   echo "# integration tests skipped: they need root (real containers)"
 fi
