@@ -129,6 +129,27 @@ int th_op_ns_pidfd(struct th_child *c, const struct th_op *op) {
   return rc;
 }
 
+/*
+ * The intermediate's last step: clone init as the runtime's child, tell the runtime its pid and
+ * exit. Returns 0 in init, or the failure of the clone; the intermediate otherwise exits here.
+ */
+static int clone_init_and_report(struct th_child *c) {
+  char h[TH_NUM_BYTES];
+  pid_t pid = th_clone_init(c, CLONE_PARENT | SIGCHLD);
+  if (pid < 0) return th_fail(c, errno, "clone init (flags ", th_hexs(h, CLONE_PARENT | SIGCHLD), ")", NULL);
+  if (pid > 0) {
+    /* The intermediate's work is done. If the runtime cannot learn init's pid, init must go. */
+    if (th_sync_send(c->sync_fd, TH_MSG_PID, 0, 0, (int32_t)pid, NULL, 0) < 0) {
+      kill(pid, SIGKILL);
+      _exit(1);
+    }
+    _exit(0);
+  }
+  /* init: the parent-death signal does not survive clone, and the session is ours to start. */
+  th_child_adopt(c);
+  return 0;
+}
+
 int th_op_namespace(struct th_child *c, const struct th_op *op) {
   (void)op;
   if (c->ns_done) return 0;
@@ -156,19 +177,7 @@ int th_op_namespace(struct th_child *c, const struct th_op *op) {
     rc = th_sync_send(c->sync_fd, TH_MSG_PID, 0, 0, (int32_t)getpid(), NULL, 0);
     return rc < 0 ? th_fail(c, -rc, "tell the runtime the namespaces are ready", NULL) : 0;
   }
-  pid_t pid = th_clone_init(c, CLONE_PARENT | SIGCHLD);
-  if (pid < 0) return th_fail(c, errno, "clone init (flags ", th_hexs(h, CLONE_PARENT | SIGCHLD), ")", NULL);
-  if (pid > 0) {
-    /* The intermediate's work is done. If the runtime cannot learn init's pid, init must go. */
-    if (th_sync_send(c->sync_fd, TH_MSG_PID, 0, 0, (int32_t)pid, NULL, 0) < 0) {
-      kill(pid, SIGKILL);
-      _exit(1);
-    }
-    _exit(0);
-  }
-  /* init: the parent-death signal does not survive clone, and the session is ours to start. */
-  th_child_adopt(c);
-  return 0;
+  return clone_init_and_report(c);
 }
 
 /*
@@ -196,17 +205,7 @@ int th_birth_init(struct th_child *c) {
   }
   if ((c->create_flags & CLONE_NEWPID) && unshare(CLONE_NEWPID) < 0)
     return th_fail(c, errno, "unshare namespaces (flags ", th_hexs(h, CLONE_NEWPID), ")", NULL);
-  pid_t pid = th_clone_init(c, CLONE_PARENT | SIGCHLD);
-  if (pid < 0) return th_fail(c, errno, "clone init (flags ", th_hexs(h, CLONE_PARENT | SIGCHLD), ")", NULL);
-  if (pid > 0) {
-    if (th_sync_send(c->sync_fd, TH_MSG_PID, 0, 0, (int32_t)pid, NULL, 0) < 0) {
-      kill(pid, SIGKILL);
-      _exit(1);
-    }
-    _exit(0);
-  }
-  th_child_adopt(c);
-  return 0;
+  return clone_init_and_report(c);
 }
 
 /*
