@@ -27,7 +27,8 @@ export interface FsChange {
 
 const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
-function lstatOrUndefined(p: string): fs.Stats | undefined {
+/** lstat, or undefined when the path (or a parent of it) does not exist. */
+export function lstatOrUndefined(p: string): fs.Stats | undefined {
   try {
     return fs.lstatSync(p);
   } catch (e) {

@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { TsrunError } from '../../../spec/errors';
+import { lstatOrUndefined } from '../../diff/changes';
 import { resolveInRoot } from '../../volumes/copy-up';
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
@@ -44,16 +45,6 @@ function absInContainer(p: string): string {
 
 const endsWithDot = (p: string): boolean => p === '.' || p.endsWith('/.');
 const endsWithSlash = (p: string): boolean => p.endsWith('/');
-
-function lstatOrUndefined(p: string): fs.Stats | undefined {
-  try {
-    return fs.lstatSync(p);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
-    throw e;
-  }
-}
 
 function statOrUndefined(p: string): fs.Stats | undefined {
   try {
