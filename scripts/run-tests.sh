@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make test: lint, unit tests (no root), the C decoders' TAP tests (plan, native shim), short fuzz runs of both decoders,
-# and integration tests (as root, real containers). Prints every runner's output, then one last line "N passed, M failed".
+# and integration tests (as root, real containers). Prints every runner's output, the failing points, then one last
+# line "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 out=$(mktemp -d /tmp/tsrun-tests.XXXXXX)
@@ -11,9 +12,11 @@ passed=0; failed=0; skipped=0
 tally() {
   local name=$1 rc=$2 p f s
   cat "$out/$name.tap"
-  read -r p f s < <(node scripts/tap-leaves.cjs "$out/$name.tap")
+  read -r p f s < <(node scripts/tap-leaves.cjs "$out/$name.tap" 2>>"$out/failures")
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then failed=$((failed + 1)); echo "# $name: runner exited $rc without a failing test point"; fi
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+    failed=$((failed + 1)); echo "# $name: runner exited $rc without a failing test point" | tee -a "$out/failures"
+  fi
 }
 
 # The portmap plugin's shared nat chains (CNI-HOSTPORT-*) stay once made, whoever made them: the
@@ -73,5 +76,7 @@ else
   echo "# integration tests skipped: they need root (real containers)"
 fi
 echo "# skipped: $skipped"
+# CI keeps only a log's tail: name what failed just above the count.
+if [ -s "$out/failures" ]; then echo "# failed:"; sed 's/^/#   /' "$out/failures"; fi
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
