@@ -9,7 +9,8 @@
  * (the shim directory is written, no shim serves it), shim:create (the shim got create, no
  * container yet), shim:created (the container exists, create not answered), create:shim-started
  * and create:container-created (tsrund, before and after the shim's create), create:recorded
- * (tsrund recorded the task, before answering).
+ * (tsrund recorded the task, before answering). A restart policy's restart: restart:task-deleted
+ * (the exited task is deleted, the new one not made yet).
  */
 import * as fs from 'node:fs';
 

@@ -33,7 +33,9 @@ import { formatRfc3339, now } from '../proto/index';
 import type { Logger } from '../log';
 import type { ContainerRecord, Store } from '../store/db';
 import type { Tasks } from '../tasks/local';
+import type { StdioSpec } from '../../shim/api';
 import { LABELS } from '../labels';
+import { crashPoint } from '../../shim/crash-points';
 
 /** The label holding a container's restart policy. */
 export const POLICY_LABEL = 'tsctl.restart-policy';
@@ -164,7 +166,7 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, hooks: R
     const c = store.getContainer(ns, id);
     if (c === undefined || stopped) return;
     const policy = parsePolicy(c.labels[POLICY_LABEL]);
-    const rec = { namespace: ns, id, restartCount: countOf(c.labels), manuallyStopped: false, lastExit: null };
+    const count = countOf(c.labels);
     let view;
     try {
       view = tasks.get(ns, id, undefined);
@@ -173,31 +175,53 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, hooks: R
       return; // deleted by a client meanwhile
     }
     if (view.status !== 'stopped' || view.pid !== exitedPid) return;
-    if (!shouldRestart(policy, view.exitStatus, rec.restartCount, c.labels[STOPPED_LABEL] === 'true')) {
+    if (!shouldRestart(policy, view.exitStatus, count, c.labels[STOPPED_LABEL] === 'true')) {
       setLabels(ns, id, { [STATE_LABEL]: undefined });
       return;
     }
-    // A client may stop or remove the container while we are here (tsctl stop/rm -f set the
-    // manually-stopped label first): look again after every step, and undo a task made meanwhile.
-    const abandoned = (): boolean => {
-      const now = store.getContainer(ns, id);
-      return stopped || now === undefined || now.labels[STOPPED_LABEL] === 'true';
-    };
-    await tasks.delete(ns, id);
-    if (abandoned()) {
+    // Written down before the delete: a tsrund killed before the new task exists finishes this on start.
+    store.setRestartInFlight(ns, id, JSON.stringify(view.stdio));
+    try {
+      await tasks.delete(ns, id);
+      // test-only (TSRUND_TEST_CRASH_AT, shim/crash-points.ts): tsrund killed between delete and create
+      crashPoint('restart:task-deleted');
+      await recreate(ns, id, c, view.stdio, count, view.exitStatus);
+    } finally {
+      store.setRestartInFlight(ns, id, null);
+    }
+  };
+
+  /** Whether the user stopped or removed the container, or tsrund is stopping: the restart is dropped. */
+  const abandoned = (ns: string, id: string): boolean => {
+    const now = store.getContainer(ns, id);
+    return stopped || now === undefined || now.labels[STOPPED_LABEL] === 'true';
+  };
+
+  /**
+   * The second half of a restart, once the exited task is gone: create the task again with `stdio`
+   * and start it. A client may stop or remove the container while we are here (tsctl stop/rm -f
+   * set the manually-stopped label first): look again after every step, and undo a task made meanwhile.
+   */
+  const recreate = async (ns: string, id: string, c: ContainerRecord, stdio: StdioSpec, restartCount: number, exitStatus: number | null): Promise<void> => {
+    if (abandoned(ns, id)) {
       setLabels(ns, id, { [STATE_LABEL]: undefined });
       return;
     }
     // an image container's snapshot: its mounts again, as its client sent them the first time
     const rootfs = c.snapshotKey !== '' && hooks.rootfsMounts !== undefined ? hooks.rootfsMounts(ns, c.snapshotter === '' ? 'overlayfs' : c.snapshotter, c.snapshotKey) : [];
-    await tasks.create(ns, id, { stdio: view.stdio, options: null, rootfsMounts: rootfs.length, ...(rootfs.length > 0 ? { rootfs } : {}), checkpoint: false });
-    if (abandoned()) {
+    await tasks.create(ns, id, { stdio, options: null, rootfsMounts: rootfs.length, ...(rootfs.length > 0 ? { rootfs } : {}), checkpoint: false });
+    if (abandoned(ns, id)) {
       await tasks.delete(ns, id).catch(() => undefined);
       setLabels(ns, id, { [STATE_LABEL]: undefined });
       return;
     }
+    await startCreated(ns, id, restartCount, exitStatus);
+  };
+
+  /** Start a restarted container's created task and count the restart. */
+  const startCreated = async (ns: string, id: string, restartCount: number, exitStatus: number | null): Promise<void> => {
     await tasks.start(ns, id, undefined);
-    if (abandoned()) {
+    if (abandoned(ns, id)) {
       // Stopped while it was starting: the client saw no running task to signal, so we do it.
       await tasks.kill(ns, id, undefined, 9, true).catch(() => undefined);
       setLabels(ns, id, { [STATE_LABEL]: undefined });
@@ -205,16 +229,61 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, hooks: R
     }
     const kept = store.getRestart(ns, id);
     const next = {
-      ...rec,
-      restartCount: rec.restartCount + 1,
-      lastExit: view.exitStatus,
+      namespace: ns,
+      id,
+      manuallyStopped: false,
+      restartCount: restartCount + 1,
+      lastExit: exitStatus,
       backoffStep: kept?.backoffStep ?? 1,
       startedAt: Date.now(),
       lastExitAt: kept?.lastExitAt ?? null,
     };
     store.putRestart(next);
+    const c = store.getContainer(ns, id);
     setLabels(ns, id, { [STATE_LABEL]: undefined, [COUNT_LABEL]: String(next.restartCount), [LABELS.startedAt]: formatRfc3339(now()) });
-    log.info('restarted by policy', { namespace: ns, id, policy: c.labels[POLICY_LABEL], count: next.restartCount });
+    log.info('restarted by policy', { namespace: ns, id, policy: c?.labels[POLICY_LABEL], count: next.restartCount });
+  };
+
+  /**
+   * Restarts a killed tsrund left half done (after adoption, so the task list is complete): the
+   * exited task was deleted and no new one made — create and start it; made but not started — start it.
+   */
+  const resumeInFlight = (): void => {
+    for (const r of store.listRestartsInFlight()) {
+      const { namespace: ns, id } = r;
+      const key = `${ns}/${id}`;
+      const c = store.getContainer(ns, id);
+      const kept = store.getRestart(ns, id);
+      const count = c === undefined ? 0 : countOf(c.labels);
+      const go = async (): Promise<void> => {
+        try {
+          if (c === undefined || abandoned(ns, id)) {
+            setLabels(ns, id, { [STATE_LABEL]: undefined });
+            return;
+          }
+          if (!tasks.hasTask(ns, id)) {
+            log.info('finishing a restart that a stopped tsrund left without a task', { namespace: ns, id });
+            await recreate(ns, id, c, JSON.parse(r.stdio) as StdioSpec, count, kept?.lastExit ?? null);
+          } else if (tasks.get(ns, id, undefined).status === 'created') {
+            log.info('starting a restarted task that a stopped tsrund left created', { namespace: ns, id });
+            await startCreated(ns, id, count, kept?.lastExit ?? null);
+          } else {
+            setLabels(ns, id, { [STATE_LABEL]: undefined });
+          }
+        } finally {
+          store.setRestartInFlight(ns, id, null);
+        }
+      };
+      const p = go()
+        .catch((e: unknown) => {
+          log.warn('restart failed', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) });
+          setLabels(ns, id, { [STATE_LABEL]: undefined });
+        })
+        .finally(() => {
+          if (inFlight.get(key) === p) inFlight.delete(key);
+        });
+      inFlight.set(key, p);
+    }
   };
 
   /** run --rm -d: the exited container goes away with its task and log (a client may have done it already). */
@@ -289,6 +358,7 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, hooks: R
   return {
     start() {
       running = true;
+      resumeInFlight();
       for (const a of pending.splice(0)) a();
     },
     stop() {

@@ -104,6 +104,7 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS restarts (
   namespace TEXT NOT NULL, id TEXT NOT NULL, restart_count INTEGER NOT NULL, manually_stopped INTEGER NOT NULL,
   last_exit INTEGER, backoff_step INTEGER NOT NULL DEFAULT 0, started_at INTEGER, last_exit_at TEXT,
+  in_flight_stdio TEXT,
   PRIMARY KEY (namespace, id)
 );
 `;
@@ -119,6 +120,11 @@ const MIGRATIONS: ReadonlyArray<(db: Database.Database) => void> = [
     if (!cols.has('backoff_step')) db.exec('ALTER TABLE restarts ADD COLUMN backoff_step INTEGER NOT NULL DEFAULT 0');
     if (!cols.has('started_at')) db.exec('ALTER TABLE restarts ADD COLUMN started_at INTEGER');
     if (!cols.has('last_exit_at')) db.exec('ALTER TABLE restarts ADD COLUMN last_exit_at TEXT');
+  },
+  // 2: a restart between its task's delete and create is written down, so a tsrund killed there finishes it on start
+  (db) => {
+    const cols = new Set((db.prepare('PRAGMA table_info(restarts)').all() as Array<{ name: string }>).map((c) => c.name));
+    if (!cols.has('in_flight_stdio')) db.exec('ALTER TABLE restarts ADD COLUMN in_flight_stdio TEXT');
   },
 ];
 
@@ -162,6 +168,14 @@ export interface Store {
   getRestart(namespace: string, id: string): RestartRecord | undefined;
   putRestart(r: RestartRecord): void;
   deleteRestart(namespace: string, id: string): void;
+  /**
+   * A policy restart deletes the exited task and creates it again with the same stdio: `stdio`
+   * (JSON) is kept from before the delete until the new task exists (null), so a tsrund killed
+   * in between creates it on its next start instead of leaving a container without a task.
+   */
+  setRestartInFlight(namespace: string, id: string, stdio: string | null): void;
+  /** the restarts a killed tsrund left between delete and create */
+  listRestartsInFlight(): Array<{ namespace: string; id: string; stdio: string }>;
 
   /** the volumes table (store/volumes.ts) */
   readonly volumes: VolumeStore;
@@ -276,6 +290,11 @@ export function openStore(root: string): Store {
          backoff_step = excluded.backoff_step, started_at = excluded.started_at, last_exit_at = excluded.last_exit_at`,
     ),
     rDelete: db.prepare('DELETE FROM restarts WHERE namespace = ? AND id = ?'),
+    rInFlight: db.prepare(
+      `INSERT INTO restarts (namespace, id, restart_count, manually_stopped, in_flight_stdio) VALUES (?, ?, 0, 0, ?)
+       ON CONFLICT (namespace, id) DO UPDATE SET in_flight_stdio = excluded.in_flight_stdio`,
+    ),
+    rListInFlight: db.prepare('SELECT namespace, id, in_flight_stdio AS stdio FROM restarts WHERE in_flight_stdio IS NOT NULL ORDER BY namespace, id'),
   };
 
   // Names known to exist: implicit creation costs no write on the hot path.
@@ -377,6 +396,10 @@ export function openStore(root: string): Store {
     deleteRestart(namespace, id) {
       q.rDelete.run(namespace, id);
     },
+    setRestartInFlight(namespace, id, stdio) {
+      q.rInFlight.run(namespace, id, stdio);
+    },
+    listRestartsInFlight: () => q.rListInFlight.all() as Array<{ namespace: string; id: string; stdio: string }>,
     volumes: volumeStore(db),
     close: () => db.close(),
   };

@@ -1,7 +1,9 @@
 /**
  * The restart policy's back-off survives a kill -9 of tsrund: a crash-looping container that had
  * reached a delay of seconds is not restarted after 100 ms again once tsrund is back (the step is
- * kept in the restarts table, as docker keeps it with the container).
+ * kept in the restarts table, as docker keeps it with the container). And a tsrund killed in the
+ * middle of a restart — the exited task deleted, the new one not made — finishes it on its next
+ * start instead of leaving a container without a task.
  */
 import t from 'tap';
 import { status as grpcStatus } from '@grpc/grpc-js';
@@ -62,6 +64,28 @@ if (why !== undefined) {
     // a back-off started over acts after 100 ms; the kept step (≥ 6) waits ≥ 6.4 s
     t.ok(waited >= 3000, `waited ${waited} ms: the back-off was kept`);
     t.ok(await waitFor(() => count(d, id) > before, 60_000, 50), 'restarted again');
+    t.equal(d.ctr(['containers', 'label', id, 'tsctl.manually-stopped=true']).status, 0);
+    t.ok(await waitFor(() => status(d, id) === 'STOPPED' || status(d, id) === undefined, 20_000), 'down once manually stopped');
+    if (status(d, id) !== undefined) t.equal(d.ctr(['task', 'delete', id]).status, 0);
+    t.equal(d.ctr(['containers', 'rm', id]).status, 0);
+  });
+
+  t.test('a restart that tsrund was killed in the middle of is finished on its next start', async (t) => {
+    const VAR = 'TSRUND_TEST_CRASH_AT';
+    process.env[VAR] = 'restart:task-deleted';
+    t.teardown(() => {
+      delete process.env[VAR];
+    });
+    const d = await startTsrund(t);
+    delete process.env[VAR];
+    const id = d.newId('mid');
+    const r = d.ctr(['run', '-d', '--null-io', '--label', 'tsctl.restart-policy=always', ...d.runArgs(), id, '/bin/sh', '-c', 'sleep 0.3']);
+    t.equal(r.status, 0, r.stderr);
+    t.ok(await waitFor(() => d.log().includes('crashing at restart:task-deleted'), 30_000), 'tsrund died between the delete and the create');
+    await d.kill9(); // reaps it
+    await d.start();
+    t.ok(await waitFor(() => count(d, id) >= 1, 30_000), `the restart was finished (count ${count(d, id)})`);
+    t.match(d.log(), /finishing a restart that a stopped tsrund left without a task/);
     t.equal(d.ctr(['containers', 'label', id, 'tsctl.manually-stopped=true']).status, 0);
     t.ok(await waitFor(() => status(d, id) === 'STOPPED' || status(d, id) === undefined, 20_000), 'down once manually stopped');
     if (status(d, id) !== undefined) t.equal(d.ctr(['task', 'delete', id]).status, 0);

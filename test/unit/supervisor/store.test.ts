@@ -72,6 +72,14 @@ t.test('namespaces, implicit creation, leases, restart records', async (t) => {
   s.putRestart({ namespace: 'n', id: 'c', restartCount: 2, manuallyStopped: false, lastExit: 1, backoffStep: 0, startedAt: null, lastExitAt: null });
   s.putRestart({ namespace: 'n', id: 'c', restartCount: 3, manuallyStopped: true, lastExit: 1, backoffStep: 4, startedAt: 1700000000123, lastExitAt: '1.5' });
   t.same(s.getRestart('n', 'c'), { namespace: 'n', id: 'c', restartCount: 3, manuallyStopped: true, lastExit: 1, backoffStep: 4, startedAt: 1700000000123, lastExitAt: '1.5' });
+  t.same(s.listRestartsInFlight(), [], 'no restart in flight');
+  s.setRestartInFlight('n', 'c', '{"stdin":""}');
+  s.setRestartInFlight('n', 'new', '{"stdin":"a"}');
+  t.same(s.listRestartsInFlight(), [{ namespace: 'n', id: 'c', stdio: '{"stdin":""}' }, { namespace: 'n', id: 'new', stdio: '{"stdin":"a"}' }]);
+  t.same(s.getRestart('n', 'c')?.restartCount, 3, 'marking does not touch the bookkeeping');
+  s.setRestartInFlight('n', 'c', null);
+  s.setRestartInFlight('n', 'new', null);
+  t.same(s.listRestartsInFlight(), []);
   s.deleteRestart('n', 'c');
   t.equal(s.getRestart('n', 'c'), undefined);
   s.close();
@@ -102,8 +110,10 @@ t.test('a database from before the back-off columns is migrated and keeps its re
   s.close();
   const again = openStore(root);
   t.same(again.getRestart('n', 'old'), { namespace: 'n', id: 'old', restartCount: 6, manuallyStopped: false, lastExit: 1, backoffStep: 3, startedAt: 42, lastExitAt: 'x' }, 'kept across reopening');
+  again.setRestartInFlight('n', 'old', '{"stdout":"x"}');
+  t.same(again.listRestartsInFlight(), [{ namespace: 'n', id: 'old', stdio: '{"stdout":"x"}' }], 'the in-flight column was added');
   again.close();
   const check = new Database(path.join(root, 'meta.db'), { readonly: true });
-  t.equal(check.pragma('user_version', { simple: true }), 1, 'the migration is recorded');
+  t.equal(check.pragma('user_version', { simple: true }), 2, 'the migrations are recorded');
   check.close();
 });
