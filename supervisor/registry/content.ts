@@ -64,10 +64,52 @@ export async function readBlob(store: BlobStore, digest: string, limit = 16 << 2
   return Buffer.concat(chunks);
 }
 
-/** Write a whole in-memory blob (a manifest) unless the store has it. */
+/**
+ * Another pull of the same blob holds its ingest ref: wait for it (polling, with a growing
+ * delay) until the blob is there or the ref is free, as containerd's fetch does. The other
+ * pull's stall timer bounds how long it can hold the ref; this bounds the wait in any case.
+ */
+const LOCK_WAIT_MS = 10 * 60_000;
+const LOCK_POLL_MAX_MS = 1000;
+
+/** Whether `e` says an ingest ref is held by another writer (both content stores say "locked"). */
+function isRefLocked(e: unknown): boolean {
+  return e instanceof TsrunError && e.code === 'Unavailable' && /\blocked\b/.test(e.message);
+}
+
+/**
+ * Open the ingest `ref` of `expected`, waiting while another writer holds it (`onWait` once when
+ * the wait begins); undefined when that other writer committed the blob meanwhile. `label` names
+ * the blob in errors.
+ */
+export async function openWriterWaiting(
+  store: BlobStore,
+  ref: string,
+  expected: Expected,
+  label: string,
+  signal?: AbortSignal,
+  onWait?: () => void,
+): Promise<BlobWriter | undefined> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (let delay = 10; ; delay = Math.min(delay * 2, LOCK_POLL_MAX_MS)) {
+    try {
+      return await store.writer(ref, expected);
+    } catch (e) {
+      if (!isRefLocked(e)) throw e;
+      if (Date.now() > deadline) throw new TsrunError('Unavailable', `${label}: another pull of this blob held it for ${LOCK_WAIT_MS / 1000} s`, { cause: e });
+    }
+    if (delay === 10) onWait?.();
+    await new Promise((r) => setTimeout(r, delay));
+    if (signal?.aborted === true) throw new TsrunError('Unavailable', `${label}: cancelled`);
+    if (await store.has(expected.digest)) return undefined;
+  }
+}
+
+/** Write a whole in-memory blob (a manifest) unless the store has it (or gets it from a writer of the same ref). */
 export async function writeBlob(store: BlobStore, ref: string, data: Buffer, expected: Expected): Promise<void> {
   if (await store.has(expected.digest)) return;
-  const w = await store.writer(ref, expected);
+  const w = await openWriterWaiting(store, ref, expected, `write blob ${expected.digest}`);
+  if (w === undefined) return;
   try {
     if (w.offset > 0) await w.reset();
     await w.write(data);
@@ -124,6 +166,17 @@ export class DirBlobStore implements BlobStore {
   async writer(ref: string, expected: Expected): Promise<BlobWriter> {
     validateDigest(expected.digest, `ingest ${ref}`);
     if (this.busy.has(ref)) throw new TsrunError('Unavailable', `ingest ${ref}: ref locked by another writer`);
+    // taken before the first await, so a second writer of the ref can't slip in while this one opens
+    this.busy.add(ref);
+    try {
+      return await this.openWriter(ref, expected);
+    } catch (e) {
+      this.busy.delete(ref);
+      throw e;
+    }
+  }
+
+  private async openWriter(ref: string, expected: Expected): Promise<BlobWriter> {
     const dir = this.ingestDir(ref);
     const data = path.join(dir, 'data');
     const alg = expected.digest.split(':')[0]!;
@@ -145,17 +198,21 @@ export class DirBlobStore implements BlobStore {
     const fh = await fs.promises.open(data, 'a').catch((err: unknown) => {
       throw wrapSystemError(`open ingest ${data}`, err);
     });
-    this.busy.add(ref);
     let closed = false;
     const close = async (): Promise<void> => {
       if (closed) return;
       closed = true;
-      this.busy.delete(ref);
       await fh.close();
     };
+    // The ref is released only once its directory is gone: a writer waiting for it must not
+    // open the directory this one is about to remove.
     const remove = async (): Promise<void> => {
-      await close();
-      await fs.promises.rm(dir, { recursive: true, force: true });
+      try {
+        await close();
+        await fs.promises.rm(dir, { recursive: true, force: true });
+      } finally {
+        this.busy.delete(ref);
+      }
     };
     const w: BlobWriter = {
       get offset() {
@@ -188,6 +245,7 @@ export class DirBlobStore implements BlobStore {
           await fs.promises.mkdir(path.dirname(target), { recursive: true });
           await fs.promises.rename(data, target);
           await fs.promises.rm(dir, { recursive: true, force: true });
+          this.busy.delete(ref);
         } catch (err) {
           await remove().catch(() => undefined);
           throw wrapSystemError(`commit blob ${expected.digest} to ${target}`, err);

@@ -5,7 +5,7 @@
  */
 import { TsrunError } from '../../spec/errors';
 import type { RegistryClient } from './client';
-import type { BlobStore } from './content';
+import { openWriterWaiting, type BlobStore } from './content';
 import type { Descriptor } from './manifest';
 import { isRetryableNetError, readWithStall, StallError } from './transport';
 
@@ -72,7 +72,11 @@ export async function fetchBlob(src: BlobSource, store: BlobStore, desc: Descrip
     return false;
   }
   const label = `pull ${src.image}: ${kind} ${desc.digest}`;
-  const w = await store.writer(`${kind}-${desc.digest}`, desc);
+  const w = await openWriterWaiting(store, `${kind}-${desc.digest}`, desc, label, signal, () => ev('Waiting', 0));
+  if (w === undefined) {
+    ev('Already exists', desc.size);
+    return false;
+  }
   try {
     let lastEmit = 0;
     for (let attempt = 0; ; attempt++) {
@@ -156,3 +160,4 @@ export async function runBounded<T>(items: readonly T[], limit: number, work: (i
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   if (first !== undefined) throw first;
 }
+

@@ -2,7 +2,7 @@
  * The registry client against fake registries on loopback, for what a real registry won't do on
  * demand: a blob with the wrong digest, a stall, 5xx/429 then success, a connection cut
  * mid-blob (Range resume), a registry ignoring Range, a redirect to another host, the bearer
- * challenge/token dance, a schema1 manifest, bounded concurrency.
+ * challenge/token dance, a schema1 manifest, bounded concurrency, two pulls of one layer at once.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -349,4 +349,41 @@ t.test('a manifest naming a blob the registry lacks: 404 naming the layer, the o
   t.ok(await s.has(digestOf(present)), 'complete blobs are kept for the next pull');
   t.notOk(await s.has(digestOf(img.manifest)), 'no manifest without its blobs');
   t.same(fs.readdirSync(path.join(s.root, 'ingest')), [], 'no ingest');
+});
+
+t.test('two pulls of one layer at once: the second waits for the first and finds the blob', async (t) => {
+  const layer = big(200_000, 9);
+  const img = image([layer]);
+  let layerGets = 0;
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((r) => (release = r));
+  // should the second pull never wait, the first still finishes (and the assertions below fail)
+  setTimeout(() => release(), 10_000).unref();
+  const { host } = await serve(t, registry(img, (d, _req, res) => {
+    if (d !== digestOf(layer)) return false;
+    layerGets++;
+    // the first download stops half-way until the second pull is waiting for its ref
+    res.writeHead(200, { 'content-length': layer.length });
+    res.write(layer.subarray(0, 1000));
+    void released.then(() => res.end(layer.subarray(1000)));
+    return true;
+  }));
+  const s = store(t);
+  const c = client(t);
+  const states: string[] = [];
+  const first = pull(c, s, `${host}/x/y:1`);
+  const second = pull(c, s, `${host}/x/y:1`, {
+    onProgress: (e) => {
+      if (e.digest !== digestOf(layer)) return;
+      states.push(e.state);
+      // the first Waiting is the queue's (every layer starts so); the second, the held ref's
+      if (states.filter((x) => x === 'Waiting').length === 2) release();
+    },
+  });
+  const [a, b] = await Promise.all([first, second]);
+  t.equal(a.manifest.digest, b.manifest.digest);
+  t.ok(await s.has(digestOf(layer)), 'the layer is stored');
+  t.equal(layerGets, 1, 'downloaded once');
+  t.same(states, ['Waiting', 'Waiting', 'Already exists'], 'the second pull waited for the ref, then found the blob');
+  t.same(fs.readdirSync(path.join(s.root, 'ingest')), [], 'no ingest left');
 });
