@@ -14,7 +14,7 @@ import { buildOciLayout, dockerArchive, ociArchive, type TestImage } from '../he
 import { which } from '../helpers/host';
 import { registryMissing, startRegistry, type RegistryServer } from '../helpers/registry';
 import { waitFor } from '../helpers/wait';
-import { startTsctl, tsctlMissing, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
+import { ptyDrive, startTsctl, tsctlMissing, tsctlPath, type TsctlEnv, type TsctlResult } from '../helpers/tsctl';
 
 const why = tsctlMissing() ?? registryMissing();
 const show = (r: { status: number | null; stdout: string; stderr: string }): string => `status ${r.status} stdout ${JSON.stringify(r.stdout)} stderr ${JSON.stringify(r.stderr)}`;
@@ -244,6 +244,27 @@ if (why !== undefined) {
     t.match(pa.stdout, `deleted: ${img.manifestDigest}`);
     await waitFor(() => contentState().blobs.length === 0, 10_000);
     t.same(contentState(), { blobs: [], ingests: [], snapshots: [] }, 'prune -a emptied the store');
+  });
+
+  t.test('on a terminal, pull redraws one line per layer in place, as docker does', async (t) => {
+    // every image is removed before and after, so the layers are downloaded again and the next test finds none
+    const name = `${reg.host}/tsimg:1`;
+    const removeAll = (): void => {
+      // one id may stand for several records (tags, a digest reference): rmi each, then check
+      for (const id of new Set(ok(['images', '-q']).stdout.split('\n').filter((l) => l !== ''))) e.tsctl(['rmi', '-f', id]);
+      t.equal(ok(['images', '-q']).stdout, '', 'no image left');
+    };
+    removeAll();
+    t.same(contentState().blobs, [], 'no blob left to find');
+    const r = spawnSync('python3', [ptyDrive, JSON.stringify({ rows: 40, cols: 160, timeout: 120 }), tsctlPath, 'pull', name], { encoding: 'utf8', env: e.env, timeout: 130_000 });
+    t.match(r.stdout, /\nEXIT 0\n?$/, `pull on a pty: ${JSON.stringify(r.stdout)}`);
+    const top = img.layerDigests[img.layerDigests.length - 1]!.slice(7, 19);
+    // each layer's line is drawn once when it appears, then rewritten: cursor up, clear, text
+    t.equal(r.stdout.split(`${top}: Pulling fs layer`).length - 1, 1, 'the layer line appears once');
+    t.match(r.stdout, new RegExp(`\\x1b\\[\\d+A\\r\\x1b\\[2K${top}: Pull complete`), 'and is redrawn in place when done');
+    t.notMatch(r.stdout, /Verifying Checksum\r?\n/, 'states are not printed one per line');
+    t.match(r.stdout, `Status: Downloaded newer image for ${name}`);
+    removeAll();
   });
 
   t.test('a corrupt blob in the registry fails the pull naming it and leaves nothing', async (t) => {

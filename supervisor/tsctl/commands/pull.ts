@@ -4,14 +4,16 @@
  * config.json ($DOCKER_CONFIG/config.json, else ~/.docker/config.json) and sends them with the
  * request, as docker sends X-Registry-Auth, then prints docker's progress lines.
  *
- * Output is docker's non-TTY form in every case: one line per layer state change
- * ("Pulling fs layer", "Download complete", "Pull complete", "Already exists", …); the per-chunk
- * "Downloading"/"Pushing" reports are not printed.
+ * On a terminal, docker's TTY form: a line per layer redrawn in place, with a progress bar while
+ * it downloads or uploads (../progress.ts). Elsewhere docker's non-TTY form: one line per layer
+ * state change ("Pulling fs layer", "Download complete", "Pull complete", "Already exists", …),
+ * without the per-chunk "Downloading"/"Pushing" reports.
  */
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
 import { defaultDockerConfigPath, familiarReference, loadCredentials, parseReference } from '../../registry/index';
 import { fullName } from './images';
+import { progressBar, TtyLines } from '../progress';
 
 interface WireProgress {
   id: string;
@@ -21,6 +23,8 @@ interface WireProgress {
   digest: string;
   newer: boolean;
   size: number | { toNumber(): number };
+  current: number | { toNumber(): number };
+  total: number | { toNumber(): number };
 }
 
 const num = (v: number | { toNumber(): number }): number => (typeof v === 'number' ? v : v.toNumber());
@@ -30,8 +34,9 @@ function authFor(ctx: Ctx, domain: string): { username: string; password: string
   return c === undefined ? undefined : { username: c.username, password: c.password };
 }
 
-/** Prints each layer's state changes once, in docker's words. */
+/** Prints each layer's state changes in docker's words: redrawn in place on a terminal, else once each. */
 function layerPrinter(ctx: Ctx, first: string): (p: WireProgress) => void {
+  if (ctx.stdout.isTTY) return ttyLayerPrinter(ctx, first);
   const last = new Map<string, string>();
   return (p) => {
     // Waiting is announced for every layer before the registry client knows which it holds
@@ -47,6 +52,20 @@ function layerPrinter(ctx: Ctx, first: string): (p: WireProgress) => void {
     if (last.get(p.id) === p.state) return;
     last.set(p.id, p.state);
     ctx.out(`${p.id}: ${p.state}`);
+  };
+}
+
+/** docker's TTY form: each layer's line shows its latest state, with a bar while bytes move. */
+function ttyLayerPrinter(ctx: Ctx, first: string): (p: WireProgress) => void {
+  const lines = new TtyLines((text) => ctx.stdout.write(text));
+  const seen = new Set<string>();
+  return (p) => {
+    if (p.id === '') return;
+    // Waiting comes for every layer first: the layer's line starts as docker's does
+    const state = p.state === 'Waiting' && !seen.has(p.id) ? first : p.state;
+    seen.add(p.id);
+    const moving = state === 'Downloading' || state === 'Pushing';
+    lines.set(p.id, moving ? `${p.id}: ${state} ${progressBar(num(p.current), num(p.total))}` : `${p.id}: ${state}`);
   };
 }
 
