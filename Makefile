@@ -235,7 +235,7 @@ demo: build ## build a busybox bundle and run it with tsrun
 	bash scripts/demo.sh
 
 # bin/tsrun is a launcher: bin/tsrun.js, bin/tsrun-lifecycle.js and their snapshots (cp -p keeps the
-# timestamp the launcher checks); build/tsrun.node is the helper, and tsrun-stage (beside it, where
+# timestamp the launcher checks), and so is bin/tsctl (bin/tsctl.js and its snapshot); build/tsrun.node is the helper, and tsrun-stage (beside it, where
 # the helper looks for it) the sealed stage its clones exec. koffi binds libseccomp and libc.
 INSTALL_BINS := tsrun tsrund tsrun-shim tsctl
 install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib/tsrun, linked from $(PREFIX)/bin
@@ -243,6 +243,8 @@ install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib
 	cp -p bin/tsrun bin/tsrun.js bin/tsrun-lifecycle.js $(PREFIX)/lib/tsrun/bin/ \
 	  && { [ ! -e bin/tsrun.blob ] || cp -p bin/tsrun.blob bin/tsrun-lifecycle.blob bin/tsrun.blob-node $(PREFIX)/lib/tsrun/bin/; }
 	for b in tsrund tsrun-shim tsctl; do [ ! -e bin/$$b ] || cp -p bin/$$b $(PREFIX)/lib/tsrun/bin/; done
+	[ ! -e bin/tsctl.js ] || cp -p bin/tsctl.js $(PREFIX)/lib/tsrun/bin/
+	[ ! -e bin/tsctl.blob ] || cp -p bin/tsctl.blob bin/tsctl.blob-node $(PREFIX)/lib/tsrun/bin/
 	cp build/tsrun.node build/tsrun-stage $(PREFIX)/lib/tsrun/build/
 	mkdir -p $(PREFIX)/lib/tsrun/seccomp && cp test/fixtures/seccomp/docker-default.json $(PREFIX)/lib/tsrun/seccomp/default.json
 	mkdir -p $(PREFIX)/lib/tsrun/node_modules
@@ -251,6 +253,9 @@ install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib
 	@# $(PREFIX)/bin/tsrun: the launcher with its directory written in, so no readlink runs per call.
 	node build/gen.cjs launcher $(LAUNCHER) "$(NODE_BIN)" "$(PREFIX)/lib/tsrun/bin" > $(PREFIX)/bin/tsrun.tmp \
 	  && chmod 0755 $(PREFIX)/bin/tsrun.tmp && mv -f $(PREFIX)/bin/tsrun.tmp $(PREFIX)/bin/tsrun
+	@# $(PREFIX)/bin/tsctl likewise: tsctl's launcher with its directory written in.
+	[ ! -e bin/tsctl.js ] || { sed -e 's|@NODE@|$(NODE_BIN)|' -e 's|@DIR@|$(PREFIX)/lib/tsrun/bin|' $(TSCTL_LAUNCHER) > $(PREFIX)/bin/tsctl.tmp \
+	  && chmod 0755 $(PREFIX)/bin/tsctl.tmp && mv -f $(PREFIX)/bin/tsctl.tmp $(PREFIX)/bin/tsctl; }
 
 uninstall: ## remove what install put in $(PREFIX)
 	rm -rf $(PREFIX)/lib/tsrun

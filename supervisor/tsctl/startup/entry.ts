@@ -12,11 +12,14 @@
  * and warmClient do is all the snapshot holds.
  */
 import * as v8 from 'node:v8';
+import { LAUNCHER_GLIBC_TUNABLES } from '../../../runtime/cli/startup/env';
 import { warmClient } from '../../client';
 import { runCli } from '../main';
 import { setRunningScript } from '../seccomp';
 
 function run(): void {
+  // the launcher's malloc tunables are for node's own start-up, not for what tsctl starts
+  if (process.env['GLIBC_TUNABLES'] === LAUNCHER_GLIBC_TUNABLES) delete process.env['GLIBC_TUNABLES'];
   // the snapshot's __filename is where it was built; the profile is found beside where we run
   if (process.argv[1] !== undefined) setRunningScript(process.argv[1]);
   runCli(process.argv.slice(2));

@@ -17,6 +17,13 @@ node=@NODE@
 # node parses every certificate of NODE_EXTRA_CA_CERTS at start-up; tsctl speaks no TLS itself
 # (pull and push run in tsrund).
 unset NODE_EXTRA_CA_CERTS
+# Huge pages for the buffers node reads the snapshot into, as bin/tsrun's launcher gives (its
+# comment in runtime/cli/startup/launcher.sh says why); entry.ts drops it again at start, so
+# nothing tsctl starts inherits it. A caller's own GLIBC_TUNABLES is left as it is.
+if [ -z "${GLIBC_TUNABLES+set}" ]; then
+  GLIBC_TUNABLES=glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432
+  export GLIBC_TUNABLES
+fi
 # shellcheck disable=SC3013 # -nt/-ot: dash, busybox sh and bash all have them, and they compare mtimes without a fork
 if [ -z "${TSCTL_NO_SNAPSHOT:-}" ] && [ -r "$dir/tsctl.blob" ] && [ -e "$dir/tsctl.blob-node" ] \
   && ! [ "$node" -nt "$dir/tsctl.blob-node" ] && ! [ "$node" -ot "$dir/tsctl.blob-node" ]; then
