@@ -184,6 +184,8 @@ TSCTL_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --mi
 bin/tsctl: $(TS_SRC) $(PROTO_SRC) $(TSCTL_LAUNCHER) scripts/bundle.cjs $(LOCK_STAMP)
 	@mkdir -p bin
 	$(BUNDLE) supervisor/tsctl/startup/entry.ts $(TSCTL_BUNDLE_FLAGS) --outfile=bin/tsctl.js.tmp
+	@# node gives a snapshot's code no dynamic import(): a command would fail only when it reached one
+	@if grep -q '[^A-Za-z0-9_$$.]import(' bin/tsctl.js.tmp; then echo "bin/tsctl.js: a dynamic import() (use a static one): $$(grep -o '.\{40\}[^A-Za-z0-9_$$.]import(.\{40\}' bin/tsctl.js.tmp | head -1)" >&2; rm -f bin/tsctl.js.tmp; exit 1; fi
 	mv bin/tsctl.js.tmp bin/tsctl.js
 	rm -f bin/tsctl.blob.tmp bin/tsctl.blob-node.tmp
 	"$(NODE_BIN)" $(SNAPSHOT_FLAGS) --snapshot-blob bin/tsctl.blob.tmp --build-snapshot bin/tsctl.js \
