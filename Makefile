@@ -105,7 +105,7 @@ typecheck: $(LOCK_STAMP) ## tsc --noEmit (strict)
 # The rules of docs/style.md a machine can check, and the layers of CONTRIBUTING.md (eslint.config.mjs).
 # The last check keeps the repository standing alone: no tracked file names a path outside it
 # (the pattern is written so that it does not match this Makefile itself).
-LINT_SH := scripts/*.sh runtime/cli/startup/launcher.sh .ci/run
+LINT_SH := scripts/*.sh runtime/cli/startup/launcher.sh supervisor/tsctl/startup/launcher.sh .ci/run
 LINT_C := $(filter-out native-helpers/plan_ops.h native-helpers/tsrun.h native-helpers/addon_exports.h,$(wildcard native-helpers/*.c native-helpers/*.h))
 lint: typecheck ## typecheck, ESLint (style and layer rules), shellcheck, clang-format check, no paths outside the repo
 	node_modules/.bin/eslint --max-warnings=0 .
@@ -172,10 +172,30 @@ bin/tsrun-shim: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs $(LOCK_STAMP)
 	$(BUNDLE) shim/main.ts $(BUNDLE_FLAGS) --outfile=$@
 	chmod 0755 $@
 
-bin/tsctl: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs $(LOCK_STAMP)
+# bin/tsctl: a launcher (supervisor/tsctl/startup/launcher.sh) for bin/tsctl.js, started from its V8
+# startup snapshot bin/tsctl.blob as bin/tsrun is (above: --snapshot-require, --no-rehash-snapshot
+# and mode 0600 for the same reasons, the building node's mtime on bin/tsctl.blob-node); the
+# builder runs supervisor/tsctl/startup/entry.ts's warm-up. No blob: the launcher runs the plain bundle.
+TSCTL_LAUNCHER := supervisor/tsctl/startup/launcher.sh
+TSCTL_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --external:better-sqlite3 \
+  --loader:.proto=text --log-level=warning --snapshot-require \
+  --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
+
+bin/tsctl: $(TS_SRC) $(PROTO_SRC) $(TSCTL_LAUNCHER) scripts/bundle.cjs $(LOCK_STAMP)
 	@mkdir -p bin
-	$(BUNDLE) supervisor/tsctl/main.ts $(BUNDLE_FLAGS) --outfile=$@
-	chmod 0755 $@
+	$(BUNDLE) supervisor/tsctl/startup/entry.ts $(TSCTL_BUNDLE_FLAGS) --outfile=bin/tsctl.js.tmp
+	@# node gives a snapshot's code no dynamic import(): a command would fail only when it reached one
+	@if grep -q '[^A-Za-z0-9_$$.]import(' bin/tsctl.js.tmp; then echo "bin/tsctl.js: a dynamic import() (use a static one): $$(grep -o '.\{40\}[^A-Za-z0-9_$$.]import(.\{40\}' bin/tsctl.js.tmp | head -1)" >&2; rm -f bin/tsctl.js.tmp; exit 1; fi
+	mv bin/tsctl.js.tmp bin/tsctl.js
+	rm -f bin/tsctl.blob.tmp bin/tsctl.blob-node.tmp
+	"$(NODE_BIN)" $(SNAPSHOT_FLAGS) --snapshot-blob bin/tsctl.blob.tmp --build-snapshot bin/tsctl.js \
+	  && chmod 0600 bin/tsctl.blob.tmp && touch -r "$(NODE_BIN)" bin/tsctl.blob-node.tmp \
+	  || { rm -f bin/tsctl.blob.tmp bin/tsctl.blob-node.tmp; echo "warning: no startup snapshot for bin/tsctl.js: tsctl will start slowly" >&2; }
+	sed -e 's|@NODE@|$(NODE_BIN)|' -e 's|@DIR@||' $(TSCTL_LAUNCHER) > $@.tmp && chmod 0755 $@.tmp
+	if [ -e bin/tsctl.blob.tmp ]; then mv bin/tsctl.blob.tmp bin/tsctl.blob && mv bin/tsctl.blob-node.tmp bin/tsctl.blob-node; \
+	  else rm -f bin/tsctl.blob bin/tsctl.blob-node; fi
+	@v=$$(./$@.tmp --version 2>&1); case "$$v" in "tsctl version "*) ;; *) echo "bin/tsctl --version printed '$$v'" >&2; rm -f $@.tmp; exit 1;; esac
+	mv $@.tmp $@
 
 BINS := bin/tsrun $(if $(wildcard supervisor/main.ts),bin/tsrund) $(if $(wildcard shim/main.ts),bin/tsrun-shim) $(if $(wildcard supervisor/tsctl/main.ts),bin/tsctl)
 
@@ -217,7 +237,7 @@ demo: build ## build a busybox bundle and run it with tsrun
 	bash scripts/demo.sh
 
 # bin/tsrun is a launcher: bin/tsrun.js, bin/tsrun-lifecycle.js and their snapshots (cp -p keeps the
-# timestamp the launcher checks); build/tsrun.node is the helper, and tsrun-stage (beside it, where
+# timestamp the launcher checks), and so is bin/tsctl (bin/tsctl.js and its snapshot); build/tsrun.node is the helper, and tsrun-stage (beside it, where
 # the helper looks for it) the sealed stage its clones exec. koffi binds libseccomp and libc.
 INSTALL_BINS := tsrun tsrund tsrun-shim tsctl
 install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib/tsrun, linked from $(PREFIX)/bin
@@ -225,6 +245,8 @@ install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib
 	cp -p bin/tsrun bin/tsrun.js bin/tsrun-lifecycle.js $(PREFIX)/lib/tsrun/bin/ \
 	  && { [ ! -e bin/tsrun.blob ] || cp -p bin/tsrun.blob bin/tsrun-lifecycle.blob bin/tsrun.blob-node $(PREFIX)/lib/tsrun/bin/; }
 	for b in tsrund tsrun-shim tsctl; do [ ! -e bin/$$b ] || cp -p bin/$$b $(PREFIX)/lib/tsrun/bin/; done
+	[ ! -e bin/tsctl.js ] || cp -p bin/tsctl.js $(PREFIX)/lib/tsrun/bin/
+	[ ! -e bin/tsctl.blob ] || cp -p bin/tsctl.blob bin/tsctl.blob-node $(PREFIX)/lib/tsrun/bin/
 	cp build/tsrun.node build/tsrun-stage $(PREFIX)/lib/tsrun/build/
 	mkdir -p $(PREFIX)/lib/tsrun/seccomp && cp test/fixtures/seccomp/docker-default.json $(PREFIX)/lib/tsrun/seccomp/default.json
 	mkdir -p $(PREFIX)/lib/tsrun/node_modules
@@ -233,6 +255,9 @@ install: build ## install tsrun, tsrund, tsrun-shim and tsctl into $(PREFIX)/lib
 	@# $(PREFIX)/bin/tsrun: the launcher with its directory written in, so no readlink runs per call.
 	node build/gen.cjs launcher $(LAUNCHER) "$(NODE_BIN)" "$(PREFIX)/lib/tsrun/bin" > $(PREFIX)/bin/tsrun.tmp \
 	  && chmod 0755 $(PREFIX)/bin/tsrun.tmp && mv -f $(PREFIX)/bin/tsrun.tmp $(PREFIX)/bin/tsrun
+	@# $(PREFIX)/bin/tsctl likewise: tsctl's launcher with its directory written in.
+	[ ! -e bin/tsctl.js ] || { sed -e 's|@NODE@|$(NODE_BIN)|' -e 's|@DIR@|$(PREFIX)/lib/tsrun/bin|' $(TSCTL_LAUNCHER) > $(PREFIX)/bin/tsctl.tmp \
+	  && chmod 0755 $(PREFIX)/bin/tsctl.tmp && mv -f $(PREFIX)/bin/tsctl.tmp $(PREFIX)/bin/tsctl; }
 
 uninstall: ## remove what install put in $(PREFIX)
 	rm -rf $(PREFIX)/lib/tsrun

@@ -6,9 +6,23 @@
  *   const c = connectTsrund('/run/tsrund/tsrund.sock', { namespace: 'default' });
  *   const { process } = await c.call('Tasks', 'Get', { containerId: 'web' });
  */
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { TsrunError, type ErrorCode } from '../spec/errors';
-import { serviceDefinition } from './grpc/server';
+import * as protobuf from 'protobufjs';
+import { serviceDefinition } from './grpc/definition';
+import { protoRoot } from './proto/index';
+
+let grpcModule: typeof grpc | undefined;
+
+/**
+ * grpc-js, loaded on first use: its modules load node's http2, which a V8 startup snapshot cannot
+ * hold, so tsctl's snapshot (supervisor/tsctl/startup/) is built without it.
+ */
+function grpcJs(): typeof grpc {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  grpcModule ??= require('@grpc/grpc-js') as typeof grpc;
+  return grpcModule;
+}
 
 /** Short service names and their full proto names. */
 export const SERVICES = {
@@ -47,27 +61,33 @@ export class RpcError extends Error {
     readonly code: grpc.status,
     readonly details: string,
   ) {
-    super(`${grpc.status[code] ?? code}: ${details}`);
+    super(`${grpcJs().status[code] ?? code}: ${details}`);
   }
 
   /** The project's error code for this status (Internal for codes outside the set). */
   errorCode(): ErrorCode {
+    const status = grpcJs().status;
     switch (this.code) {
-      case grpc.status.NOT_FOUND:
+      case status.NOT_FOUND:
         return 'NotFound';
-      case grpc.status.ALREADY_EXISTS:
+      case status.ALREADY_EXISTS:
         return 'AlreadyExists';
-      case grpc.status.INVALID_ARGUMENT:
+      case status.INVALID_ARGUMENT:
         return 'InvalidArgument';
-      case grpc.status.FAILED_PRECONDITION:
+      case status.FAILED_PRECONDITION:
         return 'FailedPrecondition';
-      case grpc.status.PERMISSION_DENIED:
+      case status.PERMISSION_DENIED:
         return 'PermissionDenied';
-      case grpc.status.UNAVAILABLE:
+      case status.UNAVAILABLE:
         return 'Unavailable';
       default:
         return 'Internal';
     }
+  }
+
+  /** Is this UNIMPLEMENTED (a server without the method or service)? */
+  isUnimplemented(): boolean {
+    return this.code === grpcJs().status.UNIMPLEMENTED;
   }
 
   /** As a TsrunError (for tsctl's CLI edge). */
@@ -101,16 +121,33 @@ const ctors = new Map<string, Ctor>();
 function ctor(service: ServiceName): Ctor {
   let c = ctors.get(service);
   if (c === undefined) {
-    c = grpc.makeGenericClientConstructor(serviceDefinition(SERVICES[service]), service);
+    c = grpcJs().makeGenericClientConstructor(serviceDefinition(SERVICES[service]), service);
     ctors.set(service, c);
   }
   return c;
 }
 
+/**
+ * Resolve every service's methods and generate protobufjs's code of every message (encoders,
+ * decoders), without grpc-js or a connection: what tsctl's startup snapshot captures (supervisor/tsctl/startup/),
+ * so a command's first calls do not pay for them.
+ */
+export function warmClient(): void {
+  for (const service of Object.keys(SERVICES) as ServiceName[]) serviceDefinition(SERVICES[service]);
+  // protobufjs generates a type's code on its first encode or decode; setup() does it for every type now
+  const walk = (ns: protobuf.NamespaceBase): void => {
+    for (const o of ns.nestedArray) {
+      if (o instanceof protobuf.Type) o.setup();
+      if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) walk(o);
+    }
+  };
+  walk(protoRoot());
+}
+
 /** Connect to the tsrund (or containerd) socket at `socketPath`. */
 export function connectTsrund(socketPath: string, opts: { namespace?: string } = {}): TsrundClient {
   const address = socketPath.startsWith('unix:') ? socketPath : `unix://${socketPath}`;
-  const creds = grpc.credentials.createInsecure();
+  const creds = grpcJs().credentials.createInsecure();
   const channelOpts = { 'grpc.max_receive_message_length': 16 << 20, 'grpc.max_send_message_length': 16 << 20 };
   const clients = new Map<ServiceName, grpc.Client>();
   // One channel for every service: the first client's channel is shared through channelOverride.
@@ -126,7 +163,7 @@ export function connectTsrund(socketPath: string, opts: { namespace?: string } =
     return c as grpc.Client & Record<string, unknown>;
   };
   const metadata = (o: CallOptions = {}): grpc.Metadata => {
-    const md = new grpc.Metadata();
+    const md = new (grpcJs().Metadata)();
     const ns = o.namespace ?? opts.namespace ?? 'default';
     if (ns !== '') md.set('containerd-namespace', ns);
     if (o.lease !== undefined && o.lease !== '') md.set('containerd-lease', o.lease);
@@ -158,7 +195,7 @@ export function connectTsrund(socketPath: string, opts: { namespace?: string } =
           for await (const m of call) yield m as never;
         } catch (e) {
           const se = e as grpc.ServiceError;
-          if (se.code === grpc.status.CANCELLED) return;
+          if (se.code === grpcJs().status.CANCELLED) return;
           throw new RpcError(se.code, se.details);
         }
       }

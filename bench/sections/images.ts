@@ -14,6 +14,8 @@
  *            of BENCH_IMAGES_BIG_MB MiB (default 500) of random data (an uncompressed tar made in the
  *            run's temp dir and removed), against the same for the small image
  *
+ * BENCH_IMAGES_STEPS (comma-separated, default all four) picks the steps to run.
+ *
  * Every step is measured twice: interleaved rounds (every subject once per round, rotating) and
  * a back-to-back pass (each subject `runs` times in a row), since a cache that refills between
  * rounds would hide behind interleaving. Everything is removed before the section returns.
@@ -34,6 +36,11 @@ import { median, rotation } from '../lib/stats';
 const DATA_MB = Number(process.env['BENCH_IMAGES_DATA_MB'] ?? 32);
 const BIG_MB = Number(process.env['BENCH_IMAGES_BIG_MB'] ?? 500);
 const NAME = 'docker.io/library/tsrunbench:img';
+const STEP_NAMES = ['import', 'pull', 'run', 'memory'] as const;
+type Step = (typeof STEP_NAMES)[number];
+/** BENCH_IMAGES_STEPS (comma-separated, default all): the steps to run, e.g. `run` alone. */
+const STEPS: ReadonlySet<string> = new Set((process.env['BENCH_IMAGES_STEPS'] ?? STEP_NAMES.join(',')).split(',').filter((x) => x !== ''));
+const doing = (step: Step): boolean => STEPS.has(step);
 const BIG = 'docker.io/library/tsrunbench:big';
 
 const sha = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -220,24 +227,29 @@ export const imagesSection: Section = {
       };
 
       // import + unpack, cold
-      measure(
-        ctx,
-        s,
-        'import',
-        engines.map((e) => ({ key: `ctr import → ${e.name}`, before: rmi(e, NAME), argv: () => e.ctr(['images', 'import', archive]) })),
-      );
+      if (doing('import')) {
+        measure(
+          ctx,
+          s,
+          'import',
+          engines.map((e) => ({ key: `ctr import → ${e.name}`, before: rmi(e, NAME), argv: () => e.ctr(['images', 'import', archive]) })),
+        );
+      }
 
       // pull from a local registry, cold
-      registry = await startRegistry();
-      const ref = `${registry.host}/bench/tsrunbench:img`;
-      must(['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${img.layout}:img`, `docker://${ref}`]);
-      measure(ctx, s, 'pull', [
-        ...engines.map((e) => ({ key: `ctr pull → ${e.name}`, before: rmi(e, ref), argv: () => e.ctr(['images', 'pull', '--plain-http', ref]) })),
-        { key: 'tsctl pull → tsrund', before: rmi(tsrund, ref), argv: () => tsctl(['pull', ref]), env: tsctlEnv },
-      ]);
+      if (doing('pull')) {
+        registry = await startRegistry();
+        const ref = `${registry.host}/bench/tsrunbench:img`;
+        must(['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${img.layout}:img`, `docker://${ref}`]);
+        measure(ctx, s, 'pull', [
+          ...engines.map((e) => ({ key: `ctr pull → ${e.name}`, before: rmi(e, ref), argv: () => e.ctr(['images', 'pull', '--plain-http', ref]) })),
+          { key: 'tsctl pull → tsrund', before: rmi(tsrund, ref), argv: () => tsctl(['pull', ref]), env: tsctlEnv },
+        ]);
+      }
 
       // run: the image in every engine
       for (const e of engines) must(e.ctr(['images', 'import', archive]));
+      if (doing('run')) {
       fs.writeFileSync(path.join(dir, 'daemon.json'), '{}\n');
       const dlog = fs.openSync(path.join(dir, 'dockerd.log'), 'a');
       dockerd = spawn('dockerd', ['--config-file', `${dir}/daemon.json`, '--data-root', `${dir}/docker`, '--exec-root', `${dir}/docker-exec`, '--pidfile', `${dir}/docker.pid`, '-H', dockerSock, '--bridge', 'none', '--iptables=false', '--ip6tables=false', '--cgroup-parent', `/tsrun-bench-docker${tag}`], { stdio: ['ignore', dlog, dlog] });
@@ -256,17 +268,20 @@ export const imagesSection: Section = {
       ];
       for (const sub of runSubjects) timed(sub.argv(), sub.env); // warm-up (the image unpacked, caches filled)
       measure(ctx, s, 'run', runSubjects);
+      }
 
       // tsrund's memory while unpacking a big layer, against the small image
-      const big = bigArchive(dir, BIG_MB);
-      for (let r = 0; r < Math.max(1, Math.min(3, ctx.runs)) && !ctx.stopping(); r++) {
-        rmi(tsrund, NAME)();
-        mem.push({ what: `image (${DATA_MB} MiB data layer)`, ...(await peakDuring(tsrund.ctr(['images', 'import', archive]), tsrund.pid)) });
+      if (doing('memory')) {
+        const big = bigArchive(dir, BIG_MB);
+        for (let r = 0; r < Math.max(1, Math.min(3, ctx.runs)) && !ctx.stopping(); r++) {
+          rmi(tsrund, NAME)();
+          mem.push({ what: `image (${DATA_MB} MiB data layer)`, ...(await peakDuring(tsrund.ctr(['images', 'import', archive]), tsrund.pid)) });
+          rmi(tsrund, BIG)();
+          mem.push({ what: `${BIG_MB} MiB layer`, ...(await peakDuring(tsrund.ctr(['images', 'import', big]), tsrund.pid)) });
+        }
         rmi(tsrund, BIG)();
-        mem.push({ what: `${BIG_MB} MiB layer`, ...(await peakDuring(tsrund.ctr(['images', 'import', big]), tsrund.pid)) });
+        fs.rmSync(big, { force: true });
       }
-      rmi(tsrund, BIG)();
-      fs.rmSync(big, { force: true });
       versions = { ...tsrund.versions, ...containerd.versions, dockerd: must(['dockerd', '--version']).trim() };
     } finally {
       if (dockerd !== undefined) {
@@ -301,27 +316,43 @@ function report(ctx: BenchContext, s: Samples, mem: ReadonlyArray<{ what: string
   return [
     '## Images (tsrund vs containerd 1.6, docker)',
     '',
-    `Median / p95 ms, ${ctx.runs} interleaved rounds and ${ctx.runs} runs of each subject back to back. The image: the tests' three busybox layers plus ${DATA_MB} MiB of random files in /opt/data in a fourth (gzip; the image's VOLUME /data is the tests' small one).`,
+    `Median / p95 ms, ${ctx.runs} interleaved rounds and ${ctx.runs} runs of each subject back to back. The image: the tests' three busybox layers plus ${DATA_MB} MiB of random files in /opt/data in a fourth (gzip; the image's VOLUME /data is the tests' small one).${STEPS.size < STEP_NAMES.length ? ` Steps run (BENCH_IMAGES_STEPS): ${STEP_NAMES.filter(doing).join(', ')}.` : ''}`,
     '',
-    '`ctr images import` of the OCI archive (with unpack; the image and its content removed before each):',
-    '',
-    table(rows('import', ['ctr import → tsrund', 'ctr import → containerd'])),
-    `tsrund: **${both('import', 'ctr import → tsrund', 'ctr import → containerd')}** containerd's (target ≤ 1×).`,
-    '',
-    'Pull from a docker-registry on 127.0.0.1 (removed before each):',
-    '',
-    table(rows('pull', ['ctr pull → tsrund', 'ctr pull → containerd', 'tsctl pull → tsrund'])),
-    `ctr pull from tsrund: **${both('pull', 'ctr pull → tsrund', 'ctr pull → containerd')}** containerd's; tsctl pull: **${both('pull', 'tsctl pull → tsrund', 'ctr pull → containerd')}** (target ≤ 1×).`,
-    '',
-    '`run --rm IMAGE /bin/true` (`--network none` for tsctl and docker; ctr makes no network):',
-    '',
-    table(rows('run', ['tsctl run --rm', 'docker run --rm', 'ctr run --rm → tsrund', 'ctr run --rm → containerd'])),
-    `tsctl run: **${both('run', 'tsctl run --rm', 'docker run --rm')}** docker's (target ≤ 0.5×) and **${both('run', 'tsctl run --rm', 'ctr run --rm → containerd')}** ctr run on containerd (target ≤ 1×).`,
-    '',
-    `tsrund's RSS (MiB, per import) while \`ctr images import\` unpacks, sampled every 20 ms:`,
-    '',
-    table([['image', 'RSS before', 'peak RSS', 'import s'], ...memRows]),
-    whats.length === 2 ? `Peak with the ${BIG_MB} MiB layer: ${peak(whats[1]!).toFixed(0)} MiB, with the small image ${peak(whats[0]!).toFixed(0)} MiB.` : '',
-    '',
+    ...(doing('import')
+      ? [
+          '`ctr images import` of the OCI archive (with unpack; the image and its content removed before each):',
+          '',
+          table(rows('import', ['ctr import → tsrund', 'ctr import → containerd'])),
+          `tsrund: **${both('import', 'ctr import → tsrund', 'ctr import → containerd')}** containerd's (target ≤ 1×).`,
+          '',
+        ]
+      : []),
+    ...(doing('pull')
+      ? [
+          'Pull from a docker-registry on 127.0.0.1 (removed before each):',
+          '',
+          table(rows('pull', ['ctr pull → tsrund', 'ctr pull → containerd', 'tsctl pull → tsrund'])),
+          `ctr pull from tsrund: **${both('pull', 'ctr pull → tsrund', 'ctr pull → containerd')}** containerd's; tsctl pull: **${both('pull', 'tsctl pull → tsrund', 'ctr pull → containerd')}** (target ≤ 1×).`,
+          '',
+        ]
+      : []),
+    ...(doing('run')
+      ? [
+          '`run --rm IMAGE /bin/true` (`--network none` for tsctl and docker; ctr makes no network):',
+          '',
+          table(rows('run', ['tsctl run --rm', 'docker run --rm', 'ctr run --rm → tsrund', 'ctr run --rm → containerd'])),
+          `tsctl run: **${both('run', 'tsctl run --rm', 'docker run --rm')}** docker's (target ≤ 0.5×) and **${both('run', 'tsctl run --rm', 'ctr run --rm → containerd')}** ctr run on containerd (target ≤ 1×).`,
+          '',
+        ]
+      : []),
+    ...(doing('memory')
+      ? [
+          `tsrund's RSS (MiB, per import) while \`ctr images import\` unpacks, sampled every 20 ms:`,
+          '',
+          table([['image', 'RSS before', 'peak RSS', 'import s'], ...memRows]),
+          whats.length === 2 ? `Peak with the ${BIG_MB} MiB layer: ${peak(whats[1]!).toFixed(0)} MiB, with the small image ${peak(whats[0]!).toFixed(0)} MiB.` : '',
+          '',
+        ]
+      : []),
   ].join('\n');
 }

@@ -1,6 +1,8 @@
 /*
- * The few file-system calls Node lacks: mknod(2) (device nodes, fifos, overlay whiteouts) and the
- * l*xattr(2) family (xattrs on the entry itself, never through a symlink). Bound from libc with koffi
+ * The few file-system calls Node lacks: mknod(2) (device nodes, fifos, overlay whiteouts), the
+ * l*xattr(2) family (xattrs on the entry itself, never through a symlink), and mount(2)/umount2(2)
+ * for tsctl's look at an image's snapshot (supervisor/tsctl/image-run.ts), which would otherwise
+ * start mount(8) and umount(8). Bound from libc with koffi
  * on first use, as supervisor/grpc/peer-cred.ts does: runtime/native binds only the tsrun.node addon and is
  * reserved for runtime/container, and koffi's load cost is paid only by a daemon that unpacks.
  */
@@ -12,6 +14,8 @@ interface Libc {
   lsetxattr(path: string, name: string, value: Buffer, size: number, flags: number): number;
   lgetxattr(path: string, name: string, value: Buffer | null, size: number): number;
   llistxattr(path: string, list: Buffer | null, size: number): number;
+  mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): number;
+  umount2(target: string, flags: number): number;
   errno(): number;
 }
 
@@ -29,11 +33,15 @@ function bind(): Libc {
   const lsetxattr = lib.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)');
   const lgetxattr = lib.func('intptr_t lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)');
   const llistxattr = lib.func('intptr_t llistxattr(const char *path, _Out_ uint8_t *list, size_t size)');
+  const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
+  const umount2 = lib.func('int umount2(const char *target, int flags)');
   libc = {
     mknod: (p, m, d) => mknod(p, m, d),
     lsetxattr: (p, n, v, s, f) => lsetxattr(p, n, v, s, f),
     lgetxattr: (p, n, v, s) => lgetxattr(p, n, v, s),
     llistxattr: (p, l, s) => llistxattr(p, l, s),
+    mount: (src, t, ty, f, d) => mount(src, t, ty, f, d),
+    umount2: (t, f) => umount2(t, f),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -69,6 +77,21 @@ export function splitDev(dev: number | bigint): { major: number; minor: number }
 export const S_IFIFO = 0o010000;
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
+
+/** MNT_DETACH of umount2(2): detach now, clean up once the mount is no longer busy. */
+export const MNT_DETACH = 2;
+
+/** mount(2). */
+export function mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): void {
+  const c = bind();
+  if (c.mount(source, target, fstype, flags, data) !== 0) throw fail(`mount ${fstype ?? ''} ${source} on ${target}`, c.errno());
+}
+
+/** umount2(2). */
+export function umount2(target: string, flags: number): void {
+  const c = bind();
+  if (c.umount2(target, flags) !== 0) throw fail(`umount ${target}`, c.errno());
+}
 
 /** mknod(2); `type` is S_IFCHR, S_IFBLK or S_IFIFO. */
 export function mknod(path: string, type: number, perm: number, major: number, minor: number): void {

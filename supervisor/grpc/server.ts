@@ -20,6 +20,7 @@ import { errors, identifierProblem } from '../errors';
 import type { Logger } from '../log';
 import { serviceType } from '../proto/index';
 import { peerCredentials } from './peer-cred';
+import { serviceDefinition } from './definition';
 
 /** What a handler knows about the call besides its request. */
 export interface RpcContext {
@@ -148,32 +149,6 @@ function requestsOf(call: grpc.ServerDuplexStream<unknown, object>): AsyncIterab
   };
 }
 
-function definition(name: string): grpc.ServiceDefinition {
-  const svc = serviceType(name);
-  const def: Record<string, grpc.MethodDefinition<object, object>> = {};
-  for (const m of svc.methodsArray) {
-    m.resolve();
-    const req = m.resolvedRequestType!;
-    const res = m.resolvedResponseType!;
-    def[m.name] = {
-      path: `/${name}/${m.name}`,
-      requestStream: m.requestStream === true,
-      responseStream: m.responseStream === true,
-      requestSerialize: (v: object) => Buffer.from(req.encode(v).finish()),
-      requestDeserialize: (b: Buffer) => req.decode(b),
-      responseSerialize: (v: object) => Buffer.from(res.encode(v).finish()),
-      responseDeserialize: (b: Buffer) => res.decode(b),
-      originalName: m.name,
-    };
-  }
-  return def as grpc.ServiceDefinition;
-}
-
-/** The service definitions of `names`, for grpc-js clients (supervisor/client.ts). */
-export function serviceDefinition(name: string): grpc.ServiceDefinition {
-  return definition(name);
-}
-
 function implementation(impl: ServiceImpl, log: Logger): grpc.UntypedServiceImplementation {
   const out: grpc.UntypedServiceImplementation = {};
   const svc = serviceType(impl.service);
@@ -277,7 +252,7 @@ export async function serve(opts: ServeOptions, impls: readonly ServiceImpl[]): 
     'grpc.max_receive_message_length': 16 << 20,
     'grpc.max_send_message_length': 16 << 20,
   });
-  for (const impl of impls) server.addService(definition(impl.service), implementation(impl, log));
+  for (const impl of impls) server.addService(serviceDefinition(impl.service), implementation(impl, log));
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
 
   fs.mkdirSync(path.dirname(socketPath), { recursive: true, mode: 0o711 });

@@ -30,6 +30,8 @@ import { withExit } from './context';
 import { dockerName, fullName } from './commands/images';
 import { parseVolumeFlag, type MountRequest } from './mounts';
 import { resolveInRoot } from '../volumes/copy-up';
+import { MNT_DETACH, mount, umount2 } from '../diff/syscalls';
+import { parseMountOptions } from '../../spec';
 
 /** The snapshotter image containers use (ctr's default, the one `ctr images import` unpacks into). */
 export const SNAPSHOTTER = 'overlayfs';
@@ -258,6 +260,29 @@ function mountArgs(m: SnapshotMount, dir: string): string[] {
   return ['-t', m.type, ...(opts.length > 0 ? ['-o', opts.join(',')] : []), m.source, dir];
 }
 
+// mount(2) copies at most a page of data; longer option strings (many layers) go to mount(8)
+const MOUNT_DATA_MAX = 4095;
+
+/**
+ * Mount one snapshot mount on `dir`: a plain file-system mount (overlay) with mount(2), anything
+ * else (binds, propagation, recursive attributes, a page of options or more) with mount(8), which
+ * knows each of them; a process start is most of the time of a whole mount.
+ */
+function mountOn(m: SnapshotMount, dir: string): void {
+  const o = parseMountOptions(m.options.filter((x) => x !== ''));
+  const plain = !o.isBind && o.propagations.length === 0 && o.recAttrSet === 0 && o.recAttrClr === 0 && !o.isIdmap && !o.isTmpcopyup;
+  if (plain && /^[a-z0-9._-]+$/.test(m.type) && Buffer.byteLength(o.data) <= MOUNT_DATA_MAX) {
+    try {
+      mount(m.source, dir, m.type, o.flags, o.data === '' ? null : o.data);
+    } catch (e) {
+      throw new TsrunError('Internal', `mount the image's snapshot on ${dir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    return;
+  }
+  const r = spawnSync('mount', mountArgs(m, dir), { encoding: 'utf8' });
+  if (r.status !== 0) throw new TsrunError('Internal', `mount the image's snapshot on ${dir}: ${(r.stderr || r.error?.message || `status ${r.status}`).trim()}`);
+}
+
 /** Mount the snapshot on a fresh private directory, run `fn` on it, unmount and remove the directory. */
 export async function withMountedSnapshot<T>(mounts: readonly SnapshotMount[], fn: (root: string) => Promise<T>): Promise<T> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsctl-rootfs-'));
@@ -265,15 +290,22 @@ export async function withMountedSnapshot<T>(mounts: readonly SnapshotMount[], f
   const mounted: string[] = [];
   try {
     for (const m of mounts) {
-      const r = spawnSync('mount', mountArgs(m, dir), { encoding: 'utf8' });
-      if (r.status !== 0) throw new TsrunError('Internal', `mount the image's snapshot on ${dir}: ${(r.stderr || r.error?.message || `status ${r.status}`).trim()}`);
+      mountOn(m, dir);
       mounted.push(dir);
     }
     return await fn(dir);
   } finally {
     for (const d of mounted.reverse()) {
-      const r = spawnSync('umount', [d], { encoding: 'utf8' });
-      if (r.status !== 0) spawnSync('umount', ['-l', d]);
+      try {
+        umount2(d, 0);
+      } catch {
+        // busy: detach it now (umount -l), the kernel finishes once it is not
+        try {
+          umount2(d, MNT_DETACH);
+        } catch {
+          // already gone
+        }
+      }
     }
     // a directory still busy must not hide the error that brought us here
     try {

@@ -5,7 +5,7 @@
  *
  * Socket: --host, else $TSCTL_HOST, else /run/tsrund/tsrund.sock. Namespace: --namespace, else
  * $TSCTL_NAMESPACE, else "tsctl". Errors are one line `tsctl: …` on stderr; exit codes in
- * context.ts. This is the only tsctl file that exits.
+ * context.ts. This is the only tsctl file that exits; startup/entry.ts calls runCli.
  */
 import { TsrunError } from '../../spec/errors';
 import { connectTsrund, RpcError } from '../client';
@@ -150,8 +150,8 @@ function flushAndExit(code: number): void {
   process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
 }
 
-if (require.main === module) {
-  const argv = process.argv.slice(2);
+/** Run the command line `argv`, print an error as `tsctl: …` and exit (the bin's entry, startup/entry.ts). */
+export function runCli(argv: readonly string[]): void {
   main(argv).then(
     (code) => flushAndExit(code),
     (e: unknown) => {

@@ -8,8 +8,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+// The running bundle: __filename, except in a startup snapshot, where it is the path the snapshot
+// was built from (startup/entry.ts sets the path node was started with).
+let runningScript = __filename;
+
+/** Where the running tsctl bundle is (startup/entry.ts, when started from its snapshot). */
+export function setRunningScript(p: string): void {
+  runningScript = p;
+}
+
 /** Candidate profile paths, first existing wins. */
-export function seccompCandidates(env: NodeJS.ProcessEnv = process.env, script: string = __filename): string[] {
+export function seccompCandidates(env: NodeJS.ProcessEnv = process.env, script: string = runningScript): string[] {
   const fromEnv = env['TSCTL_SECCOMP_PROFILE'];
   const repo = path.resolve(path.dirname(script), '..');
   return [

@@ -5,14 +5,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
-import * as grpc from '@grpc/grpc-js';
 import { TsrunError } from '../../spec/errors';
 import { RpcError, type TsrundClient } from '../client';
 import { formatRfc3339, now } from '../proto/index';
 import { STOPPED_LABEL } from '../restart/policy';
 import { LABELS } from '../labels';
 import { removeSnapshot, rootfsMounts, SNAPSHOTTER } from './image-run';
-import { hasTask, setLabels, taskStatus, type ContainerInfo } from './model';
+import { setLabels, taskStatus, type ContainerInfo } from './model';
 
 /** Sleep `ms`. */
 export function sleep(ms: number): Promise<void> {
@@ -95,18 +94,30 @@ export async function stopContainer(client: TsrundClient, c: ContainerInfo, grac
 
 /** Remove a stopped container: its task, record, image snapshot and json-file log directory. */
 export async function removeContainer(client: TsrundClient, c: ContainerInfo): Promise<void> {
-  if (await hasTask(client, c.id)) await deleteTask(client, c.id);
-  const { container } = await client.call<{ container: { snapshotter: string; snapshotKey: string } }>('Containers', 'Get', { id: c.id });
-  await client.call('Containers', 'Delete', { id: c.id });
-  if (container.snapshotKey !== '') await removeSnapshot(client, container.snapshotter || SNAPSHOTTER, container.snapshotKey);
-  removeLog(c.logPath);
+  await deleteTask(client, c.id);
+  await removeRecord(client, c.id);
+}
+
+/**
+ * Remove the record of a container without a task, then its snapshot, json-file log directory
+ * and network, which depend on the record only, not on each other. Removed already: NotFound.
+ */
+export async function removeRecord(client: TsrundClient, id: string): Promise<void> {
+  const { container } = await client.call<{ container: { snapshotter: string; snapshotKey: string; labels: Record<string, string> } }>('Containers', 'Get', { id });
+  await client.call('Containers', 'Delete', { id });
+  const snapshot = container.snapshotKey !== '' ? removeSnapshot(client, container.snapshotter || SNAPSHOTTER, container.snapshotKey) : Promise.resolve();
   // tsrund releases the network with the record too; this waits for it, so rm returns with
   // the namespace, veth and rules gone (an older tsrund without the service has none to release).
-  try {
-    await client.call('Networks', 'Detach', { id: c.id });
-  } catch (e) {
-    if (!(e instanceof RpcError && e.code === grpc.status.UNIMPLEMENTED)) throw e;
-  }
+  const network = client.call('Networks', 'Detach', { id }).then(
+    () => undefined,
+    (e: unknown) => {
+      if (!(e instanceof RpcError && e.isUnimplemented())) throw e;
+    },
+  );
+  const log = Promise.resolve().then(() => removeLog(container.labels[LABELS.logPath]));
+  const results = await Promise.allSettled([snapshot, log, network]);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
 
 /** Remove a container's log directory (the label's path, one directory per container). */

@@ -17,10 +17,10 @@ import { startFailureExit, usage, withExit, type Ctx } from '../context';
 import { LABELS } from '../../labels';
 import { listContainers, setLabels } from '../model';
 import { buildSpec, expandEnv, mergeEnv, parseBytes, parseEnvFile, type RunConfig } from '../spec';
-import { mergeCommand, prepareSnapshot, removeSnapshot, resolveImage, rootfsMounts, SNAPSHOTTER, STOP_SIGNAL_LABEL, withMountedSnapshot } from '../image-run';
+import { mergeCommand, prepareSnapshot, removeSnapshot, resolveImage, SNAPSHOTTER, STOP_SIGNAL_LABEL, withMountedSnapshot, type SnapshotMount } from '../image-run';
 import { createRunLease, exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWorkdir, type RunLease } from '../image-run';
 import { openFifos, rawTerminal } from '../stdio';
-import { deleteTask, removeContainer, signalNumber, startDetached } from '../task';
+import { deleteTask, isNotFound, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
 import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork } from '../network';
@@ -78,7 +78,21 @@ function int(text: string | undefined, flag: string): number | undefined {
   return n;
 }
 
-type Created = { id: string; name: string; detach: boolean; interactive: boolean; tty: boolean; rm: boolean; sigProxy: boolean };
+type Created = {
+  id: string;
+  name: string;
+  detach: boolean;
+  interactive: boolean;
+  tty: boolean;
+  rm: boolean;
+  sigProxy: boolean;
+  /** Tasks.Create's rootfs: the snapshot's mounts as Prepare gave them, none for a directory */
+  rootfs: SnapshotMount[];
+  /** the spec's mounts (its anonymous volumes go with --rm) */
+  mounts: Mount[];
+  /** the run's lease deleted (never fails): awaited before tsctl ends */
+  released: Promise<void>;
+};
 
 /**
  * Create the container record from run's flags; returns its id and what the caller needs. An
@@ -87,14 +101,19 @@ type Created = { id: string; name: string; detach: boolean; interactive: boolean
  */
 async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<Created> {
   const held: { lease?: RunLease } = {};
+  let created: Omit<Created, 'released'>;
   try {
-    return await createUnderLease(ctx, argv, held);
-  } finally {
+    created = await createUnderLease(ctx, argv, held);
+  } catch (e) {
     await held.lease?.release().catch(() => undefined);
+    throw e;
   }
+  // the record holds the snapshot now: the lease's deletion need not hold up the task's start
+  const released = held.lease?.release().catch(() => undefined) ?? Promise.resolve();
+  return { ...created, released };
 }
 
-async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease?: RunLease }): Promise<Created> {
+async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease?: RunLease }): Promise<Omit<Created, 'released'>> {
   const a = parseArgs(argv, RUN_OPTIONS, true);
   const [imageArg, ...cmd] = a.operands;
   if (imageArg === undefined) throw usage('"run" requires at least 1 argument: tsctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
@@ -106,6 +125,9 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease
   } catch {
     st = undefined;
   }
+  // the container list (for the name) is read while the image is resolved; the image's error comes first
+  const listed = listContainers(ctx.client);
+  listed.catch(() => undefined);
   const img = st?.isDirectory() === true ? undefined : await resolveImage(ctx.client, imageArg);
   const image = dir;
   const restart = a.strings.get('restart') ?? 'no';
@@ -116,7 +138,7 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease
   }
   const rm = a.bools.has('rm');
   if (rm && restart !== 'no') throw usage('conflicting options: --restart and --rm');
-  const all = await listContainers(ctx.client);
+  const all = await listed;
   const taken = new Set(all.map((c) => c.name));
   const given = a.strings.get('name');
   if (given !== undefined) {
@@ -209,10 +231,12 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease
     return spec;
   };
   let spec: Spec;
+  let rootfs: SnapshotMount[] = [];
   if (img === undefined) spec = await build(cfg, image);
   else {
     held.lease = await createRunLease(ctx.client, 'run');
     const mounts = await prepareSnapshot(held.lease.client, img, id);
+    rootfs = mounts;
     try {
       spec = await withMountedSnapshot(mounts, (root) => build({ ...cfg, image: root, fromImage: true }, root));
     } catch (e) {
@@ -276,7 +300,17 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease
     if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw e;
   }
-  return { id, name, detach, interactive: a.bools.has('interactive'), tty, rm, sigProxy: !a.bools.has('tty') && !(a.strings.get('sig-proxy') === 'false') };
+  return {
+    id,
+    name,
+    detach,
+    interactive: a.bools.has('interactive'),
+    tty,
+    rm,
+    sigProxy: !a.bools.has('tty') && !(a.strings.get('sig-proxy') === 'false'),
+    rootfs,
+    mounts: spec.mounts ?? [],
+  };
 }
 
 function startError(e: unknown): Error {
@@ -287,6 +321,7 @@ function startError(e: unknown): Error {
 /** `tsctl create`: the container record only. */
 export async function create(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const r = await createContainer(ctx, argv);
+  await r.released;
   ctx.out(r.id);
   return 0;
 }
@@ -294,6 +329,14 @@ export async function create(ctx: Ctx, argv: readonly string[]): Promise<number>
 /** `tsctl run`. */
 export async function run(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const r = await createContainer(ctx, argv);
+  try {
+    return await runCreated(ctx, r);
+  } finally {
+    await r.released;
+  }
+}
+
+async function runCreated(ctx: Ctx, r: Created): Promise<number> {
   const { client } = ctx;
   if (r.detach) {
     try {
@@ -313,8 +356,7 @@ export async function run(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const cleanups: Array<() => void> = [];
   try {
     try {
-      const rootfs = await rootfsMounts(client, r.id);
-      await client.call('Tasks', 'Create', { containerId: r.id, rootfs, stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: r.tty });
+      await client.call('Tasks', 'Create', { containerId: r.id, rootfs: r.rootfs, stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: r.tty });
     } catch (e) {
       throw startError(e);
     }
@@ -358,14 +400,12 @@ export async function run(ctx: Ctx, argv: readonly string[]): Promise<number> {
     if (r.interactive) ctx.stdin.pause();
     if (r.rm) {
       try {
-        const all = await listContainers(client);
-        const c = all.find((x) => x.id === r.id);
-        if (c !== undefined) {
-          await removeContainer(client, c);
-          await removeAnonymousVolumes(client, (c.spec['mounts'] ?? []) as Mount[]);
-        }
+        await deleteTask(client, r.id);
+        await removeRecord(client, r.id);
+        await removeAnonymousVolumes(client, r.mounts);
       } catch (e) {
-        ctx.warn(`tsctl: removing ${r.id.slice(0, 12)}: ${e instanceof RpcError ? e.details : String(e)}`);
+        // removed meanwhile (tsctl rm -f): nothing is left to do
+        if (!isNotFound(e)) ctx.warn(`tsctl: removing ${r.id.slice(0, 12)}: ${e instanceof RpcError ? e.details : String(e)}`);
       }
     }
   }

@@ -2,6 +2,7 @@
  * `tsctl volume create|ls|inspect|rm|prune`, docker's flags and output, over tsrund's Volumes
  * service (tsrun.services.volumes.v1; containerd has no volumes).
  */
+import { randomBytes } from 'node:crypto';
 import { TsrunError } from '../../../spec/errors';
 import { RpcError } from '../../client';
 import { formatRfc3339, fromTimestamp, type Int64 } from '../../proto/index';
@@ -55,7 +56,6 @@ async function create(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const driver = a.strings.get('driver') ?? 'local';
   if (driver !== 'local') throw usage(`volume driver ${JSON.stringify(driver)}: only local is available`);
   const name = a.operands[0] ?? a.strings.get('name');
-  const { randomBytes } = await import('node:crypto');
   try {
     const r = await ctx.client.call<{ volume: WireVolume }>('Volumes', 'Create', {
       name: name ?? randomBytes(32).toString('hex'),
