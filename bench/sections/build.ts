@@ -6,7 +6,9 @@
  *   cold     the image and its cache removed before every build (`ctr images rm --sync` on
  *            tsrund, `docker rmi` on dockerd, which takes the untagged intermediate images), so
  *            every step runs: two RUN containers, two COPY layers, six config-only steps
- *   rebuild  the unchanged Dockerfile and context again: every step after FROM is a cache hit
+ *   rebuild  the unchanged Dockerfile and context again: every step after FROM is a cache hit;
+ *            beside it each CLI's floor, `ps -aq` (start-up, connection, two calls), so the
+ *            report can say what the rebuild costs above the client's start-up
  *
  * Both run `--network none` (tsctl's RUN has only lo; this dockerd has no bridge). Every timed
  * build's output is checked (no `Using cache` cold, one per step on a rebuild), so a build that
@@ -21,7 +23,7 @@ import { buildOciLayout, dockerArchive, ociArchive } from '../../test/helpers/im
 import { which } from '../../test/helpers/host';
 import { startDockerd, type Dockerd } from '../lib/dockerd';
 import { CTR, startTsrund, type Engine } from '../lib/engines';
-import { medianP95, ratio, table } from '../lib/report';
+import { medianP95, ms, ratio, table } from '../lib/report';
 import { samples, type BenchContext, type Samples, type Section, type SectionReport } from '../lib/section';
 import { median, rotation } from '../lib/stats';
 
@@ -156,7 +158,11 @@ export const buildSection: Section = {
       ];
       measure(ctx, s, 'cold', cold);
       // the cold pass ended with a build of each: the rebuild finds its cache
-      const rebuild = both.map((sub) => ({ ...sub, check: expectRebuild(sub.key) }));
+      const floors: Subject[] = [
+        { key: 'tsctl ps -aq', argv: [tsctl.argv[0]!, 'ps', '-aq'], env: tsctlEnv, check: () => undefined },
+        ...(dockerd !== undefined ? [{ key: 'docker ps -aq', argv: dockerd.docker(['ps', '-aq']), env: process.env, check: () => undefined }] : []),
+      ];
+      const rebuild = [...both.map((sub) => ({ ...sub, check: expectRebuild(sub.key) })), ...floors];
       measure(ctx, s, 'rebuild', rebuild);
 
       rmTsctl();
@@ -174,7 +180,12 @@ export const buildSection: Section = {
 function report(ctx: BenchContext, s: Samples, noDocker: string | undefined): string {
   const med = (step: string, key: string): number => median([...s.get(step, key)].sort((a, b) => a - b));
   const keys = ['tsctl build', ...(noDocker === undefined ? ['docker build (classic)'] : [])];
-  const rows = (step: string): string[][] => [['subject', 'interleaved', 'back to back'], ...keys.map((k) => [k, medianP95(s.get(step, k)), medianP95(s.get(`${step} (back to back)`, k))])];
+  const rows = (step: string, more: readonly string[] = []): string[][] => [
+    ['subject', 'interleaved', 'back to back'],
+    ...[...keys, ...more].map((k) => [k, medianP95(s.get(step, k)), medianP95(s.get(`${step} (back to back)`, k))]),
+  ];
+  const floors = ['tsctl ps -aq', ...(noDocker === undefined ? ['docker ps -aq'] : [])];
+  const above = (cli: string, build: string): string => `${ms(med('rebuild', build) - med('rebuild', `${cli} ps -aq`))} ms interleaved, ${ms(med('rebuild (back to back)', build) - med('rebuild (back to back)', `${cli} ps -aq`))} ms back to back`;
   const both = (step: string): string =>
     `${ratio(med(step, 'tsctl build') / med(step, 'docker build (classic)'))} interleaved, ${ratio(med(`${step} (back to back)`, 'tsctl build') / med(`${step} (back to back)`, 'docker build (classic)'))} back to back`;
   const verdict = (step: string): string => (noDocker === undefined ? `tsctl build: **${both(step)}** docker's (target ≤ 1×).` : `docker not measured: ${noDocker}.`);
@@ -190,8 +201,9 @@ function report(ctx: BenchContext, s: Samples, noDocker: string | undefined): st
     '',
     'Rebuild of the unchanged Dockerfile and context (every step after FROM `---> Using cache`):',
     '',
-    table(rows('rebuild')),
+    table(rows('rebuild', floors)),
     verdict('rebuild'),
+    `Above the CLI's own floor (\`ps -aq\`: start-up, connection, two calls): tsctl build ${above('tsctl', 'tsctl build')}${noDocker === undefined ? `; docker build ${above('docker', 'docker build (classic)')}` : ''}.`,
     '',
   ].join('\n');
 }

@@ -478,7 +478,9 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
       if (words.length < 2) throw new TsrunError('InvalidArgument', `${cmd} requires at least two arguments, but got ${words.length}`);
       const rawDest = words[words.length - 1]!;
       const wd = state.config.config.WorkingDir ?? '/';
-      const dest = (rawDest.startsWith('/') ? rawDest : path.posix.join(wd === '' ? '/' : wd, rawDest)) + (rawDest.endsWith('/') || rawDest === '.' ? '/' : '');
+      const abs = rawDest.startsWith('/') ? rawDest : path.posix.join(wd === '' ? '/' : wd, rawDest);
+      // one trailing / says "into this directory" (history shows `in /app/`, not `in /app//`)
+      const dest = rawDest.endsWith('/') || rawDest === '.' ? `${abs.replace(/\/+$/, '')}/` : abs;
       const chown = ins.flags.has('chown') ? processWord(ins.flags.get('chown')!, vars, esc) : undefined;
       const from = ins.flags.get('from');
       const srcs = words.slice(0, -1);
