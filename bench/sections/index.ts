@@ -1,5 +1,6 @@
 /* Every benchmark section, in the order `make bench` runs them. */
 import type { Section } from '../lib/section';
+import { buildSection } from './build';
 import { cliSection } from './cli';
 import { imagesSection } from './images';
 import { criSection } from './cri';
@@ -8,4 +9,4 @@ import { networkSection } from './network';
 import { supervisorSection } from './supervisor';
 
 /** The sections; add new ones here. */
-export const SECTIONS: readonly Section[] = [cliSection, supervisorSection, criSection, networkSection, imagesSection, nativeShimSection];
+export const SECTIONS: readonly Section[] = [cliSection, supervisorSection, criSection, networkSection, imagesSection, buildSection, nativeShimSection];

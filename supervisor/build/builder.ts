@@ -14,6 +14,13 @@
  * The whole build runs under one lease: a failure leaves nothing (no container, snapshot, blob or
  * tag); after success the image holds its steps (config → parent → …), so `rmi` lets the collector
  * take the cache with it.
+ *
+ * A rebuild costs a fixed handful of round trips, not some per step: what the cache lookups need is
+ * read once at the start, alongside the lease and the base images (every cached step config with
+ * its labels, the committed snapshots, the tags' current targets). A hit is then found without a
+ * call; its config blob is not read (the state it makes is computed as a miss would compute it, the
+ * layer and diff id coming from the step's label) unless a later miss builds on it; and a final
+ * image that the tags already name is not written again.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as path from 'node:path';
@@ -21,12 +28,12 @@ import type { Writable } from 'node:stream';
 import { TsrunError } from '../../spec/errors';
 import type { TsrundClient } from '../client';
 import { dockerName, fullName } from '../tsctl/commands/images';
-import { SNAPSHOTTER, withMountedSnapshot, type SnapshotMount } from '../tsctl/image-run';
+import { chainIds, SNAPSHOTTER, withMountedSnapshot, type SnapshotMount } from '../tsctl/image-run';
 import { resolveSources, sourceDigest, type SourceRoot } from './context';
 import { copyInto, planSources } from './copy-step';
 import { parseDockerfile, type Instruction } from './dockerfile';
 import type { IgnoreRules } from './dockerignore';
-import { appendStep, cloneState, commitChain, diffLayer, isRpc, nameImage, readImageState, readJson, scratchState, storeImage, topChain, unpackState, untaggedName, withLease, writeBlob, CONFIG_TYPE, type Desc, type ImageState, type OciConfig } from './layer';
+import { appendStep, cloneState, commitChain, configGcLabels, diffLayer, isRpc, manifestOf, nameImage, readImageState, readJson, scratchState, storeConfig, storeManifest, topChain, unpackState, untaggedName, withLease, writeBlob, CONFIG_TYPE, type Desc, type ImageState, type OciConfig } from './layer';
 import { applyMetadata, envVars, METADATA_INSTRUCTIONS, shellOf, type StageFlags } from './metadata';
 import { runInContainer } from './run-step';
 import { processWord, processWords, splitRaw } from './substitute';
@@ -53,6 +60,32 @@ interface Step {
   state: ImageState;
   /** config digest ("" for scratch) */
   id: string;
+  /** the config blob as stored: its size and labels (not known for a base image's) */
+  blob?: { size: number; labels: Record<string, string> };
+  /**
+   * A cache hit whose blob was not read: `state` is what the step makes, except the times in its
+   * history and `created`; settle() reads those before anything is built on it
+   */
+  derived?: boolean;
+}
+
+/** A cached step config as Content.List gives it. */
+interface CacheEntry {
+  digest: string;
+  size: number;
+  labels: Record<string, string>;
+  /** ns since the epoch, to prefer the newest */
+  created: number;
+}
+
+/** What the build reads once at its start for every cache lookup and for the end. */
+interface Known {
+  /** cached step configs by cache key, newest first */
+  readonly steps: Map<string, CacheEntry[]>;
+  /** committed overlayfs snapshots (chain ids), kept up to date as the build commits and unpacks */
+  readonly chains: Set<string>;
+  /** the manifest digest each -t name points at now */
+  readonly tags: Map<string, string>;
 }
 
 interface Stage {
@@ -65,6 +98,55 @@ const CACHE_LABEL = 'tsctl.build.cache';
 const LAYER_LABEL = 'tsctl.build.layer';
 const PARENT_REF = 'containerd.io/gc.ref.content.parent';
 const short = (id: string): string => id.replace(/^sha256:/, '').slice(0, 12);
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+
+/** The cached step configs, the committed snapshots and the tags' targets: three calls at once. */
+async function readKnown(client: TsrundClient, tags: readonly string[], noCache: boolean): Promise<Known> {
+  type Info = { digest: string; size: unknown; labels: Record<string, string>; createdAt?: { seconds: unknown; nanos: number } | null };
+  const listSteps = async (): Promise<Map<string, CacheEntry[]>> => {
+    const steps = new Map<string, CacheEntry[]>();
+    if (noCache) return steps;
+    for await (const m of client.stream<{ info: Info[] }>('Content', 'List', { filters: [`labels."${CACHE_LABEL}"`] }).messages) {
+      for (const i of m.info) {
+        const key = i.labels[CACHE_LABEL]!;
+        const created = i.createdAt ? num(i.createdAt.seconds) * 1e9 + i.createdAt.nanos : 0;
+        steps.set(key, [...(steps.get(key) ?? []), { digest: i.digest, size: num(i.size), labels: i.labels, created }]);
+      }
+    }
+    for (const list of steps.values()) list.sort((a, b) => b.created - a.created || (a.digest < b.digest ? -1 : 1));
+    return steps;
+  };
+  const listChains = async (): Promise<Set<string>> => {
+    const chains = new Set<string>();
+    for await (const m of client.stream<{ info: Array<{ name: string }> }>('Snapshots', 'List', { snapshotter: SNAPSHOTTER, filters: ['kind==committed'] }).messages) for (const i of m.info) chains.add(i.name);
+    return chains;
+  };
+  const listTags = async (): Promise<Map<string, string>> => {
+    if (tags.length === 0) return new Map();
+    const { images } = await client.call<{ images: Array<{ name: string; target: { digest: string } | null }> }>('Images', 'List', { filters: tags.map((t) => `name==${JSON.stringify(t)}`) });
+    return new Map(images.filter((i) => i.target !== null).map((i) => [i.name, i.target!.digest]));
+  };
+  const [steps, chains, tagMap] = await Promise.all([listSteps(), listChains(), listTags()]);
+  return { steps, chains, tags: tagMap };
+}
+
+/** Do two configs agree but for their history and `created` (the times a derived step cannot know)? */
+function sameButTimes(a: OciConfig, b: OciConfig): boolean {
+  const canon = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(canon);
+    if (v === null || typeof v !== 'object') return v;
+    const o = v as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(o).sort().map((k) => [k, canon(o[k])]));
+  };
+  const strip = (c: OciConfig): string => JSON.stringify(canon({ ...c, history: undefined, created: undefined }));
+  return strip(a) === strip(b);
+}
+
+/** Start reading `p` now; its failure surfaces where it is awaited, never as an unhandled rejection. */
+function early<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => undefined);
+  return p;
+}
 
 function splitStages(all: readonly Instruction[]): { globals: Instruction[]; stages: Stage[] } {
   const globals: Instruction[] = [];
@@ -133,45 +215,90 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
     }
   }
 
+  // read alongside Leases.Create: the cache, the snapshots, the tags, the stages' base images
+  const known = early(readKnown(client, o.tags, o.noCache));
+  const images = new Map<string, Promise<{ state: ImageState; id: string }>>();
+  const imageState = (full: string): Promise<{ state: ImageState; id: string }> => {
+    let p = images.get(full);
+    if (p === undefined) images.set(full, (p = early(readImageState(client, full))));
+    return p;
+  };
+  const stageNames = new Set(used.map((st) => st.name));
+  for (const st of used) {
+    try {
+      const w = processWords(st.from.args, globalArgs, esc)[0];
+      if (w !== undefined && w !== 'scratch' && !stageNames.has(w.toLowerCase())) void imageState(fullName(w));
+    } catch {
+      // a bad FROM is reported when its stage starts
+    }
+  }
+
   const id = await withLease(client, async (lc) => {
     const done: Step[] = [];
     const byName = new Map<string, number>();
 
-    const cached = async (key: string, parent: Step): Promise<Step | undefined> => {
+    /** the newest cached step for `key` whose chain snapshot exists; `next` is what a miss would start from */
+    const cached = async (key: string, parent: Step, next: ImageState): Promise<Step | undefined> => {
       if (o.noCache) return undefined;
-      const found: Array<{ digest: string; labels: Record<string, string> }> = [];
-      for await (const m of lc.stream<{ info: Array<{ digest: string; labels: Record<string, string> }> }>('Content', 'List', { filters: [`labels.${CACHE_LABEL}==${key}`] }).messages) found.push(...m.info);
-      for (const f of found.reverse()) {
-        const config = await readJson<OciConfig>(lc, f.digest, 'cached step config').catch(() => undefined);
-        if (config === undefined) continue;
-        const layers = [...parent.state.layers];
-        const l = f.labels[LAYER_LABEL];
-        if (l !== undefined) {
-          const [mediaType = '', digest = '', size = '0'] = l.split(' ');
-          layers.push({ mediaType, digest, size: Number(size) });
+      const k = await known;
+      for (const f of k.steps.get(key) ?? []) {
+        const blob = { size: f.size, labels: f.labels };
+        const label = f.labels[LAYER_LABEL];
+        // no layer: the parent's chain, which exists
+        if (label === undefined) return { state: next, id: f.digest, blob, derived: true };
+        const [mediaType = '', digest = '', size = '0', diffId] = label.split(' ');
+        const layer = { mediaType, digest, size: Number(size) };
+        let state: ImageState;
+        let derived = true;
+        if (diffId !== undefined) {
+          state = cloneState(next);
+          state.layers.push(layer);
+          state.config.rootfs.diff_ids.push(diffId);
+        } else {
+          // recorded before the label named the diff id: the config has it
+          const config = await readJson<OciConfig>(lc, f.digest, 'cached step config').catch(() => undefined);
+          if (config === undefined) continue;
+          state = { config, layers: [...parent.state.layers, layer] };
+          if (state.layers.length !== config.rootfs.diff_ids.length) continue;
+          derived = false;
         }
-        const state = { config, layers };
-        if (layers.length !== config.rootfs.diff_ids.length) continue;
-        const top = topChain(state);
-        if (top !== '' && !(await lc.call('Snapshots', 'Stat', { snapshotter: SNAPSHOTTER, key: top }).then(() => true, () => false))) continue;
-        return { state, id: f.digest };
+        if (!k.chains.has(topChain(state))) continue;
+        return { state, id: f.digest, blob, derived };
       }
       return undefined;
     };
 
-    const record = async (key: string, parent: Step, state: ImageState, layer: Desc | undefined): Promise<Step> => {
+    /** before a miss builds `next` on a derived `parent`: the history and `created` of its blob */
+    const settle = async (parent: Step, next: ImageState): Promise<void> => {
+      if (parent.derived !== true) return;
+      const real = await readJson<OciConfig>(lc, parent.id, 'cached step config');
+      if (!sameButTimes(real, parent.state.config)) throw new TsrunError('Internal', `cached step ${short(parent.id)}: its config is not the one this build computes for it (build with --no-cache)`);
+      for (const st of [parent.state, next]) {
+        if (real.history === undefined) delete st.config.history;
+        else st.config.history = real.history;
+        if (real.created === undefined) delete st.config.created;
+        else st.config.created = real.created;
+      }
+      parent.derived = false;
+    };
+
+    const record = async (key: string, parent: Step, state: ImageState, layer: { layer: Desc; diffId: string } | undefined): Promise<Step> => {
       const top = topChain(state);
       const labels: Record<string, string> = { [CACHE_LABEL]: key };
       if (parent.id !== '') labels[PARENT_REF] = parent.id;
       if (top !== '') labels[`containerd.io/gc.ref.snapshot.${SNAPSHOTTER}`] = top;
       state.layers.forEach((l, i) => (labels[`containerd.io/gc.ref.content.l.${i}`] = l.digest));
-      if (layer !== undefined) labels[LAYER_LABEL] = `${layer.mediaType} ${layer.digest} ${layer.size}`;
+      if (layer !== undefined) labels[LAYER_LABEL] = `${layer.layer.mediaType} ${layer.layer.digest} ${layer.layer.size} ${layer.diffId}`;
       const d = await writeBlob(lc, Buffer.from(JSON.stringify(state.config)), CONFIG_TYPE, labels);
-      return { state, id: d.digest };
+      const entry = { digest: d.digest, size: d.size, labels, created: Date.now() * 1e6 };
+      // a later stage with the same steps finds this one, as a fresh lookup would
+      const k = await known;
+      k.steps.set(key, [entry, ...(k.steps.get(key) ?? [])]);
+      return { state, id: d.digest, blob: { size: d.size, labels } };
     };
 
     /** a step's active snapshot on the parent's chain, `fn` on its mounts, then its layer committed */
-    const withSnapshot = async (parent: Step, state: ImageState, entry: { created_by: string }, fn: (mounts: SnapshotMount[]) => Promise<void>): Promise<Desc | undefined> => {
+    const withSnapshot = async (parent: Step, state: ImageState, entry: { created_by: string }, fn: (mounts: SnapshotMount[]) => Promise<void>): Promise<{ layer: Desc; diffId: string } | undefined> => {
       const key = `build-${randomBytes(8).toString('hex')}`;
       const { mounts } = await lc.call<{ mounts: SnapshotMount[] }>('Snapshots', 'Prepare', { snapshotter: SNAPSHOTTER, key, parent: topChain(parent.state), labels: {} });
       try {
@@ -189,8 +316,11 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
         }
         appendStep(state, layer, entry);
         if (layer === undefined) await lc.call('Snapshots', 'Remove', { snapshotter: SNAPSHOTTER, key });
-        else await commitChain(lc, state, key);
-        return layer?.layer;
+        else {
+          await commitChain(lc, state, key);
+          (await known).chains.add(topChain(state));
+        }
+        return layer;
       } catch (e) {
         await lc.call('Snapshots', 'Remove', { snapshotter: SNAPSHOTTER, key }).catch(() => undefined);
         throw e;
@@ -200,17 +330,22 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
     const fromImage = async (name: string): Promise<Step> => {
       if (name === 'scratch') return { state: scratchState(), id: '' };
       const stageIdx = byName.get(name.toLowerCase());
-      if (stageIdx !== undefined) return { state: cloneState(done[stageIdx]!.state), id: done[stageIdx]!.id };
+      if (stageIdx !== undefined) return { ...done[stageIdx]!, state: cloneState(done[stageIdx]!.state) };
       const full = fullName(name);
       let r;
       try {
-        r = await readImageState(lc, full);
+        r = await imageState(full);
       } catch (e) {
         if (isRpc(e, 'NotFound')) throw new TsrunError('NotFound', `Unable to find image '${dockerName(full).join(':')}' locally (tsctl build does not pull: tsctl pull it first)`);
         throw e;
       }
-      await unpackState(lc, r.state, full);
-      return { state: r.state, id: r.id };
+      const { chains } = await known;
+      const chain = chainIds(r.state.config.rootfs.diff_ids);
+      if (chain.length > 0 && !chains.has(chain[chain.length - 1]!)) {
+        await unpackState(lc, r.state, full, r.id);
+        for (const c of chain) chains.add(c);
+      }
+      return { state: cloneState(r.state), id: r.id };
     };
 
     /** run `fn` with the rootfs of a stage or image (COPY --from), read-only view */
@@ -245,7 +380,7 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
       } catch (e) {
         return fail(fromIns, e);
       }
-      cur = { state: cloneState(cur.state), id: cur.id };
+      cur = { ...cur, state: cloneState(cur.state) };
       o.out(cur.id === '' ? ' ---> ' : ` ---> ${short(cur.id)}`);
       // ONBUILD triggers of the base run first, then are cleared (docker's rule)
       const triggers = cur.state.config.config.OnBuild ?? [];
@@ -271,8 +406,9 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
       const nop = (text: string): string => `/bin/sh -c #(nop)  ${text}`;
       const keyOf = (...parts: string[]): string => createHash('sha256').update(JSON.stringify([parent.id, ...parts])).digest('hex');
       const hit = async (key: string): Promise<Step | undefined> => {
-        const c = await cached(key, parent);
+        const c = await cached(key, parent, state);
         if (c !== undefined) o.out(' ---> Using cache');
+        else await settle(parent, state);
         return c;
       };
       if (ins.cmd === 'ARG') {
@@ -342,7 +478,9 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
       if (words.length < 2) throw new TsrunError('InvalidArgument', `${cmd} requires at least two arguments, but got ${words.length}`);
       const rawDest = words[words.length - 1]!;
       const wd = state.config.config.WorkingDir ?? '/';
-      const dest = (rawDest.startsWith('/') ? rawDest : path.posix.join(wd === '' ? '/' : wd, rawDest)) + (rawDest.endsWith('/') || rawDest === '.' ? '/' : '');
+      const abs = rawDest.startsWith('/') ? rawDest : path.posix.join(wd === '' ? '/' : wd, rawDest);
+      // one trailing / says "into this directory" (history shows `in /app/`, not `in /app//`)
+      const dest = rawDest.endsWith('/') || rawDest === '.' ? `${abs.replace(/\/+$/, '')}/` : abs;
       const chown = ins.flags.has('chown') ? processWord(ins.flags.get('chown')!, vars, esc) : undefined;
       const from = ins.flags.get('from');
       const srcs = words.slice(0, -1);
@@ -373,9 +511,21 @@ export async function buildImage(client: TsrundClient, o: BuildOptions): Promise
     done.forEach((d, i) => {
       if (i !== targetIdx && d.id !== '' && d.id !== final.id) stageRefs[`containerd.io/gc.ref.content.stage.${i}`] = d.id;
     });
-    const { manifest, config } = await storeImage(lc, final.state, stageRefs);
+    let config: Desc;
+    if (final.blob !== undefined) {
+      // the last step's config is the image's: stored already, it only needs the labels it lacks
+      config = { mediaType: CONFIG_TYPE, digest: final.id, size: final.blob.size };
+      const want: Record<string, string> = { ...stageRefs, ...configGcLabels(final.state) };
+      const lacking = Object.keys(want).filter((k) => final.blob!.labels[k] !== want[k]);
+      if (lacking.length > 0) await lc.call('Content', 'Update', { info: { digest: final.id, labels: want }, updateMask: { paths: lacking.map((k) => `labels.${k}`) } });
+    } else config = await storeConfig(lc, final.state, stageRefs);
     const names = o.tags.length > 0 ? o.tags : [untaggedName(config.digest)];
-    for (const n of names) await nameImage(lc, n, manifest);
+    // a rebuild that changed nothing finds every name on this manifest already
+    const { tags } = await known;
+    const want = manifestOf(config, final.state.layers).desc.digest;
+    if (names.every((n) => tags.get(n) === want)) return config.digest;
+    const manifest = await storeManifest(lc, config, final.state.layers);
+    for (const n of names) if (tags.get(n) !== manifest.digest) await nameImage(lc, n, manifest);
     return config.digest;
   });
   const unused = [...o.buildArgs.keys()].filter((k) => !consumed.has(k));

@@ -162,20 +162,38 @@ export function walkSource(root: SourceRoot, s: Source): SourceEntry[] {
   return out;
 }
 
-function fileDigest(p: string): string {
+/**
+ * One read buffer for hashing and copying (all synchronous, so never shared by two at once): a
+ * fresh megabyte per file made the collector, not the disk, the cost of a context of small files.
+ */
+let ioBuffer: Buffer | undefined;
+const readBuffer = (): Buffer => (ioBuffer ??= Buffer.allocUnsafe(1 << 20));
+
+/** Digests of context files already read in this process, by path and the stat that identifies the version read. */
+const digests = new Map<string, { stamp: string; digest: string }>();
+const stampOf = (st: fs.Stats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+
+function fileDigest(p: string, st: fs.Stats): string {
+  const stamp = stampOf(st);
+  const known = digests.get(p);
+  if (known?.stamp === stamp) return known.digest;
   const h = createHash('sha256');
   const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
-    const buf = Buffer.alloc(1 << 20);
+    const now = fs.fstatSync(fd);
+    const buf = readBuffer();
     for (;;) {
       const n = fs.readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       h.update(buf.subarray(0, n));
     }
+    const digest = h.digest('hex');
+    // a file changed since the walk's lstat is hashed as it is now, but not remembered under the old stat
+    if (stampOf(now) === stamp) digests.set(p, { stamp, digest });
+    return digest;
   } finally {
     fs.closeSync(fd);
   }
-  return h.digest('hex');
 }
 
 /** The content digest of what a source copies (docker's cache key part for COPY/ADD). */
@@ -183,7 +201,7 @@ export function sourceDigest(entries: readonly SourceEntry[]): string {
   const h = createHash('sha256');
   for (const e of entries) {
     const kind = e.st.isDirectory() ? 'd' : e.st.isSymbolicLink() ? 'l' : e.st.isFile() ? 'f' : 'o';
-    const body = kind === 'f' ? fileDigest(e.host) : kind === 'l' ? fs.readlinkSync(e.host) : '';
+    const body = kind === 'f' ? fileDigest(e.host, e.st) : kind === 'l' ? fs.readlinkSync(e.host) : '';
     h.update(`${JSON.stringify(e.rel)} ${kind} ${(e.st.mode & 0o7777).toString(8)} ${body}\n`);
   }
   return h.digest('hex');
@@ -240,7 +258,7 @@ export function copyEntry(e: SourceEntry, to: string, owner: Owner): void {
   const src = fs.openSync(e.host, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   const dst = fs.openSync(to, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
   try {
-    const buf = Buffer.alloc(1 << 20);
+    const buf = readBuffer();
     for (;;) {
       const n = fs.readSync(src, buf, 0, buf.length, null);
       if (n === 0) break;

@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { TsrunError } from '../../spec/errors';
 import { RpcError, type CallOptions, type TsrundClient } from '../client';
 import { formatRfc3339, now } from '../proto/index';
-import { chainIds, SNAPSHOTTER, type ImageConfig, type SnapshotMount } from '../tsctl/image-run';
+import { chainIds, ensureUnpacked, SNAPSHOTTER, type ImageConfig, type SnapshotMount } from '../tsctl/image-run';
 
 /** A content descriptor. */
 export interface Desc {
@@ -209,16 +209,34 @@ export function appendStep(s: ImageState, layer: { layer: Desc; diffId: string }
   s.config.created = created;
 }
 
+/** Write the config of `s` with `labels` (and the gc reference to its top chain snapshot). */
+export async function storeConfig(client: TsrundClient, s: ImageState, labels: Record<string, string> = {}): Promise<Desc> {
+  return writeBlob(client, Buffer.from(JSON.stringify(s.config)), CONFIG_TYPE, { ...labels, ...configGcLabels(s) });
+}
+
+/** The gc reference a config carries to its top chain snapshot (none for no layers). */
+export function configGcLabels(s: ImageState): Record<string, string> {
+  const top = topChain(s);
+  return top !== '' ? { [`containerd.io/gc.ref.snapshot.${SNAPSHOTTER}`]: top } : {};
+}
+
+/** The manifest of a config and its layers: its bytes and descriptor (nothing written). */
+export function manifestOf(config: Desc, layers: readonly Desc[]): { bytes: Buffer; desc: Desc } {
+  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST_TYPE, config, layers }));
+  return { bytes, desc: { mediaType: MANIFEST_TYPE, digest: sha(bytes), size: bytes.length } };
+}
+
+/** Write the manifest of `config` and `layers` with containerd's gc labels. */
+export async function storeManifest(client: TsrundClient, config: Desc, layers: readonly Desc[]): Promise<Desc> {
+  const mLabels: Record<string, string> = { 'containerd.io/gc.ref.content.config': config.digest };
+  layers.forEach((l, i) => (mLabels[`containerd.io/gc.ref.content.l.${i}`] = l.digest));
+  return writeBlob(client, manifestOf(config, layers).bytes, MANIFEST_TYPE, mLabels);
+}
+
 /** Write the config and manifest of `s`; returns both descriptors. `configLabels` go on the config blob. */
 export async function storeImage(client: TsrundClient, s: ImageState, configLabels: Record<string, string> = {}): Promise<{ config: Desc; manifest: Desc }> {
-  const top = topChain(s);
-  const cfgLabels = { ...configLabels, ...(top !== '' ? { [`containerd.io/gc.ref.snapshot.${SNAPSHOTTER}`]: top } : {}) };
-  const config = await writeBlob(client, Buffer.from(JSON.stringify(s.config)), CONFIG_TYPE, cfgLabels);
-  const manifest = { schemaVersion: 2, mediaType: MANIFEST_TYPE, config, layers: s.layers };
-  const mLabels: Record<string, string> = { 'containerd.io/gc.ref.content.config': config.digest };
-  s.layers.forEach((l, i) => (mLabels[`containerd.io/gc.ref.content.l.${i}`] = l.digest));
-  const m = await writeBlob(client, Buffer.from(JSON.stringify(manifest)), MANIFEST_TYPE, mLabels);
-  return { config, manifest: m };
+  const config = await storeConfig(client, s, configLabels);
+  return { config, manifest: await storeManifest(client, config, s.layers) };
 }
 
 /** Point the image record `name` at `manifest` (create, or move an existing name as docker's tag does). */
@@ -237,53 +255,27 @@ export function untaggedName(configDigest: string): string {
   return `docker.io/library/untagged@${configDigest}`;
 }
 
-/** Does the snapshot `key` exist? */
-export async function snapshotExists(client: TsrundClient, key: string): Promise<boolean> {
-  try {
-    await client.call('Snapshots', 'Stat', { snapshotter: SNAPSHOTTER, key });
-    return true;
-  } catch (e) {
-    if (isRpc(e, 'NotFound')) return false;
-    throw e;
-  }
-}
-
 /**
  * Make the committed snapshot of the state's top chain id from the active snapshot `key` whose
  * changes are the state's last layer (build's steps: no second extraction). An existing chain
  * (the same layer made before) wins and `key` is removed.
  */
 export async function commitChain(client: TsrundClient, s: ImageState, key: string): Promise<void> {
-  const top = topChain(s);
-  if (await snapshotExists(client, top)) {
+  try {
+    await client.call('Snapshots', 'Commit', { snapshotter: SNAPSHOTTER, name: topChain(s), key, labels: {} });
+  } catch (e) {
+    if (!isRpc(e, 'AlreadyExists')) throw e;
     await client.call('Snapshots', 'Remove', { snapshotter: SNAPSHOTTER, key });
-    return;
   }
-  await client.call('Snapshots', 'Commit', { snapshotter: SNAPSHOTTER, name: top, key, labels: {} });
 }
 
 /**
- * Unpack the layers whose chain snapshot is missing, as containerd's unpacker does (Prepare on the
- * parent, Diff.Apply, diff id checked, Commit under the chain id). `client` must carry a lease:
- * nothing here is labelled gc.root (Commit keeps an active snapshot's labels, and a gc.root there
- * would keep the chain after its image is gone).
+ * Unpack the state's layers whose chain snapshot is missing: `tsctl run`'s unpacker (image-run's
+ * ensureUnpacked, which also labels the config `configDigest` with its top chain as containerd's
+ * unpacker does). `client` must carry a lease: nothing here is labelled gc.root.
  */
-export async function unpackState(client: TsrundClient, s: ImageState, what: string): Promise<void> {
-  const chain = chainIds(s.config.rootfs.diff_ids);
-  if (chain.length === 0 || (await snapshotExists(client, chain[chain.length - 1]!))) return;
-  for (const [i, chainId] of chain.entries()) {
-    if (await snapshotExists(client, chainId)) continue;
-    const key = `extract-${randomBytes(6).toString('hex')} ${chainId}`;
-    const { mounts } = await client.call<{ mounts: SnapshotMount[] }>('Snapshots', 'Prepare', { snapshotter: SNAPSHOTTER, key, parent: i === 0 ? '' : chain[i - 1]!, labels: {} });
-    try {
-      const l = s.layers[i]!;
-      const { applied } = await client.call<{ applied: { digest: string } }>('Diff', 'Apply', { diff: l, mounts });
-      const want = s.config.rootfs.diff_ids[i]!;
-      if (applied.digest !== want) throw new TsrunError('InvalidArgument', `unpack ${what} layer ${l.digest}: diff id ${applied.digest}, the config says ${want}`);
-      await client.call('Snapshots', 'Commit', { snapshotter: SNAPSHOTTER, name: chainId, key, labels: {} });
-    } catch (e) {
-      await client.call('Snapshots', 'Remove', { snapshotter: SNAPSHOTTER, key }).catch(() => undefined);
-      throw e;
-    }
-  }
+export async function unpackState(client: TsrundClient, s: ImageState, what: string, configDigest: string): Promise<void> {
+  const diffIds = s.config.rootfs.diff_ids;
+  if (diffIds.length === 0) return;
+  await ensureUnpacked(client, { name: what, id: configDigest, config: s.config.config, layers: s.layers, diffIds, chain: chainIds(diffIds) });
 }

@@ -153,10 +153,13 @@ if (why !== undefined) {
 
   t.test('the cache: hits, a changed file, --no-cache; by output and by layer digests', async (t) => {
     const before = inspect(t, 'app:1');
+    const [snaps, blobs, logFrom] = [snapshotKeys(), contentDigests(), e.d.log().length];
     const again = ok(t, ['build', '-t', 'app:1', '--label', 'from.flag=yes', ctxDir]);
     t.equal((again.match(/ ---> Using cache/g) ?? []).length, 21, 'every step after the FROMs and the global ARG comes from the cache');
     t.notMatch(again, 'Running in', 'no container ran');
     t.equal(inspect(t, 'app:1').Id, before.Id, 'the same image id');
+    t.same([snapshotKeys(), contentDigests()], [snaps, blobs], 'an unchanged rebuild makes no snapshot and no blob');
+    t.notMatch(e.d.log().slice(logFrom), /rpc failed/, 'nor tries to: no blob written again (AlreadyExists), no image created again');
     write('a.txt', 'text a, changed\n');
     const changed = ok(t, ['build', '-t', 'app:2', '--label', 'from.flag=yes', ctxDir]);
     const steps = changed.split(/^Step /m).slice(1);
@@ -166,9 +169,25 @@ if (why !== undefined) {
     const now = inspect(t, 'app:2');
     t.same(now.RootFS.Layers.slice(0, 4), before.RootFS.Layers.slice(0, 4), 'layers before the change are the same blobs');
     t.not(now.RootFS.Layers[4], before.RootFS.Layers[4], 'the COPY layer differs');
+    // the cached steps' configs were not read until the COPY missed: its config takes their history, times included
+    const history = (id: string): Array<{ created: string; created_by: string }> => (JSON.parse(e.d.ctr(['content', 'get', id], { ns: e.ns }).stdout) as { history: Array<{ created: string; created_by: string }> }).history;
+    const [h1, h2] = [history(before.Id), history(now.Id)];
+    t.equal(h2.length, h1.length, 'one history entry per step');
+    const diverge = h1.findIndex((h, i) => JSON.stringify(h) !== JSON.stringify(h2[i]));
+    t.match(h1[diverge]?.created_by, /#\(nop\) COPY dir:[0-9a-f]{64} in \/app\/ $/, 'the history up to the changed COPY is the cached one, times included');
     t.equal(ok(t, ['run', '--rm', 'app:2', '/app/a.txt']), 'text a, changed\n');
     write('README.md', 'ignored, so no cache change\n');
     t.equal((ok(t, ['build', '-t', 'app:2', '--label', 'from.flag=yes', ctxDir]).match(/Using cache/g) ?? []).length, 21, 'a change to an ignored file invalidates nothing');
+    // steps recorded before tsctl.build.layer named the diff id are still found (their config is read)
+    const layerLabels = e.d.ctr(['content', 'ls'], { ns: e.ns }).stdout.split('\n').flatMap((l) => {
+      const m = /^(sha256:[0-9a-f]{64})\s.*tsctl\.build\.layer=([^,]+)/.exec(l);
+      return m === null ? [] : [[m[1]!, m[2]!.trim()] as const];
+    });
+    t.ok(layerLabels.length >= 6, `the layer steps are labelled: ${layerLabels.length}`);
+    t.ok(layerLabels.every(([, v]) => v.split(' ').length === 4), 'with media type, digest, size, diff id');
+    for (const [digest, value] of layerLabels) e.d.ctr(['content', 'label', digest, `tsctl.build.layer=${value.split(' ').slice(0, 3).join(' ')}`], { ns: e.ns });
+    t.equal((ok(t, ['build', '-t', 'app:2', '--label', 'from.flag=yes', ctxDir]).match(/Using cache/g) ?? []).length, 21, 'labels without the diff id still hit');
+    t.equal(inspect(t, 'app:2').Id, now.Id, 'and give the same image');
     const nc = ok(t, ['build', '--no-cache', '--target', 'builder', '-t', 'app:nc', ctxDir]);
     t.notMatch(nc, 'Using cache', '--no-cache');
     t.match(nc, 'Running in', 'the RUN ran again');

@@ -109,7 +109,7 @@ export async function commit(ctx: Ctx, argv: readonly string[]): Promise<number>
     });
     const { config, manifest } = await storeImage(lc, s);
     const name = target ?? untaggedName(config.digest);
-    await unpackState(lc, s, name);
+    await unpackState(lc, s, name, config.digest);
     await nameImage(lc, name, manifest);
     return config.digest;
   });
