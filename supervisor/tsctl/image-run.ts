@@ -27,7 +27,7 @@ import { RpcError, type CallOptions, type TsrundClient } from '../client';
 import { crashPoint } from '../../shim/crash-points';
 import { formatRfc3339 } from '../proto/index';
 import { withExit } from './context';
-import { dockerName, fullName } from './commands/images';
+import { dockerName, fullName, namesById } from './commands/images';
 import { parseVolumeFlag, type MountRequest } from './mounts';
 import { resolveInRoot } from '../volumes/copy-up';
 import { MNT_DETACH, mount, umount2 } from '../diff/syscalls';
@@ -154,14 +154,23 @@ function notFound(e: unknown): boolean {
 
 /** Find `ref` in the store; exit 125 with docker's message when it is not there. */
 export async function resolveImage(client: TsrundClient, ref: string): Promise<ResolvedImage> {
-  const name = fullName(ref);
+  let name = fullName(ref);
   let target: Descriptor;
   try {
-    const { image } = await client.call<{ image: { target: Descriptor | null } }>('Images', 'Get', { name });
-    if (image.target === null) throw new TsrunError('InvalidArgument', `image ${name}: no target`);
-    target = image.target;
+    let got: { image: { target: Descriptor | null } };
+    try {
+      got = await client.call<{ image: { target: Descriptor | null } }>('Images', 'Get', { name });
+    } catch (e) {
+      // not a name: docker also takes the image id, or a prefix of it
+      const byId = notFound(e) ? (await namesById(client, ref))[0] : undefined;
+      if (byId === undefined) throw e;
+      name = byId;
+      got = await client.call<{ image: { target: Descriptor | null } }>('Images', 'Get', { name });
+    }
+    if (got.image.target === null) throw new TsrunError('InvalidArgument', `image ${name}: no target`);
+    target = got.image.target;
   } catch (e) {
-    if (notFound(e)) throw withExit(new TsrunError('NotFound', `Unable to find image '${dockerName(name).join(':')}' locally`), 125);
+    if (notFound(e)) throw withExit(new TsrunError('NotFound', `Unable to find image '${dockerName(fullName(ref)).join(':')}' locally`), 125);
     throw e;
   }
   type Doc = { manifests?: Array<Descriptor & { platform?: { os?: string; architecture?: string } }>; config?: Descriptor; layers?: Descriptor[] };

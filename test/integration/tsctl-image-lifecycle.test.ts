@@ -9,6 +9,8 @@
  *   kill -9 of tsctl         between Snapshots.Prepare and Containers.Create (test-only crash
  *                            point): the snapshot is held only by the run's lease, which expires,
  *                            and the collector then removes it
+ *   an image id              (or a prefix of it) names the image in run, tag, image inspect and rmi,
+ *                            as in docker; rmi of an id with two names needs -f
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -59,6 +61,29 @@ if (why !== undefined) {
     const img = buildOciLayout(work, IMAGE);
     const r = e.d.ctr(['images', 'import', ociArchive(img, path.join(work, 'plain.tar'))], { ns: e.ns });
     if (r.status !== 0) throw new Error(`ctr images import: ${r.stderr}`);
+  });
+
+  t.test('an image id names the image: run, tag, image inspect, rmi (-f when it has two names)', async (t) => {
+    const id = ok(t, ['images', '-q', IMAGE]).trim().split('\n')[0] ?? '';
+    t.match(id, /^[0-9a-f]{12}$/, 'a short image id');
+    const full = JSON.parse(ok(t, ['image', 'inspect', id])) as Array<{ Id: string; RepoTags: string[] }>;
+    t.equal(full[0]?.Id.slice(7, 19), id, 'image inspect by id');
+    t.equal(ok(t, ['run', '--rm', id.slice(0, 6), 'echo', 'by-id']).trim(), 'by-id', 'run by an id prefix');
+    ok(t, ['tag', id, 'tsrunlife:second']);
+    const refused = e.tsctl(['rmi', id]);
+    t.equal(refused.status, 1, show(refused));
+    t.match(refused.stderr, `unable to delete ${id} (must be forced) - image is referenced in multiple repositories`);
+    const gone = e.tsctl(['rmi', '-f', id]);
+    t.equal(gone.status, 0, show(gone));
+    t.match(gone.stdout, 'Untagged: tsrunlife:second');
+    t.match(gone.stdout, 'Untagged: tsrunlife:plain');
+    t.equal(e.tsctl(['images', '-q']).stdout, '', 'both names are gone');
+    const missing = e.tsctl(['rmi', id]);
+    t.equal(missing.status, 1);
+    t.match(missing.stderr, `No such image: ${id}`);
+    // the other tests run the image by name: bring it back
+    const again = e.d.ctr(['images', 'import', path.join(e.d.sandbox, 'images', 'plain.tar')], { ns: e.ns });
+    t.equal(again.status, 0, again.stderr);
   });
 
   t.test('--restart on-failure:2 restarts an image container twice, from its snapshot', async (t) => {

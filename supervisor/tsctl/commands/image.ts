@@ -10,7 +10,7 @@ import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
 import { bytesDecimal, humanDuration, table } from '../format';
 import { listContainers } from '../model';
-import { dockerName, fullName, images, rmi, tag } from './images';
+import { dockerName, fullName, imageRecordName, images, rmi, tag } from './images';
 import { pull, push } from './pull';
 import { load, readAll, resolveManifest, save } from './save';
 
@@ -64,7 +64,9 @@ interface Resolved {
 async function resolveImage(client: TsrundClient, ref: string): Promise<Resolved> {
   let image: WireImage;
   try {
-    image = (await client.call<{ image: WireImage }>('Images', 'Get', { name: fullName(ref) })).image;
+    // a name, else docker's image id (or a prefix of it)
+    const name = (await imageRecordName(client, ref)) ?? fullName(ref);
+    image = (await client.call<{ image: WireImage }>('Images', 'Get', { name })).image;
   } catch (e) {
     if (e instanceof RpcError && e.errorCode() === 'NotFound') throw new TsrunError('NotFound', `No such image: ${ref}`);
     throw e;

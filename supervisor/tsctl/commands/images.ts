@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
 import { bytesDecimal, humanDuration, table } from '../format';
+import { TsrunError } from '../../../spec/errors';
 import { RpcError, type TsrundClient } from '../../client';
 import { listContainers } from '../model';
 
@@ -81,6 +82,46 @@ function chainIds(diffIds: readonly string[]): string[] {
   return out;
 }
 
+/** Whether `ref` can be an image id or a prefix of one, as docker reads it ("sha256:" optional). */
+function maybeId(ref: string): boolean {
+  return /^(sha256:)?[0-9a-f]{1,64}$/.test(ref);
+}
+
+/**
+ * The names of the image records whose image id (config digest) starts with `ref`, docker's
+ * second way to name an image: all of them share one id; none when `ref` is not an id prefix.
+ * An id prefix that fits two different images is refused, as docker refuses it.
+ */
+export async function namesById(client: TsrundClient, ref: string): Promise<string[]> {
+  if (!maybeId(ref)) return [];
+  const want = ref.startsWith('sha256:') ? ref : `sha256:${ref}`;
+  const { images } = await client.call<{ images: WireImage[] }>('Images', 'List', {});
+  const byId = new Map<string, string[]>();
+  for (const i of images) {
+    if (i.target === null) continue;
+    const id = await manifestOf(client, i.target).then(
+      (m) => m.config.digest,
+      () => undefined,
+    );
+    if (id === undefined || !id.startsWith(want)) continue;
+    byId.set(id, [...(byId.get(id) ?? []), i.name]);
+  }
+  if (byId.size > 1) throw new TsrunError('InvalidArgument', `multiple IDs found with provided prefix: ${ref}`);
+  return [...byId.values()][0] ?? [];
+}
+
+/** The record name `ref` stands for: a record of that name, else one with that image id; undefined when neither. */
+export async function imageRecordName(client: TsrundClient, ref: string): Promise<string | undefined> {
+  const name = fullName(ref);
+  try {
+    await client.call('Images', 'Get', { name });
+    return name;
+  } catch (e) {
+    if (!(e instanceof RpcError && e.errorCode() === 'NotFound')) throw e;
+  }
+  return (await namesById(client, ref))[0];
+}
+
 async function imageRows(client: TsrundClient): Promise<ImageRow[]> {
   const { images } = await client.call<{ images: WireImage[] }>('Images', 'List', {});
   const rows: ImageRow[] = [];
@@ -149,7 +190,9 @@ export async function images(ctx: Ctx, argv: readonly string[]): Promise<number>
 export async function tag(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const a = parseArgs(argv, [], false);
   if (a.operands.length !== 2) throw usage('"tag" requires exactly 2 arguments: SOURCE_IMAGE TARGET_IMAGE');
-  const src = await ctx.client.call<{ image: WireImage }>('Images', 'Get', { name: fullName(a.operands[0]!) });
+  const srcName = await imageRecordName(ctx.client, a.operands[0]!);
+  if (srcName === undefined) throw new TsrunError('NotFound', `No such image: ${a.operands[0]!}`);
+  const src = await ctx.client.call<{ image: WireImage }>('Images', 'Get', { name: srcName });
   const image = { name: fullName(a.operands[1]!), labels: src.image.labels, target: src.image.target };
   try {
     await ctx.client.call('Images', 'Create', { image });
@@ -167,21 +210,36 @@ export async function rmi(ctx: Ctx, argv: readonly string[]): Promise<number> {
   let status = 0;
   const containers = await listContainers(ctx.client);
   for (const ref of a.operands) {
-    const name = fullName(ref);
     try {
-      const { image } = await ctx.client.call<{ image: WireImage }>('Images', 'Get', { name });
-      const users = containers.filter((c) => c.image === name || c.image === ref || fullName(c.image) === name);
-      if (users.length > 0 && !a.bools.has('force')) {
-        ctx.warn(`Error response from daemon: conflict: unable to remove repository reference "${ref}" (must force) - container ${users[0]!.id.slice(0, 12)} is using its referenced image ${(image.target?.digest ?? '').slice(7, 19)}`);
-        status = 1;
-        continue;
+      let names = [fullName(ref)];
+      try {
+        await ctx.client.call('Images', 'Get', { name: names[0] });
+      } catch (e) {
+        if (!(e instanceof RpcError && e.errorCode() === 'NotFound')) throw e;
+        // not a name: docker's image id (or a prefix of it), which stands for every name it has
+        names = await namesById(ctx.client, ref);
+        if (names.length === 0) throw e;
+        if (names.length > 1 && !a.bools.has('force')) {
+          ctx.warn(`Error response from daemon: conflict: unable to delete ${ref} (must be forced) - image is referenced in multiple repositories`);
+          status = 1;
+          continue;
+        }
       }
-      const digest = image.target?.digest ?? '';
-      const { images: all } = await ctx.client.call<{ images: WireImage[] }>('Images', 'List', {});
-      const last = !all.some((i) => i.name !== name && i.target?.digest === digest);
-      await ctx.client.call('Images', 'Delete', { name, sync: last });
-      ctx.out(`Untagged: ${dockerName(name).join(':')}`);
-      if (last) ctx.out(`Deleted: ${digest}`);
+      for (const name of names) {
+        const { image } = await ctx.client.call<{ image: WireImage }>('Images', 'Get', { name });
+        const users = containers.filter((c) => c.image === name || c.image === ref || fullName(c.image) === name);
+        if (users.length > 0 && !a.bools.has('force')) {
+          ctx.warn(`Error response from daemon: conflict: unable to remove repository reference "${ref}" (must force) - container ${users[0]!.id.slice(0, 12)} is using its referenced image ${(image.target?.digest ?? '').slice(7, 19)}`);
+          status = 1;
+          continue;
+        }
+        const digest = image.target?.digest ?? '';
+        const { images: all } = await ctx.client.call<{ images: WireImage[] }>('Images', 'List', {});
+        const last = !all.some((i) => i.name !== name && i.target?.digest === digest);
+        await ctx.client.call('Images', 'Delete', { name, sync: last });
+        ctx.out(`Untagged: ${dockerName(name).join(':')}`);
+        if (last) ctx.out(`Deleted: ${digest}`);
+      }
     } catch (e) {
       if (!(e instanceof RpcError && e.errorCode() === 'NotFound')) throw e;
       ctx.warn(`Error response from daemon: No such image: ${ref}`);
