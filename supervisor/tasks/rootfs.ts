@@ -6,10 +6,11 @@
  * a spec whose root.path names that directory. Unmounted (detached if busy) when the task is
  * deleted or its create fails; `unmountRootfs` is idempotent, so a restarted tsrund cleans up too.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
+import { MNT_DETACH, umount2 } from '../diff/syscalls';
+import { mountOne } from '../snapshots/mount';
 
 /** One containerd.types.Mount. */
 export interface RootfsMount {
@@ -23,8 +24,6 @@ export interface RootfsMount {
 export function rootfsDir(shimRoot: string, ns: string, id: string): string {
   return path.join(path.dirname(shimRoot), 'rootfs', ns, id);
 }
-
-const TYPE = /^[a-z0-9.]+$/;
 
 function isMountpoint(dir: string): boolean {
   const info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
@@ -42,16 +41,7 @@ export function mountRootfs(dir: string, mounts: readonly RootfsMount[], spec: U
   }
   fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
   try {
-    for (const [i, m] of mounts.entries()) {
-      if (!TYPE.test(m.type)) throw new TsrunError('InvalidArgument', `rootfs mount ${i}: type ${JSON.stringify(m.type)}: invalid argument`);
-      if (m.options.some((o) => o.includes(','))) throw new TsrunError('InvalidArgument', `rootfs mount ${i}: an option contains a comma: invalid argument`);
-      const bind = m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind');
-      const args = bind ? ['-o', m.options.join(','), '--', m.source, dir] : ['-t', m.type, '-o', m.options.join(','), '--', m.source, dir];
-      const r = spawnSync('mount', args, { encoding: 'utf8' });
-      if (r.status !== 0) {
-        throw new TsrunError('Internal', `mount rootfs ${m.type} ${m.source} on ${dir}: ${(r.stderr || r.error?.message || '').trim()}`);
-      }
-    }
+    for (const [i, m] of mounts.entries()) mountOne(m, dir, `mount rootfs ${i} (${m.type} ${m.source}) on ${dir}`);
   } catch (e) {
     unmountRootfs(dir);
     throw e;
@@ -64,8 +54,16 @@ export function mountRootfs(dir: string, mounts: readonly RootfsMount[], spec: U
 export function unmountRootfs(dir: string): void {
   if (!fs.existsSync(dir)) return;
   for (let i = 0; i < 16 && isMountpoint(dir); i++) {
-    const r = spawnSync('umount', [dir], { encoding: 'utf8' });
-    if (r.status !== 0) spawnSync('umount', ['-l', dir]);
+    try {
+      umount2(dir, 0);
+    } catch {
+      // busy (a process still has it open): detach it now, the kernel frees it when unused
+      try {
+        umount2(dir, MNT_DETACH);
+      } catch {
+        // checked below
+      }
+    }
   }
   if (isMountpoint(dir)) throw new TsrunError('Internal', `unmount rootfs ${dir}: still mounted`);
   fs.rmdirSync(dir);

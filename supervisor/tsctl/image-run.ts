@@ -17,7 +17,6 @@
  * The image's files are read from the container's own snapshot, mounted on a private temporary
  * directory for the duration of create (and unmounted whatever happens).
  */
-import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -30,8 +29,8 @@ import { withExit } from './context';
 import { dockerName, fullName, namesById } from './commands/images';
 import { parseVolumeFlag, type MountRequest } from './mounts';
 import { resolveInRoot } from '../volumes/copy-up';
-import { MNT_DETACH, mount, umount2 } from '../diff/syscalls';
-import { parseMountOptions } from '../../spec';
+import { MNT_DETACH, umount2 } from '../diff/syscalls';
+import { mountOne } from '../snapshots/mount';
 
 /** The snapshotter image containers use (ctr's default, the one `ctr images import` unpacks into). */
 export const SNAPSHOTTER = 'overlayfs';
@@ -264,34 +263,6 @@ export async function rootfsMounts(client: TsrundClient, id: string): Promise<Sn
   return mounts;
 }
 
-function mountArgs(m: SnapshotMount, dir: string): string[] {
-  const opts = m.options.filter((o) => o !== '');
-  return ['-t', m.type, ...(opts.length > 0 ? ['-o', opts.join(',')] : []), m.source, dir];
-}
-
-// mount(2) copies at most a page of data; longer option strings (many layers) go to mount(8)
-const MOUNT_DATA_MAX = 4095;
-
-/**
- * Mount one snapshot mount on `dir`: a plain file-system mount (overlay) with mount(2), anything
- * else (binds, propagation, recursive attributes, a page of options or more) with mount(8), which
- * knows each of them; a process start is most of the time of a whole mount.
- */
-function mountOn(m: SnapshotMount, dir: string): void {
-  const o = parseMountOptions(m.options.filter((x) => x !== ''));
-  const plain = !o.isBind && o.propagations.length === 0 && o.recAttrSet === 0 && o.recAttrClr === 0 && !o.isIdmap && !o.isTmpcopyup;
-  if (plain && /^[a-z0-9._-]+$/.test(m.type) && Buffer.byteLength(o.data) <= MOUNT_DATA_MAX) {
-    try {
-      mount(m.source, dir, m.type, o.flags, o.data === '' ? null : o.data);
-    } catch (e) {
-      throw new TsrunError('Internal', `mount the image's snapshot on ${dir}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
-    }
-    return;
-  }
-  const r = spawnSync('mount', mountArgs(m, dir), { encoding: 'utf8' });
-  if (r.status !== 0) throw new TsrunError('Internal', `mount the image's snapshot on ${dir}: ${(r.stderr || r.error?.message || `status ${r.status}`).trim()}`);
-}
-
 /** Mount the snapshot on a fresh private directory, run `fn` on it, unmount and remove the directory. */
 export async function withMountedSnapshot<T>(mounts: readonly SnapshotMount[], fn: (root: string) => Promise<T>): Promise<T> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsctl-rootfs-'));
@@ -299,7 +270,7 @@ export async function withMountedSnapshot<T>(mounts: readonly SnapshotMount[], f
   const mounted: string[] = [];
   try {
     for (const m of mounts) {
-      mountOn(m, dir);
+      mountOne(m, dir, `mount the image's snapshot on ${dir}`);
       mounted.push(dir);
     }
     return await fn(dir);

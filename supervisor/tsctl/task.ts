@@ -48,7 +48,12 @@ export async function startDetached(client: TsrundClient, id: string): Promise<n
     const rootfs = await rootfsMounts(client, id);
     await client.call('Tasks', 'Create', { containerId: id, rootfs, stdin: '', stdout: '', stderr: '', terminal: false });
     const { pid } = await client.call<{ pid: number }>('Tasks', 'Start', { containerId: id });
-    await setLabels(client, id, { [LABELS.startedAt]: formatRfc3339(now()) });
+    try {
+      await setLabels(client, id, { [LABELS.startedAt]: formatRfc3339(now()) });
+    } catch (e) {
+      // run -d --rm of a short command: it may have exited and been removed (auto-remove) already
+      if (!isNotFound(e)) throw e;
+    }
     return pid;
   } catch (e) {
     await deleteTask(client, id).catch(() => undefined);

@@ -166,7 +166,7 @@ export async function images(ctx: Ctx, argv: readonly string[]): Promise<number>
   const want = a.operands[0];
   const full = a.bools.has('no-trunc');
   const rows = (await imageRows(ctx.client))
-    .filter((r) => want === undefined || r.repository === want || `${r.repository}:${r.tag}` === want)
+    .filter((r) => want === undefined || r.repository === want || `${r.repository}:${r.tag}` === want || r.name === fullName(want))
     .sort((x, y) => y.createdMs - x.createdMs || (x.name < y.name ? -1 : 1));
   const shortId = (id: string): string => (full ? id : id.replace(/^sha256:/, '').slice(0, 12));
   if (a.bools.has('quiet')) {
