@@ -16,6 +16,7 @@ import * as native from '../native';
 import { TsrunError, codeForErrno } from '../../spec/errors';
 import { SYNC_TIMEOUT_MS, type Step, type Steps } from './child-sync';
 import { createSteps, type CreateOptions } from './create';
+import { execSteps, type ExecOptions, type StartedExec } from './exec';
 import { runHooksAsync } from './hooks';
 import type { ContainerState } from './state-store';
 
@@ -28,6 +29,11 @@ const GONE_TIMEOUT_MS = 5000;
 /** createContainer with init spawned by `spawn` (opts.remoteFdBase says how the plan numbers fds). */
 export async function createContainerRemote(opts: CreateOptions & { readonly remoteFdBase: number }, spawn: RemoteSpawn): Promise<ContainerState> {
   return runStepsAsync(createSteps(opts), spawn);
+}
+
+/** startExec with the process spawned by `spawn` (opts.remoteFdBase says how the plan numbers fds). */
+export async function startExecRemote(opts: ExecOptions & { readonly remoteFdBase: number }, spawn: RemoteSpawn): Promise<StartedExec> {
+  return runStepsAsync(execSteps(opts), spawn);
 }
 
 async function runStepsAsync<R>(g: Steps<R>, spawn: RemoteSpawn): Promise<R> {
