@@ -737,6 +737,26 @@ static void do_spawn(int ci) {
   p->rt_pid = pid; /* answered when the runtime exits (spawn_done) */
 }
 
+/* The TsrunError code for an errno, as the runtime library's codeForErrno words it. */
+static const char *errno_code(int e) {
+  switch (e) {
+  case ENOENT:
+  case ESRCH:
+    return "NotFound";
+  case EEXIST:
+    return "AlreadyExists";
+  case EACCES:
+  case EPERM:
+    return "PermissionDenied";
+  case EINVAL:
+  case ENOTDIR:
+  case EISDIR:
+    return "InvalidArgument";
+  default:
+    return "Internal";
+  }
+}
+
 /*
  * SPAWN_PLAN: clone the process from an encoded plan with the plan executor (tsrun_spawn, the
  * sealed stage included), so it is the shim's child without any runtime process in between. The
@@ -795,7 +815,7 @@ static void do_spawn_plan(int ci) {
     proc_free(p);
     /* the helper's message, and its errno as STATUS: tsrund words it as the CLI's spawn would */
     tsh_begin(&out, m->id, TSH_RESPONSE, TSH_SPAWN_PLAN);
-    if (ok) snprintf(err, sizeof err, "Internal: %s", herr[0] ? herr : "spawn container init");
+    if (ok) snprintf(err, sizeof err, "%s: %s", errno_code(-rc), herr[0] ? herr : "spawn container init");
     tsh_put_str(&out, TSH_T_ERROR, err);
     if (ok) tsh_put_u32(&out, TSH_T_STATUS, (uint32_t)-rc);
     send_frame(ci);
