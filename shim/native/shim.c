@@ -1039,10 +1039,11 @@ static void shutdown_now(void) {
     unlink(file);
     proc_free(&procs[i]);
   }
-  for (int i = 0; i < MAX_CONNS; i++) close_fd(&conns[i].fd);
+  /* files first: tsrund empties the directory once it sees its connection close */
   close_fd(&listen_fd);
   unlink("shim.sock");
   unlink("shim.pid");
+  for (int i = 0; i < MAX_CONNS; i++) close_fd(&conns[i].fd);
   exit(0);
 }
 

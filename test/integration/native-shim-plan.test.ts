@@ -90,10 +90,13 @@ if (why !== undefined) {
   t.test('the library under the native shim: init and execs spawned from plans by the shim, no bin/tsrun at all', async (t) => {
     const calls = loggingTsrun(t);
     const d = await startTsrund(t, ['--shim', 'native']);
-    let r = d.ctr(['run', '--rm', ...d.runArgs(), d.newId('plan'), '/bin/sh', '-c', 'echo out; echo err >&2; exit 3']);
+    const first = d.newId('plan');
+    let r = d.ctr(['run', '--rm', ...d.runArgs(), first, '/bin/sh', '-c', 'echo out; echo err >&2; exit 3']);
     t.equal(r.status, 3, `exit code (${show(r)})`);
     t.equal(r.stdout, 'out\n', 'stdout');
     t.equal(r.stderr.includes('err'), true, 'stderr');
+    // the shim unlinks its files before it closes tsrund's connection, and tsrund empties the directory after that
+    t.notOk(fs.existsSync(path.join(d.shimRoot, d.ns, first)), 'run --rm leaves no shim directory');
 
     const id = d.newId('plan');
     r = d.ctr(['run', '-d', ...d.runArgs(), id, '/bin/sleep', '1000']);
