@@ -71,6 +71,11 @@ static int th_call_recvFd(const th_val *v) {
 }
 static const th_arg th_args_recvFd[] = {{"sock", TH_A_I32, -1, 0}, {"name", TH_A_OUT, 2, 0}, {"namelen", TH_A_U32, -1, 0}};
 
+static int th_call_sendFds(const th_val *v) {
+  return tsrun_send_fds(v[0].i32, v[1].p, v[2].u32, v[3].p, v[4].u32);
+}
+static const th_arg th_args_sendFds[] = {{"sock", TH_A_I32, -1, 0}, {"data", TH_A_IN, 2, 0}, {"len", TH_A_U32, -1, 0}, {"fds", TH_A_IN, 4, 0}, {"fdbytes", TH_A_U32, -1, 0}};
+
 static int th_call_idmappedTree(const th_val *v) {
   return tsrun_idmapped_tree(v[0].s, v[1].s, v[2].s, v[3].u32, v[4].u64, v[5].u64, v[6].p, v[7].u32);
 }
@@ -81,12 +86,12 @@ static int th_call_bpfProgLoadAttach(const th_val *v) {
 }
 static const th_arg th_args_bpfProgLoadAttach[] = {{"cgroup_fd", TH_A_I32, -1, 0}, {"insns", TH_A_IN, 2, 0}, {"len", TH_A_U32, -1, 0}, {"log", TH_A_OUT, 4, 0}, {"loglen", TH_A_U32, -1, 0}};
 
-#define TH_N_EXPORTS 16
+#define TH_N_EXPORTS 17
 static const th_export th_exports[TH_N_EXPORTS] = {
     {"abiVersion", th_call_abiVersion, 0, NULL, 0},
     {"spawn", th_call_spawn, 5, th_args_spawn, 0},
     {"syncSend", th_call_syncSend, 7, th_args_syncSend, 0},
-    {"syncRecv", th_call_syncRecv, 5, th_args_syncRecv, 0},
+    {"syncRecv", th_call_syncRecv, 5, th_args_syncRecv, 1},
     {"unixConnect", th_call_unixConnect, 1, th_args_unixConnect, 0},
     {"flock", th_call_flock, 2, th_args_flock, 0},
     {"waitpid", th_call_waitpid, 3, th_args_waitpid, 1},
@@ -97,6 +102,7 @@ static const th_export th_exports[TH_N_EXPORTS] = {
     {"setWinsize", th_call_setWinsize, 3, th_args_setWinsize, 0},
     {"sendFd", th_call_sendFd, 3, th_args_sendFd, 0},
     {"recvFd", th_call_recvFd, 3, th_args_recvFd, 0},
+    {"sendFds", th_call_sendFds, 5, th_args_sendFds, 0},
     {"idmappedTree", th_call_idmappedTree, 8, th_args_idmappedTree, 0},
     {"bpfProgLoadAttach", th_call_bpfProgLoadAttach, 5, th_args_bpfProgLoadAttach, 0},
 };

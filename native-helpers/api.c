@@ -264,3 +264,29 @@ int tsrun_recv_fd(int sock, char *name, uint32_t namelen) {
   }
   return fd;
 }
+
+int tsrun_send_fds(int sock, const uint8_t *data, uint32_t len, const uint8_t *fds, uint32_t fdbytes) {
+  enum { MAX_FDS = 16 };
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+  } ctl;
+  size_t nfds = fdbytes / sizeof(int);
+  if (data == NULL || len == 0 || fdbytes % sizeof(int) != 0 || nfds > MAX_FDS) return -EINVAL;
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {(void *)data, len};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (nfds > 0) {
+    msg.msg_control = ctl.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+  }
+  ssize_t n;
+  while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0)
+    if (errno != EINTR) return -errno;
+  return (int)n;
+}

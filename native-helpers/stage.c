@@ -42,8 +42,18 @@ const char *th_errtext(int e, char *buf, size_t len) {
   return buf;
 }
 
-/* build/tsrun-stage beside the library or addon this code was loaded from. */
+/* Set by an executable that links these sources (the native shim): where its stage binary is. */
+static char th_stage_file[PATH_MAX];
+
+int th_stage_set_path(const char *path) {
+  if (path == NULL || path[0] != '/' || strlen(path) >= sizeof th_stage_file) return -EINVAL;
+  memcpy(th_stage_file, path, strlen(path) + 1);
+  return 0;
+}
+
+/* build/tsrun-stage beside the library or addon this code was loaded from (or as set above). */
 static int th_stage_path(char *out, size_t len) {
+  if (th_stage_file[0] != '\0') return snprintf(out, len, "%s", th_stage_file) >= (int)len ? -ENAMETOOLONG : 0;
   Dl_info info;
   if (dladdr((void *)th_stage_path, &info) == 0 || info.dli_fname == NULL) return -ENOENT;
   const char *slash = strrchr(info.dli_fname, '/');

@@ -38,6 +38,13 @@ const char *th_errtext(int e, char *buf, size_t len);
 #define TH_STAGE_MAGIC "tsrun-stage-v2"
 #define TH_STAGE_ARGC 9
 
+/**
+ * Use path (absolute) as the stage binary instead of the file beside the library this code was
+ * loaded from: an executable linking these sources (the native shim) is not found by dladdr.
+ * 0 or -EINVAL.
+ */
+int th_stage_set_path(const char *path);
+
 /** What the parent prepares before the clone: the child may not allocate after it. */
 struct th_sealed {
   int exe_fd;     /* the sealed stage binary (cached per process, O_RDONLY, CLOEXEC) */

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 0x11ca9423
+#define TSRUN_ABI_VERSION 0x35963422
 #define TSRUN_EXPORT __attribute__((visibility("default")))
 
 /*
@@ -73,6 +73,12 @@ TSRUN_EXPORT int tsrun_send_fd(int sock, int fd, const char *name);
  * Receive one fd (made CLOEXEC) and its name (NUL-terminated, truncated to namelen). fd or -errno.
  */
 TSRUN_EXPORT int tsrun_recv_fd(int sock, char *name, uint32_t namelen);
+/*
+ * Send data (at least one byte) and nfds fds (fds: nfds int32 values, at most 16) in one sendmsg
+ * with SCM_RIGHTS (the native shim's SPAWN_PLAN). Bytes sent (a stream socket may take fewer) or
+ * -errno.
+ */
+TSRUN_EXPORT int tsrun_send_fds(int sock, const uint8_t *data, uint32_t len, const uint8_t *fds, uint32_t fdbytes);
 /*
  * A detached clone of the mount tree at source (recursive: with submounts), idmapped with a user
  * namespace made from the uid_map/gid_map texts ("inside outside count" lines) and given the

@@ -9,8 +9,8 @@
  *               Rss per container of the shims, and the daemon's growth over the N divided by N
  *
  * Subjects: containerd + runc; tsrund --shim native with runc (--runc-binary runc) and with the
- * default runtime (bin/tsrun, the runtime library's CLI); tsrund with the Node shim and its
- * in-process library. Every task, container, shim, cgroup and directory is removed before the
+ * default runtime (the runtime library in tsrund, init spawned by the shim from the plan:
+ * SPAWN_PLAN); tsrund with the Node shim and its in-process library. Every task, container, shim, cgroup and directory is removed before the
  * section returns.
  */
 import * as fs from 'node:fs';
@@ -45,7 +45,7 @@ export const nativeShimSection: Section = {
   name: 'native-shim',
   unavailable(ctx) {
     if (process.geteuid?.() !== 0) return 'needs root (containers with cgroups and namespaces)';
-    for (const b of ['bin/tsrund', 'bin/tsrun-shim', 'bin/tsrun', 'build/tsrun-shim']) if (!fs.existsSync(path.join(ctx.repo, b))) return `${b} is not built (make build)`;
+    for (const b of ['bin/tsrund', 'bin/tsrun-shim', 'bin/tsrun', 'build/tsrun-shim', 'build/tsrun-stage']) if (!fs.existsSync(path.join(ctx.repo, b))) return `${b} is not built (make build)`;
     for (const p of ['/usr/bin/ctr', 'containerd', 'containerd-shim-runc-v2', 'runc']) {
       if (p.startsWith('/') ? !fs.existsSync(p) : !process.env['PATH']?.split(':').some((d) => fs.existsSync(path.join(d, p)))) return `${p} is not installed`;
     }
@@ -67,7 +67,7 @@ export const nativeShimSection: Section = {
       const subjects: Subject[] = [
         { name: 'containerd + runc', engine: containerd, runFlags: [] },
         { name: 'tsrund native shim + runc', engine: native, runFlags: ['--runc-binary', 'runc'] },
-        { name: 'tsrund native shim + bin/tsrun', engine: native, runFlags: [] },
+        { name: 'tsrund native shim + library (plan spawned by the shim)', engine: native, runFlags: [] },
         { name: 'tsrund Node shim (library), no pool', engine: nodeShim, runFlags: [] },
       ];
       for (const s of subjects) for (let i = 0; i < 2; i++) ctrSync(s.engine.run(['--rm', ...s.runFlags], rootfs, `warm-${i}`, ['/bin/true']));
@@ -90,7 +90,7 @@ export const nativeShimSection: Section = {
 
       const n = envInt('BENCH_NATIVE_N', 20);
       const density: Array<{ name: string; shimPss: number; shimRss: number; shims: number; daemonGrowth: number }> = [];
-      for (const s of [subjects[0]!, subjects[1]!, subjects[3]!]) {
+      for (const s of subjects) {
         if (ctx.stopping()) break;
         await settle(500);
         const daemonBefore = memoryOf(s.engine.pid)?.pssKb ?? NaN;

@@ -19,6 +19,8 @@ import * as fs from 'node:fs';
 import { TsrunError, describeErrno, type ErrorCode } from '../../spec/errors';
 import * as native from '../native';
 import { MSG, stageName } from '../plan/ops';
+import type { Hook } from '../../spec';
+import { runHooks, type HookState } from './hooks';
 
 /** How long the runtime waits for one message: a hook may run that long. */
 export const SYNC_TIMEOUT_MS = 5 * 60 * 1000;
@@ -34,16 +36,83 @@ export interface ChildKind {
 export const INIT: ChildKind = { noun: 'container init', failure: 'unable to start container process' };
 export const EXEC: ChildKind = { noun: "exec'd process", failure: 'exec failed' };
 
+/**
+ * The points where creating a container waits or starts something: written once as generator
+ * steps (createSteps, childSyncSteps), run either synchronously (runSteps: the CLI, the Node
+ * shim's library) or by a caller that awaits each step off its event loop (tsrund with the
+ * native shim, runtime/container/remote-create.ts).
+ */
+export type Step =
+  /** the plan's process: plan bytes, and (a remote spawner) the fds the plan names in order → native.Spawned */
+  | { readonly kind: 'spawn'; readonly plan: Buffer; readonly fds: readonly number[] }
+  /** one sync message → native.SyncMessage | null */
+  | { readonly kind: 'recv'; readonly fd: number; readonly timeoutMs: number }
+  /** hooks run in the runtime's namespaces (runHooks) → void */
+  | { readonly kind: 'hooks'; readonly name: string; readonly hooks: readonly Hook[] | undefined; readonly state: HookState }
+  /** a killed or finished spawned process is gone (reaped where it is our child) → void */
+  | { readonly kind: 'reap'; readonly pid: number };
+
+export type Steps<R> = Generator<Step, R, unknown>;
+
+export function* spawnStep(plan: Buffer, fds: readonly number[]): Steps<native.Spawned> {
+  return (yield { kind: 'spawn', plan, fds }) as native.Spawned;
+}
+export function* recvStep(fd: number, timeoutMs: number): Steps<native.SyncMessage | null> {
+  return (yield { kind: 'recv', fd, timeoutMs }) as native.SyncMessage | null;
+}
+export function* hooksStep(name: string, hooks: readonly Hook[] | undefined, state: HookState): Steps<void> {
+  if (hooks !== undefined && hooks.length > 0) yield { kind: 'hooks', name, hooks, state };
+}
+export function* reapStep(pid: number): Steps<void> {
+  yield { kind: 'reap', pid };
+}
+
+/** Run steps in this thread: the runtime library's own way (it spawns the process itself). */
+export function runSteps<R>(g: Steps<R>): R {
+  let next = g.next();
+  while (next.done !== true) {
+    let value: unknown;
+    try {
+      value = runStep(next.value);
+    } catch (err) {
+      next = g.throw(err);
+      continue;
+    }
+    next = g.next(value);
+  }
+  return next.value;
+}
+
+function runStep(s: Step): unknown {
+  switch (s.kind) {
+    case 'spawn':
+      if (s.fds.length > 0) throw new TsrunError('Internal', 'a plan spawned in this process names its own fds: no fds to pass');
+      return native.spawn(s.plan);
+    case 'recv':
+      return native.syncRecv(s.fd, s.timeoutMs);
+    case 'hooks':
+      return runHooks(s.name, s.hooks, s.state);
+    case 'reap':
+      try {
+        native.waitpid(s.pid);
+      } catch (err) {
+        // already reaped (initVanished does that) or not our child
+        if (!(err instanceof TsrunError && err.errno === 'ECHILD')) throw err;
+      }
+      return undefined;
+  }
+}
+
 /** What the caller does with the messages that need it; each handler owns the fd it is given. */
 export interface SyncHandlers {
   /** CONSOLE_FD: the pty master of process.terminal. */
   readonly onConsole: (fd: number) => void;
   /** SECCOMP_FD: the seccomp listener, for linux.seccomp.listenerPath. */
   readonly onSeccomp: (fd: number) => void;
-  /** HOOKS at a SYNC op: run the hooks of that stage; throwing aborts the child. */
-  readonly onHooks?: (stage: number) => void;
+  /** HOOKS at a SYNC op: run the hooks of that stage (steps); throwing aborts the child. */
+  readonly onHooks?: (stage: number) => Steps<void> | void;
   /** PID: init was born with this host pid; returns the payload of init's own GO. */
-  readonly onPid?: (pid: number) => Buffer;
+  readonly onPid?: (pid: number) => Steps<Buffer>;
 }
 
 /**
@@ -52,10 +121,15 @@ export interface SyncHandlers {
  * (childVanished), or what a handler threw. The caller owns child.syncFd and the child.
  */
 export function runChildSync(child: native.Spawned, kind: ChildKind, goPayload: Buffer, h: SyncHandlers, timeoutMs = SYNC_TIMEOUT_MS): string {
+  return runSteps(childSyncSteps(child, kind, goPayload, h, timeoutMs));
+}
+
+/** runChildSync as steps. */
+export function* childSyncSteps(child: native.Spawned, kind: ChildKind, goPayload: Buffer, h: SyncHandlers, timeoutMs = SYNC_TIMEOUT_MS): Steps<string> {
   native.syncSend(child.syncFd, MSG.GO, goPayload);
   let pid = child.pid;
   for (;;) {
-    const msg = native.syncRecv(child.syncFd, timeoutMs);
+    const msg = yield* recvStep(child.syncFd, timeoutMs);
     if (msg === null) throw childVanished(pid, kind);
     if (msg.type === MSG.CONSOLE_FD) {
       h.onConsole(msg.fd);
@@ -68,14 +142,15 @@ export function runChildSync(child: native.Spawned, kind: ChildKind, goPayload: 
     if (msg.fd >= 0) fs.closeSync(msg.fd);
     if (msg.type === MSG.PID && h.onPid !== undefined) {
       pid = msg.value;
-      native.syncSend(child.syncFd, MSG.GO, h.onPid(pid));
+      native.syncSend(child.syncFd, MSG.GO, yield* h.onPid(pid));
       continue;
     }
     if (msg.type === MSG.CREATED) return msg.payload.toString('utf8');
     if (msg.type === MSG.ERROR) throw childError(msg, kind);
     if (msg.type === MSG.HOOKS && h.onHooks !== undefined) {
       try {
-        h.onHooks(msg.stage);
+        const steps = h.onHooks(msg.stage);
+        if (steps) yield* steps;
       } catch (err) {
         native.syncSend(child.syncFd, MSG.ABORT);
         throw err;

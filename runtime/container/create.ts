@@ -12,8 +12,8 @@ import { probeHost, type HostFacts } from '../host/probe';
 import { bindSources, buildPlan, createsUserNamespace, idmapRequests, type StdioFds } from '../plan/build';
 import { encodePlan } from '../plan/encode';
 import { HOOK_PHASE } from '../plan/ops';
-import { INIT, runChildSync } from './child-sync';
-import { runHooks, type HookState } from './hooks';
+import { INIT, childSyncSteps, hooksStep, reapStep, runSteps, spawnStep, type Steps } from './child-sync';
+import type { HookState } from './hooks';
 import { lockNew } from './lock';
 import { namespaceLinks } from './processes';
 import { readConfigFile } from './config-file';
@@ -52,6 +52,13 @@ export interface CreateOptions {
   readonly debug?: ((msg: string) => void) | undefined;
   /** Where warnings go (e.g. cgroups a rootless runtime cannot use). */
   readonly warn?: ((msg: string) => void) | undefined;
+  /**
+   * The plan is spawned by another process (the native shim's SPAWN_PLAN): the fds it names are
+   * numbered for that process, stdio at remoteFdBase + 0..2 (the spawner's own) and then, from
+   * remoteFdBase + 3, ours that the spawn step passes along in order (cgroup joins, idmapped
+   * trees). Socket activation does not apply (our LISTEN_FDS are not the spawner's).
+   */
+  readonly remoteFdBase?: number | undefined;
 }
 
 /** How long set-up may go without a message from init before we give up. */
@@ -93,6 +100,11 @@ export function writePidFile(file: string, pid: number): void {
 
 /** Create a container: on return init is blocked on the exec fifo and state.json is saved. */
 export function createContainer(opts: CreateOptions): ContainerState {
+  return runSteps(createSteps(opts));
+}
+
+/** createContainer as steps (child-sync.ts Step): the spawn, each wait for init and the hooks. */
+export function* createSteps(opts: CreateOptions): Steps<ContainerState> {
   const bundle = path.resolve(opts.bundle);
   try {
     if (!fs.statSync(bundle).isDirectory()) throw new TsrunError('InvalidArgument', `bundle ${bundle}: not a directory`);
@@ -166,7 +178,11 @@ export function createContainer(opts: CreateOptions): ContainerState {
     }
     // Socket activation (sd_listen_fds(3)): fds 3..3+n-1 go to the container ahead of
     // --preserve-fds, and the program is told about them, as runc does.
-    const listen = listenFds(process.env);
+    const remote = opts.remoteFdBase;
+    const listen = remote === undefined ? listenFds(process.env) : 0;
+    // Renumbered for a remote spawner (see remoteFdBase); our own numbers otherwise.
+    const passed: number[] = [];
+    const planFd = (fd: number): number => (remote === undefined ? fd : remote + 3 + passed.push(fd) - 1);
     const planSpec: Spec = listen > 0 && spec.process
       ? { ...spec, process: { ...spec.process, env: [...(spec.process.env ?? []), `LISTEN_FDS=${listen}`, 'LISTEN_PID=1'] } }
       : spec;
@@ -183,13 +199,13 @@ export function createContainer(opts: CreateOptions): ContainerState {
         seccomp,
         cgroupPaths: cg?.paths() ?? {},
         rootless,
-        idmapFds,
+        idmapFds: Object.fromEntries(Object.entries(idmapFds).map(([k, fd]) => [k, planFd(fd)])),
         preserveFds: listen + opts.preserveFds,
         sourceKinds,
-        stdio: opts.stdio,
-        cgroupJoin: join?.ops,
+        stdio: remote === undefined ? opts.stdio : [remote, remote + 1, remote + 2],
+        cgroupJoin: join?.ops.map((o) => ({ ...o, fd: planFd(o.fd) })),
       });
-      child = native.spawn(encodePlan(plan));
+      child = yield* spawnStep(encodePlan(plan), passed);
     } finally {
       // The child has its own copies from clone; it joins through them and closes them.
       join?.close();
@@ -224,22 +240,22 @@ export function createContainer(opts: CreateOptions): ContainerState {
       return Buffer.from(`${JSON.stringify(hookState('creating', nsPid))}\0${JSON.stringify(hookState('created', nsPid))}\0`);
     };
     const spawned = child;
-    const report = runChildSync(spawned, INIT, goDocs('spawned init (or the set-up process that clones it after pivot_root)'), {
+    const report = yield* childSyncSteps(spawned, INIT, goDocs('spawned init (or the set-up process that clones it after pivot_root)'), {
       onConsole: (fd) => deliverConsole(opts.consoleSocket, opts.onConsole, fd),
       onSeccomp: (fd) => sendToSeccompAgent(spec, fd, hookState('creating')),
-      onHooks: (stage) => {
+      onHooks: function* (stage) {
         if (stage !== HOOK_PHASE.CREATE_RUNTIME) throw new TsrunError('Internal', `container init asked for the hooks of unknown stage ${stage}`);
         crashPoint('hooks');
         // runtime-spec: prestart hooks see the state as "created" (crun does the same);
         // createRuntime hooks run during create, so "creating".
-        runHooks('prestart', spec.hooks?.prestart, hookState('created'));
-        runHooks('createRuntime', spec.hooks?.createRuntime, hookState('creating'));
+        yield* hooksStep('prestart', spec.hooks?.prestart, hookState('created'));
+        yield* hooksStep('createRuntime', spec.hooks?.createRuntime, hookState('creating'));
       },
-      onPid: (pid) => {
+      onPid: function* (pid) {
         // Init is born (after pivot_root); the set-up process that cloned it exits. Reap it, and
         // give init its own GO, whose hook states carry its pid.
         const setup = child?.pid ?? spawned.pid;
-        ignoring(['ECHILD'], () => void native.waitpid(setup));
+        yield* reapStep(setup);
         child = { pid, syncFd };
         initPid = pid;
         track(initPid);
@@ -271,7 +287,11 @@ export function createContainer(opts: CreateOptions): ContainerState {
       const c = child;
       // Init may already be dead and reaped (initVanished does that): ESRCH and ECHILD are fine.
       attempt(() => ignoring(['ESRCH'], () => process.kill(c.pid, 'SIGKILL')));
-      attempt(() => ignoring(['ECHILD'], () => void native.waitpid(c.pid)));
+      try {
+        yield* reapStep(c.pid);
+      } catch (e) {
+        cleanup.push(e as Error);
+      }
       attempt(() => fs.closeSync(c.syncFd));
     }
     if (cgroup) {

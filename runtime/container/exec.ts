@@ -11,7 +11,7 @@ import * as native from '../native';
 import { probeHost } from '../host/probe';
 import { buildExecPlan } from '../plan/exec';
 import { encodePlan } from '../plan/encode';
-import { EXEC, runChildSync } from './child-sync';
+import { EXEC, childSyncSteps, reapStep, runSteps, spawnStep, type Steps } from './child-sync';
 import { compileSeccomp } from '../seccomp/compile';
 import { cgroupOfState, openCgroupJoin, type CgroupJoin } from './cgroup';
 import { checkConsole, deliverConsole } from './console';
@@ -37,6 +37,8 @@ export interface ExecOptions {
   /** Foreground exec without --console-socket: receives the pty master of process.terminal. */
   readonly onConsole?: ((master: number) => void) | undefined;
   readonly debug?: ((msg: string) => void) | undefined;
+  /** The plan is spawned by another process (the native shim): as CreateOptions.remoteFdBase. */
+  readonly remoteFdBase?: number | undefined;
 }
 
 /** The container's config.json as it was created (exec takes its namespaces, seccomp and defaults). */
@@ -52,6 +54,11 @@ export interface StartedExec {
 
 /** Start a process in the container; returns once it has been found and is about to exec. */
 export function startExec(opts: ExecOptions): StartedExec {
+  return runSteps(execSteps(opts));
+}
+
+/** startExec as steps (child-sync.ts Step). */
+export function* execSteps(opts: ExecOptions): Steps<StartedExec> {
   // The same process checks as config.json's (ids in range, absolute cwd, ...), whether the
   // process came from --process, the flags or a shim's exec request.
   validateProcess(opts.process);
@@ -71,16 +78,20 @@ export function startExec(opts: ExecOptions): StartedExec {
   try {
     // The process joins the container's cgroup itself, before it runs anything of its own.
     join = s.cgroupPath !== undefined ? openCgroupJoin(cgroupOfState(s)) : undefined;
+    // Renumbered for a remote spawner (see CreateOptions.remoteFdBase); our own numbers otherwise.
+    const remote = opts.remoteFdBase;
+    const passed: number[] = [];
+    const planFd = (fd: number): number => (remote === undefined ? fd : remote + 3 + passed.push(fd) - 1);
     const plan = buildExecPlan(opts.process, spec, probeHost(), {
       initPid: s.pid,
-      initPidfd: pidfd,
+      initPidfd: pidfd === undefined ? undefined : planFd(pidfd),
       preserveFds: opts.preserveFds,
       seccomp,
       rootless: (process.geteuid?.() ?? 0) !== 0,
-      stdio: opts.stdio,
-      cgroupJoin: join?.ops,
+      stdio: remote === undefined ? opts.stdio : [remote, remote + 1, remote + 2],
+      cgroupJoin: join?.ops.map((o) => ({ ...o, fd: planFd(o.fd) })),
     });
-    child = native.spawn(encodePlan(plan));
+    child = yield* spawnStep(encodePlan(plan), passed);
   } finally {
     // The child has its own copies from clone; it joins through them and closes them.
     if (pidfd !== undefined) fs.closeSync(pidfd);
@@ -88,7 +99,7 @@ export function startExec(opts: ExecOptions): StartedExec {
   }
   try {
     const started = child;
-    runChildSync(child, EXEC, Buffer.from('\0\0'), {
+    yield* childSyncSteps(child, EXEC, Buffer.from('\0\0'), {
       onConsole: (fd) => deliverConsole(opts.consoleSocket, opts.onConsole, fd),
       // The exec'd process has a filter (and a listener) of its own: the agent gets it, with the
       // container's state, as for init.
@@ -100,7 +111,7 @@ export function startExec(opts: ExecOptions): StartedExec {
   } catch (err) {
     try {
       process.kill(child.pid, 'SIGKILL');
-      native.waitpid(child.pid);
+      yield* reapStep(child.pid);
     } catch {
       // Already gone.
     }

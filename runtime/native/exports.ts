@@ -94,6 +94,7 @@ export const NATIVE_EXPORTS: readonly NativeExport[] = [
       '(CLOEXEC) or -1. Bytes received (>= 16), 0 on EOF, -ETIMEDOUT, -EMSGSIZE if truncated, -EPROTO if shorter ' +
       'than a header, or -errno.',
     args: [i32('fd'), i32('timeout_ms', 'int32_t'), output('buf', 'uint8_t *', { len: 'buflen' }), u32('buflen'), output('rfd', 'int32_t *', { bytes: 4 })],
+    async: true,
   },
   {
     name: 'unixConnect',
@@ -155,7 +156,15 @@ export const NATIVE_EXPORTS: readonly NativeExport[] = [
     c: 'tsrun_recv_fd',
     doc: 'Receive one fd (made CLOEXEC) and its name (NUL-terminated, truncated to namelen). fd or -errno.',
     args: [i32('sock'), output('name', 'char *', { len: 'namelen' }), u32('namelen')],
+  },  {
+    name: 'sendFds',
+    c: 'tsrun_send_fds',
+    doc:
+      'Send data (at least one byte) and nfds fds (fds: nfds int32 values, at most 16) in one sendmsg with SCM_RIGHTS ' +
+      "(the native shim's SPAWN_PLAN). Bytes sent (a stream socket may take fewer) or -errno.",
+    args: [i32('sock'), input('data', 'len'), u32('len'), input('fds', 'fdbytes'), u32('fdbytes')],
   },
+
   {
     name: 'idmappedTree',
     c: 'tsrun_idmapped_tree',

@@ -116,7 +116,45 @@ export function syncSend(fd: number, type: number, payload: Buffer = Buffer.allo
 export function syncRecv(fd: number, timeoutMs: number): SyncMessage | null {
   const buf = Buffer.alloc(SYNC_MAX_BYTES + MSG_HEADER_BYTES);
   const rfd = new Int32Array(1);
-  const n = load().syncRecv(fd, timeoutMs, buf, buf.length, rfd);
+  return syncMessage(load().syncRecv(fd, timeoutMs, buf, buf.length, rfd), timeoutMs, buf, rfd);
+}
+
+/**
+ * syncRecv on a libuv pool thread, so the caller's event loop goes on while the child works (the
+ * native shim's create in tsrund). Waits in slices of at most `sliceMs` so a long wait does not
+ * hold a pool thread that file-system calls need.
+ */
+export async function syncRecvAsync(fd: number, timeoutMs: number, sliceMs = 200): Promise<SyncMessage | null> {
+  const r = await recvRawAsync(fd, timeoutMs, sliceMs);
+  return syncMessage(r.n, timeoutMs, r.buf, r.rfd);
+}
+
+/**
+ * One message of at least 16 bytes and the fd sent with it, from any unix socket (a stream too:
+ * the native shim's answer to SPAWN_PLAN), on a pool thread. null when the peer is gone; throws
+ * Unavailable on timeout.
+ */
+export async function recvWithFdAsync(fd: number, timeoutMs: number, sliceMs = 200): Promise<{ data: Buffer; fd: number } | null> {
+  const r = await recvRawAsync(fd, timeoutMs, sliceMs);
+  if (r.n === 0) return null;
+  if (r.n === -osConstants.errno.ETIMEDOUT) throw new TsrunError('Unavailable', `no answer within ${timeoutMs} ms`, { errno: 'ETIMEDOUT' });
+  check('receive a message with an fd', r.n);
+  return { data: Buffer.from(r.buf.subarray(0, r.n)), fd: r.rfd[0]! };
+}
+
+async function recvRawAsync(fd: number, timeoutMs: number, sliceMs: number): Promise<{ n: number; buf: Buffer; rfd: Int32Array }> {
+  const l = load();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const buf = Buffer.alloc(SYNC_MAX_BYTES + MSG_HEADER_BYTES);
+    const rfd = new Int32Array(1);
+    const slice = Math.max(0, Math.min(sliceMs, deadline - Date.now()));
+    const n = await new Promise<number>((resolve, reject) => l.syncRecvAsync(fd, slice, buf, buf.length, rfd, (err, rc) => (err ? reject(err) : resolve(rc))));
+    if (n !== -osConstants.errno.ETIMEDOUT || Date.now() >= deadline) return { n, buf, rfd };
+  }
+}
+
+function syncMessage(n: number, timeoutMs: number, buf: Buffer, rfd: Int32Array): SyncMessage | null {
   if (n === 0) return null;
   if (n === -osConstants.errno.ETIMEDOUT) {
     throw new TsrunError('Unavailable', `wait for container init: no message within ${timeoutMs} ms`, { errno: 'ETIMEDOUT' });
@@ -130,6 +168,12 @@ export function syncRecv(fd: number, timeoutMs: number): SyncMessage | null {
     payload: Buffer.from(buf.subarray(MSG_HEADER_BYTES, n)),
     fd: rfd[0]!,
   };
+}
+
+/** Send data and fds (at most 16) in one sendmsg with SCM_RIGHTS; returns the bytes sent. */
+export function sendFds(sock: number, data: Buffer, fds: readonly number[]): number {
+  const f = Int32Array.from(fds);
+  return check('send fds', load().sendFds(sock, data, data.length, new Uint8Array(f.buffer), f.byteLength));
 }
 
 /** flock(2) operations. */

@@ -10,6 +10,8 @@ export interface NativeLib {
   syncSend(fd: number, type: number, stage: number, err: number, value: number, payload: Uint8Array, len: number): number;
   /** tsrun_sync_recv_fd: Receive one sync message into buf (timeout_ms < 0: wait forever), and the fd passed with it: *rfd is that fd (CLOEXEC) or -1. Bytes received (>= 16), 0 on EOF, -ETIMEDOUT, -EMSGSIZE if truncated, -EPROTO if shorter than a header, or -errno. */
   syncRecv(fd: number, timeoutMs: number, buf: Uint8Array, buflen: number, rfd: Int32Array): number;
+  /** tsrun_sync_recv_fd on a libuv pool thread; done(null, rc) on the main thread, after the out buffers are filled. */
+  syncRecvAsync(fd: number, timeoutMs: number, buf: Uint8Array, buflen: number, rfd: Int32Array, done: (err: Error | null, rc: number) => void): void;
   /** tsrun_unix_connect: A connected SOCK_STREAM unix socket (CLOEXEC) to path, or -errno. */
   unixConnect(path: string): number;
   /** tsrun_flock: flock(2), retrying EINTR. 0 or -errno. */
@@ -32,6 +34,8 @@ export interface NativeLib {
   sendFd(sock: number, fd: number, name: string): number;
   /** tsrun_recv_fd: Receive one fd (made CLOEXEC) and its name (NUL-terminated, truncated to namelen). fd or -errno. */
   recvFd(sock: number, name: Uint8Array, namelen: number): number;
+  /** tsrun_send_fds: Send data (at least one byte) and nfds fds (fds: nfds int32 values, at most 16) in one sendmsg with SCM_RIGHTS (the native shim's SPAWN_PLAN). Bytes sent (a stream socket may take fewer) or -errno. */
+  sendFds(sock: number, data: Uint8Array, len: number, fds: Uint8Array, fdbytes: number): number;
   /** tsrun_idmapped_tree: A detached clone of the mount tree at source (recursive: with submounts), idmapped with a user namespace made from the uid_map/gid_map texts ("inside outside count" lines) and given the mount_setattr(2) attributes attr_set/attr_clr. The tree fd (CLOEXEC) or -errno, with err filled on failure. */
   idmappedTree(source: string, uidMap: string, gidMap: string, recursive: number, attrSet: bigint, attrClr: bigint, err: Uint8Array, errlen: number): number;
   /** tsrun_bpf_prog_load_attach: Load insns (len bytes, 8 per instruction) as a BPF_PROG_TYPE_CGROUP_DEVICE program and make it cgroup_fd's only one (bpf.c). 0 or -errno; on a verifier rejection, the verifier's text in log. */
@@ -39,4 +43,4 @@ export interface NativeLib {
 }
 
 /** Every function name NativeLib has, for the loader's check. */
-export const NATIVE_LIB_FUNCTIONS: readonly (keyof NativeLib)[] = ['abiVersion', 'spawn', 'syncSend', 'syncRecv', 'unixConnect', 'flock', 'waitpid', 'waitpidAsync', 'pidfdOpen', 'pidfdSendSignal', 'prctl', 'mkfifo', 'setWinsize', 'sendFd', 'recvFd', 'idmappedTree', 'bpfProgLoadAttach'];
+export const NATIVE_LIB_FUNCTIONS: readonly (keyof NativeLib)[] = ['abiVersion', 'spawn', 'syncSend', 'syncRecv', 'syncRecvAsync', 'unixConnect', 'flock', 'waitpid', 'waitpidAsync', 'pidfdOpen', 'pidfdSendSignal', 'prctl', 'mkfifo', 'setWinsize', 'sendFd', 'recvFd', 'sendFds', 'idmappedTree', 'bpfProgLoadAttach'];

@@ -29,6 +29,8 @@ enum tsh_type {
   TSH_STATE = 7,
   TSH_FORGET = 8,
   TSH_SHUTDOWN = 9,
+  TSH_SPAWN_PLAN = 10,
+  TSH_ADOPT = 11,
   TSH_EV_EXIT = 20,
 };
 
@@ -54,7 +56,18 @@ enum tsh_tag {
   TSH_T_STATE = 19,     /* u32: enum tsh_pstate */
   TSH_T_PROC = 20,      /* bytes, repeated: nested NAME PID STATE STATUS TIME fields */
   TSH_T_VERSION = 21,   /* u32 */
+  TSH_T_PLAN = 22,      /* str: the file holding an encoded plan (runtime/plan/ops.ts) */
+  TSH_T_FDS = 23,       /* u32: how many fds came with the frame (SCM_RIGHTS) */
 };
+
+/*
+ * SPAWN_PLAN: the fds a plan names live at fixed numbers in the shim while tsrun_spawn clones:
+ * the process's stdin, stdout and stderr at TSH_PLAN_FD_BASE + 0, 1, 2, and the k-th fd that came
+ * with the frame at TSH_PLAN_FD_BASE + 3 + k. The shim's own fds never reach these numbers (at
+ * most a few hundred: its tables are fixed), and they stay below the default RLIMIT_NOFILE (1024).
+ */
+#define TSH_PLAN_FD_BASE 1000
+#define TSH_MAX_PASSED_FDS 16u
 
 enum tsh_pstate { TSH_P_CREATING = 1, TSH_P_RUNNING = 2, TSH_P_STOPPED = 3 };
 
@@ -62,10 +75,10 @@ enum tsh_pstate { TSH_P_CREATING = 1, TSH_P_RUNNING = 2, TSH_P_STOPPED = 3 };
 struct tsh_msg {
   uint32_t id;
   uint8_t kind, type;
-  const char *name, *pidfile, *stdin_path, *stdout_path, *stderr_path, *console, *log_path;
+  const char *name, *pidfile, *stdin_path, *stdout_path, *stderr_path, *console, *log_path, *plan;
   const char *argv[TSH_MAX_ARGS + 1]; /* NULL-terminated */
   uint32_t argc;
-  uint32_t terminal, log_files, signal, width, height;
+  uint32_t terminal, log_files, signal, width, height, pid, fds;
   uint64_t log_max;
   char arena[TSH_MAX_FRAME + 16];
 };

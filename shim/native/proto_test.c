@@ -51,11 +51,30 @@ static void spawn_frame(void) {
   tsh_finish(&o);
 }
 
+static void plan_frame(void) {
+  tsh_begin(&o, 9, TSH_REQUEST, TSH_SPAWN_PLAN);
+  tsh_put_str(&o, TSH_T_NAME, "init");
+  tsh_put_str(&o, TSH_T_PLAN, "plan-init.bin");
+  tsh_put_u32(&o, TSH_T_FDS, 2);
+  tsh_put_str(&o, TSH_T_STDIN, "/f/in");
+  tsh_put_str(&o, TSH_T_STDOUT, "/f/out");
+  tsh_put_str(&o, TSH_T_LOG_PATH, "/l/x-json.log");
+  tsh_put_u64(&o, TSH_T_LOG_MAX, 1000);
+  tsh_finish(&o);
+}
+
 /* `proto_test --seeds DIR`: write a few valid frame bodies to DIR for the fuzzer, then exit. */
 static int write_seeds(const char *dir) {
   char path[4096];
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < 5; i++) {
     if (i == 0) spawn_frame();
+    if (i == 3) plan_frame();
+    if (i == 4) {
+      tsh_begin(&o, 4, TSH_REQUEST, TSH_ADOPT);
+      tsh_put_str(&o, TSH_T_NAME, "init");
+      tsh_put_u32(&o, TSH_T_PID, 4242);
+      tsh_finish(&o);
+    }
     if (i == 1) {
       tsh_begin(&o, 2, TSH_REQUEST, TSH_RESIZE);
       tsh_put_str(&o, TSH_T_NAME, "exec-1");
@@ -120,9 +139,49 @@ int main(int argc, char **argv) {
   ok(decode(err, sizeof err) != 0 && strstr(err, "NUL"), "string with NUL: %s", err);
 
   tsh_begin(&o, 1, TSH_REQUEST, TSH_SIGNAL);
-  tsh_put_u32(&o, TSH_T_PID, 3);
+  tsh_put_u32(&o, TSH_T_STATUS, 3);
   tsh_finish(&o);
   ok(decode(err, sizeof err) != 0 && strstr(err, "not allowed"), "an answer-only field: %s", err);
+
+  plan_frame();
+  ok(decode(err, sizeof err) == 0, "a spawn-plan request decodes (%s)", err);
+  ok(m.type == TSH_SPAWN_PLAN && strcmp(m.plan, "plan-init.bin") == 0 && m.fds == 2 &&
+         strcmp(m.stdout_path, "/f/out") == 0,
+     "plan file, fd count and stdio");
+
+  tsh_begin(&o, 5, TSH_REQUEST, TSH_ADOPT);
+  tsh_put_str(&o, TSH_T_NAME, "init");
+  tsh_put_u32(&o, TSH_T_PID, 4242);
+  tsh_finish(&o);
+  ok(decode(err, sizeof err) == 0 && m.type == TSH_ADOPT && m.pid == 4242, "an adopt request with its pid (%s)", err);
+
+  tsh_begin(&o, 5, TSH_REQUEST, TSH_ADOPT);
+  tsh_put_bytes(&o, TSH_T_PID, (const uint8_t *)"\0\0\0\0\0\0\0\1", 8);
+  tsh_finish(&o);
+  ok(decode(err, sizeof err) != 0 && strstr(err, "wrong width"), "a pid is a u32: %s", err);
+
+  tsh_begin(&o, 5, TSH_REQUEST, TSH_SPAWN_PLAN);
+  tsh_put_u32(&o, TSH_T_FDS, 1);
+  tsh_put_u32(&o, TSH_T_FDS, 1);
+  tsh_finish(&o);
+  ok(decode(err, sizeof err) != 0 && strstr(err, "twice"), "the fd count twice: %s", err);
+
+  /* mutations of a spawn-plan frame too */
+  uint32_t pseed = 777;
+  int pbad = 0;
+  uint8_t pbuf[512];
+  for (int round = 0; round < 100000; round++) {
+    plan_frame();
+    size_t n = body_len();
+    memcpy(pbuf, body(), n);
+    for (int k = 0; k < 3; k++) {
+      pseed = pseed * 1103515245u + 12345u;
+      pbuf[(pseed >> 8) % n] = (uint8_t)(pseed >> 16);
+    }
+    err[0] = '\0';
+    if (tsh_decode(pbuf, n, &m, err, sizeof err) != 0 && err[0] == '\0') pbad++;
+  }
+  ok(pbad == 0, "100000 mutated spawn-plan frames: every rejection says why");
 
   tsh_begin(&o, 1, TSH_REQUEST, TSH_SIGNAL);
   tsh_put_str(&o, 200, "x");

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -37,6 +38,8 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "stage.h"
+#include "tsrun.h"
 
 #define MAX_CONNS 16
 #define MAX_PROCS 32
@@ -89,6 +92,8 @@ struct proc {
 struct conn {
   int fd;
   int subscribed;
+  int passed[TSH_MAX_PASSED_FDS]; /* fds that came with the bytes read so far (SCM_RIGHTS), in order */
+  unsigned n_passed;
   uint32_t gen; /* bumped per accepted connection: a late answer never reaches the slot's next owner */
   size_t rlen;
   uint8_t rbuf[TSH_MAX_FRAME + 4];
@@ -146,7 +151,13 @@ static int write_atomic(const char *file, const char *data, size_t len) {
 /* ---- control connections ---- */
 
 /* Send a finished frame; a connection that cannot take it at once is dropped (0 sent, -1 not). */
+static void drop_passed(struct conn *c) {
+  for (unsigned k = 0; k < c->n_passed; k++) close_fd(&c->passed[k]);
+  c->n_passed = 0;
+}
+
 static void drop_conn(int i) {
+  drop_passed(&conns[i]);
   close_fd(&conns[i].fd);
   conns[i].subscribed = 0;
   conns[i].rlen = 0;
@@ -155,6 +166,29 @@ static void drop_conn(int i) {
 static int send_frame(int ci) {
   if (ci < 0 || ci >= MAX_CONNS || conns[ci].fd < 0 || tsh_finish(&out) != 0) return -1;
   ssize_t n = send(conns[ci].fd, out.b, out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n != (ssize_t)out.len) {
+    drop_conn(ci);
+    return -1;
+  }
+  return 0;
+}
+
+/* Send a finished frame with one fd attached (SCM_RIGHTS); the connection is dropped if it cannot take it. */
+static int send_frame_fd(int ci, int fd) {
+  if (ci < 0 || ci >= MAX_CONNS || conns[ci].fd < 0 || tsh_finish(&out) != 0) return -1;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } ctl;
+  memset(&ctl, 0, sizeof ctl);
+  struct iovec iov = {out.b, out.len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  ssize_t n = sendmsg(conns[ci].fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n != (ssize_t)out.len) {
     drop_conn(ci);
     return -1;
@@ -437,6 +471,26 @@ static int take_master(struct proc *p) {
   return -1;
 }
 
+/* The process runs as pid: its relays start from the pty master, and an exit seen before we knew the pid counts. */
+static void proc_running(struct proc *p, int pid) {
+  p->pid = pid;
+  p->state = TSH_P_RUNNING;
+  if (p->terminal) {
+    fcntl(p->master, F_SETFL, O_NONBLOCK);
+    p->out.src = fcntl(p->master, F_DUPFD_CLOEXEC, 3); /* the relay owns its copy; p->master stays for resize */
+    p->out.src_eof = p->out.src < 0;
+    if (p->in.src >= 0) p->in.dst = fcntl(p->master, F_DUPFD_CLOEXEC, 3);
+  }
+  for (int i = 0; i < n_orphans; i++) {
+    if (orphans[i].pid != pid) continue;
+    /* it exited before we knew its pid (exec --detach returns after the process started) */
+    mark_exited(p, orphans[i].status, orphans[i].at);
+    memmove(&orphans[i], &orphans[i + 1], sizeof orphans[0] * (size_t)(n_orphans - i - 1));
+    n_orphans--;
+    break;
+  }
+}
+
 /* The runtime command of a SPAWN finished: answer it. */
 static void spawn_done(struct proc *p, int raw) {
   int ci = conns[p->req_conn].gen == p->req_gen ? p->req_conn : -1; /* the asker may be gone */
@@ -465,22 +519,7 @@ static void spawn_done(struct proc *p, int raw) {
     proc_free(p);
     return;
   }
-  p->pid = pid;
-  p->state = TSH_P_RUNNING;
-  if (p->terminal) {
-    fcntl(p->master, F_SETFL, O_NONBLOCK);
-    p->out.src = fcntl(p->master, F_DUPFD_CLOEXEC, 3); /* the relay owns its copy; p->master stays for resize */
-    p->out.src_eof = p->out.src < 0;
-    if (p->in.src >= 0) p->in.dst = fcntl(p->master, F_DUPFD_CLOEXEC, 3);
-  }
-  for (int i = 0; i < n_orphans; i++) {
-    if (orphans[i].pid != pid) continue;
-    /* it exited before we knew its pid (exec --detach returns after the process started) */
-    mark_exited(p, orphans[i].status, orphans[i].at);
-    memmove(&orphans[i], &orphans[i + 1], sizeof orphans[0] * (size_t)(n_orphans - i - 1));
-    n_orphans--;
-    break;
-  }
+  proc_running(p, pid);
   tsh_begin(&out, id, TSH_RESPONSE, TSH_SPAWN);
   tsh_put_u32(&out, TSH_T_PID, (uint32_t)pid);
   send_frame(ci);
@@ -553,22 +592,32 @@ static int listen_unix(const char *path) {
   return fd;
 }
 
-static void do_spawn(int ci) {
-  char err[600] = "";
-  const struct tsh_msg *m = &msg;
-  if (m->name[0] == '\0' || strchr(m->name, '/') || strlen(m->name) >= sizeof procs[0].name)
-    return answer_error(ci, m->id, TSH_SPAWN, "InvalidArgument: spawn: bad process name");
-  if (m->argc == 0 || m->argv[0][0] != '/')
-    return answer_error(ci, m->id, TSH_SPAWN, "InvalidArgument: spawn: argv[0] must be an absolute path");
-  if (m->pidfile[0] == '\0') return answer_error(ci, m->id, TSH_SPAWN, "InvalidArgument: spawn: no pid file");
-  if (m->terminal && m->console[0] == '\0')
-    return answer_error(ci, m->id, TSH_SPAWN, "InvalidArgument: spawn: a terminal needs a console socket path");
-  if (find_proc(m->name))
-    return answer_error(ci, m->id, TSH_SPAWN, "AlreadyExists: process %s already exists", m->name);
+/*
+ * A new process entry for a SPAWN or SPAWN_PLAN: its json log, stdio relays and console socket,
+ * and child_fd[0..2], what the process gets as 0-2 (pipe ends or /dev/null, all close-on-exec).
+ * NULL with err filled when something could not be made (everything undone).
+ */
+static struct proc *prepare_proc(int ci, const struct tsh_msg *m, int child_fd[3], char *err, size_t errlen) {
+  child_fd[0] = child_fd[1] = child_fd[2] = -1;
+  if (m->name[0] == '\0' || strchr(m->name, '/') || strlen(m->name) >= sizeof procs[0].name) {
+    snprintf(err, errlen, "InvalidArgument: spawn: bad process name");
+    return NULL;
+  }
+  if (m->terminal && m->console[0] == '\0') {
+    snprintf(err, errlen, "InvalidArgument: spawn: a terminal needs a console socket path");
+    return NULL;
+  }
+  if (find_proc(m->name)) {
+    snprintf(err, errlen, "AlreadyExists: process %s already exists", m->name);
+    return NULL;
+  }
   struct proc *p = NULL;
   for (int i = 0; i < MAX_PROCS && !p; i++)
     if (!procs[i].used) p = &procs[i];
-  if (!p) return answer_error(ci, m->id, TSH_SPAWN, "Unavailable: too many processes in one shim");
+  if (!p) {
+    snprintf(err, errlen, "Unavailable: too many processes in one shim");
+    return NULL;
+  }
   memset(p, 0, offsetof(struct proc, in));
   p->used = 1;
   snprintf(p->name, sizeof p->name, "%s", m->name);
@@ -583,38 +632,36 @@ static void do_spawn(int ci) {
   p->req_gen = conns[ci].gen;
   p->req_id = m->id;
   snprintf(p->pidfile, sizeof p->pidfile, "%s", m->pidfile);
-  unlink(p->pidfile);
   p->console_path[0] = '\0';
+  int devnull = -1;
   if (m->log_path[0]) {
     snprintf(p->log_path, sizeof p->log_path, "%s", m->log_path);
     p->log_max = m->log_max;
     p->log_files = m->log_files > 0 ? m->log_files : 1;
     log_open(p);
     if (p->log_fd < 0) {
-      snprintf(err, sizeof err, "InvalidArgument: open json log %s: %s", m->log_path, strerror(errno));
+      snprintf(err, errlen, "InvalidArgument: open json log %s: %s", m->log_path, strerror(errno));
       goto fail;
     }
   }
-  /* the child's 0-2, made before the fork */
-  int child_fd[3] = {-1, -1, -1};
-  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull < 0) {
-    snprintf(err, sizeof err, "Internal: open /dev/null: %s", strerror(errno));
+    snprintf(err, errlen, "Internal: open /dev/null: %s", strerror(errno));
     goto fail;
   }
   if (m->stdin_path[0]) {
     p->in.src = open(m->stdin_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (p->in.src < 0) {
-      snprintf(err, sizeof err, "InvalidArgument: open stdin %s: %s", m->stdin_path, strerror(errno));
-      goto fail_null;
+      snprintf(err, errlen, "InvalidArgument: open stdin %s: %s", m->stdin_path, strerror(errno));
+      goto fail;
     }
     p->in.src_eof = 0;
   }
   const char *dests[2] = {m->stdout_path, m->stderr_path};
   struct relay *outs[2] = {&p->out, &p->err};
   for (int k = 0; k < 2; k++) {
-    int d = open_dest(dests[k], err, sizeof err);
-    if (d == -2) goto fail_null;
+    int d = open_dest(dests[k], err, errlen);
+    if (d == -2) goto fail;
     outs[k]->dst = d;
     outs[k]->log_stream = p->log_fd >= 0 ? k + 1 : 0;
   }
@@ -622,11 +669,10 @@ static void do_spawn(int ci) {
     snprintf(p->console_path, sizeof p->console_path, "%s", m->console);
     p->console_fd = listen_unix(p->console_path);
     if (p->console_fd < 0) {
-      snprintf(err, sizeof err, "Internal: listen on console socket %s: %s", m->console, strerror(errno));
-      goto fail_null;
+      snprintf(err, errlen, "Internal: listen on console socket %s: %s", m->console, strerror(errno));
+      goto fail;
     }
     p->err.log_stream = 0; /* one stream: the pty */
-    child_fd[0] = child_fd[1] = child_fd[2] = devnull;
   } else {
     int pp[2];
     if (p->in.src >= 0) {
@@ -634,14 +680,9 @@ static void do_spawn(int ci) {
       child_fd[0] = pp[0];
       p->in.dst = pp[1];
       fcntl(pp[1], F_SETFL, O_NONBLOCK);
-    } else {
-      child_fd[0] = devnull;
     }
     for (int k = 0; k < 2; k++) {
-      if (outs[k]->dst < 0 && !outs[k]->log_stream) {
-        child_fd[k + 1] = devnull;
-        continue;
-      }
+      if (outs[k]->dst < 0 && !outs[k]->log_stream) continue;
       if (pipe2(pp, O_CLOEXEC) != 0) goto fail_pipe;
       outs[k]->src = pp[0];
       outs[k]->src_eof = 0;
@@ -649,8 +690,32 @@ static void do_spawn(int ci) {
       child_fd[k + 1] = pp[1];
     }
   }
+  /* what is not a pipe end is /dev/null: one description, dup'd so each entry is closed once */
+  for (int k = 0; k < 3; k++)
+    if (child_fd[k] < 0 && (child_fd[k] = fcntl(devnull, F_DUPFD_CLOEXEC, 3)) < 0) goto fail_pipe;
+  close(devnull);
+  return p;
+fail_pipe:
+  snprintf(err, errlen, "Internal: stdio for %s: %s", m->name, strerror(errno));
+fail:
+  for (int k = 0; k < 3; k++) close_fd(&child_fd[k]);
+  close_fd(&devnull);
+  if (p->console_path[0]) unlink(p->console_path);
+  proc_free(p);
+  return NULL;
+}
+
+static void do_spawn(int ci) {
+  char err[600] = "";
+  const struct tsh_msg *m = &msg;
+  int child_fd[3];
+  if (m->argc == 0 || m->argv[0][0] != '/')
+    return answer_error(ci, m->id, TSH_SPAWN, "InvalidArgument: spawn: argv[0] must be an absolute path");
+  if (m->pidfile[0] == '\0') return answer_error(ci, m->id, TSH_SPAWN, "InvalidArgument: spawn: no pid file");
+  struct proc *p = prepare_proc(ci, m, child_fd, err, sizeof err);
+  if (!p) return answer_error(ci, m->id, TSH_SPAWN, "%s", err);
+  unlink(p->pidfile);
   pid_t pid = fork();
-  if (pid < 0) goto fail_pipe;
   if (pid == 0) {
     /* child: no allocation; every fd of ours is close-on-exec, dup2 clears it on 0-2 */
     sigset_t none;
@@ -662,21 +727,124 @@ static void do_spawn(int ci) {
     execv(m->argv[0], (char *const *)m->argv);
     _exit(errno == ENOENT ? 127 : 126);
   }
-  p->rt_pid = pid;
-  for (int k = 0; k < 3; k++)
-    if (child_fd[k] != devnull) close(child_fd[k]);
-  close(devnull);
-  return; /* answered when the runtime exits (spawn_done) */
-fail_pipe:
-  snprintf(err, sizeof err, "Internal: spawn %s: %s", m->argv[0], strerror(errno));
-  for (int k = 0; k < 3; k++)
-    if (child_fd[k] >= 0 && child_fd[k] != devnull) close(child_fd[k]);
-fail_null:
-  close(devnull);
-fail:
+  int e = errno;
+  for (int k = 0; k < 3; k++) close(child_fd[k]);
+  if (pid < 0) {
+    if (p->console_path[0]) unlink(p->console_path);
+    proc_free(p);
+    return answer_error(ci, m->id, TSH_SPAWN, "Internal: spawn %s: %s", m->argv[0], strerror(e));
+  }
+  p->rt_pid = pid; /* answered when the runtime exits (spawn_done) */
+}
+
+/* The TsrunError code for an errno, as the runtime library's codeForErrno words it. */
+static const char *errno_code(int e) {
+  switch (e) {
+  case ENOENT:
+  case ESRCH:
+    return "NotFound";
+  case EEXIST:
+    return "AlreadyExists";
+  case EACCES:
+  case EPERM:
+    return "PermissionDenied";
+  case EINVAL:
+  case ENOTDIR:
+  case EISDIR:
+    return "InvalidArgument";
+  default:
+    return "Internal";
+  }
+}
+
+/*
+ * SPAWN_PLAN: clone the process from an encoded plan with the plan executor (tsrun_spawn, the
+ * sealed stage included), so it is the shim's child without any runtime process in between. The
+ * answer carries the spawned pid and, attached, the runtime's end of the sync socket: tsrund runs
+ * the sync loop (GO, hooks, CREATED) and then names the final pid with ADOPT. The shim keeps no
+ * copy of the sync socket, so a tsrund that dies meanwhile is a hang-up for the child, which exits.
+ */
+static void do_spawn_plan(int ci) {
+  char err[1200] = "";
+  const struct tsh_msg *m = &msg;
+  struct conn *c = &conns[ci];
+  int child_fd[3], slots[3 + TSH_MAX_PASSED_FDS];
+  unsigned n_slots = 0;
+  if (m->plan[0] == '\0') return answer_error(ci, m->id, TSH_SPAWN_PLAN, "InvalidArgument: spawn plan: no plan file");
+  if (m->fds != c->n_passed)
+    return answer_error(ci, m->id, TSH_SPAWN_PLAN,
+                        "InvalidArgument: spawn plan: %u fds announced, %u came with the frame", m->fds, c->n_passed);
+  int plan_fd = open(m->plan, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat st;
+  if (plan_fd < 0 || fstat(plan_fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > UINT32_MAX) {
+    int e = errno;
+    close_fd(&plan_fd);
+    return answer_error(ci, m->id, TSH_SPAWN_PLAN, "InvalidArgument: spawn plan: plan file %s: %s", m->plan,
+                        e ? strerror(e) : "not a regular file of a plan's size");
+  }
+  void *plan = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, plan_fd, 0);
+  close(plan_fd);
+  if (plan == MAP_FAILED)
+    return answer_error(ci, m->id, TSH_SPAWN_PLAN, "Internal: spawn plan: map %s: %s", m->plan, strerror(errno));
+  struct proc *p = prepare_proc(ci, m, child_fd, err, sizeof err);
+  if (!p) {
+    munmap(plan, (size_t)st.st_size);
+    return answer_error(ci, m->id, TSH_SPAWN_PLAN, "%s", err);
+  }
+  /* the fds at the numbers the plan names (TSH_PLAN_FD_BASE), close-on-exec: the stage keeps what it needs */
+  int ok = 1;
+  for (unsigned k = 0; k < 3 + c->n_passed && ok; k++) {
+    int from = k < 3 ? child_fd[k] : c->passed[k - 3];
+    if (dup3(from, TSH_PLAN_FD_BASE + (int)k, O_CLOEXEC) < 0) {
+      snprintf(err, sizeof err, "Internal: spawn plan: move fd %d to %d: %s", from, TSH_PLAN_FD_BASE + (int)k,
+               strerror(errno));
+      ok = 0;
+    } else {
+      slots[n_slots++] = TSH_PLAN_FD_BASE + (int)k;
+    }
+  }
+  int32_t res[2] = {-1, -1};
+  char herr[1024] = "";
+  int rc = ok ? tsrun_spawn(plan, (uint32_t)st.st_size, res, herr, sizeof herr) : -1;
+  munmap(plan, (size_t)st.st_size);
+  for (unsigned k = 0; k < n_slots; k++) close(slots[k]);
+  for (int k = 0; k < 3; k++) close(child_fd[k]);
+  drop_passed(c);
+  if (!ok || rc < 0) {
+    if (p->console_path[0]) unlink(p->console_path);
+    proc_free(p);
+    /* the helper's message, and its errno as STATUS: tsrund words it as the CLI's spawn would */
+    tsh_begin(&out, m->id, TSH_RESPONSE, TSH_SPAWN_PLAN);
+    if (ok) snprintf(err, sizeof err, "%s: %s", errno_code(-rc), herr[0] ? herr : "spawn container init");
+    tsh_put_str(&out, TSH_T_ERROR, err);
+    if (ok) tsh_put_u32(&out, TSH_T_STATUS, (uint32_t)-rc);
+    send_frame(ci);
+    return;
+  }
+  p->pid = res[0]; /* the spawned process; ADOPT names init once the sync loop knows it */
+  tsh_begin(&out, m->id, TSH_RESPONSE, TSH_SPAWN_PLAN);
+  tsh_put_u32(&out, TSH_T_PID, (uint32_t)res[0]);
+  send_frame_fd(ci, res[1]);
+  close(res[1]);
+}
+
+/* ADOPT: the process a SPAWN_PLAN started reported CREATED as pid; take its pty master, and it runs. */
+static void do_adopt(int ci, struct proc *p) {
+  const struct tsh_msg *m = &msg;
+  if (p->state != TSH_P_CREATING || p->rt_pid != 0)
+    return answer_error(ci, m->id, TSH_ADOPT, "FailedPrecondition: process %s is not waiting to be adopted", p->name);
+  if (m->pid == 0 || m->pid > INT_MAX) return answer_error(ci, m->id, TSH_ADOPT, "InvalidArgument: adopt: bad pid");
+  if (p->terminal) {
+    p->master = take_master(p);
+    if (p->master < 0)
+      return answer_error(ci, m->id, TSH_ADOPT, "Internal: no pty master arrived on the console socket %s",
+                          p->console_path);
+  }
+  close_fd(&p->console_fd);
   if (p->console_path[0]) unlink(p->console_path);
-  proc_free(p);
-  answer_error(ci, m->id, TSH_SPAWN, "%s", err);
+  proc_running(p, (int)m->pid);
+  tsh_begin(&out, m->id, TSH_RESPONSE, TSH_ADOPT);
+  send_frame(ci);
 }
 
 static void send_undelivered(int ci) {
@@ -735,6 +903,9 @@ static void handle(int ci) {
   case TSH_SPAWN:
     do_spawn(ci);
     return;
+  case TSH_SPAWN_PLAN:
+    do_spawn_plan(ci);
+    return;
   case TSH_STATE:
     tsh_begin(&out, m->id, TSH_RESPONSE, m->type);
     for (int i = 0; i < MAX_PROCS; i++)
@@ -782,12 +953,16 @@ static void handle(int ci) {
       close_fd(&p->in.dst);
     }
     break;
+  case TSH_ADOPT:
+    return do_adopt(ci, p);
   case TSH_FORGET: {
-    if (p->state != TSH_P_STOPPED)
+    /* a stopped process, or a SPAWN_PLAN's entry whose create failed (tsrund killed what it spawned) */
+    if (p->state != TSH_P_STOPPED && !(p->state == TSH_P_CREATING && p->rt_pid == 0))
       return answer_error(ci, m->id, m->type, "FailedPrecondition: process %s is still running", p->name);
     char file[300];
     exit_file(p, file, sizeof file);
     unlink(file);
+    if (p->state == TSH_P_CREATING && p->console_path[0]) unlink(p->console_path);
     proc_free(p);
     break;
   }
@@ -800,9 +975,30 @@ static void handle(int ci) {
 
 static void on_conn_readable(int ci) {
   struct conn *c = &conns[ci];
-  ssize_t n = read(c->fd, c->rbuf + c->rlen, sizeof c->rbuf - c->rlen);
+  /* recvmsg, not read: a SPAWN_PLAN frame comes with fds (SCM_RIGHTS), which stay queued on the
+     connection until the frame they came with is handled, and are closed after it either way */
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int) * TSH_MAX_PASSED_FDS)];
+  } ctl;
+  struct iovec iov = {c->rbuf + c->rlen, sizeof c->rbuf - c->rlen};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+  ssize_t n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-  if (n <= 0) return drop_conn(ci);
+  int overflow = (mh.msg_flags & MSG_CTRUNC) != 0;
+  for (struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&mh) : NULL; cm; cm = CMSG_NXTHDR(&mh, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t k = 0; k < count; k++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(cm) + k * sizeof(int), sizeof fd);
+      if (c->n_passed < TSH_MAX_PASSED_FDS)
+        c->passed[c->n_passed++] = fd;
+      else
+        close(fd), overflow = 1;
+    }
+  }
+  if (n <= 0 || overflow) return drop_conn(ci); /* more fds than a frame may carry: a broken client */
   c->rlen += (size_t)n;
   while (c->fd >= 0 && c->rlen >= 4) {
     size_t len = (size_t)c->rbuf[0] << 24 | (size_t)c->rbuf[1] << 16 | (size_t)c->rbuf[2] << 8 | c->rbuf[3];
@@ -818,6 +1014,7 @@ static void on_conn_readable(int ci) {
       handle(ci);
     }
     if (c->fd < 0) return;
+    drop_passed(c); /* fds no request took */
     memmove(c->rbuf, c->rbuf + 4 + len, c->rlen - 4 - len);
     c->rlen -= 4 + len;
   }
@@ -842,10 +1039,11 @@ static void shutdown_now(void) {
     unlink(file);
     proc_free(&procs[i]);
   }
-  for (int i = 0; i < MAX_CONNS; i++) close_fd(&conns[i].fd);
+  /* files first: tsrund empties the directory once it sees its connection close */
   close_fd(&listen_fd);
   unlink("shim.sock");
   unlink("shim.pid");
+  for (int i = 0; i < MAX_CONNS; i++) close_fd(&conns[i].fd);
   exit(0);
 }
 
@@ -858,6 +1056,20 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (ready >= 0) fcntl(ready, F_SETFD, FD_CLOEXEC);
+  /* nothing inherited beyond 0-2 and the readiness pipe: no stray fd of tsrund's caller may reach a clone */
+  close_range(ready >= 0 ? 4 : 3, ~0U, 0);
+  /* the plan executor's sealed stage: build/tsrun-stage beside this binary (as beside tsrun.node) */
+  char self[PATH_MAX], stage[PATH_MAX + 16];
+  ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (sl > 0) {
+    self[sl] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash) {
+      *slash = '\0';
+      snprintf(stage, sizeof stage, "%s/%s", self, TH_STAGE_FILE);
+      th_stage_set_path(stage);
+    }
+  }
   if (chdir(argv[1]) != 0) ready_fail(ready, "chdir to the shim directory");
   /* Double fork: tsrund reaps the first process; the shim is re-parented to init (or a subreaper). */
   pid_t first = fork();
@@ -951,6 +1163,7 @@ int main(int argc, char **argv) {
         conns[slot].gen++;
         conns[slot].subscribed = 0;
         conns[slot].rlen = 0;
+        conns[slot].n_passed = 0;
         break;
       }
       case PF_SIG:

@@ -21,6 +21,9 @@ import { TsrunError, wrapSystemError, type ErrorCode } from '../../spec/errors';
 import type { ProcessExit, ProcessState, ProcessStatus, RuntimeChoice, ShimConnection, ShimDirEntry, ShimEvent, ShimStartOptions, StdioSpec } from '../../shim/api';
 import { watchOom, type OomWatch } from '../../shim/oom';
 import { binaryRuntime, lastLogError, codeForRuntimeMessage } from '../../shim/runtime/binary';
+import { libraryRuntime } from '../../shim/runtime/library';
+import { createContainerRemote, requestWithFds, spawnError, startExecRemote } from '../../runtime/container/remote-create';
+import { parseProcess } from '../../spec';
 import type { Runtime } from '../../shim/runtime/types';
 import { FILES, nowRfc3339Nano, readShimPid, runtimeRootFor, writeAtomic, type ShimOptions } from '../../shim/state';
 import { withSocketPath } from '../../shim/sockpath';
@@ -30,8 +33,14 @@ import * as nodeShim from './client';
 export const NATIVE_MARKER = 'native-shim.json';
 
 interface NativeDirInfo {
-  /** the OCI runtime binary, absolute */
+  /** the OCI runtime binary, absolute (bin/tsrun for the library) */
   readonly runtimePath: string;
+  /**
+   * runtime "library": tsrund builds the plan and the shim spawns init from it (SPAWN_PLAN), and
+   * tsrund drives the container with the runtime library in its own process; bin/tsrun is kept
+   * for what must not block tsrund (poststart and poststop hooks) and for a dead shim's clean-up.
+   */
+  readonly library?: boolean;
   readonly runtimeRoot: string;
   readonly systemdCgroup: boolean;
 }
@@ -42,12 +51,14 @@ const MAX_FRAME = 65536;
 
 /* Frame kinds, types and field tags: shim/native/proto.h. */
 const KIND = { request: 1, response: 2, event: 3 } as const;
-const TYPE = { hello: 1, subscribe: 2, spawn: 3, signal: 4, resize: 5, closeStdin: 6, state: 7, forget: 8, shutdown: 9, exit: 20 } as const;
+const TYPE = { hello: 1, subscribe: 2, spawn: 3, signal: 4, resize: 5, closeStdin: 6, state: 7, forget: 8, shutdown: 9, spawnPlan: 10, adopt: 11, exit: 20 } as const;
 const TAG = {
   name: 1, arg: 2, pidfile: 3, stdin: 4, stdout: 5, stderr: 6, terminal: 7, console: 8, logPath: 9, logMax: 10, logFiles: 11,
-  signal: 12, width: 13, height: 14, pid: 15, status: 16, time: 17, error: 18, state: 19, proc: 20, version: 21,
+  signal: 12, width: 13, height: 14, pid: 15, status: 16, time: 17, error: 18, state: 19, proc: 20, version: 21, plan: 22, fds: 23,
 } as const;
-const U32_TAGS: ReadonlySet<number> = new Set([TAG.terminal, TAG.logFiles, TAG.signal, TAG.width, TAG.height]);
+const U32_TAGS: ReadonlySet<number> = new Set([TAG.terminal, TAG.logFiles, TAG.signal, TAG.width, TAG.height, TAG.pid, TAG.fds]);
+/** SPAWN_PLAN: where the shim puts the fds a plan names (TSH_PLAN_FD_BASE in proto.h). */
+const PLAN_FD_BASE = 1000;
 
 type Field = readonly [tag: number, value: string | number | bigint];
 
@@ -177,6 +188,16 @@ function readJson<T>(file: string): T {
   }
 }
 
+/** Whether the bundle's config has hooks the library would run synchronously after create. */
+function hasBlockingHooks(dir: string): boolean {
+  try {
+    const hooks = (readJson<{ hooks?: { poststart?: unknown[]; poststop?: unknown[] } }>(path.join(dir, 'config.json')).hooks) ?? {};
+    return (hooks.poststart?.length ?? 0) > 0 || (hooks.poststop?.length ?? 0) > 0;
+  } catch {
+    return true;
+  }
+}
+
 /** Whether dir was started for the native shim. */
 export function isNativeDir(dir: string): boolean {
   return fs.existsSync(path.join(dir, NATIVE_MARKER));
@@ -190,6 +211,7 @@ export async function startNativeShim(opts: ShimStartOptions): Promise<ShimConne
   try {
     const info: NativeDirInfo = {
       runtimePath,
+      library: opts.runtime.kind === 'library',
       runtimeRoot: runtimeRootFor(dir, opts.runtime),
       systemdCgroup: opts.runtime.kind === 'binary' && opts.runtime.systemdCgroup === true,
     };
@@ -213,7 +235,7 @@ export async function startNativeShim(opts: ShimStartOptions): Promise<ShimConne
     child.unref();
     const failed = nodeShim.shimAnswerError(answer, `start native shim for ${opts.namespace}/${opts.id}`);
     if (failed) throw failed;
-    return await connectNativeShim(dir);
+    return await connectNativeShim(dir, true);
   } catch (err) {
     nodeShim.abandonShimDir(dir);
     throw err;
@@ -233,12 +255,12 @@ interface LocalProc {
 
 const nameOf = (execId: string | undefined): string => execId ?? 'init';
 
-/** Connect to a native shim (also to re-adopt it after a tsrund restart). */
-export async function connectNativeShim(shimDir: string): Promise<ShimConnection> {
+/** Connect to a native shim (also to re-adopt it after a tsrund restart; `fresh`: startNativeShim's own, nothing to re-adopt). */
+export async function connectNativeShim(shimDir: string, fresh = false): Promise<ShimConnection> {
   const dir = path.resolve(shimDir);
   const options = readJson<ShimOptions>(path.join(dir, FILES.options));
   const info = readJson<NativeDirInfo>(path.join(dir, NATIVE_MARKER));
-  const rt: Runtime = binaryRuntime({
+  const binRt: Runtime = binaryRuntime({
     id: options.id,
     bundle: dir,
     root: info.runtimeRoot,
@@ -247,6 +269,11 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
     path: info.runtimePath,
     systemdCgroup: info.systemdCgroup,
   });
+  // The library in tsrund's process, unless the config has hooks it would run synchronously
+  // (poststart in start, poststop in delete): those go through bin/tsrun so no hook blocks tsrund.
+  const rt: Runtime = info.library === true && !hasBlockingHooks(dir)
+    ? libraryRuntime({ id: options.id, bundle: dir, root: info.runtimeRoot, noPivot: options.noPivot, noNewKeyring: options.noNewKeyring })
+    : binRt;
   const globals = ['--root', info.runtimeRoot, '--log', path.join(dir, FILES.runtimeLog), '--log-format', 'json', ...(info.systemdCgroup ? ['--systemd-cgroup'] : [])];
   const sockPath = path.join(dir, FILES.sock);
   const sock = await withSocketPath(sockPath, (usable) => new Promise<net.Socket>((resolve, reject) => {
@@ -383,6 +410,94 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
     }
   };
 
+  /**
+   * The spawn step of the library's create and exec in tsrund (runtime/container/remote-create.ts):
+   * the plan goes to the shim as SPAWN_PLAN with the process's stdio, and the shim answers with
+   * the spawned pid and the sync socket. `spawned` says whether the shim now has an entry for it.
+   */
+  const planSpawner = (name: string, stdio: StdioSpec, log?: ShimOptions['log']): { spawn: (plan: Buffer, fds: readonly number[]) => Promise<{ pid: number; syncFd: number }>; consolePath: string; spawned: () => boolean } => {
+    const consolePath = stdio.terminal ? path.join(dir, `pty-${name}.sock`) : '';
+    const planFile = `plan-${name}.bin`;
+    let spawned = false;
+    const spawnViaShim = async (plan: Buffer, fds: readonly number[]): Promise<{ pid: number; syncFd: number }> => {
+      writeAtomic(path.join(dir, planFile), plan, 0o600);
+      const fields: Field[] = [[TAG.name, name], [TAG.plan, planFile], [TAG.fds, fds.length], [TAG.stdin, stdio.stdin], [TAG.stdout, stdio.stdout], [TAG.stderr, stdio.terminal ? '' : stdio.stderr]];
+      if (stdio.terminal) fields.push([TAG.terminal, 1], [TAG.console, consolePath]);
+      if (log) fields.push([TAG.logPath, log.path], [TAG.logMax, BigInt(log.maxSize)], [TAG.logFiles, Math.max(1, log.maxFiles)]);
+      try {
+        const { answer, fd } = await withSocketPath(sockPath, (usable) => requestWithFds(usable, encodeRequest(0, TYPE.spawnPlan, fields), fds));
+        const f = decodeBody(answer.subarray(4, 4 + answer.readUInt32BE(0)));
+        const e = str(f.fields, TAG.error);
+        if (e !== undefined || fd < 0) {
+          if (fd >= 0) fs.closeSync(fd);
+          throw e === undefined ? new TsrunError('Internal', 'native shim: spawn plan answered without the sync socket') : spawnError(shimError(e), u32(f.fields, TAG.status));
+        }
+        spawned = true;
+        return { pid: u32(f.fields, TAG.pid) ?? 0, syncFd: fd };
+      } finally {
+        fs.rmSync(path.join(dir, planFile), { force: true });
+      }
+    };
+    return { spawn: spawnViaShim, consolePath, spawned: () => spawned };
+  };
+
+  /**
+   * The library's create (or exec) with its steps awaited and the process spawned by the shim;
+   * ADOPT gives the shim the pid once the sync loop saw CREATED. A failure kills what was spawned
+   * and leaves no entry in the shim (FORGET); `undo` removes what succeeded before ADOPT failed.
+   */
+  const fromPlan = async (name: string, run: (s: ReturnType<typeof planSpawner>) => Promise<number>, s: ReturnType<typeof planSpawner>, undo: () => Promise<void>): Promise<number> => {
+    let pid: number;
+    try {
+      pid = await run(s);
+    } catch (err) {
+      if (s.spawned()) await call(TYPE.forget, [[TAG.name, name]]).catch(() => undefined);
+      throw err;
+    }
+    try {
+      await call(TYPE.adopt, [[TAG.name, name], [TAG.pid, pid]]);
+    } catch (err) {
+      await undo().catch(() => undefined);
+      await call(TYPE.forget, [[TAG.name, name]]).catch(() => undefined);
+      throw err;
+    }
+    return pid;
+  };
+
+  /** create for the library: the runtime's state directory, cgroup and sync loop here, init the shim's clone. */
+  const createFromPlan = (): Promise<number> =>
+    fromPlan(
+      'init',
+      async (s) =>
+        (
+          await createContainerRemote(
+            { root: info.runtimeRoot, id: options.id, bundle: dir, pidFile: path.join(dir, 'init.pid'), noPivot: options.noPivot, noNewKeyring: options.noNewKeyring, preserveFds: 0, systemdCgroup: false, consoleSocket: s.consolePath || undefined, detached: true, remoteFdBase: PLAN_FD_BASE },
+            s.spawn,
+          )
+        ).pid,
+      planSpawner('init', options.stdio, options.log),
+      () => rt.delete(true),
+    );
+
+  /** exec for the library: the exec plan spawned by the shim. */
+  const execFromPlan = (execId: string, processJson: Uint8Array, stdio: StdioSpec): Promise<number> =>
+    fromPlan(
+      execId,
+      async (s) =>
+        (
+          await startExecRemote(
+            { root: info.runtimeRoot, id: options.id, process: parseProcess(Buffer.from(processJson).toString('utf8'), `exec ${execId} process`), detach: true, pidFile: path.join(dir, `${execId}.pid`), preserveFds: 0, consoleSocket: s.consolePath || undefined, remoteFdBase: PLAN_FD_BASE },
+            s.spawn,
+          )
+        ).pid,
+      planSpawner(execId, stdio),
+      async () => {
+        // the process started but the shim cannot track it: it must not run untracked
+        const pid = Number(fs.readFileSync(path.join(dir, `${execId}.pid`), 'utf8'));
+        if (pid > 0) process.kill(pid, 'SIGKILL');
+      },
+    );
+
   const get = (execId: string | undefined): LocalProc => {
     const p = procs.get(nameOf(execId));
     if (p === undefined) throw new TsrunError('NotFound', `process ${execId ?? 'init'} does not exist: not found`);
@@ -400,9 +515,10 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
     // Both at once: one round trip (answers come back in order). Undelivered exits follow SUBSCRIBE's answer.
     const [hello] = await Promise.all([call(TYPE.hello), call(TYPE.subscribe)]);
     shimPid = u32(hello.fields, TAG.pid) ?? 0;
-    // what the shim knows (re-adoption): processes it runs and exits already reported
-    const st = await call(TYPE.state);
-    for (const raw of st.fields.get(TAG.proc) ?? []) {
+    // what the shim knows (re-adoption): processes it runs and exits already reported; a shim
+    // just started knows nothing yet, and the round trip is part of every container's start
+    const st = fresh ? undefined : await call(TYPE.state);
+    for (const raw of st?.fields.get(TAG.proc) ?? []) {
       const f = fieldsOf(raw, 0);
       const name = str(f, TAG.name) ?? '';
       const execId = name === 'init' ? undefined : name;
@@ -411,7 +527,13 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
       const known = procs.get(name);
       const p: LocalProc = known ?? { ...(execId !== undefined ? { execId } : {}), pid, status: 'running', stdio: options.stdio, waiters: [] };
       p.pid = pid;
-      if (state === 3 && p.exit === undefined) {
+      if (state === 1 && name === 'init' && info.library === true) {
+        // A create from a plan that a tsrund before this one did not finish: its init saw the
+        // sync socket close and exits. The task is stopped; delete removes what create left.
+        await call(TYPE.forget, [[TAG.name, 'init']]).catch(() => undefined);
+        p.exit = { pid, exitStatus: 137, exitedAt: nowRfc3339Nano() };
+        p.status = 'stopped';
+      } else if (state === 3 && p.exit === undefined) {
         p.exit = { ...(execId !== undefined ? { execId } : {}), pid, exitStatus: u32(f, TAG.status) ?? 0, exitedAt: str(f, TAG.time) ?? nowRfc3339Nano() };
         p.status = 'stopped';
       } else if (state === 2 && p.exit === undefined) {
@@ -463,7 +585,9 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
     shimPid,
     async create() {
       const p = get(undefined);
-      const pid = await spawnThrough('init', 'create', [...(options.noPivot ? ['--no-pivot'] : []), ...(options.noNewKeyring ? ['--no-new-keyring'] : [])], options.stdio, options.log);
+      const pid = info.library === true
+        ? await createFromPlan()
+        : await spawnThrough('init', 'create', [...(options.noPivot ? ['--no-pivot'] : []), ...(options.noNewKeyring ? ['--no-new-keyring'] : [])], options.stdio, options.log);
       p.pid = pid;
       p.status = 'created';
       watchInit(pid);
@@ -481,7 +605,7 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
       const procFile = path.join(dir, `exec-${execId}.json`);
       writeAtomic(procFile, p.processJson, 0o600);
       try {
-        p.pid = await spawnThrough(execId, 'exec', ['--process', procFile, '--detach'], p.stdio);
+        p.pid = info.library === true ? await execFromPlan(execId, p.processJson, p.stdio) : await spawnThrough(execId, 'exec', ['--process', procFile, '--detach'], p.stdio);
       } finally {
         fs.rmSync(procFile, { force: true });
       }
@@ -569,7 +693,16 @@ export async function connectNativeShim(shimDir: string): Promise<ShimConnection
           await rt.delete(true);
         });
       }
+      // The shim removes its own files (shim.sock, shim.pid, exit records) after answering and
+      // then exits, which closes this connection: the directory is emptied only after that, or
+      // its rmdir could lose the race and leave it (a later container of the same id would fail).
+      const shimGone = new Promise<void>((resolve) => {
+        if (closed) resolve();
+        else closeListeners.push(resolve);
+        setTimeout(resolve, 2000).unref();
+      });
       await call(TYPE.shutdown);
+      await shimGone;
       deleted = true;
       sock.destroy();
       onClosed();
