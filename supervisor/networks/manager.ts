@@ -261,10 +261,16 @@ export function createNetworks(opts: NetworkOptions): Networks {
    * ADD: the subnet's route then exists from the start, so neither a later network of ours nor
    * another manager on the host (docker, podman) picks an overlapping subnet. The bridge plugin
    * adopts the existing device.
+   *
+   * Its MAC address is set explicitly, as docker sets its bridges'. A bridge whose address was
+   * never set takes the lowest of its ports' addresses and changes it when that port goes: the
+   * containers' ARP entries for the gateway then name an address nobody answers to, and what goes
+   * through the gateway (the host, published ports, the way out) is lost until they expire.
    */
   async function makeBridge(n: Network, bits: number): Promise<void> {
     const steps: string[][] = [];
-    if (!fs.existsSync(`/sys/class/net/${n.bridge}`)) steps.push(['link', 'add', n.bridge, 'type', 'bridge']);
+    if (!fs.existsSync(`/sys/class/net/${n.bridge}`)) steps.push(['link', 'add', n.bridge, 'address', randomMac(), 'type', 'bridge']);
+    else if (!macPinned(n.bridge)) steps.push(['link', 'set', 'dev', n.bridge, 'address', currentMac(n.bridge)]);
     steps.push(['addr', 'replace', `${n.gateway}/${bits}`, 'dev', n.bridge], ['link', 'set', n.bridge, 'up']);
     for (const args of steps) {
       try {
@@ -613,9 +619,34 @@ export function createNetworks(opts: NetworkOptions): Networks {
           removeNetns(f);
         }
         if (nets.length > 0) await syncIsolation(isolationOf(nets), prefix);
+        // bridges made before their address was set at create keep the one they have now
+        for (const n of nets) {
+          if (!fs.existsSync(`/sys/class/net/${n.bridge}`) || macPinned(n.bridge)) continue;
+          await run('ip', ['link', 'set', 'dev', n.bridge, 'address', currentMac(n.bridge)]).catch(() => undefined);
+        }
         return released;
       }),
   };
+}
+
+/** A random locally administered unicast MAC address. */
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** True when the device's address was set explicitly (addr_assign_type NET_ADDR_SET), so a bridge keeps it. */
+function macPinned(dev: string): boolean {
+  try {
+    return fs.readFileSync(`/sys/class/net/${dev}/addr_assign_type`, 'utf8').trim() === '3';
+  } catch {
+    return false;
+  }
+}
+
+function currentMac(dev: string): string {
+  return fs.readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim();
 }
 
 function overlapsCidr(a: Cidr, b: Cidr): boolean {

@@ -233,6 +233,26 @@ t.test('bad input is refused with a clear error and leaves nothing', async (t) =
   nothingOf('h');
 });
 
+t.test('the gateway keeps its MAC address while containers come and go', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
+  const s = setup(t);
+  const n = await s.nets.create({ name: `mac-${s.prefix.toLowerCase()}` });
+  const mac = () => fs.readFileSync(`/sys/class/net/${n.bridge}/address`, 'utf8').trim();
+  const before = mac();
+  const a = await s.nets.attach(req('maca', [{ network: n.name }]));
+  const b = await s.nets.attach(req('macb', [{ network: n.name }]));
+  t.equal(mac(), before, 'joining containers do not change the bridge address (a bridge takes its lowest port address unless one was set)');
+  t.ok(ping(b.netns, n.gateway), 'macb reaches the gateway (its ARP entry now holds the bridge address)');
+  await s.nets.detach('default', 'maca');
+  t.equal(mac(), before, 'a container leaving does not change it either');
+  // without a set address the bridge would have moved to another port's address, and macb's ARP
+  // entry for the gateway would name a device that is gone
+  t.ok(ping(b.netns, n.gateway), 'macb still reaches the gateway after maca left');
+  t.notOk(fs.existsSync(a.netns), 'maca is released');
+  await s.nets.detach('default', 'macb');
+});
+
 t.test('after a crash in the middle of an attach, reconcile releases everything', async (t) => {
   if (!requires(t, 'root', 'busybox')) return;
   if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
