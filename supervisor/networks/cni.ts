@@ -20,6 +20,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
+import { writeDurable } from './files';
 
 /** One plugin's configuration inside a list. */
 export interface CniPluginConf {
@@ -234,17 +235,9 @@ export function readCache(file: string): CacheEntry | undefined {
   return v;
 }
 
-function writeCache(file: string, entry: CacheEntry): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, JSON.stringify(entry));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+/** Durable (temp → fsync → rename), with the fsync off the main thread: ADDs of many containers overlap. */
+function writeCache(file: string, entry: CacheEntry): Promise<void> {
+  return writeDurable(file, JSON.stringify(entry));
 }
 
 /**
@@ -284,7 +277,7 @@ export async function addNetworkList(list: CniConfList, att: Attachment, opts: C
     ...(att.args !== undefined ? { cniArgs: att.args } : {}),
     ...(att.capabilityArgs !== undefined ? { capabilityArgs: att.capabilityArgs } : {}),
   };
-  writeCache(file, base);
+  await writeCache(file, base);
   let prev: CniResult | undefined;
   try {
     for (const plugin of list.plugins) prev = await invoke('ADD', list, plugin, att, prev, opts);
@@ -297,7 +290,7 @@ export async function addNetworkList(list: CniConfList, att: Attachment, opts: C
     throw e;
   }
   if (prev === undefined) throw new TsrunError('InvalidArgument', `network ${list.name}: the configuration list has no plugins`);
-  writeCache(file, { ...base, result: prev });
+  await writeCache(file, { ...base, result: prev });
   return prev;
 }
 
