@@ -54,15 +54,19 @@ function setup(t: TeardownHost, binDirs: readonly string[] = CNI_DIRS): Setup {
     await removeIsolation(prefix);
     // portmap's top-level nat chains, when this test made them and nobody else uses them now:
     // another test running beside this one may have put its own port mappings in them since.
+    // One iptables-restore transaction: its -X of CNI-HOSTPORT-DNAT fails while that chain holds
+    // anyone's mapping (and of SETMARK while a mapping's chain jumps to it), which aborts the whole
+    // of it, so a mapping added between a check and the removal can never be flushed away.
     const made = natRules().split('\n').filter((l) => l.startsWith('-N CNI-HOSTPORT') && !natBefore.has(l)).map((l) => l.slice(3));
-    const dnatInUse = natRules().split('\n').some((l) => l.startsWith('-A CNI-HOSTPORT-DNAT '));
-    if (!dnatInUse) {
-      for (const line of natRules().split('\n')) {
-        const f = line.split(' ');
-        if (f[0] === '-A' && made.includes(f[f.length - 1]!) && !made.includes(f[1]!)) spawnSync('iptables', ['-w', '5', '-t', 'nat', '-D', ...f.slice(1)], { stdio: 'ignore' });
-      }
-      for (const c of made) spawnSync('iptables', ['-w', '5', '-t', 'nat', '-F', c], { stdio: 'ignore' });
-      for (const c of made) spawnSync('iptables', ['-w', '5', '-t', 'nat', '-X', c], { stdio: 'ignore' });
+    if (made.length > 0) {
+      const jumps = natRules().split('\n').filter((l) => {
+        const f = l.split(' ');
+        return f[0] === '-A' && made.includes(f[f.length - 1]!) && !made.includes(f[1]!);
+      });
+      // portmap's own fixed rules (the mark and the masquerade) are flushed; the DNAT chain is not
+      const fixed = made.filter((c) => c !== 'CNI-HOSTPORT-DNAT');
+      const text = ['*nat', ...jumps.map((l) => `-D${l.slice(2)}`), ...fixed.map((c) => `-F ${c}`), ...made.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+      spawnSync('iptables-restore', ['-w', '5', '--noflush'], { input: text, stdio: ['pipe', 'ignore', 'ignore'] });
     }
     // ip_forward is left on when tsrund turned it on: other tests' containers running beside this
     // one route through it, as they would with docker's (which also leaves it on).
