@@ -508,7 +508,8 @@ export function createNetworks(opts: NetworkOptions): Networks {
       try {
         createNetns(nsDir, `${req.namespace}-${req.id}`);
         if (onPrepared !== undefined) {
-          await writeFiles(att, allAtts());
+          // no endpoint yet, so no peer to list: the other records need not be read
+          await writeFiles(att, []);
           onPrepared({ ...att, endpoints: [] });
         }
         for (const [i, t] of targets.entries()) {
