@@ -6,7 +6,9 @@
  *                   every subject once per round in rotating order; the difference of the
  *                   medians is what networking adds to one container's life
  *   50 parallel     50 `run -d --network <user network> … sleep` at once, then each container
- *                   pings every other (all reachable from all); the wall time of both, per engine
+ *                   pings every other (all reachable from all; the addresses come from one
+ *                   `inspect` of all fifty, one exec per container pings); the wall time of both,
+ *                   per engine; the same CLI calls on both sides
  *
  * dockerd gets a bridge device and subnet of its own (made here, never docker0) and iptables on,
  * with --ip-forward=false (a dockerd that turns forwarding on also sets the host's FORWARD policy
@@ -121,8 +123,12 @@ async function parallelRound(cli: Cli, net: string, tag: string): Promise<{ star
   await Promise.all(names.map((n) => timed(cli.argv(['run', '-d', '--name', n, '--network', net, cli.image, 'sleep', '100000']))));
   const startMs = Number(process.hrtime.bigint() - t0) / 1e6;
   const t1 = process.hrtime.bigint();
-  const ips = names.map((n) => {
-    const nets = JSON.parse(runSync(cli.argv(['inspect', '-f', '{{json .NetworkSettings.Networks}}', n]))) as Record<string, { IPAddress?: string }>;
+  // every address from one inspect call on both sides: fifty more CLI starts, one after the other,
+  // would time the CLIs' start-up rather than the network
+  const lines = runSync(cli.argv(['inspect', '-f', '{{json .NetworkSettings.Networks}}', ...names])).split('\n').filter((l) => l.trim() !== '');
+  if (lines.length !== names.length) throw new Error(`${cli.name}: inspect printed ${lines.length} lines for ${names.length} containers`);
+  const ips = names.map((n, i) => {
+    const nets = JSON.parse(lines[i]!) as Record<string, { IPAddress?: string }>;
     const ip = nets[net]?.IPAddress ?? '';
     if (ip === '') throw new Error(`${cli.name}: ${n} has no address on ${net}`);
     return ip;

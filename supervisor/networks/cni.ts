@@ -19,7 +19,9 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { TsrunError } from '../../spec/errors';
+import { writeDurable } from './files';
 
 /** One plugin's configuration inside a list. */
 export interface CniPluginConf {
@@ -94,13 +96,15 @@ export function findPlugin(type: string, binDirs: readonly string[]): string {
   throw new TsrunError('NotFound', `cni plugin ${JSON.stringify(type)}: not found in ${binDirs.join(':')}`);
 }
 
-function runPlugin(file: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number): Promise<PluginRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+/** This thread's way to run a plugin (when no worker thread can): as WORKER_SOURCE does there. */
+function spawnPlugin(m: { file: string; env: NodeJS.ProcessEnv; stdin: string; timeoutMs: number }): Promise<RunnerAnswer> {
+  return new Promise((resolve) => {
+    const child = spawn(m.file, [], { env: m.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let size = 0;
     let timedOut = false;
+    let failed = false;
     const collect = (into: Buffer[]) => (b: Buffer) => {
       size += b.length;
       if (size <= MAX_OUTPUT) into.push(b);
@@ -110,19 +114,133 @@ function runPlugin(file: string, env: NodeJS.ProcessEnv, stdin: string, timeoutM
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
-    }, timeoutMs);
+    }, m.timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);
-      reject(new TsrunError('Internal', `run cni plugin ${file}: ${e.message}`, { cause: e }));
+      failed = true;
+      resolve({ error: e.message });
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, timedOut, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+      if (!failed) resolve({ code, signal, timedOut, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
     });
     // A plugin that exits without reading stdin makes the write fail with EPIPE: its exit says why.
     child.stdin.on('error', () => undefined);
-    child.stdin.end(stdin);
+    child.stdin.end(m.stdin);
   });
+}
+
+/** The same as spawnPlugin, in plain JavaScript for a worker thread, answering each message with its id. */
+const WORKER_SOURCE = `
+const { spawn } = require('node:child_process');
+const { parentPort } = require('node:worker_threads');
+parentPort.on('message', (m) => {
+  const done = (a) => parentPort.postMessage({ id: m.id, ...a });
+  let child;
+  try {
+    child = spawn(m.file, [], { env: m.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    done({ error: String((e && e.message) || e) });
+    return;
+  }
+  const out = [];
+  const err = [];
+  let size = 0;
+  let timedOut = false;
+  let failed = false;
+  const collect = (into) => (b) => {
+    size += b.length;
+    if (size <= ${MAX_OUTPUT}) into.push(b);
+  };
+  child.stdout.on('data', collect(out));
+  child.stderr.on('data', collect(err));
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, m.timeoutMs);
+  child.on('error', (e) => {
+    clearTimeout(timer);
+    failed = true;
+    done({ error: e.message });
+  });
+  child.on('close', (code, signal) => {
+    clearTimeout(timer);
+    if (!failed) done({ code, signal, timedOut, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
+  });
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(m.stdin);
+});
+`;
+
+/** What the runner answers: a plugin run, or why it could not be started. */
+type RunnerAnswer = PluginRun | { readonly error: string };
+
+/** How many worker threads spawn plugins (so that one slow exec does not hold up the next). */
+const WORKERS = 2;
+
+/**
+ * Plugin processes are spawned from worker threads, not tsrund's main thread: spawn() returns only
+ * once the child has exec'd, and on a loaded machine that wait stalled every other request of
+ * tsrund, twice per container. Made on first use; a worker that cannot be made (or dies) leaves
+ * the spawns to this thread.
+ */
+function createRunner(): (m: { file: string; env: NodeJS.ProcessEnv; stdin: string; timeoutMs: number }) => Promise<RunnerAnswer> {
+  interface Slot {
+    readonly worker: Worker;
+    readonly waiting: Map<number, (a: RunnerAnswer) => void>;
+  }
+  let slots: Slot[] | undefined;
+  let broken = false;
+  let nextId = 1;
+  let turn = 0;
+  const make = (): Slot[] => {
+    const made: Slot[] = [];
+    for (let i = 0; i < WORKERS; i++) {
+      const worker = new Worker(WORKER_SOURCE, { eval: true });
+      const slot: Slot = { worker, waiting: new Map() };
+      worker.unref();
+      worker.on('message', (a: RunnerAnswer & { id: number }) => {
+        const w = slot.waiting.get(a.id);
+        slot.waiting.delete(a.id);
+        if (slot.waiting.size === 0) worker.unref();
+        w?.(a);
+      });
+      const lost = (why: string) => {
+        broken = true;
+        for (const w of slot.waiting.values()) w({ error: `the plugin runner thread ${why}` });
+        slot.waiting.clear();
+      };
+      worker.on('error', (e) => lost(`failed: ${e.message}`));
+      worker.on('exit', (code) => lost(`exited (${code})`));
+      made.push(slot);
+    }
+    return made;
+  };
+  return (m) => {
+    if (!broken && slots === undefined) {
+      try {
+        slots = make();
+      } catch {
+        broken = true;
+      }
+    }
+    if (broken || slots === undefined) return spawnPlugin(m);
+    const slot = slots[turn++ % slots.length]!;
+    const id = nextId++;
+    return new Promise((resolve) => {
+      if (slot.waiting.size === 0) slot.worker.ref();
+      slot.waiting.set(id, resolve);
+      slot.worker.postMessage({ id, ...m });
+    });
+  };
+}
+
+const runner = createRunner();
+
+async function runPlugin(file: string, env: NodeJS.ProcessEnv, stdin: string, timeoutMs: number): Promise<PluginRun> {
+  const a = await runner({ file, env, stdin, timeoutMs });
+  if ('error' in a) throw new TsrunError('Internal', `run cni plugin ${file}: ${a.error}`);
+  return a;
 }
 
 /** The configuration a plugin reads on stdin. */
@@ -234,17 +352,9 @@ export function readCache(file: string): CacheEntry | undefined {
   return v;
 }
 
-function writeCache(file: string, entry: CacheEntry): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, JSON.stringify(entry));
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+/** Durable (temp → fsync → rename), with the fsync off the main thread: ADDs of many containers overlap. */
+function writeCache(file: string, entry: CacheEntry): Promise<void> {
+  return writeDurable(file, JSON.stringify(entry));
 }
 
 /**
@@ -284,7 +394,7 @@ export async function addNetworkList(list: CniConfList, att: Attachment, opts: C
     ...(att.args !== undefined ? { cniArgs: att.args } : {}),
     ...(att.capabilityArgs !== undefined ? { capabilityArgs: att.capabilityArgs } : {}),
   };
-  writeCache(file, base);
+  await writeCache(file, base);
   let prev: CniResult | undefined;
   try {
     for (const plugin of list.plugins) prev = await invoke('ADD', list, plugin, att, prev, opts);
@@ -297,7 +407,7 @@ export async function addNetworkList(list: CniConfList, att: Attachment, opts: C
     throw e;
   }
   if (prev === undefined) throw new TsrunError('InvalidArgument', `network ${list.name}: the configuration list has no plugins`);
-  writeCache(file, { ...base, result: prev });
+  await writeCache(file, { ...base, result: prev });
   return prev;
 }
 

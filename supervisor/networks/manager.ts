@@ -27,7 +27,7 @@ import { promisify } from 'node:util';
 import { TsrunError } from '../../spec/errors';
 import { addNetworkList, delFromCache, delNetworkList, listCache, type CniOptions, type CniResult } from './cni';
 import { chooseSubnet, confList, contains, defaultGateway, formatCidr, hostRoutes, parseCidr, parseIp, type Cidr, type Network } from './config';
-import { readJson, rewriteInPlace, writeJson } from './files';
+import { createInPlaceWriter, readJson, writeJson, writeJsonAsync } from './files';
 import { CHAIN_PREFIX, removeIsolation, syncIsolation } from './isolation';
 import { createNetns, listNetns, removeNetns } from './netns';
 
@@ -164,6 +164,8 @@ export function createNetworks(opts: NetworkOptions): Networks {
   const cni: CniOptions = { binDirs: opts.binDirs, cacheDir: path.join(opts.root, 'networks', 'cni-cache'), timeoutMs: opts.timeoutMs };
   const prefix = opts.chainPrefix ?? CHAIN_PREFIX;
   const lock = createLocks();
+  /** the per-container files (hosts above all: every peer's is rewritten when one joins or leaves) */
+  const inPlace = createInPlaceWriter();
   /** background attaches whose plugins may still run, by `namespace/id` (ready() waits for them) */
   const pending = new Map<string, Promise<void>>();
   /** network-wide changes (create, remove, prune, reconcile): nothing else runs meanwhile */
@@ -261,10 +263,16 @@ export function createNetworks(opts: NetworkOptions): Networks {
    * ADD: the subnet's route then exists from the start, so neither a later network of ours nor
    * another manager on the host (docker, podman) picks an overlapping subnet. The bridge plugin
    * adopts the existing device.
+   *
+   * Its MAC address is set explicitly, as docker sets its bridges'. A bridge whose address was
+   * never set takes the lowest of its ports' addresses and changes it when that port goes: the
+   * containers' ARP entries for the gateway then name an address nobody answers to, and what goes
+   * through the gateway (the host, published ports, the way out) is lost until they expire.
    */
   async function makeBridge(n: Network, bits: number): Promise<void> {
     const steps: string[][] = [];
-    if (!fs.existsSync(`/sys/class/net/${n.bridge}`)) steps.push(['link', 'add', n.bridge, 'type', 'bridge']);
+    if (!fs.existsSync(`/sys/class/net/${n.bridge}`)) steps.push(['link', 'add', n.bridge, 'address', randomMac(), 'type', 'bridge']);
+    else if (!macPinned(n.bridge)) steps.push(['link', 'set', 'dev', n.bridge, 'address', currentMac(n.bridge)]);
     steps.push(['addr', 'replace', `${n.gateway}/${bits}`, 'dev', n.bridge], ['link', 'set', n.bridge, 'up']);
     for (const args of steps) {
       try {
@@ -401,23 +409,31 @@ export function createNetworks(opts: NetworkOptions): Networks {
   }
 
   /** hosts, hostname and resolv.conf of one container. */
-  function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): void {
+  async function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): Promise<void> {
     fs.mkdirSync(att.filesDir, { recursive: true, mode: 0o755 });
-    rewriteInPlace(path.join(att.filesDir, 'hosts'), hostsText(att, all));
-    rewriteInPlace(path.join(att.filesDir, 'hostname'), `${att.hostname}\n`);
-    rewriteInPlace(path.join(att.filesDir, 'resolv.conf'), resolvConf(att, opts.hostResolvConf ?? '/etc/resolv.conf'));
+    await Promise.all([
+      inPlace.write(path.join(att.filesDir, 'hosts'), hostsText(att, all)),
+      inPlace.write(path.join(att.filesDir, 'hostname'), `${att.hostname}\n`),
+      inPlace.write(path.join(att.filesDir, 'resolv.conf'), resolvConf(att, opts.hostResolvConf ?? '/etc/resolv.conf')),
+    ]);
   }
 
   /** Rewrite the hosts file of every container sharing a user-defined network with `changed`. */
-  function refreshPeers(changed: AttachmentRecord): void {
+  async function refreshPeers(changed: AttachmentRecord): Promise<void> {
     // Peers list each other on user-defined networks only: the default network has nothing to refresh.
     const nets = new Set(changed.endpoints.filter((e) => e.network !== DEFAULT_NETWORK).map((e) => e.networkId));
     if (nets.size === 0) return;
     const all = allAtts();
+    const writes: Promise<void>[] = [];
     for (const a of all) {
       if (a.id === changed.id && a.namespace === changed.namespace) continue;
-      if (a.endpoints.some((e) => nets.has(e.networkId)) && fs.existsSync(a.filesDir)) rewriteInPlace(path.join(a.filesDir, 'hosts'), hostsText(a, all));
+      if (!a.endpoints.some((e) => nets.has(e.networkId))) continue;
+      // a peer whose files went away meanwhile (it was removed) has nothing to update
+      writes.push(inPlace.write(path.join(a.filesDir, 'hosts'), hostsText(a, all)).catch((e: unknown) => {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }));
     }
+    await Promise.all(writes);
   }
 
   async function detachLocked(att: AttachmentRecord, nets: readonly Network[]): Promise<void> {
@@ -445,7 +461,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
     if (errs.length > 0) throw new TsrunError('Internal', `release the network of container ${att.id}: ${errs[0]!.message}`, { cleanup: errs.slice(1) });
     fs.rmSync(att.filesDir, { recursive: true, force: true });
     fs.rmSync(attFile(att.namespace, att.id), { force: true });
-    refreshPeers({ ...att, endpoints: att.endpoints });
+    await refreshPeers({ ...att, endpoints: att.endpoints });
   }
 
   /**
@@ -465,9 +481,10 @@ export function createNetworks(opts: NetworkOptions): Networks {
       for (const t of targets) capabilityArgs(t.net, t.req);
       const netns = path.join(nsDir, `${req.namespace}-${req.id}`);
       // Ports are checked against every other record and this record is written in one
-      // critical section, so two attaches can't both take a port.
-      const att = await lock.critical(async (): Promise<AttachmentRecord> => {
-        const taken = allAtts().flatMap((a) => a.ports);
+      // critical section, so two attaches can't both take a port; without ports there is nothing
+      // to claim, and the attaches of a burst of starts do not queue behind each other's write.
+      const record = async (): Promise<AttachmentRecord> => {
+        const taken = req.ports.length > 0 ? allAtts().flatMap((a) => a.ports) : [];
         const ports: PortMapping[] = [];
         for (const p of req.ports) ports.push(await checkPort(p, [...taken, ...ports]));
         const rec: AttachmentRecord = {
@@ -484,20 +501,22 @@ export function createNetworks(opts: NetworkOptions): Networks {
           dnsSearch: [...req.dnsSearch],
           dnsOptions: [...req.dnsOptions],
         };
-        writeJson(attFile(req.namespace, req.id), rec);
+        await writeJsonAsync(attFile(req.namespace, req.id), rec);
         return rec;
-      });
+      };
+      const att = req.ports.length > 0 ? await lock.critical(record) : await record();
       try {
         createNetns(nsDir, `${req.namespace}-${req.id}`);
         if (onPrepared !== undefined) {
-          writeFiles(att, allAtts());
+          // no endpoint yet, so no peer to list: the other records need not be read
+          await writeFiles(att, []);
           onPrepared({ ...att, endpoints: [] });
         }
         for (const [i, t] of targets.entries()) {
           att.endpoints.push(await addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : []));
-          writeJson(attFile(req.namespace, req.id), att);
+          await writeJsonAsync(attFile(req.namespace, req.id), att);
         }
-        writeFiles(att, allAtts());
+        await writeFiles(att, allAtts());
       } catch (e) {
         try {
           await detachLocked(att, nets);
@@ -506,7 +525,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         }
         throw e;
       }
-      refreshPeers(att);
+      await refreshPeers(att);
       return att;
     });
 
@@ -563,9 +582,9 @@ export function createNetworks(opts: NetworkOptions): Networks {
         let i = 0;
         while (att.endpoints.some((e) => e.ifName === `eth${i}`)) i++;
         att.endpoints.push(await addEndpoint(att, n, `eth${i}`, ep, []));
-        writeJson(attFile(ns, id), att);
-        writeFiles(att, allAtts());
-        refreshPeers(att);
+        await writeJsonAsync(attFile(ns, id), att);
+        await writeFiles(att, allAtts());
+        await refreshPeers(att);
         return att;
       }),
     disconnect: (ns, id, network) =>
@@ -576,9 +595,9 @@ export function createNetworks(opts: NetworkOptions): Networks {
         if (att === undefined || ep === undefined) throw new TsrunError('NotFound', `container ${id} is not connected to network ${n.name}`);
         await delEndpoint(att, ep, n);
         const next: AttachmentRecord = { ...att, endpoints: att.endpoints.filter((e) => e !== ep) };
-        writeJson(attFile(ns, id), next);
-        writeFiles(next, allAtts());
-        refreshPeers(att);
+        await writeJsonAsync(attFile(ns, id), next);
+        await writeFiles(next, allAtts());
+        await refreshPeers(att);
         return next;
       }),
     detach: (ns, id) =>
@@ -613,9 +632,34 @@ export function createNetworks(opts: NetworkOptions): Networks {
           removeNetns(f);
         }
         if (nets.length > 0) await syncIsolation(isolationOf(nets), prefix);
+        // bridges made before their address was set at create keep the one they have now
+        for (const n of nets) {
+          if (!fs.existsSync(`/sys/class/net/${n.bridge}`) || macPinned(n.bridge)) continue;
+          await run('ip', ['link', 'set', 'dev', n.bridge, 'address', currentMac(n.bridge)]).catch(() => undefined);
+        }
         return released;
       }),
   };
+}
+
+/** A random locally administered unicast MAC address. */
+function randomMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** True when the device's address was set explicitly (addr_assign_type NET_ADDR_SET), so a bridge keeps it. */
+function macPinned(dev: string): boolean {
+  try {
+    return fs.readFileSync(`/sys/class/net/${dev}/addr_assign_type`, 'utf8').trim() === '3';
+  } catch {
+    return false;
+  }
+}
+
+function currentMac(dev: string): string {
+  return fs.readFileSync(`/sys/class/net/${dev}/address`, 'utf8').trim();
 }
 
 function overlapsCidr(a: Cidr, b: Cidr): boolean {

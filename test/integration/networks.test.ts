@@ -54,15 +54,19 @@ function setup(t: TeardownHost, binDirs: readonly string[] = CNI_DIRS): Setup {
     await removeIsolation(prefix);
     // portmap's top-level nat chains, when this test made them and nobody else uses them now:
     // another test running beside this one may have put its own port mappings in them since.
+    // One iptables-restore transaction: its -X of CNI-HOSTPORT-DNAT fails while that chain holds
+    // anyone's mapping (and of SETMARK while a mapping's chain jumps to it), which aborts the whole
+    // of it, so a mapping added between a check and the removal can never be flushed away.
     const made = natRules().split('\n').filter((l) => l.startsWith('-N CNI-HOSTPORT') && !natBefore.has(l)).map((l) => l.slice(3));
-    const dnatInUse = natRules().split('\n').some((l) => l.startsWith('-A CNI-HOSTPORT-DNAT '));
-    if (!dnatInUse) {
-      for (const line of natRules().split('\n')) {
-        const f = line.split(' ');
-        if (f[0] === '-A' && made.includes(f[f.length - 1]!) && !made.includes(f[1]!)) spawnSync('iptables', ['-w', '5', '-t', 'nat', '-D', ...f.slice(1)], { stdio: 'ignore' });
-      }
-      for (const c of made) spawnSync('iptables', ['-w', '5', '-t', 'nat', '-F', c], { stdio: 'ignore' });
-      for (const c of made) spawnSync('iptables', ['-w', '5', '-t', 'nat', '-X', c], { stdio: 'ignore' });
+    if (made.length > 0) {
+      const jumps = natRules().split('\n').filter((l) => {
+        const f = l.split(' ');
+        return f[0] === '-A' && made.includes(f[f.length - 1]!) && !made.includes(f[1]!);
+      });
+      // portmap's own fixed rules (the mark and the masquerade) are flushed; the DNAT chain is not
+      const fixed = made.filter((c) => c !== 'CNI-HOSTPORT-DNAT');
+      const text = ['*nat', ...jumps.map((l) => `-D${l.slice(2)}`), ...fixed.map((c) => `-F ${c}`), ...made.map((c) => `-X ${c}`), 'COMMIT', ''].join('\n');
+      spawnSync('iptables-restore', ['-w', '5', '--noflush'], { input: text, stdio: ['pipe', 'ignore', 'ignore'] });
     }
     // ip_forward is left on when tsrund turned it on: other tests' containers running beside this
     // one route through it, as they would with docker's (which also leaves it on).
@@ -231,6 +235,26 @@ t.test('bad input is refused with a clear error and leaves nothing', async (t) =
   const s3 = createNetworks({ root: s.root, state: s.state, binDirs: [partial], timeoutMs: 300, defaultBridge: s.bridge, chainPrefix: s.prefix });
   await t.rejects(s3.attach(req('h', [{ network: n.name }])), /timed out after 300 ms/, 'a hanging plugin times out');
   nothingOf('h');
+});
+
+t.test('the gateway keeps its MAC address while containers come and go', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
+  const s = setup(t);
+  const n = await s.nets.create({ name: `mac-${s.prefix.toLowerCase()}` });
+  const mac = () => fs.readFileSync(`/sys/class/net/${n.bridge}/address`, 'utf8').trim();
+  const before = mac();
+  const a = await s.nets.attach(req('maca', [{ network: n.name }]));
+  const b = await s.nets.attach(req('macb', [{ network: n.name }]));
+  t.equal(mac(), before, 'joining containers do not change the bridge address (a bridge takes its lowest port address unless one was set)');
+  t.ok(ping(b.netns, n.gateway), 'macb reaches the gateway (its ARP entry now holds the bridge address)');
+  await s.nets.detach('default', 'maca');
+  t.equal(mac(), before, 'a container leaving does not change it either');
+  // without a set address the bridge would have moved to another port's address, and macb's ARP
+  // entry for the gateway would name a device that is gone
+  t.ok(ping(b.netns, n.gateway), 'macb still reaches the gateway after maca left');
+  t.notOk(fs.existsSync(a.netns), 'maca is released');
+  await s.nets.detach('default', 'macb');
 });
 
 t.test('after a crash in the middle of an attach, reconcile releases everything', async (t) => {

@@ -17,6 +17,9 @@ const CNI_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
 const hasPlugins = CNI_DIRS.some((d) => ['bridge', 'host-local', 'portmap', 'loopback', 'tuning'].every((p) => fs.existsSync(`${d}/${p}`)));
 const why = tsctlMissing() ?? (hasPlugins ? undefined : 'CNI plugins are not installed (apt install containernetworking-plugins)');
 let e: TsctlEnv;
+// every subtest is dozens of tsctl, exec and container starts: on 2 cores under a load of 20 one
+// takes more than a minute, and the file more than tap's default
+t.setTimeout(900_000);
 const show = (r: TsctlResult): string => `status ${r.status} stdout ${JSON.stringify(r.stdout)} stderr ${JSON.stringify(r.stderr)}`;
 
 
