@@ -22,18 +22,22 @@ tally() {
 # The portmap plugin's shared nat chains (CNI-HOSTPORT-*) stay once made, whoever made them: the
 # tests' tsrunds, containerd's CRI and ctr --cni all map ports through it, and no single test can
 # tell whether another running beside it still needs them. The suite made them when they were not
-# there before it; remove them then, unless a port mapping (someone else's) is still in them.
+# there before it; remove them then, in one iptables-restore transaction: its -X of
+# CNI-HOSTPORT-DNAT fails while that chain holds anyone's mapping, which aborts the whole of it, so
+# a mapping added between a look and the removal is never flushed away.
 remove_hostport_chains() {
-  local c rule
-  if iptables -w 5 -t nat -S CNI-HOSTPORT-DNAT 2>/dev/null | grep -q '^-A '; then return; fi
-  for c in PREROUTING OUTPUT POSTROUTING; do
-    iptables -w 5 -t nat -S "$c" | grep -E -- '-j CNI-HOSTPORT-(DNAT|MASQ)$' | while read -r rule; do
-      # eval: iptables -S quotes a comment's words the way the shell reads them back
-      eval "iptables -w 5 -t nat -D ${rule#-A }"
-    done
-  done
-  for c in CNI-HOSTPORT-DNAT CNI-HOSTPORT-MASQ CNI-HOSTPORT-SETMARK; do iptables -w 5 -t nat -F "$c" 2>/dev/null; done
-  for c in CNI-HOSTPORT-DNAT CNI-HOSTPORT-MASQ CNI-HOSTPORT-SETMARK; do iptables -w 5 -t nat -X "$c" 2>/dev/null; done
+  local rules text made
+  rules=$(iptables-save -t nat 2>/dev/null) || return 0
+  made=$(grep -oE '^:CNI-HOSTPORT-(DNAT|MASQ|SETMARK) ' <<<"$rules" | tr -d ': ')
+  [ -n "$made" ] || return 0
+  text="*nat"$'\n'
+  # the jumps into them from the built-in chains, as -D lines (iptables-save prints them as -A)
+  text+=$(grep -E -- '^-A (PREROUTING|OUTPUT|POSTROUTING) .*-j CNI-HOSTPORT-(DNAT|MASQ)$' <<<"$rules" | sed 's/^-A /-D /')$'\n'
+  # portmap's fixed rules (the mark and the masquerade) are flushed; the DNAT chain is not
+  for c in $made; do [ "$c" = CNI-HOSTPORT-DNAT ] || text+="-F $c"$'\n'; done
+  for c in $made; do text+="-X $c"$'\n'; done
+  text+="COMMIT"$'\n'
+  iptables-restore -w 5 --noflush <<<"$text" >/dev/null 2>&1 || true
   return 0
 }
 

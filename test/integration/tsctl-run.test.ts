@@ -2,7 +2,7 @@
  * tsctl against a private tsrund: run (attached and detached), exit codes, ps, logs, exec,
  * stop/start/restart/kill, rm, wait, inspect, names, binds and process flags.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import t from 'tap';
@@ -58,6 +58,13 @@ if (why !== undefined) {
     t.same(psJson(), [], '--rm left nothing');
     r = e.tsctl(['run', '--rm', '/no/such/dir', 'true']);
     t.equal(r.status, 125, 'a missing image is tsctl\'s error');
+    // an empty name once ran the working directory as the rootfs and wrote its etc/hosts there
+    const cwd = fs.mkdtempSync(path.join(e.tmp, 'cwd-'));
+    const empty = spawnSync(tsctlPath, ['run', '--rm', '', 'true'], { encoding: 'utf8', cwd, env: e.env, timeout: 60_000 });
+    t.equal(empty.status, 125, `an empty image name: ${empty.stderr}`);
+    t.match(empty.stderr, 'invalid reference format');
+    t.same(fs.readdirSync(cwd), [], 'nothing written to the working directory');
+    fs.rmSync(cwd, { recursive: true, force: true });
     r = e.tsctl(['run', '--bogus', rootfs]);
     t.equal(r.status, 125, show(r));
     t.match(r.stderr, 'tsctl: unknown flag: --bogus');

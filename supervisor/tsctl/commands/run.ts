@@ -117,6 +117,8 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease
   const a = parseArgs(argv, RUN_OPTIONS, true);
   const [imageArg, ...cmd] = a.operands;
   if (imageArg === undefined) throw usage('"run" requires at least 1 argument: tsctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
+  // an empty name would resolve to the working directory as a rootfs (docker: invalid reference format)
+  if (imageArg === '') throw usage('invalid reference format: the image name is empty');
   // an existing directory is a rootfs or bundle (tsctl's own form); anything else an image reference
   const dir = path.resolve(imageArg);
   let st: fs.Stats | undefined;
