@@ -96,61 +96,35 @@ export function findPlugin(type: string, binDirs: readonly string[]): string {
   throw new TsrunError('NotFound', `cni plugin ${JSON.stringify(type)}: not found in ${binDirs.join(':')}`);
 }
 
-/** This thread's way to run a plugin (when no worker thread can): as WORKER_SOURCE does there. */
-function spawnPlugin(m: { file: string; env: NodeJS.ProcessEnv; stdin: string; timeoutMs: number }): Promise<RunnerAnswer> {
-  return new Promise((resolve) => {
-    const child = spawn(m.file, [], { env: m.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    let size = 0;
-    let timedOut = false;
-    let failed = false;
-    const collect = (into: Buffer[]) => (b: Buffer) => {
-      size += b.length;
-      if (size <= MAX_OUTPUT) into.push(b);
-    };
-    child.stdout.on('data', collect(out));
-    child.stderr.on('data', collect(err));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, m.timeoutMs);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      failed = true;
-      resolve({ error: e.message });
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (!failed) resolve({ code, signal, timedOut, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    // A plugin that exits without reading stdin makes the write fail with EPIPE: its exit says why.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(m.stdin);
-  });
+/** One plugin call to make: the executable, its environment and stdin, its time limit. */
+interface PluginCall {
+  readonly file: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly stdin: string;
+  readonly timeoutMs: number;
 }
 
-/** The same as spawnPlugin, in plain JavaScript for a worker thread, answering each message with its id. */
-const WORKER_SOURCE = `
-const { spawn } = require('node:child_process');
-const { parentPort } = require('node:worker_threads');
-parentPort.on('message', (m) => {
-  const done = (a) => parentPort.postMessage({ id: m.id, ...a });
+/**
+ * Run one plugin process and call `done` once with its outcome. Self-contained (it uses only its
+ * parameters): a worker thread runs this very function from its source text (WORKER_SOURCE), and
+ * this thread calls it directly when no worker can be made.
+ */
+function spawnPluginWith(spawnFn: typeof spawn, m: PluginCall, maxOutput: number, done: (a: RunnerAnswer) => void): void {
   let child;
   try {
-    child = spawn(m.file, [], { env: m.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawnFn(m.file, [], { env: m.env, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
-    done({ error: String((e && e.message) || e) });
+    done({ error: String((e instanceof Error && e.message) || e) });
     return;
   }
-  const out = [];
-  const err = [];
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
   let size = 0;
   let timedOut = false;
   let failed = false;
-  const collect = (into) => (b) => {
+  const collect = (into: Buffer[]) => (b: Buffer) => {
     size += b.length;
-    if (size <= ${MAX_OUTPUT}) into.push(b);
+    if (size <= maxOutput) into.push(b);
   };
   child.stdout.on('data', collect(out));
   child.stderr.on('data', collect(err));
@@ -167,9 +141,22 @@ parentPort.on('message', (m) => {
     clearTimeout(timer);
     if (!failed) done({ code, signal, timedOut, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') });
   });
+  // A plugin that exits without reading stdin makes the write fail with EPIPE: its exit says why.
   child.stdin.on('error', () => undefined);
   child.stdin.end(m.stdin);
-});
+}
+
+/** This thread's way to run a plugin (when no worker thread can). */
+function spawnPlugin(m: PluginCall): Promise<RunnerAnswer> {
+  return new Promise((resolve) => spawnPluginWith(spawn, m, MAX_OUTPUT, resolve));
+}
+
+/** A worker thread's program: spawnPluginWith for each message, answered with the message's id. */
+const WORKER_SOURCE = `
+const { spawn } = require('node:child_process');
+const { parentPort } = require('node:worker_threads');
+const spawnPluginWith = ${spawnPluginWith.toString()};
+parentPort.on('message', (m) => spawnPluginWith(spawn, m, ${MAX_OUTPUT}, (a) => parentPort.postMessage({ id: m.id, ...a })));
 `;
 
 /** What the runner answers: a plugin run, or why it could not be started. */
@@ -184,7 +171,7 @@ const WORKERS = 2;
  * tsrund, twice per container. Made on first use; a worker that cannot be made (or dies) leaves
  * the spawns to this thread.
  */
-function createRunner(): (m: { file: string; env: NodeJS.ProcessEnv; stdin: string; timeoutMs: number }) => Promise<RunnerAnswer> {
+function createRunner(): (m: PluginCall) => Promise<RunnerAnswer> {
   interface Slot {
     readonly worker: Worker;
     readonly waiting: Map<number, (a: RunnerAnswer) => void>;

@@ -162,6 +162,20 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, hooks: R
     store.updateContainer({ ...c, labels });
   };
 
+  /** A restart under way: `quiesce` waits for it; a failure is logged and clears the restarting label. */
+  const track = (ns: string, id: string, work: Promise<void>): void => {
+    const key = `${ns}/${id}`;
+    const p = work
+      .catch((e: unknown) => {
+        log.warn('restart failed', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) });
+        setLabels(ns, id, { [STATE_LABEL]: undefined });
+      })
+      .finally(() => {
+        if (inFlight.get(key) === p) inFlight.delete(key);
+      });
+    inFlight.set(key, p);
+  };
+
   const restart = async (ns: string, id: string, exitedPid: number): Promise<void> => {
     const c = store.getContainer(ns, id);
     if (c === undefined || stopped) return;
@@ -251,7 +265,6 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, hooks: R
   const resumeInFlight = (): void => {
     for (const r of store.listRestartsInFlight()) {
       const { namespace: ns, id } = r;
-      const key = `${ns}/${id}`;
       const c = store.getContainer(ns, id);
       const kept = store.getRestart(ns, id);
       const count = c === undefined ? 0 : countOf(c.labels);
@@ -274,15 +287,7 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, hooks: R
           store.setRestartInFlight(ns, id, null);
         }
       };
-      const p = go()
-        .catch((e: unknown) => {
-          log.warn('restart failed', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) });
-          setLabels(ns, id, { [STATE_LABEL]: undefined });
-        })
-        .finally(() => {
-          if (inFlight.get(key) === p) inFlight.delete(key);
-        });
-      inFlight.set(key, p);
+      track(ns, id, go());
     }
   };
 
@@ -338,15 +343,7 @@ export function createRestarts(store: Store, tasks: Tasks, log: Logger, hooks: R
       clearTimeout(timers.get(key));
       const timer = setTimeout(() => {
         timers.delete(key);
-        const p = restart(ns, id, pid)
-          .catch((e: unknown) => {
-            log.warn('restart failed', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) });
-            setLabels(ns, id, { [STATE_LABEL]: undefined });
-          })
-          .finally(() => {
-            if (inFlight.get(key) === p) inFlight.delete(key);
-          });
-        inFlight.set(key, p);
+        track(ns, id, restart(ns, id, pid));
       }, delay);
       timers.set(key, timer);
     };
