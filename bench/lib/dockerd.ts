@@ -20,7 +20,8 @@ export interface Dockerd {
   stop(): Promise<void>;
 }
 
-function stopProcess(p: ChildProcess): Promise<void> {
+/** SIGTERM `p` and wait for its exit (SIGKILL after 20 s); at once when it has already exited. */
+export function stopProcess(p: ChildProcess): Promise<void> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(); // its 'exit' has come and gone
   return new Promise((resolve) => {
     const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);

@@ -29,6 +29,7 @@ import { deleteRules, devicesOf, listTable, removeChains, targetOf, type Table }
 import { medianP95, ratio, table } from '../lib/report';
 import { samples, type BenchContext, type Section, type SectionReport } from '../lib/section';
 import { median, rotation } from '../lib/stats';
+import { stopProcess } from '../lib/dockerd';
 
 const PARALLEL = Number(process.env['BENCH_NETWORK_PARALLEL'] ?? 50);
 
@@ -78,15 +79,7 @@ function running(p: ChildProcess | undefined): p is ChildProcess {
 
 function stopDaemon(p: ChildProcess | undefined): Promise<void> {
   // an 'exit' that has already happened never comes again: waiting for it would leave nothing on the event loop, and node would quit in the middle of the cleanup
-  if (!running(p)) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
-    p.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    p.kill('SIGTERM');
-  });
+  return running(p) ? stopProcess(p) : Promise.resolve();
 }
 
 /** stdout of a command, asynchronously (bounded by `timeoutMs`); a failing exit is thrown with its output. */
