@@ -35,6 +35,8 @@ export interface IngestStatus {
 /** An open writer on one ingest; only one per ref at a time. */
 export interface ContentWriter {
   status(): IngestStatus;
+  /** bytes in the ingest so far (status() without its stat of the data file, for per-chunk checks) */
+  offset(): number;
   /** the digest of what was written so far */
   digest(): string;
   write(data: Uint8Array): void;
@@ -76,6 +78,25 @@ export function checkDigest(digest: string): string {
   const m = DIGEST.exec(digest);
   if (m === null) throw new TsrunError('InvalidArgument', `digest ${JSON.stringify(digest)}: not a sha256 digest: invalid argument`);
   return m[1]!;
+}
+
+/**
+ * Remove an ingest directory once its blob is committed: its files by name and then the directory,
+ * without the recursive walk's stat and listing; anything unexpected in it falls back to that walk.
+ */
+function removeIngest(dir: string): void {
+  try {
+    for (const f of ['data', 'ref']) {
+      try {
+        fs.unlinkSync(path.join(dir, f));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    fs.rmdirSync(dir);
+  } catch {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function fsyncDir(dir: string): void {
@@ -294,6 +315,7 @@ export function createContentStore(root: string, meta: ImageMeta, onLease: (ns: 
     };
     return {
       status: () => ({ ...statusOf(dir, meta0), offset }),
+      offset: () => offset,
       digest: () => `sha256:${hash.copy().digest('hex')}`,
       write(data) {
         let done = 0;
@@ -323,20 +345,26 @@ export function createContentStore(root: string, meta: ImageMeta, onLease: (ns: 
         if (want !== '' && want !== digest) {
           throw new TsrunError('FailedPrecondition', `unexpected commit digest ${digest}, expected ${want}: failed precondition`);
         }
-        fs.fsyncSync(fd);
-        close();
         const target = blobPath(digest);
         if (fs.existsSync(target)) {
-          fs.rmSync(dir, { recursive: true, force: true });
+          close();
+          removeIngest(dir);
         } else {
-          fs.chmodSync(dataPath, 0o444);
+          fs.fchmodSync(fd, 0o444);
+          fs.fsyncSync(fd);
+          close();
           fs.renameSync(dataPath, target);
           fsyncDir(blobs);
-          fs.rmSync(dir, { recursive: true, force: true });
+          removeIngest(dir);
         }
         const t = now();
-        const fresh = meta.putContent(ns, { digest, size: offset, labels, createdAt: t, updatedAt: t });
-        if (lease !== '') onLease(ns, lease, 'content', digest);
+        // The row and its lease reference in one transaction: one fsync of the journal, not two,
+        // and never a blob recorded without the lease that holds it.
+        const fresh = meta.transaction(() => {
+          const added = meta.putContent(ns, { digest, size: offset, labels, createdAt: t, updatedAt: t });
+          if (lease !== '') onLease(ns, lease, 'content', digest);
+          return added;
+        });
         if (!fresh) throw new TsrunError('AlreadyExists', `content ${digest}: already exists`);
         return digest;
       },

@@ -60,6 +60,11 @@ function lstatOrUndefined(p: string): fs.Stats | undefined {
   }
 }
 
+/** EEXIST from node's fs or from a libc call (mknod). */
+function isExists(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException).code === 'EEXIST' || (e instanceof TsrunError && e.errno === 'EEXIST');
+}
+
 class Extractor {
   private readonly isRoot = process.getuid?.() === 0;
   private readonly dirs: DirFix[] = [];
@@ -98,6 +103,25 @@ class Extractor {
     return cur;
   }
 
+  /**
+   * Run `make`, which creates `target`. Most names are new (an overlay layer starts empty), so the
+   * create is tried first and only when the name is taken (EEXIST: an earlier entry of this layer,
+   * or the parent's copy in 'apply' mode) is what is there looked at: a directory stays for a
+   * directory entry, anything else is removed (never followed) and `make` runs again.
+   */
+  private create(target: string, isDir: boolean, make: () => void): void {
+    try {
+      make();
+      return;
+    } catch (e) {
+      if (!isExists(e)) throw e;
+    }
+    const existing = lstatOrUndefined(target);
+    if (isDir && existing?.isDirectory() === true) return;
+    if (existing !== undefined) this.remove(target);
+    make();
+  }
+
   private remove(p: string): void {
     fs.rmSync(p, { recursive: true, force: true });
     this.checkedParent = undefined;
@@ -119,12 +143,10 @@ class Extractor {
       return;
     }
     const target = path.join(dir, base);
-    const existing = lstatOrUndefined(target);
-    if (existing !== undefined && !(existing.isDirectory() && h.type === 'dir')) this.remove(target);
     if (this.opts.whiteouts === 'apply') this.written.add(rel);
     switch (h.type) {
       case 'dir':
-        if (existing === undefined || !existing.isDirectory()) fs.mkdirSync(target, { mode: 0o700 });
+        this.create(target, true, () => fs.mkdirSync(target, { mode: 0o700 }));
         this.meta(h, target);
         return;
       case 'file':
@@ -134,14 +156,14 @@ class Extractor {
         this.hardlink(h, target);
         return;
       case 'symlink':
-        fs.symlinkSync(h.linkname, target);
+        this.create(target, false, () => fs.symlinkSync(h.linkname, target));
         this.meta(h, target);
         return;
       case 'char':
       case 'block':
       case 'fifo': {
         const type = h.type === 'char' ? S_IFCHR : h.type === 'block' ? S_IFBLK : S_IFIFO;
-        mknod(target, type, 0o600, h.devmajor, h.devminor);
+        this.create(target, false, () => mknod(target, type, 0o600, h.devmajor, h.devminor));
         this.meta(h, target);
         return;
       }
@@ -190,13 +212,22 @@ class Extractor {
     if (st === undefined) throw refused(h.name, `hard link target "${h.linkname}" does not exist in the layer root`);
     if (st.isDirectory()) throw refused(h.name, `hard link target "${h.linkname}" is a directory`);
     // link(2) does not follow a symlink at the target: linking to a symlink links the symlink itself.
-    fs.linkSync(from, target);
+    this.create(target, false, () => fs.linkSync(from, target));
     this.checkedParent = undefined;
   }
 
   private async file(h: TarHeader, target: string, body: AsyncIterable<Buffer>): Promise<void> {
     const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
-    const fh = await fs.promises.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    const open = (): Promise<fs.promises.FileHandle> => fs.promises.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    let fh: fs.promises.FileHandle;
+    try {
+      fh = await open();
+    } catch (e) {
+      // the name is taken (see create): O_EXCL never opens what is there, a symlink included
+      if (!isExists(e)) throw e;
+      if (lstatOrUndefined(target) !== undefined) this.remove(target);
+      fh = await open();
+    }
     try {
       for await (const chunk of body) {
         let off = 0;

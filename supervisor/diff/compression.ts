@@ -4,6 +4,7 @@
  * and 23.8); where zlib offers one it is used, otherwise the error names the media type.
  */
 import { createHash, type Hash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { TsrunError } from '../../spec/errors';
@@ -37,6 +38,19 @@ export function compressionOf(mediaType: string): Compression {
  * extractor still holds only one chunk at a time.
  */
 const GUNZIP_CHUNK = 256 << 10;
+
+/**
+ * Read size of a layer blob on its way to the decompressor. The file stream's default chunk is
+ * small, and zlib hands on at most what one input chunk inflates to, so with incompressible data
+ * (most of a big layer) every output chunk would be that small however large GUNZIP_CHUNK is; a
+ * read as large as GUNZIP_CHUNK's output lets the gunzip fill whole chunks.
+ */
+const LAYER_READ_CHUNK = 1 << 20;
+
+/** A stream of the layer blob at `file`, in chunks sized for applyLayer. */
+export function layerReadStream(file: string): fs.ReadStream {
+  return fs.createReadStream(file, { highWaterMark: LAYER_READ_CHUNK });
+}
 
 type ZstdFactory = () => Transform;
 

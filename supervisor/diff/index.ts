@@ -3,5 +3,5 @@
  * the formats, the whiteout conventions and the path-safety rules.
  */
 export { applyLayer, type ApplyOptions, type ApplyResult } from './apply';
-export { compressionOf, decompressor, digestStream, gzipStream, type Compression, type DigestStream } from './compression';
+export { compressionOf, decompressor, digestStream, gzipStream, layerReadStream, type Compression, type DigestStream } from './compression';
 export { writeDiff, type DiffSource } from './write';

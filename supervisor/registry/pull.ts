@@ -20,6 +20,10 @@ export interface PullOptions {
   /** layers downloaded at once (default 3, docker's max-concurrent-downloads) */
   readonly concurrency?: number;
   readonly onProgress?: ProgressFn;
+  /** told the platform's manifest once it is known, before any of its blobs is fetched */
+  readonly onManifest?: (manifest: ImageManifest) => void;
+  /** told each blob of the manifest (config, layers) once the store holds it, fetched or already there */
+  readonly onBlob?: (desc: Descriptor) => void;
 }
 
 /** What a pull put in the store, in the shape an image store records. */
@@ -100,14 +104,23 @@ export async function pull(client: RegistryClient, store: BlobStore, reference: 
   if (manifest.kind !== 'manifest') {
     throw new TsrunError('InvalidArgument', `${where}: manifest ${manifestDesc.digest} is an index inside an index, which is not supported`);
   }
-  await fetchContent(client, store, ref, manifest, opts.concurrency ?? 3, progress);
+  opts.onManifest?.(manifest);
+  await fetchContent(client, store, ref, manifest, opts.concurrency ?? 3, progress, opts.onBlob);
   // manifests go in last, so a store never holds a manifest whose blobs are missing
   await writeBlob(store, `manifest-${manifestDesc.digest}`, manifestBody, manifestDesc);
   if (parsedTop.kind === 'index') await writeBlob(store, `index-${top.desc.digest}`, top.body, top.desc);
   return { name: image, target: top.desc, manifest: manifestDesc, config: manifest.config, layers: manifest.layers, platform };
 }
 
-async function fetchContent(client: RegistryClient, store: BlobStore, ref: Reference, manifest: ImageManifest, concurrency: number, progress: ProgressFn): Promise<void> {
+async function fetchContent(
+  client: RegistryClient,
+  store: BlobStore,
+  ref: Reference,
+  manifest: ImageManifest,
+  concurrency: number,
+  progress: ProgressFn,
+  onBlob: ((desc: Descriptor) => void) | undefined,
+): Promise<void> {
   const src: BlobSource = {
     client,
     domain: ref.domain,
@@ -126,6 +139,7 @@ async function fetchContent(client: RegistryClient, store: BlobStore, ref: Refer
     if (await fetchBlob(src, store, job.desc, job.kind, progress, signal)) {
       if (job.kind === 'layer') downloaded.push(job.desc);
     }
+    onBlob?.(job.desc);
   });
   for (const l of downloaded) progress({ id: shortId(l.digest), digest: l.digest, kind: 'layer', state: 'Pull complete', current: l.size, total: l.size });
 }

@@ -100,14 +100,16 @@ export function contentService(cs: ContentStore, events: Exchange): ServiceImpl 
               writer.setExpected(req.expected);
             }
             if (int64(req.total) > 0) writer.setTotal(int64(req.total));
-            const st = writer.status();
-            const msg: Record<string, unknown> = { action: req.action, offset: st.offset };
+            // a pull's stream is many small messages: only STAT needs the ingest's file status
+            const current = writer.offset();
+            const msg: Record<string, unknown> = { action: req.action, offset: current };
             if (req.action === STAT) {
+              const st = writer.status();
               Object.assign(msg, { digest: writer.digest(), startedAt: st.startedAt, updatedAt: st.updatedAt, total: st.total });
             } else {
               const off = int64(req.offset);
-              if (off > 0 && off !== st.offset) throw new RpcStatus(grpc.status.OUT_OF_RANGE, `write @${off} must occur at current offset ${st.offset}`);
-              if (off === 0 && st.offset > 0) {
+              if (off > 0 && off !== current) throw new RpcStatus(grpc.status.OUT_OF_RANGE, `write @${off} must occur at current offset ${current}`);
+              if (off === 0 && current > 0) {
                 writer.truncate();
                 msg['offset'] = 0;
               }

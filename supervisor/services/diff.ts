@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import * as fs from 'node:fs';
 import { TsrunError } from '../../spec/errors';
 import type { ContentStore } from '../content/store';
+import { layerReadStream } from '../diff/index';
 import type { ServiceImpl } from '../grpc/server';
 import type { Mount } from '../snapshots/drivers';
 import { descriptorFromWire } from './images';
@@ -63,7 +64,7 @@ export function diffService(cs: ContentStore, applyLayer: ApplyLayer, makeDiff: 
         const info = cs.info(ns, desc.digest);
         const { dir, whiteouts } = applyTarget(req.mounts);
         if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new TsrunError('NotFound', `apply layer ${desc.digest}: target ${dir} is not a directory: not found`);
-        const input = fs.createReadStream(cs.blobPath(desc.digest));
+        const input = layerReadStream(cs.blobPath(desc.digest));
         let r: { diffId: string; size: number };
         try {
           r = await applyLayer(input, dir, { mediaType: desc.mediaType, whiteouts });

@@ -28,10 +28,10 @@ export function contentBlobStore(cs: ContentStore, ns: string, lease: string): B
       };
       return {
         get offset() {
-          return w.status().offset;
+          return w.offset();
         },
         write: async (chunk) => {
-          if (w.status().offset + chunk.length > expected.size) {
+          if (w.offset() + chunk.length > expected.size) {
             throw new TsrunError('InvalidArgument', `ingest ${ref}: more than the expected ${expected.size} bytes of ${expected.digest}`);
           }
           w.write(chunk);

@@ -13,10 +13,10 @@ import { randomBytes } from 'node:crypto';
 import { TsrunError } from '../../spec/errors';
 import type { ImageServices } from '../images/wire';
 import { formatRfc3339, now } from '../proto/index';
-import { parseManifest, pull, push, readBlob, RegistryClient, shortId, type ClientOptions, type Credentials, type Descriptor, type ProgressEvent } from '../registry/index';
+import { parseManifest, pull, push, readBlob, RegistryClient, shortId, type ClientOptions, type Credentials, type Descriptor, type ImageManifest, type ProgressEvent, type PulledImage } from '../registry/index';
 import type { Store } from '../store/db';
 import { contentBlobStore } from './blobs';
-import { labelForGc, unpackLayers } from './unpack';
+import { labelForGc, unpackLayers, type UnpackProgress } from './unpack';
 
 /** One progress message to the client. */
 export interface TransferProgress {
@@ -86,6 +86,44 @@ export function recordImage(images: ImageServices, ns: string, name: string, des
   return true;
 }
 
+/** Blobs a pull has committed, for the unpack running beside it to wait on. */
+class Arrivals {
+  private readonly waits = new Map<string, { done: Promise<void>; resolve: () => void; reject: (e: unknown) => void }>();
+  private failure: { error: unknown } | undefined;
+
+  private slot(digest: string): { done: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+    let s = this.waits.get(digest);
+    if (s === undefined) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const done = new Promise<void>((a, b) => {
+        resolve = a;
+        reject = b;
+      });
+      done.catch(() => undefined); // a blob nobody waits for may still fail with the pull
+      s = { done, resolve, reject };
+      this.waits.set(digest, s);
+      if (this.failure !== undefined) reject(this.failure.error);
+    }
+    return s;
+  }
+
+  /** Resolves once `digest` is in the store; rejects when the pull failed first. */
+  of(digest: string): Promise<void> {
+    return this.slot(digest).done;
+  }
+
+  arrived(digest: string): void {
+    this.slot(digest).resolve();
+  }
+
+  /** The pull failed: every wait, now and later, ends with its error. */
+  fail(error: unknown): void {
+    this.failure = { error };
+    for (const s of this.waits.values()) s.reject(error);
+  }
+}
+
 /** Pull `reference` into namespace `ns`, unpack it, record it; `send` gets docker-like progress. */
 export async function pullImage(
   deps: TransferDeps,
@@ -102,11 +140,36 @@ export async function pullImage(
       if (e.kind !== 'layer' || e.state === 'Pull complete' || e.state === 'Already exists') return;
       send({ id: e.id, state: e.state, current: e.current, total: e.total, kind: e.kind });
     };
-    const pulled = await pull(client, blobs, req.reference, { ...(req.platform !== '' ? { platform: req.platform } : {}), onProgress });
     const sn = defaultSnapshotter(images);
-    const top = await unpackLayers({ cs: images.content, snapshots: images.snapshots, snapshotter: sn, ns, lease, warn: deps.warn }, pulled.config, pulled.layers, (l, state) => {
+    const target = { cs: images.content, snapshots: images.snapshots, snapshotter: sn, ns, lease, warn: deps.warn };
+    const unpackProgress: UnpackProgress = (l, state) => {
       if (state !== 'Extracting') send({ id: shortId(l.digest), state, current: l.size, total: l.size, kind: 'layer' });
-    });
+    };
+    // Layers are unpacked while later ones download: each waits for its blob to be committed.
+    const arrivals = new Arrivals();
+    let unpacking: Promise<string> | undefined;
+    const startUnpack = (m: ImageManifest): void => {
+      unpacking = (async () => {
+        await arrivals.of(m.config.digest);
+        return unpackLayers(target, m.config, m.layers, unpackProgress, (l) => arrivals.of(l.digest));
+      })();
+      unpacking.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled meanwhile
+    };
+    let pulled: PulledImage;
+    try {
+      pulled = await pull(client, blobs, req.reference, {
+        ...(req.platform !== '' ? { platform: req.platform } : {}),
+        onProgress,
+        onManifest: startUnpack,
+        onBlob: (d) => arrivals.arrived(d.digest),
+      });
+    } catch (e) {
+      // the unpack stops at its next wait; one already extracting finishes before the lease goes
+      arrivals.fail(e);
+      await unpacking?.catch(() => undefined);
+      throw e;
+    }
+    const top = await (unpacking ?? unpackLayers(target, pulled.config, pulled.layers, unpackProgress));
     labelForGc(images.content, ns, pulled.manifest, pulled.config, pulled.layers, sn, top);
     if (pulled.target.digest !== pulled.manifest.digest) {
       const k = 'containerd.io/gc.ref.content.m.0';

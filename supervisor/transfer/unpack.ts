@@ -10,10 +10,9 @@
  * (gc.ref.content.config / .l.N), the config holds the top snapshot (gc.ref.snapshot.<sn>).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
 import { TsrunError } from '../../spec/errors';
 import type { ContentStore } from '../content/store';
-import { applyLayer } from '../diff/index';
+import { applyLayer, layerReadStream } from '../diff/index';
 import { applyTarget, LAYER_MEDIA_TYPES } from '../services/diff';
 import type { Snapshots } from '../snapshots/local';
 import type { Descriptor } from '../registry/index';
@@ -51,8 +50,18 @@ export function diffIdsOf(cs: ContentStore, ns: string, config: Descriptor): str
   return ids as string[];
 }
 
-/** Unpack `layers` (in order) under `config`'s diff IDs; returns the top chain ID. */
-export async function unpackLayers(t: UnpackTarget, config: Descriptor, layers: readonly Descriptor[], progress: UnpackProgress): Promise<string> {
+/**
+ * Unpack `layers` (in order) under `config`'s diff IDs; returns the top chain ID. `arrived`, when
+ * given, resolves once a layer's blob is in the content store: a pull unpacks each layer while
+ * the later ones are still downloading, as containerd's unpacker does.
+ */
+export async function unpackLayers(
+  t: UnpackTarget,
+  config: Descriptor,
+  layers: readonly Descriptor[],
+  progress: UnpackProgress,
+  arrived?: (layer: Descriptor) => Promise<void>,
+): Promise<string> {
   const diffIds = diffIdsOf(t.cs, t.ns, config);
   if (diffIds.length !== layers.length) {
     throw new TsrunError('InvalidArgument', `image config ${config.digest}: ${diffIds.length} diff_ids for ${layers.length} layers in the manifest`);
@@ -76,12 +85,13 @@ export async function unpackLayers(t: UnpackTarget, config: Descriptor, layers: 
       continue;
     }
     if (!LAYER_MEDIA_TYPES.has(layer.mediaType)) throw new TsrunError('InvalidArgument', `unpack layer ${layer.digest}: unsupported media type ${JSON.stringify(layer.mediaType)}`);
+    if (arrived !== undefined) await arrived(layer);
     const key = `extract-${randomBytes(6).toString('hex')} ${chain}`;
     const mounts = t.snapshots.prepare(t.snapshotter, t.ns, key, parent, {}, t.lease);
     try {
       progress(layer, 'Extracting');
       const { dir, whiteouts } = applyTarget(mounts);
-      const input = fs.createReadStream(t.cs.blobPath(layer.digest));
+      const input = layerReadStream(t.cs.blobPath(layer.digest));
       let r: { diffId: string };
       try {
         r = await applyLayer(input, dir, { mediaType: layer.mediaType, whiteouts, warn: t.warn });
