@@ -77,14 +77,16 @@ export function rewriteInPlace(file: string, text: string): void {
  * In-place rewrites (as rewriteInPlace) done off the main thread, one at a time per file: a file
  * asked for again while its write runs is written once more afterwards with the newest text only,
  * so that the writes of a burst of peers joining a network collapse instead of queueing, and two
- * writes of one file never interleave their truncate and write.
+ * writes of one file never interleave their truncate and write. A write with `create: false`
+ * (a peer's hosts file) only rewrites a file that exists: one that is being removed with its
+ * container's directory is not made again inside it (ENOENT is the caller's to ignore).
  */
-export function createInPlaceWriter(): { write(file: string, text: string): Promise<void> } {
+export function createInPlaceWriter(): { write(file: string, text: string, opts?: { create?: boolean }): Promise<void> } {
   type Waiter = { resolve(): void; reject(e: unknown): void };
-  /** per file being written: the text still to write (the newest asked for) and who waits for it */
-  const busy = new Map<string, { next: string | undefined; waiters: Waiter[] }>();
-  const once = async (file: string, text: string): Promise<void> => {
-    const fh = await fs.promises.open(file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o644);
+  /** per file being written: the text still to write (the newest asked for), whether it may be created, and who waits */
+  const busy = new Map<string, { next: string | undefined; create: boolean; waiters: Waiter[] }>();
+  const once = async (file: string, text: string, create: boolean): Promise<void> => {
+    const fh = await fs.promises.open(file, fs.constants.O_WRONLY | (create ? fs.constants.O_CREAT : 0) | fs.constants.O_NOFOLLOW, 0o644);
     try {
       await fh.truncate(0);
       await fh.write(text, 0);
@@ -101,10 +103,12 @@ export function createInPlaceWriter(): { write(file: string, text: string): Prom
         return;
       }
       const waiters = state.waiters;
+      const create = state.create;
       state.next = undefined;
+      state.create = false;
       state.waiters = [];
       try {
-        await once(file, text);
+        await once(file, text, create);
         for (const w of waiters) w.resolve();
       } catch (e) {
         for (const w of waiters) w.reject(e);
@@ -112,15 +116,17 @@ export function createInPlaceWriter(): { write(file: string, text: string): Prom
     }
   };
   return {
-    write: (file, text) =>
+    write: (file, text, opts = {}) =>
       new Promise<void>((resolve, reject) => {
+        const create = opts.create ?? true;
         const state = busy.get(file);
         if (state !== undefined) {
           state.next = text;
+          state.create ||= create;
           state.waiters.push({ resolve, reject });
           return;
         }
-        busy.set(file, { next: text, waiters: [{ resolve, reject }] });
+        busy.set(file, { next: text, create, waiters: [{ resolve, reject }] });
         void pump(file);
       }),
   };

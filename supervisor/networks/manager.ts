@@ -429,7 +429,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
       if (a.id === changed.id && a.namespace === changed.namespace) continue;
       if (!a.endpoints.some((e) => nets.has(e.networkId))) continue;
       // a peer whose files went away meanwhile (it was removed) has nothing to update
-      writes.push(inPlace.write(path.join(a.filesDir, 'hosts'), hostsText(a, all)).catch((e: unknown) => {
+      writes.push(inPlace.write(path.join(a.filesDir, 'hosts'), hostsText(a, all), { create: false }).catch((e: unknown) => {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       }));
     }
@@ -459,7 +459,9 @@ export function createNetworks(opts: NetworkOptions): Networks {
       errs.push(e as Error);
     }
     if (errs.length > 0) throw new TsrunError('Internal', `release the network of container ${att.id}: ${errs[0]!.message}`, { cleanup: errs.slice(1) });
-    fs.rmSync(att.filesDir, { recursive: true, force: true });
+    // peers' refreshes never create files here (create: false), and the retries cover one that
+    // opened a file just before it was unlinked
+    fs.rmSync(att.filesDir, { recursive: true, force: true, maxRetries: 3 });
     fs.rmSync(attFile(att.namespace, att.id), { force: true });
     await refreshPeers({ ...att, endpoints: att.endpoints });
   }
