@@ -32,6 +32,7 @@ import { CTR, startContainerd, startTsrund, type Engine } from '../lib/engines';
 import { medianP95, ratio, table } from '../lib/report';
 import { samples, type BenchContext, type Samples, type Section, type SectionReport } from '../lib/section';
 import { median, rotation } from '../lib/stats';
+import { stopProcess } from '../lib/dockerd';
 
 const DATA_MB = Number(process.env['BENCH_IMAGES_DATA_MB'] ?? 32);
 const BIG_MB = Number(process.env['BENCH_IMAGES_BIG_MB'] ?? 500);
@@ -179,15 +180,8 @@ function measure(ctx: BenchContext, s: Samples, step: string, subjects: readonly
 }
 
 function stopDaemon(p: ChildProcess | undefined): Promise<void> {
-  if (p === undefined || p.exitCode !== null || p.signalCode !== null) return Promise.resolve(); // killed: its 'exit' has come and gone
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
-    p.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    p.kill('SIGTERM');
-  });
+  // killed: its 'exit' has come and gone
+  return p === undefined ? Promise.resolve() : stopProcess(p);
 }
 
 export const imagesSection: Section = {
