@@ -180,7 +180,7 @@ function measure(ctx: BenchContext, s: Samples, step: string, subjects: readonly
 }
 
 function stopDaemon(p: ChildProcess | undefined): Promise<void> {
-  // killed: its 'exit' has come and gone
+  // never started: nothing to stop (stopProcess also returns at once for one that has exited)
   return p === undefined ? Promise.resolve() : stopProcess(p);
 }
 
