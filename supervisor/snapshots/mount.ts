@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { parseMountOptions } from '../../spec';
 import { TsrunError } from '../../spec/errors';
-import { mount } from '../diff/syscalls';
+import { MNT_DETACH, mount, umount2 } from '../diff/syscalls';
 
 /** One containerd.types.Mount. */
 export interface MountSpec {
@@ -40,4 +40,23 @@ export function mountOne(m: MountSpec, dir: string, what: string): void {
   const args = [...(bind ? [] : ['-t', m.type]), ...(options.length > 0 ? ['-o', options.join(',')] : []), '--', m.source, dir];
   const r = spawnSync('mount', args, { encoding: 'utf8' });
   if (r.status !== 0) throw new TsrunError('Internal', `${what}: ${(r.stderr || r.error?.message || `status ${r.status}`).trim()}`);
+}
+
+/**
+ * Unmount the top mount on `dir`; a busy one is detached (umount -l: the kernel frees it once
+ * unused). False when neither worked (nothing mounted there, or a real error): callers that must
+ * know look at the mount table.
+ */
+export function unmountOne(dir: string): boolean {
+  try {
+    umount2(dir, 0);
+    return true;
+  } catch {
+    try {
+      umount2(dir, MNT_DETACH);
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }

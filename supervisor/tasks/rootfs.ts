@@ -9,8 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TsrunError } from '../../spec/errors';
-import { MNT_DETACH, umount2 } from '../diff/syscalls';
-import { mountOne } from '../snapshots/mount';
+import { mountOne, unmountOne } from '../snapshots/mount';
 
 /** One containerd.types.Mount. */
 export interface RootfsMount {
@@ -53,18 +52,8 @@ export function mountRootfs(dir: string, mounts: readonly RootfsMount[], spec: U
 /** Unmount everything stacked on `dir` and remove it; nothing mounted → just the rmdir. */
 export function unmountRootfs(dir: string): void {
   if (!fs.existsSync(dir)) return;
-  for (let i = 0; i < 16 && isMountpoint(dir); i++) {
-    try {
-      umount2(dir, 0);
-    } catch {
-      // busy (a process still has it open): detach it now, the kernel frees it when unused
-      try {
-        umount2(dir, MNT_DETACH);
-      } catch {
-        // checked below
-      }
-    }
-  }
+  // a failure is seen below: still mounted
+  for (let i = 0; i < 16 && isMountpoint(dir); i++) unmountOne(dir);
   if (isMountpoint(dir)) throw new TsrunError('Internal', `unmount rootfs ${dir}: still mounted`);
   fs.rmdirSync(dir);
 }

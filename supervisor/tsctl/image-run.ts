@@ -29,8 +29,7 @@ import { withExit } from './context';
 import { dockerName, fullName, namesById } from './commands/images';
 import { parseVolumeFlag, type MountRequest } from './mounts';
 import { resolveInRoot } from '../volumes/copy-up';
-import { MNT_DETACH, umount2 } from '../diff/syscalls';
-import { mountOne } from '../snapshots/mount';
+import { mountOne, unmountOne } from '../snapshots/mount';
 
 /** The snapshotter image containers use (ctr's default, the one `ctr images import` unpacks into). */
 export const SNAPSHOTTER = 'overlayfs';
@@ -275,18 +274,7 @@ export async function withMountedSnapshot<T>(mounts: readonly SnapshotMount[], f
     }
     return await fn(dir);
   } finally {
-    for (const d of mounted.reverse()) {
-      try {
-        umount2(d, 0);
-      } catch {
-        // busy: detach it now (umount -l), the kernel finishes once it is not
-        try {
-          umount2(d, MNT_DETACH);
-        } catch {
-          // already gone
-        }
-      }
-    }
+    for (const d of mounted.reverse()) unmountOne(d);
     // a directory still busy must not hide the error that brought us here
     try {
       fs.rmdirSync(dir);
