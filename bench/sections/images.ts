@@ -234,6 +234,9 @@ export const imagesSection: Section = {
       if (doing('pull')) {
         registry = await startRegistry();
         const ref = `${registry.host}/bench/tsrunbench:img`;
+        // the import step leaves NAME behind, and its blobs are the pulled image's: without this
+        // every "cold" pull found all its content present and only re-checked it
+        for (const e of engines) rmi(e, NAME)();
         must(['skopeo', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${img.layout}:img`, `docker://${ref}`]);
         measure(ctx, s, 'pull', [
           ...engines.map((e) => ({ key: `ctr pull → ${e.name}`, before: rmi(e, ref), argv: () => e.ctr(['images', 'pull', '--plain-http', ref]) })),
