@@ -159,6 +159,13 @@ if (why !== undefined) {
       pod(['rmi', '-a', '-f']);
       fs.rmSync(store, { recursive: true, force: true });
     }
+    // by image id (a prefix of it), as docker: the same content, no tag in the archive
+    const byId = path.join(work, 'saved-by-id.tar');
+    ok(['save', '-o', byId, img.configDigest.slice(7, 19)]);
+    const idManifest = JSON.parse(spawnSync('tar', ['-xOf', byId, 'manifest.json'], { encoding: 'utf8' }).stdout) as Array<{ Config: string; RepoTags: string[] }>;
+    t.same(idManifest, [{ Config: `${img.configDigest.slice(7)}.json`, RepoTags: [], Layers: img.diffIds.map((d) => `${d.slice(7)}/layer.tar`) }], 'saved by id: no tags');
+    const idInsp = spawnSync('skopeo', ['inspect', '--config', `docker-archive:${byId}`], { encoding: 'utf8' });
+    t.equal(idInsp.status, 0, idInsp.stderr);
     const missing = e.tsctl(['save', '-o', path.join(work, 'none.tar'), 'nosuch:1']);
     t.not(missing.status, 0);
     t.match(missing.stderr, /nosuch/);

@@ -1,5 +1,5 @@
 /*
- * `tsctl save [-o FILE] IMAGE…`: a docker-archive (the format `docker load`, `podman load` and
+ * `tsctl save [-o FILE] IMAGE…` (names, or image ids and their prefixes): a docker-archive (the format `docker load`, `podman load` and
  * skopeo's docker-archive: read) of images in tsrund's store, streamed from the Content service:
  *
  *   manifest.json            [{ Config, RepoTags, Layers }] per image
@@ -20,7 +20,7 @@ import { decompressor } from '../../diff/compression';
 import { encodeHeader, padding, type TarHeader } from '../../diff/tar-header';
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
-import { dockerName, fullName } from './images';
+import { dockerName, fullName, imageRecordName } from './images';
 
 interface Desc {
   mediaType: string;
@@ -81,7 +81,10 @@ export async function save(ctx: Ctx, argv: readonly string[]): Promise<number> {
   const layers = new Map<string, Desc>();
   const configs = new Map<string, string>();
   for (const ref of a.operands) {
-    const name = fullName(ref);
+    // a name first, else an image id or prefix, as docker reads it
+    const name = await imageRecordName(client, ref);
+    if (name === undefined) throw new TsrunError('NotFound', `save ${ref}: no such image`);
+    const byId = name !== fullName(ref);
     const { image } = await client.call<{ image: { name: string; target: Desc } }>('Images', 'Get', { name }).catch((e: unknown) => {
       throw new TsrunError('NotFound', `save ${ref}: no such image (${e instanceof Error ? e.message : String(e)})`);
     });
@@ -94,7 +97,8 @@ export async function save(ctx: Ctx, argv: readonly string[]): Promise<number> {
     const cfgFile = `${m.config.digest.replace(/^sha256:/, '')}.json`;
     configs.set(cfgFile, m.config.digest);
     const [repo, tag] = dockerName(image.name);
-    const tags = tag !== '<none>' && !image.name.includes('@') ? [`${repo}:${tag}`] : [];
+    // saved by id, the archive names no tag (docker's RepoTags is empty then too)
+    const tags = !byId && tag !== '<none>' && !image.name.includes('@') ? [`${repo}:${tag}`] : [];
     const existing = images.find((i) => i.Config === cfgFile);
     if (existing !== undefined) existing.RepoTags.push(...tags);
     else images.push({ Config: cfgFile, RepoTags: tags, Layers: dirs.map((d) => `${d}/layer.tar`) });
