@@ -10,8 +10,7 @@ import * as path from 'node:path';
 import { TsrunError, wrapSystemError } from '../../spec/errors';
 import { applyLayer } from '../diff/apply';
 import { writeDiff } from '../diff/write';
-
-const MAX_LINKS = 40;
+import { resolveInContainer } from './container-paths';
 
 /**
  * The host path of `p` (absolute, as seen inside the container) under `root`, resolving symlinks as
@@ -19,32 +18,7 @@ const MAX_LINKS = 40;
  * is always under `root`; it may not exist.
  */
 export function resolveInRoot(root: string, p: string): string {
-  const pending = p.split('/').filter((c) => c !== '' && c !== '.');
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const c = pending.shift() as string;
-    if (c === '..') {
-      done.pop();
-      continue;
-    }
-    const host = path.join(root, ...done, c);
-    let st: fs.Stats | undefined;
-    try {
-      st = fs.lstatSync(host);
-    } catch {
-      st = undefined;
-    }
-    if (st?.isSymbolicLink() === true) {
-      if (++links > MAX_LINKS) throw new TsrunError('InvalidArgument', `resolve ${p} in ${root}: too many levels of symbolic links`);
-      const target = fs.readlinkSync(host);
-      if (target.startsWith('/')) done.length = 0;
-      pending.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
-      continue;
-    }
-    done.push(c);
-  }
-  return path.join(root, ...done);
+  return resolveInContainer(root, [], p).host;
 }
 
 /** Copy `rootfs`'s content at container path `at` into the empty directory `data`; false if nothing there. */

@@ -270,6 +270,37 @@ if (why !== undefined) {
     ok(t, ['rm', '-f', 'fsnew']);
   });
 
+  t.test('cp reaches volumes and bind mounts as docker does; read-only ones and tmpfs refused', async (t) => {
+    const bindDir = path.join(work, 'bind');
+    fs.mkdirSync(bindDir);
+    const vol = `fsvol${process.pid}`;
+    ok(t, ['volume', 'create', vol]);
+    const volDir = (JSON.parse(ok(t, ['volume', 'inspect', vol])) as Array<{ Mountpoint: string }>)[0]!.Mountpoint;
+    ok(t, ['run', '-d', '--read-only', '--name', 'fsmnt', '-v', `${vol}:/data`, '-v', `${bindDir}:/bound`, '-v', `${hostSide}:/ro:ro`, '--tmpfs', '/scratch', IMAGE, 'sleep', '1000']);
+    const f = path.join(work, 'to-volume.txt');
+    fs.writeFileSync(f, 'into the volume\n');
+    ok(t, ['cp', f, 'fsmnt:/data/']);
+    t.equal(fs.readFileSync(path.join(volDir, 'to-volume.txt'), 'utf8'), 'into the volume\n', 'the file is in the volume on the host');
+    t.equal(sh(t, 'fsmnt', 'cat /data/to-volume.txt'), 'into the volume\n', 'and the container sees it');
+    ok(t, ['cp', f, 'fsmnt:/bound/b.txt']);
+    t.equal(fs.readFileSync(path.join(bindDir, 'b.txt'), 'utf8'), 'into the volume\n', 'a bind mount gets it in its source');
+    sh(t, 'fsmnt', 'echo made inside > /data/inside.txt');
+    ok(t, ['cp', 'fsmnt:/data/inside.txt', path.join(work, 'from-volume.txt')]);
+    t.equal(fs.readFileSync(path.join(work, 'from-volume.txt'), 'utf8'), 'made inside\n', 'copied out of the volume');
+    ok(t, ['cp', 'fsmnt:/ro/secret', path.join(work, 'from-ro.txt')]);
+    t.equal(fs.readFileSync(path.join(work, 'from-ro.txt'), 'utf8'), 'HOST SECRET\n', 'a read-only mount can be read');
+    fails(t, ['cp', f, 'fsmnt:/ro/'], /mounted volume is marked read-only/);
+    t.same(fs.readdirSync(hostSide), ['secret'], 'nothing written in the read-only mount');
+    fails(t, ['cp', f, 'fsmnt:/tmp/'], /rootfs is marked read-only/);
+    fails(t, ['cp', f, 'fsmnt:/scratch/'], /tmpfs mount of the container \(\/scratch\)/);
+    // a link in the volume to an absolute path resolves in the container's root, not the host's
+    sh(t, 'fsmnt', `ln -s ${hostSide} /data/out`);
+    fails(t, ['cp', 'fsmnt:/data/out/secret', path.join(work, 'leak2')], /Could not find the file/);
+    t.notOk(fs.existsSync(path.join(work, 'leak2')));
+    ok(t, ['rm', '-f', 'fsmnt']);
+    ok(t, ['volume', 'rm', vol]);
+  });
+
   t.test('symlinks in the container never lead out of it', async (t) => {
     const H = hostSide;
     const up = '../'.repeat(20);

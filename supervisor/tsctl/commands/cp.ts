@@ -10,20 +10,23 @@
  *   owners     copied in: root (0:0) unless -a; copied out: the caller's unless -a
  *   -L         follow SRC when it is a symlink (inside the container: resolved in its root)
  *
- * Container paths are resolved inside the container's root (supervisor/volumes/copy-up.ts's
- * resolveInRoot: ".." stops at the root, absolute link targets restart from it), so no symlink in
- * the container makes tsctl read or write a host file; the copy itself goes through the layer code,
- * which never writes through a symlink. The container is paused meanwhile (container-fs.ts).
+ * Container paths are resolved inside the container's root and its mounts (supervisor/volumes/container-paths.ts:
+ * ".." stops at the root, absolute link targets restart from it, a path inside a volume or bind
+ * mount reaches its host directory as docker's cp does), so no symlink in the container makes
+ * tsctl read or write a host file; the copy itself goes through the layer code, which never
+ * writes through a symlink. The container is paused meanwhile (container-fs.ts). A directory
+ * copied out holds what its own file system has: a volume mounted deeper inside it is not
+ * descended into (copy that path on its own).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { once } from 'node:events';
 import { TsrunError } from '../../../spec/errors';
 import { lstatOrUndefined } from '../../diff/changes';
-import { resolveInRoot } from '../../volumes/copy-up';
 import { parseArgs } from '../args';
 import { usage, type Ctx } from '../context';
 import { withContainerRoot } from '../container-fs';
+import { pathMounts, resolveInContainer } from '../../volumes/container-paths';
 import { bytesDecimal } from '../format';
 import { findContainer, type ContainerInfo } from '../model';
 import { extractTar, tarPath, type Owner } from '../archive';
@@ -104,7 +107,7 @@ async function copyOut(ctx: Ctx, c: ContainerInfo, srcPath: string, dest: string
     // without -L the last component is not followed (a symlink is copied as one); its parents are,
     // inside the root
     const whole = o.follow || endsWithDot(srcPath) || endsWithSlash(srcPath) || p === '/';
-    const abs = whole ? resolveInRoot(root, p) : path.join(resolveInRoot(root, path.posix.dirname(p)), path.posix.basename(p));
+    const abs = resolveInContainer(root, pathMounts(root, c.spec), p, !whole).host;
     const st = lstatOrUndefined(abs);
     if (st === undefined) throw new TsrunError('NotFound', `Could not find the file ${p} in container ${c.name}`);
     if (endsWithSlash(srcPath) && !st.isDirectory()) throw new TsrunError('InvalidArgument', `${p}: not a directory`);
@@ -126,9 +129,6 @@ async function copyOut(ctx: Ctx, c: ContainerInfo, srcPath: string, dest: string
 }
 
 async function copyIn(ctx: Ctx, srcArg: string, c: ContainerInfo, destPath: string, o: { archive: boolean; follow: boolean }): Promise<number> {
-  if ((c.spec as { root?: { readonly?: boolean } }).root?.readonly === true) {
-    throw new TsrunError('FailedPrecondition', `container rootfs is marked read-only: cannot copy to ${c.name}:${destPath}`);
-  }
   let src: Source | undefined;
   if (srcArg !== '-') {
     const hostSrc = path.resolve(srcArg);
@@ -144,16 +144,27 @@ async function copyIn(ctx: Ctx, srcArg: string, c: ContainerInfo, destPath: stri
   const p = absInContainer(destPath);
   const owner: Owner = o.archive ? undefined : { uid: 0, gid: 0 };
   return withContainerRoot(ctx, c, async (root) => {
-    // DEST is resolved whole inside the root: a symlink there (even the last component) is
-    // followed as the container would, and never out of the root
-    const dest = resolveInRoot(root, p);
+    // DEST is resolved whole inside the container: a symlink there (even the last component) is
+    // followed as the container would, never out of its root and its mounts
+    const r = resolveInContainer(root, pathMounts(root, c.spec), p);
+    const dest = r.host;
     const shown = `${c.name}:${p}`;
+    // docker's rules: the read-only root refuses, a writable volume under it still takes the copy
+    if (r.mount === undefined && (c.spec as { root?: { readonly?: boolean } }).root?.readonly === true) {
+      throw new TsrunError('FailedPrecondition', `container rootfs is marked read-only: cannot copy to ${shown}`);
+    }
+    if (r.mount?.readonly === true) throw new TsrunError('FailedPrecondition', `mounted volume is marked read-only: cannot copy to ${shown}`);
     if (src === undefined) {
       if (statOrUndefined(dest)?.isDirectory() !== true) throw new TsrunError('InvalidArgument', `destination "${shown}" must be a directory`);
       await extractTar(ctx.stdin, dest, owner);
       return 0;
     }
     const t = targetFor(src, dest, shown, endsWithSlash(destPath));
+    const source = r.mount?.source;
+    if (source !== undefined && t.dir !== source && !t.dir.startsWith(`${source}/`)) {
+      // a file bind-mounted on DEST: replacing it would write beside the mount's source on the host
+      throw new TsrunError('FailedPrecondition', `${shown} is a file mount point; copy into a directory instead`);
+    }
     checkOverwrite(src, t, shown);
     await extractTar(tarPath(src.abs, t.name, owner), t.dir, owner);
     if (ctx.stderr.isTTY) ctx.warn(`Successfully copied ${bytesDecimal(sizeOf(src.abs))} to ${shown}`);
