@@ -11,7 +11,7 @@ import t from 'tap';
 import { cacheFile, listCache, readCache, tornCache, type CacheEntry } from '../../../supervisor/networks/cni';
 import { readRecord, writeAtomic } from '../../../supervisor/networks/files';
 
-function tmpDir(t: Tap.Test): string {
+function tmpDir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-netrec-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   return dir;
