@@ -119,6 +119,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     timeoutMs: CNI_TIMEOUT_MS,
     defaultBridge: cfg.networkBridge,
     chainPrefix: cfg.iptablesChainPrefix,
+    log,
   });
   // A network belongs to its container record: deleting the record (tsctl rm, ctr c rm) releases it.
   const containersWithNet: typeof containers = {

@@ -10,6 +10,13 @@
  *                   `inspect` of all fifty, one exec per container pings); the wall time of both,
  *                   per engine; the same CLI calls on both sides
  *
+ * The mesh needs one ARP entry per container and peer, 50 × 49, and the kernel's neighbour table
+ * is one for all namespaces (net.ipv4.neigh.default.gc_thresh3, 1024 by default, counts them all):
+ * beyond it, and with entries younger than 5 s unreclaimable, new ARP entries fail and pings are
+ * dropped whatever made the network (both engines lost pairs so). The section raises gc_thresh2/3
+ * by what the mesh needs while it runs, restores them after, and reports the table's overflows
+ * (table_fulls) during each check, which must stay 0 for the check to mean anything.
+ *
  * dockerd gets a bridge device and subnet of its own (made here, never docker0) and iptables on,
  * with --ip-forward=false (a dockerd that turns forwarding on also sets the host's FORWARD policy
  * to DROP, under everyone else; the bridge plugin of tsrund turns it on anyway);
@@ -109,8 +116,40 @@ async function bounded(n: number, fns: readonly (() => Promise<unknown>)[]): Pro
   );
 }
 
+/** Times the kernel's ARP table was full (the sum of /proc/net/stat/arp_cache's per-CPU table_fulls). */
+function arpTableFulls(): number {
+  const [head = '', ...rows] = fs.readFileSync('/proc/net/stat/arp_cache', 'utf8').trim().split('\n');
+  const col = head.trim().split(/\s+/).indexOf('table_fulls');
+  if (col < 0) return 0;
+  return rows.reduce((sum, r) => sum + parseInt(r.trim().split(/\s+/)[col] ?? '0', 16), 0);
+}
+
+const NEIGH = '/proc/sys/net/ipv4/neigh/default';
+
+/**
+ * Raise the host-wide neighbour table limits by `entries` (what the mesh needs); returns the
+ * restore, which puts back each value that is still the one set here.
+ */
+function raiseNeighbourLimits(entries: number): () => void {
+  const set: [string, string, string][] = [];
+  for (const [name, add] of [['gc_thresh2', entries], ['gc_thresh3', 2 * entries]] as const) {
+    const file = path.join(NEIGH, name);
+    const old = fs.readFileSync(file, 'utf8').trim();
+    const next = String(Number(old) + add);
+    fs.writeFileSync(file, next);
+    set.push([file, old, next]);
+  }
+  return () => {
+    for (const [file, old, next] of set.reverse()) if (fs.readFileSync(file, 'utf8').trim() === next) fs.writeFileSync(file, old);
+  };
+}
+
+/** Tries per pair of the reachability check, each waiting this many seconds for its echo. */
+const PING_TRIES = 4;
+const PING_WAIT_S = 2;
+
 /** Start 50 containers on `net` at once, then check that each pings every other; both wall times. */
-async function parallelRound(cli: Cli, net: string, tag: string): Promise<{ startMs: number; reachMs: number; unreachable: string[] }> {
+async function parallelRound(cli: Cli, net: string, tag: string): Promise<{ startMs: number; reachMs: number; unreachable: string[]; tableFulls: number }> {
   const names = Array.from({ length: PARALLEL }, (_, i) => `${tag}-${i}`);
   const t0 = process.hrtime.bigint();
   await Promise.all(names.map((n) => timed(cli.argv(['run', '-d', '--name', n, '--network', net, cli.image, 'sleep', '100000']))));
@@ -129,19 +168,23 @@ async function parallelRound(cli: Cli, net: string, tag: string): Promise<{ star
   // every container pings all the others (49 × 50 pings, one exec per container, 10 execs at a time);
   // a container that cannot reach one is counted and named in the report, not fatal
   const unreachable: string[] = [];
+  const fulls = arpTableFulls();
   await bounded(
     10,
     names.map((n, i) => async () => {
       const others = ips.filter((_, k) => k !== i);
-      // a second try: on a loaded machine one echo may take longer than the wait
-      const script = `for ip in ${others.join(' ')}; do ping -c 1 -W 3 $ip >/dev/null || ping -c 1 -W 3 $ip >/dev/null || echo unreachable $ip; done`;
+      // A few tries, each its own ping: busybox's `-c 1 -w N` sends one echo only, and an echo
+      // queued behind an ARP resolution that the loaded machine answered late is lost; a new try
+      // finds the neighbour resolved. Bounded: PING_TRIES × PING_WAIT_S per pair at most.
+      const script = `for ip in ${others.join(' ')}; do i=0; until ping -c 1 -W ${PING_WAIT_S} $ip >/dev/null; do i=$((i+1)); if [ $i -ge ${PING_TRIES} ]; then echo unreachable $ip; break; fi; done; done`;
       const out = await output(cli.argv(['exec', n, 'sh', '-c', script]));
       for (const l of out.split('\n').filter((x) => x.startsWith('unreachable '))) unreachable.push(`${n} → ${l.slice('unreachable '.length)}`);
     }),
   );
   const reachMs = Number(process.hrtime.bigint() - t1) / 1e6;
+  const tableFulls = arpTableFulls() - fulls;
   runSync(cli.argv(['rm', '-f', ...names]), 300_000);
-  return { startMs, reachMs, unreachable };
+  return { startMs, reachMs, unreachable, tableFulls };
 }
 
 /** The pids in the cgroup `dir` and below. */
@@ -223,7 +266,8 @@ export const networkSection: Section = {
     const tsctl: Cli = { name: 'tsctl', argv: (a) => ['env', `TSCTL_HOST=${tsctlEnv.TSCTL_HOST}`, `TSCTL_NAMESPACE=${namespace}`, `TMPDIR=${tsctlEnv.TMPDIR}`, path.join(ctx.repo, 'bin', 'tsctl'), ...a], image: rootfs };
     const docker: Cli = { name: 'docker', argv: (a) => ['docker', '-H', `unix://${dir}/docker.sock`, ...a], image: 'tsrun-bench/busybox' };
     const s = samples();
-    const par: Record<string, { startMs: number; reachMs: number; unreachable: string[] }[]> = { tsctl: [], docker: [] };
+    const par: Record<string, { startMs: number; reachMs: number; unreachable: string[]; tableFulls: number }[]> = { tsctl: [], docker: [] };
+    let restoreNeighbourLimits: (() => void) | undefined;
     try {
       // tsrund with its own bridge name and chain prefix
       fs.writeFileSync(path.join(dir, 'tsrund.json'), JSON.stringify({ networkBridge: tsrundBridge, iptablesChainPrefix: prefix }));
@@ -254,6 +298,8 @@ export const networkSection: Section = {
       const other = chooseSubnet([...hostRoutes(fs.readFileSync('/proc/net/route', 'utf8')), subnet]);
       dockerNetBridge = `br-${runSync(docker.argv(['network', 'create', '--subnet', formatCidr(other), 'benchnet'])).trim().slice(0, 12)}`;
       const parRounds = Math.max(1, Math.min(3, Math.floor(ctx.runs / 10)));
+      // every container's entry for every peer, and as many again for what the host has meanwhile
+      restoreNeighbourLimits = raiseNeighbourLimits(PARALLEL * PARALLEL);
       for (let r = 0; r < parRounds && !ctx.stopping(); r++) {
         for (const cli of rotation([tsctl, docker], r)) par[cli.name]!.push(await parallelRound(cli, 'benchnet', `p${r}`));
         ctx.progress(`network: parallel round ${r + 1}/${parRounds}`);
@@ -261,6 +307,11 @@ export const networkSection: Section = {
       runSync(tsctl.argv(['network', 'rm', 'benchnet']));
       runSync(docker.argv(['network', 'rm', 'benchnet']));
     } finally {
+      try {
+        restoreNeighbourLimits?.();
+      } catch (e) {
+        ctx.progress(`network: restore the neighbour table limits: ${(e as Error).message}`);
+      }
       // tsrund's bridges (its default one and its networks'), before prune forgets them
       const tsrundNets = (() => {
         try {
@@ -328,6 +379,8 @@ export const networkSection: Section = {
         ['tsctl', parMed('tsctl', 'startMs').toFixed(0), parMed('tsctl', 'reachMs').toFixed(0), (parMed('tsctl', 'startMs') + parMed('tsctl', 'reachMs')).toFixed(0)],
         ['docker', parMed('docker', 'startMs').toFixed(0), parMed('docker', 'reachMs').toFixed(0), (parMed('docker', 'startMs') + parMed('docker', 'reachMs')).toFixed(0)],
       ]),
+      '',
+      `Neighbour (ARP) table overflows during the checks (must be 0; the section raises gc_thresh2/3 by ${PARALLEL * PARALLEL}/${2 * PARALLEL * PARALLEL} while it runs): tsctl ${par['tsctl']!.map((x) => x.tableFulls).join(', ')}; docker ${par['docker']!.map((x) => x.tableFulls).join(', ')}. A pair counts as unreachable after ${PING_TRIES} pings of ${PING_WAIT_S} s.`,
       '',
       `Pairs that did not answer (should be none): tsctl ${par['tsctl']!.flatMap((x) => x.unreachable).join(', ') || 'none'}; docker ${par['docker']!.flatMap((x) => x.unreachable).join(', ') || 'none'}.`,
       '',

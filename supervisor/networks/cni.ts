@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { TsrunError } from '../../spec/errors';
-import { writeDurable } from './files';
+import { readRecord, writeAtomic } from './files';
 
 /** One plugin's configuration inside a list. */
 export interface CniPluginConf {
@@ -66,6 +66,8 @@ export interface CniOptions {
   /** directory of cached results, one file per attachment */
   readonly cacheDir: string;
   readonly timeoutMs: number;
+  /** called with each plugin call's and cache write's duration (tsrund's trace log) */
+  readonly trace?: (msg: string, fields: Record<string, string | number>) => void;
 }
 
 /** A plugin call's outcome. */
@@ -257,7 +259,9 @@ async function invoke(cmd: Command, list: CniConfList, plugin: CniPluginConf, at
   };
   if (att.args !== undefined && att.args.length > 0) env['CNI_ARGS'] = att.args.map(([k, v]) => `${k}=${v}`).join(';');
   const stdin = JSON.stringify(pluginStdin(list, plugin, prev, att.capabilityArgs));
+  const t0 = performance.now();
   const r = await runPlugin(file, env, stdin, opts.timeoutMs);
+  opts.trace?.('cni plugin', { plugin: plugin.type, command: cmd, network: list.name, container: att.containerId, ifName: att.ifName, exit: r.code ?? String(r.signal), ms: Math.round(performance.now() - t0) });
   const what = `cni plugin ${plugin.type} (network ${list.name}) ${cmd}`;
   if (r.timedOut) throw new TsrunError('Unavailable', `${what}: timed out after ${opts.timeoutMs} ms`);
   if (r.code !== 0) throw pluginError(what, r);
@@ -325,23 +329,26 @@ export interface CacheEntry {
   readonly result?: CniResult;
 }
 
-/** Read one cache entry, or undefined when there is none. */
+/**
+ * Read one cache entry, or undefined when there is none, or when the file is torn (a crash of the
+ * machine before it reached the disk: it is written without fsync): a DEL then runs without a
+ * cached result, as for a missing entry, and removes the file.
+ */
 export function readCache(file: string): CacheEntry | undefined {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  const v = JSON.parse(text) as CacheEntry;
-  if (v.kind !== 'cniCacheV1') throw new TsrunError('Internal', `cni cache ${file}: unknown kind ${JSON.stringify(v.kind)}`);
-  return v;
+  const r = readRecord<CacheEntry>(file);
+  if (r.kind !== 'ok') return undefined;
+  if (r.value.kind !== 'cniCacheV1') throw new TsrunError('Internal', `cni cache ${file}: unknown kind ${JSON.stringify(r.value.kind)}`);
+  return r.value;
 }
 
-/** Durable (temp → fsync → rename), with the fsync off the main thread: ADDs of many containers overlap. */
-function writeCache(file: string, entry: CacheEntry): Promise<void> {
-  return writeDurable(file, JSON.stringify(entry));
+/**
+ * Atomic against a kill of tsrund (temp → rename), not fsynced: it is written twice per ADD, and
+ * an fsync waits on the disk. A file torn by a machine crash reads as none (readCache, tornCache).
+ */
+async function writeCache(file: string, entry: CacheEntry, opts: CniOptions): Promise<void> {
+  const t0 = performance.now();
+  await writeAtomic(file, JSON.stringify(entry));
+  opts.trace?.('cni cache write', { container: entry.containerId, ifName: entry.ifName, ms: Math.round(performance.now() - t0) });
 }
 
 /**
@@ -366,6 +373,24 @@ export function listCache(cacheDir: string, containerId?: string): CacheEntry[] 
 }
 
 /**
+ * The cache files that hold no whole entry (torn by a machine crash), or only those whose name
+ * holds the container id. Their network, container id and interface are known only from the name
+ * (cacheFile's `<network>-<container id>-<ifName>`).
+ */
+export function tornCache(cacheDir: string, containerId?: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(cacheDir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((n) => !n.endsWith('.tmp') && (containerId === undefined || n.includes(`-${containerId}-`)))
+    .map((n) => path.join(cacheDir, n))
+    .filter((f) => readRecord(f).kind === 'torn');
+}
+
+/**
  * ADD the list to the attachment. The cache is written before the first plugin runs (without a
  * result), so a tsrund killed in the middle still knows to DEL what the plugins may have made.
  */
@@ -381,7 +406,7 @@ export async function addNetworkList(list: CniConfList, att: Attachment, opts: C
     ...(att.args !== undefined ? { cniArgs: att.args } : {}),
     ...(att.capabilityArgs !== undefined ? { capabilityArgs: att.capabilityArgs } : {}),
   };
-  await writeCache(file, base);
+  await writeCache(file, base, opts);
   let prev: CniResult | undefined;
   try {
     for (const plugin of list.plugins) prev = await invoke('ADD', list, plugin, att, prev, opts);
@@ -394,7 +419,7 @@ export async function addNetworkList(list: CniConfList, att: Attachment, opts: C
     throw e;
   }
   if (prev === undefined) throw new TsrunError('InvalidArgument', `network ${list.name}: the configuration list has no plugins`);
-  await writeCache(file, { ...base, result: prev });
+  await writeCache(file, { ...base, result: prev }, opts);
   return prev;
 }
 

@@ -1,10 +1,16 @@
 /*
- * Small durable JSON files for networking state under `<root>/networks/`: the network list and
- * one attachment record per container. Written temp → fsync → rename, so a kill -9 leaves the
- * old or the new content, never a torn file. They change a few times per container, not per call.
- * What is written while containers start (attachment records, CNI cache entries, the per-container
- * hosts files) goes through the async variants: an fsync on tsrund's main thread stalls every
- * other request for as long as the disk takes, and fifty starts at once make that add up.
+ * Small JSON files for networking state under `<root>/networks/`: the network list and one
+ * attachment record per container (and cni.ts's result cache). All are written temp → rename, so
+ * a kill -9 of tsrund leaves the old or the new content, never a torn file: the page cache
+ * outlives the process.
+ *
+ * The network list is also fsynced (writeJson): it changes at network create/remove only, and
+ * losing it would orphan bridges and allocations. What is written while containers start
+ * (attachment records, CNI cache entries) is not (writeAtomic): an fsync waits for the disk,
+ * several times per container, and only a crash of the whole machine can then leave such a file
+ * empty or torn, after which the namespaces, veths and rules it described are gone with the
+ * kernel anyway. Their readers take a torn file as what it is (readRecord says 'torn'), and the
+ * reconcile at start releases what it may have named (manager.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,23 +30,40 @@ export function writeJson(file: string, value: unknown): void {
   fs.renameSync(tmp, file);
 }
 
-/** writeJson off the main thread (the fsync waits on the disk in libuv's pool). */
-export async function writeJsonAsync(file: string, value: unknown): Promise<void> {
-  await writeDurable(file, JSON.stringify(value, null, 1));
-}
-
-/** Write `text` to `file` atomically (temp → fsync → rename), off the main thread. */
-export async function writeDurable(file: string, text: string): Promise<void> {
+/**
+ * Write `text` to `file` atomically against a kill of tsrund (temp → rename), without fsync, off
+ * the main thread. Files written so must be read with readRecord (see the top of this file).
+ */
+export async function writeAtomic(file: string, text: string): Promise<void> {
   await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.tmp`;
-  const fh = await fs.promises.open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await fs.promises.writeFile(tmp, text, { mode: 0o600 });
   await fs.promises.rename(tmp, file);
+}
+
+/** What readRecord found. */
+export type RecordRead<T> = { readonly kind: 'ok'; readonly value: T } | { readonly kind: 'missing' } | { readonly kind: 'torn'; readonly why: string };
+
+/**
+ * Read a JSON file written by writeAtomic: its value, 'missing' when there is none, 'torn' when
+ * it is not one whole JSON value (empty or cut short by a crash of the machine before the data
+ * reached the disk). Other read errors are thrown.
+ */
+export function readRecord<T>(file: string): RecordRead<T> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+    throw new TsrunError('Internal', `read ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value !== 'object' || value === null) return { kind: 'torn', why: 'not a JSON object' };
+    return { kind: 'ok', value: value as T };
+  } catch (e) {
+    return { kind: 'torn', why: (e as Error).message };
+  }
 }
 
 /** Read JSON from `file`, or `fallback` when it does not exist. */

@@ -25,9 +25,10 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { TsrunError } from '../../spec/errors';
-import { addNetworkList, delFromCache, delNetworkList, listCache, type CniOptions, type CniResult } from './cni';
+import type { Logger } from '../log';
+import { addNetworkList, delFromCache, delNetworkList, listCache, tornCache, type CniOptions, type CniResult } from './cni';
 import { chooseSubnet, confList, contains, defaultGateway, formatCidr, hostRoutes, parseCidr, parseIp, type Cidr, type Network } from './config';
-import { createInPlaceWriter, readJson, writeJson, writeJsonAsync } from './files';
+import { createInPlaceWriter, readJson, readRecord, writeAtomic, writeJson } from './files';
 import { CHAIN_PREFIX, removeIsolation, syncIsolation } from './isolation';
 import { createNetns, listNetns, removeNetns } from './netns';
 
@@ -103,6 +104,12 @@ export interface AttachmentRecord {
   readonly dns: readonly string[];
   readonly dnsSearch: readonly string[];
   readonly dnsOptions: readonly string[];
+  /**
+   * Read from a record file a crash of the machine left torn (records are not fsynced, files.ts):
+   * only what its name and place say is known (namespace, id, netns and files paths), and
+   * releasing it finds its endpoints in the CNI cache.
+   */
+  readonly torn?: true;
 }
 
 /** What create takes. */
@@ -128,6 +135,8 @@ export interface NetworkOptions {
   readonly defaultBridge?: string;
   /** iptables chain prefix (CHAIN_PREFIX); chains are host-wide */
   readonly chainPrefix?: string;
+  /** where each attach and detach step's duration goes, at trace level */
+  readonly log?: Logger;
 }
 
 /** The networking API tsrund serves. */
@@ -161,7 +170,19 @@ export function createNetworks(opts: NetworkOptions): Networks {
   const dataDir = path.join(opts.root, 'networks', 'ipam');
   const nsDir = path.join(opts.state, 'netns');
   const filesRoot = path.join(opts.state, 'network-files');
-  const cni: CniOptions = { binDirs: opts.binDirs, cacheDir: path.join(opts.root, 'networks', 'cni-cache'), timeoutMs: opts.timeoutMs };
+  const tracing = opts.log?.tracing === true;
+  const trace = (msg: string, fields: Record<string, string | number>): void => opts.log?.trace(`network ${msg}`, fields);
+  const cni: CniOptions = { binDirs: opts.binDirs, cacheDir: path.join(opts.root, 'networks', 'cni-cache'), timeoutMs: opts.timeoutMs, ...(tracing ? { trace } : {}) };
+  /** Run one step of an attach or detach, logging its duration when tracing. */
+  const step = async <T>(what: string, container: string, fn: () => T | Promise<T>): Promise<T> => {
+    if (!tracing) return await fn();
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      trace(what, { container, ms: Math.round(performance.now() - t0) });
+    }
+  };
   const prefix = opts.chainPrefix ?? CHAIN_PREFIX;
   const lock = createLocks();
   /** the per-container files (hosts above all: every peer's is rewritten when one joins or leaves) */
@@ -176,7 +197,14 @@ export function createNetworks(opts: NetworkOptions): Networks {
   const load = (): Network[] => readJson<Network[]>(netFile, []);
   const save = (nets: Network[]) => writeJson(netFile, nets);
   const attFile = (ns: string, id: string) => path.join(attDir, `${ns}-${id}.json`);
-  const loadAtt = (ns: string, id: string) => readJson<AttachmentRecord | undefined>(attFile(ns, id), undefined);
+  const saveAtt = (a: AttachmentRecord): Promise<void> => writeAtomic(attFile(a.namespace, a.id), JSON.stringify(a, null, 1));
+  const loadAtt = (ns: string, id: string): AttachmentRecord | undefined => {
+    const r = readRecord<AttachmentRecord>(attFile(ns, id));
+    if (r.kind === 'ok') return r.value;
+    if (r.kind === 'missing') return undefined;
+    const key = `${ns}-${id}`;
+    return { namespace: ns, id, name: '', hostname: '', netns: path.join(nsDir, key), endpoints: [], ports: [], extraHosts: [], filesDir: path.join(filesRoot, key), dns: [], dnsSearch: [], dnsOptions: [], torn: true };
+  };
   const allAtts = (): AttachmentRecord[] => {
     let names: string[] = [];
     try {
@@ -184,7 +212,11 @@ export function createNetworks(opts: NetworkOptions): Networks {
     } catch {
       return [];
     }
-    return names.map((n) => readJson<AttachmentRecord | undefined>(path.join(attDir, n), undefined)).filter((a): a is AttachmentRecord => a !== undefined);
+    // a torn record (a machine crash) has no endpoints or ports to list: reconcile and detach release it
+    return names.flatMap((n) => {
+      const r = readRecord<AttachmentRecord>(path.join(attDir, n));
+      return r.kind === 'ok' ? [r.value] : [];
+    });
   };
 
   const find = (nets: readonly Network[], ref: string): Network => {
@@ -436,34 +468,69 @@ export function createNetworks(opts: NetworkOptions): Networks {
     await Promise.all(writes);
   }
 
+  /**
+   * DEL what torn CNI cache files (a machine crash, cni.ts) of the containers `mine` picks may
+   * name, with their network's full list (what the name says is all there is: network, container
+   * id, interface), and remove the files; one whose network is gone has nothing left to DEL (the
+   * network's bridge and allocations went with it), and `mine` gets only its name. `only` (a
+   * container id) limits the files read to those whose name holds it. Returns the errors.
+   */
+  async function releaseTornCache(nets: readonly Network[], mine: (containerId: string | undefined, name: string) => boolean, only?: string): Promise<Error[]> {
+    const errs: Error[] = [];
+    for (const file of tornCache(cni.cacheDir, only)) {
+      const name = path.basename(file);
+      const iface = /-(eth\d+)$/.exec(name);
+      // the longest network name the file name starts with (names may hold dashes)
+      const n = [...nets].sort((a, b) => b.name.length - a.name.length).find((x) => name.startsWith(`${x.name}-`));
+      const containerId = iface !== null && n !== undefined ? name.slice(n.name.length + 1, iface.index) : undefined;
+      if (!mine(containerId, name)) continue;
+      if (containerId === undefined) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      try {
+        await delNetworkList(confList(n!, dataDir, { ports: true, mac: true }), { containerId, netns: path.join(nsDir, containerId), ifName: iface![1]! }, cni);
+      } catch (e) {
+        errs.push(e as Error);
+      }
+    }
+    return errs;
+  }
+
   async function detachLocked(att: AttachmentRecord, nets: readonly Network[]): Promise<void> {
+    const who = `${att.namespace}-${att.id}`;
+    const t0 = performance.now();
     const errs: Error[] = [];
     for (const ep of [...att.endpoints].reverse()) {
       try {
-        await delEndpoint(att, ep, nets.find((n) => n.id === ep.networkId));
+        await step(`detach DEL ${ep.network} ${ep.ifName}`, who, () => delEndpoint(att, ep, nets.find((n) => n.id === ep.networkId)));
       } catch (e) {
         errs.push(e as Error);
       }
     }
     // Endpoints whose ADD was under way when tsrund died are only in the CNI cache.
-    for (const c of listCache(cni.cacheDir, `${att.namespace}-${att.id}`)) {
+    for (const c of listCache(cni.cacheDir, who)) {
       try {
         await delFromCache(c, cni);
       } catch (e) {
         errs.push(e as Error);
       }
     }
+    errs.push(...(await releaseTornCache(nets, (containerId, name) => containerId === who || (containerId === undefined && name.includes(`-${who}-`)), who)));
     try {
-      removeNetns(att.netns);
+      await step('detach netns remove', who, () => removeNetns(att.netns));
     } catch (e) {
       errs.push(e as Error);
     }
     if (errs.length > 0) throw new TsrunError('Internal', `release the network of container ${att.id}: ${errs[0]!.message}`, { cleanup: errs.slice(1) });
-    // peers' refreshes never create files here (create: false), and the retries cover one that
-    // opened a file just before it was unlinked
-    fs.rmSync(att.filesDir, { recursive: true, force: true, maxRetries: 3 });
-    fs.rmSync(attFile(att.namespace, att.id), { force: true });
-    await refreshPeers({ ...att, endpoints: att.endpoints });
+    await step('detach files and record remove', who, () => {
+      // peers' refreshes never create files here (create: false), and the retries cover one that
+      // opened a file just before it was unlinked
+      fs.rmSync(att.filesDir, { recursive: true, force: true, maxRetries: 3 });
+      fs.rmSync(attFile(att.namespace, att.id), { force: true });
+    });
+    await step('detach peers refresh', who, () => refreshPeers({ ...att, endpoints: att.endpoints }));
+    if (tracing) trace('detach done', { container: who, ms: Math.round(performance.now() - t0) });
   }
 
   /**
@@ -472,6 +539,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
    */
   const attachLocked = (req: AttachRequest, onPrepared?: (att: AttachmentRecord) => void): Promise<AttachmentRecord> =>
     perContainer(req.namespace, req.id, async () => {
+      const t0 = performance.now();
       if (loadAtt(req.namespace, req.id) !== undefined) throw new TsrunError('AlreadyExists', `container ${req.id} already has a network attachment`);
       if (req.endpoints.some((e) => e.network === DEFAULT_NETWORK)) await ensureDefault();
       const nets = load();
@@ -482,6 +550,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
       // bad --ip / --mac-address are refused now, not after a background attach returned
       for (const t of targets) capabilityArgs(t.net, t.req);
       const netns = path.join(nsDir, `${req.namespace}-${req.id}`);
+      const who = `${req.namespace}-${req.id}`;
       // Ports are checked against every other record and this record is written in one
       // critical section, so two attaches can't both take a port; without ports there is nothing
       // to claim, and the attaches of a burst of starts do not queue behind each other's write.
@@ -503,22 +572,23 @@ export function createNetworks(opts: NetworkOptions): Networks {
           dnsSearch: [...req.dnsSearch],
           dnsOptions: [...req.dnsOptions],
         };
-        await writeJsonAsync(attFile(req.namespace, req.id), rec);
+        await step('attach record write', who, () => saveAtt(rec));
         return rec;
       };
       const att = req.ports.length > 0 ? await lock.critical(record) : await record();
       try {
-        createNetns(nsDir, `${req.namespace}-${req.id}`);
+        await step('attach netns create', who, () => createNetns(nsDir, `${req.namespace}-${req.id}`));
         if (onPrepared !== undefined) {
           // no endpoint yet, so no peer to list: the other records need not be read
-          await writeFiles(att, []);
+          await step('attach files write', who, () => writeFiles(att, []));
           onPrepared({ ...att, endpoints: [] });
+          if (tracing) trace('attach prepared', { container: who, ms: Math.round(performance.now() - t0) });
         }
         for (const [i, t] of targets.entries()) {
-          att.endpoints.push(await addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : []));
-          await writeJsonAsync(attFile(req.namespace, req.id), att);
+          att.endpoints.push(await step(`attach ADD ${t.net.name} eth${i}`, who, () => addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : [])));
+          await step('attach record write', who, () => saveAtt(att));
         }
-        await writeFiles(att, allAtts());
+        await step('attach files write', who, () => writeFiles(att, allAtts()));
       } catch (e) {
         try {
           await detachLocked(att, nets);
@@ -527,7 +597,8 @@ export function createNetworks(opts: NetworkOptions): Networks {
         }
         throw e;
       }
-      await refreshPeers(att);
+      await step('attach peers refresh', who, () => refreshPeers(att));
+      if (tracing) trace('attach done', { container: who, ms: Math.round(performance.now() - t0) });
       return att;
     });
 
@@ -578,13 +649,14 @@ export function createNetworks(opts: NetworkOptions): Networks {
       perContainer(ns, id, async () => {
         const att = loadAtt(ns, id);
         if (att === undefined) throw new TsrunError('NotFound', `container ${id} has no network namespace of tsrund's (host, none or container network mode)`);
+        if (att.torn === true) throw new TsrunError('FailedPrecondition', `container ${id}: its network record ${attFile(ns, id)} was torn by a crash of the machine; remove the container`);
         if (ep.network === DEFAULT_NETWORK) await ensureDefault();
         const n = find(load(), ep.network);
         if (att.endpoints.some((e) => e.networkId === n.id)) throw new TsrunError('AlreadyExists', `endpoint with name ${att.name} already exists in network ${n.name}`);
         let i = 0;
         while (att.endpoints.some((e) => e.ifName === `eth${i}`)) i++;
         att.endpoints.push(await addEndpoint(att, n, `eth${i}`, ep, []));
-        await writeJsonAsync(attFile(ns, id), att);
+        await saveAtt(att);
         await writeFiles(att, allAtts());
         await refreshPeers(att);
         return att;
@@ -597,7 +669,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         if (att === undefined || ep === undefined) throw new TsrunError('NotFound', `container ${id} is not connected to network ${n.name}`);
         await delEndpoint(att, ep, n);
         const next: AttachmentRecord = { ...att, endpoints: att.endpoints.filter((e) => e !== ep) };
-        await writeJsonAsync(attFile(ns, id), next);
+        await saveAtt(next);
         await writeFiles(next, allAtts());
         await refreshPeers(att);
         return next;
@@ -609,7 +681,10 @@ export function createNetworks(opts: NetworkOptions): Networks {
         if (att === undefined) return;
         await detachLocked(att, load());
       }),
-    attachment: (ns, id) => loadAtt(ns, id),
+    attachment: (ns, id) => {
+      const a = loadAtt(ns, id);
+      return a?.torn === true ? undefined : a;
+    },
     attachments: () => allAtts(),
     reconcile: (live) =>
       exclusive(async () => {
@@ -624,15 +699,38 @@ export function createNetworks(opts: NetworkOptions): Networks {
           await detachLocked(a, nets);
           released.push(`${a.namespace}/${a.id}`);
         }
+        // Records a machine crash left torn name their container only in the file name
+        // (`<ns>-<id>.json`): a live container's stays (its detach releases it from the cache),
+        // another's goes, and the sweeps below release its cache entries, namespace and files.
+        const liveKeys = new Set([...live].map((k) => k.replace('/', '-')));
+        for (const name of readdirOrEmpty(attDir)) {
+          const file = path.join(attDir, name);
+          if (name.endsWith('.tmp')) {
+            fs.rmSync(file, { force: true });
+            continue;
+          }
+          if (!name.endsWith('.json') || readRecord(file).kind !== 'torn') continue;
+          const key = name.slice(0, -'.json'.length);
+          if (liveKeys.has(key)) {
+            keep.add(key);
+            continue;
+          }
+          fs.rmSync(file, { force: true });
+          released.push(key);
+        }
         for (const c of listCache(cni.cacheDir)) {
           if (keep.has(c.containerId)) continue;
           await delFromCache(c, cni);
           released.push(c.containerId);
         }
+        const tornErrs = await releaseTornCache(nets, (containerId, name) => (containerId !== undefined ? !keep.has(containerId) : ![...keep].some((k) => name.includes(`-${k}-`))));
+        if (tornErrs.length > 0) throw new TsrunError('Internal', `release torn cni cache entries: ${tornErrs[0]!.message}`, { cleanup: tornErrs.slice(1) });
+        for (const name of readdirOrEmpty(cni.cacheDir)) if (name.endsWith('.tmp')) fs.rmSync(path.join(cni.cacheDir, name), { force: true });
         for (const f of listNetns(nsDir)) {
           if (keep.has(path.basename(f))) continue;
           removeNetns(f);
         }
+        for (const name of readdirOrEmpty(filesRoot)) if (!keep.has(name)) fs.rmSync(path.join(filesRoot, name), { recursive: true, force: true });
         if (nets.length > 0) await syncIsolation(isolationOf(nets), prefix);
         // bridges made before their address was set at create keep the one they have now
         for (const n of nets) {
@@ -642,6 +740,16 @@ export function createNetworks(opts: NetworkOptions): Networks {
         return released;
       }),
   };
+}
+
+/** The names in `dir`, none when it does not exist. */
+function readdirOrEmpty(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw e;
+  }
 }
 
 /** A random locally administered unicast MAC address. */

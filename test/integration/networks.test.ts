@@ -285,6 +285,44 @@ t.test('after a crash in the middle of an attach, reconcile releases everything'
   await again.detach('default', 'keep');
 });
 
+t.test('records and CNI cache entries torn by a machine crash are released by reconcile and detach', async (t) => {
+  if (!requires(t, 'root', 'busybox')) return;
+  if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');
+  const s = setup(t);
+  const n = await s.nets.create({ name: `tn-${s.prefix.toLowerCase()}` });
+  const keep = await s.nets.attach(req('keep', [{ network: n.name }]));
+  // No published port: portmap's DEL needs the mappings a torn entry lost, and the machine crash
+  // that tears a file has taken the rules with it (here they would stay).
+  const gone = await s.nets.attach(req('gone', [{ network: n.name }]));
+  // They are written without fsync: after a machine crash one may be empty or cut short.
+  const netDir = path.join(s.root, 'networks');
+  const cut = (file: string) => fs.writeFileSync(file, fs.readFileSync(file, 'utf8').slice(0, 30));
+  for (const id of ['keep', 'gone']) {
+    cut(path.join(netDir, 'containers', `default-${id}.json`));
+    cut(path.join(netDir, 'cni-cache', `${n.name}-default-${id}-eth0`));
+  }
+  fs.writeFileSync(path.join(netDir, 'cni-cache', `${n.name}-default-gone-eth0.tmp`), '');
+  const onBridge = () => fs.readdirSync(`/sys/class/net/${n.bridge}/brif`).length;
+  const ipam = path.join(netDir, 'ipam', n.name);
+  t.equal(onBridge(), 2, 'two veths on the bridge before the restart');
+  const again = createNetworks({ root: s.root, state: s.state, binDirs: CNI_DIRS, timeoutMs: 10000, defaultBridge: s.bridge, chainPrefix: s.prefix });
+  const released = await again.reconcile(new Set(['default/keep']));
+  t.ok(released.includes('default-gone'), `gone was released (${released.join(', ')})`);
+  t.notOk(fs.existsSync(gone.netns), 'its namespace is gone');
+  t.equal(onBridge(), 1, 'its veth is gone (DEL with the network named by the torn cache file)');
+  t.notOk(fs.readdirSync(ipam).includes(gone.endpoints[0]!.ip), 'its address is free again');
+  t.same(fs.readdirSync(path.join(netDir, 'cni-cache')), [`${n.name}-default-keep-eth0`], 'only the live container keeps a cache file; no temp file is left');
+  t.ok(ping(keep.netns, n.gateway), 'the live container keeps its network');
+  t.equal(again.attachment('default', 'keep'), undefined, 'a torn record is not shown as an attachment');
+  await t.rejects(again.connect('default', 'keep', { network: n.name }), { code: 'FailedPrecondition' }, 'nor connected to');
+  await again.detach('default', 'keep');
+  t.equal(onBridge(), 0, 'detach of the torn record releases the veth');
+  t.notOk(fs.existsSync(keep.netns), 'and the namespace');
+  t.notOk(fs.readdirSync(ipam).includes(keep.endpoints[0]!.ip), 'and the address');
+  t.same(fs.readdirSync(path.join(netDir, 'containers')), [], 'and the record');
+  t.same(fs.readdirSync(path.join(netDir, 'cni-cache')), [], 'and the cache file');
+});
+
 t.test('200 attach/detach cycles leave no namespace, veth, rule or allocation', async (t) => {
   if (!requires(t, 'root', 'busybox')) return;
   if (!hasPlugins) return t.plan(0, 'CNI plugins are not installed');

@@ -401,6 +401,9 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     fifos.close();
     if (r.interactive) ctx.stdin.pause();
     if (r.rm) {
+      // The task has exited, so its network can go while the task and the record are deleted;
+      // removeRecord's own Detach waits for this one (and reports its error if one is left).
+      const network = releaseNetwork(ctx, r.id).catch(() => undefined);
       try {
         await deleteTask(client, r.id);
         await removeRecord(client, r.id);
@@ -408,6 +411,8 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
       } catch (e) {
         // removed meanwhile (tsctl rm -f): nothing is left to do
         if (!isNotFound(e)) ctx.warn(`tsctl: removing ${r.id.slice(0, 12)}: ${e instanceof RpcError ? e.details : String(e)}`);
+      } finally {
+        await network;
       }
     }
   }
