@@ -12,7 +12,7 @@
  *     "allowUids":  [],                          extra uids allowed on the socket
  *     "restartPolicies": true,                   run the tsctl restart-policy loop
  *     "shimPool":   1,                           warm shims kept ready (0: start each shim on demand)
- *     "shim":       "node",                      per-container shim: "node" (shim/) or "native" (shim/native/)
+ *     "shim":       "native",                    per-container shim: "native" (shim/native/) or "node" (shim/)
  *     "cniBinDirs": ["/usr/lib/cni", "/opt/cni/bin"],   where CNI plugins are looked up
  *     "networkBridge": "tsrun0",                  the default network's bridge device
  *     "iptablesChainPrefix": "TSRUN"              prefix of tsrund's iptables chains
@@ -81,8 +81,8 @@ Flags (each overrides the config file):
       --no-restart-policies  do not restart containers by their tsctl.restart-policy label
       --shim-pool N      warm shims kept ready, so Tasks.Create does not wait for a node
                          start (default 1; 0 starts every shim on demand)
-      --shim KIND        per-container shim: node (default) or native (a small C process,
-                         docs/native-shim.md; no warm pool, no shim groups)
+      --shim KIND        per-container shim: native (default; a small C process,
+                         docs/native-shim.md) or node (the Node tsrun-shim)
   -h, --help             this text
   -v, --version          print the version
 `;
@@ -99,7 +99,7 @@ function defaults(): Config {
     allowUids: [],
     restartPolicies: true,
     shimPool: 1,
-    shim: 'node',
+    shim: 'native',
     cniBinDirs: ['/usr/lib/cni', '/opt/cni/bin'],
     networkBridge: 'tsrun0',
     iptablesChainPrefix: 'TSRUN',
