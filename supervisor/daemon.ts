@@ -159,8 +159,9 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     store.close();
     throw e instanceof TsrunError ? e : new TsrunError('Unavailable', `serve ${cfg.socket}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
-  // The window counts from when clients can subscribe: re-adoption can take longer than it (an
-  // interrupted create is given CREATE_SETTLE_MS, tasks/adopt.ts), and what it published stays.
+  // The window counts from when clients can subscribe: re-adoption can take longer than it (it
+  // asks every shim, and for a native shim's running init the runtime, for their state; an
+  // interrupted create in a Node shim is given CREATE_SETTLE_MS, tasks/adopt.ts).
   events.keepBacklog(STARTUP_BACKLOG_MS);
   restarts?.start();
   return {
