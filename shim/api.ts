@@ -65,23 +65,6 @@ export interface ShimStartOptions {
   readonly noNewKeyring?: boolean;
   /** the tsrun-shim executable; default bin/tsrun-shim next to the running tsrund */
   readonly shimBinary?: string;
-  /**
-   * share one shim process with the namespace's other containers of this group (containerd's one
-   * shim per pod); undefined: a shim of its own. Same character set as ids.
-   */
-  readonly group?: string;
-}
-
-/** Settings of a pool of warm shims (supervisor/shims/pool.ts createShimPool). */
-export interface ShimPoolOptions {
-  /** idle warm shims kept ready; 0 turns the pool off */
-  readonly size: number;
-  /** the shim state root the pool's shims will serve */
-  readonly stateRoot: string;
-  /** the tsrun-shim executable; default as for startShim */
-  readonly shimBinary?: string;
-  /** node options for the shims (memory settings) */
-  readonly nodeArgs?: readonly string[];
 }
 
 /** A process's status as containerd's Status enum names it. */

@@ -45,8 +45,6 @@ export interface ServerInfo {
 export interface ShimServer {
   /** stop listening (connections stay until their peers or `delete` end them) */
   close(): void;
-  /** serve a connection that did not come through the socket (the warm shim's fd 3), `head` already read from it */
-  adopt(conn: net.Socket, head: Buffer): void;
 }
 
 /** Serve a Service on a listening socket path. */
@@ -106,8 +104,7 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
   };
 
   const conns = new Set<net.Socket>();
-  /** Serve one connection; `head` is what was already read from it (a warm shim's hand-off). */
-  const connection = (conn: net.Socket, head?: Buffer): void => {
+  const connection = (conn: net.Socket): void => {
     conns.add(conn);
     const reader = frameReader();
     const send = (id: number, body: Parameters<typeof encodeFrame>[0]): boolean => {
@@ -140,7 +137,7 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
             if (req.method === 'delete') {
               setImmediate(() => {
                 info.onDeleted();
-                // A shim serving other containers goes on: let this container's clients see EOF.
+                // The shim exits soon after: its clients see EOF at once.
                 for (const c of conns) c.end();
               });
             }
@@ -158,8 +155,6 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
       conns.delete(conn);
       svc.unsubscribe(sub);
     });
-    if (head !== undefined && head.length > 0) onData(head);
-    conn.resume(); // an adopted socket was left paused after its hand-off line
   };
   const server = net.createServer((conn) => connection(conn));
   return withSocketPath(
@@ -169,7 +164,7 @@ export function serve(sockPath: string, svc: Service, info: ServerInfo): Promise
         server.once('error', reject);
         server.listen(usable, () => {
           server.off('error', reject);
-          resolve({ close: () => void server.close(), adopt: connection });
+          resolve({ close: () => void server.close() });
         });
       }),
   );

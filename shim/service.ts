@@ -75,8 +75,6 @@ export interface Service {
   unsubscribe(s: Subscriber): void;
   /** A child the reaper collected. */
   reaped(pid: number, status: number): void;
-  /** Whether pid is one of this container's processes that has not exited (a shim may serve several). */
-  owns(pid: number): boolean;
 }
 
 /** What the service needs from its surroundings. */
@@ -411,7 +409,6 @@ export function createService(d: ServiceDeps): Service {
       subscribers.delete(s);
     },
 
-    owns: (pid) => [init, ...execs.values()].some((x) => x !== undefined && x.pid === pid && x.exit === undefined),
 
     reaped(pid, status) {
       const at = nowRfc3339Nano();

@@ -11,8 +11,7 @@
  *     "logLevel":   "info",                      trace|debug|info|warn|error
  *     "allowUids":  [],                          extra uids allowed on the socket
  *     "restartPolicies": true,                   run the tsctl restart-policy loop
- *     "shimPool":   1,                           warm shims kept ready (0: start each shim on demand)
- *     "shim":       "node",                      per-container shim: "node" (shim/) or "native" (shim/native/)
+ *     "shim":       "native",                    per-container shim: "native" (shim/native/) or "node" (shim/)
  *     "cniBinDirs": ["/usr/lib/cni", "/opt/cni/bin"],   where CNI plugins are looked up
  *     "networkBridge": "tsrun0",                  the default network's bridge device
  *     "iptablesChainPrefix": "TSRUN"              prefix of tsrund's iptables chains
@@ -34,8 +33,6 @@ export interface Config {
   logLevel: LogLevel;
   allowUids: number[];
   restartPolicies: boolean;
-  /** idle warm shims kept ready for Tasks.Create (supervisor/shims/pool.ts); 0 turns the pool off */
-  shimPool: number;
   /** which per-container shim new tasks get: the Node tsrun-shim or the native one (docs/native-shim.md) */
   shim: 'node' | 'native';
   /** directories searched for CNI plugins, in order */
@@ -74,15 +71,13 @@ Flags (each overrides the config file):
       --shim-binary PATH tsrun-shim executable (default: tsrun-shim next to tsrund)
       --log-level LEVEL  trace, debug, info, warn, error (default info)
       --config FILE      JSON config file with the keys socket, root, state, shimRoot,
-                         runtime, shimBinary, logLevel, allowUids, restartPolicies, shimPool, shim,
+                         runtime, shimBinary, logLevel, allowUids, restartPolicies, shim,
                          cniBinDirs, networkBridge, iptablesChainPrefix
       --cni-bin-dir DIRS CNI plugin directories, ':'-separated (default /usr/lib/cni:/opt/cni/bin)
                          insecureRegistries
       --no-restart-policies  do not restart containers by their tsctl.restart-policy label
-      --shim-pool N      warm shims kept ready, so Tasks.Create does not wait for a node
-                         start (default 1; 0 starts every shim on demand)
-      --shim KIND        per-container shim: node (default) or native (a small C process,
-                         docs/native-shim.md; no warm pool, no shim groups)
+      --shim KIND        per-container shim: native (default; a small C process,
+                         docs/native-shim.md) or node (the Node tsrun-shim)
   -h, --help             this text
   -v, --version          print the version
 `;
@@ -98,8 +93,7 @@ function defaults(): Config {
     logLevel: 'info',
     allowUids: [],
     restartPolicies: true,
-    shimPool: 1,
-    shim: 'node',
+    shim: 'native',
     cniBinDirs: ['/usr/lib/cni', '/opt/cni/bin'],
     networkBridge: 'tsrun0',
     iptablesChainPrefix: 'TSRUN',
@@ -155,10 +149,6 @@ function applyFile(cfg: Config, file: string): void {
         if (typeof v !== 'boolean') throw bad(`config ${file}: restartPolicies must be true or false`);
         cfg.restartPolicies = v;
         break;
-      case 'shimPool':
-        if (!Number.isInteger(v) || (v as number) < 0) throw bad(`config ${file}: shimPool must be a whole number`);
-        cfg.shimPool = v as number;
-        break;
       case 'shim':
         if (v !== 'node' && v !== 'native') throw bad(`config ${file}: shim must be "node" or "native"`);
         cfg.shim = v;
@@ -195,7 +185,6 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     '--shim-binary': 'shimBinary',
     '--log-level': 'logLevel',
     '--config': 'config',
-    '--shim-pool': 'shimPool',
     '--shim': 'shim',
     '--cni-bin-dir': 'cniBinDirs',
   };
@@ -236,11 +225,6 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     cfg.logLevel = level;
   }
   if (noRestart) cfg.restartPolicies = false;
-  const pool = flags.get('shimPool');
-  if (pool !== undefined) {
-    if (!/^\d+$/.test(pool)) throw bad(`--shim-pool ${JSON.stringify(pool)} is not a whole number`);
-    cfg.shimPool = Number(pool);
-  }
   const shim = flags.get('shim');
   if (shim !== undefined) {
     if (shim !== 'node' && shim !== 'native') throw bad(`--shim ${JSON.stringify(shim)} is not node or native`);

@@ -1,14 +1,8 @@
 /*
  * Wiring of tsrund: store → exchange → namespaces/containers/leases/tasks logic → gRPC services
  * on the socket, then re-adoption of live shims and the restart-policy loop.
- *
- * Shims: with the real startShim, Tasks.Create takes a warm shim from a pool (supervisor/shims/pool.ts,
- * cfg.shimPool of them kept ready), and a container labelled io.tsrun.shim-group=<name> shares
- * one shim with its namespace's other containers of that group.
  */
 import * as path from 'node:path';
-import { createShimPool, startShim as realStartShim, type ShimPool } from './shims/pool';
-import type { ShimStartOptions } from '../shim/api';
 import { TsrunError } from '../spec/errors';
 import type { Config } from './config';
 import { createContainers } from './containers/local';
@@ -40,9 +34,6 @@ import { createTasks, type ShimDriver, type Tasks } from './tasks/local';
 /** The version tsrund reports: containerd's API level it speaks, with our own build as metadata. */
 export const API_VERSION = '1.6.20+tsrund';
 
-/** The container label that puts containers of a namespace into one shared shim (docs/supervisor.md). */
-export const SHIM_GROUP_LABEL = 'io.tsrun.shim-group';
-
 /** How long one CNI plugin call may take before it is killed. */
 const CNI_TIMEOUT_MS = 30000;
 
@@ -65,24 +56,8 @@ export interface Daemon {
 export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, revision: string): Promise<Daemon> {
   const store = openStore(cfg.root);
   const events = createExchange();
-  // Pool and groups only with the real shims (unit tests inject fakes).
-  let pool: ShimPool | undefined;
-  let shims = driver;
-  if (driver.startShim === realStartShim) {
-    try {
-      if (cfg.shimPool > 0) pool = createShimPool({ size: cfg.shimPool, stateRoot: cfg.shimRoot, ...(cfg.shimBinary !== undefined ? { shimBinary: cfg.shimBinary } : {}) });
-    } catch (e) {
-      log.warn('no warm shim pool', { error: e instanceof Error ? e.message : String(e) });
-    }
-    const start = pool?.startShim ?? driver.startShim;
-    const withGroup = (o: ShimStartOptions): ShimStartOptions => {
-      const group = store.getContainer(o.namespace, o.id)?.labels[SHIM_GROUP_LABEL];
-      return group !== undefined && group !== '' ? { ...o, group } : o;
-    };
-    shims = { ...driver, startShim: (o) => start(withGroup(o)) };
-  }
   // json-file logs live with the metadata (persistent, like docker's), not in the volatile shim state.
-  const tasks = createTasks(store, events, shims, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary, logRoot: path.join(cfg.root, 'logs') }, log);
+  const tasks = createTasks(store, events, driver, { shimRoot: cfg.shimRoot, defaultRuntime: cfg.runtime, shimBinary: cfg.shimBinary, logRoot: path.join(cfg.root, 'logs') }, log);
   const namespaces = createNamespaces(store, events, (ns) => tasks.hasTasks(ns));
   // Auto-removal releases the record's network and anonymous volumes; a restarted image container
   // gets its snapshot's mounts again (the services are made below and used only once running).
@@ -180,12 +155,15 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       transferService({ store, images: imageServices, insecureRegistries: cfg.insecureRegistries, warn: (m) => log.warn('pull', { warning: m }) }),
     ]);
   } catch (e) {
-    pool?.close();
     tasks.detachAll();
     imageServices.close();
     store.close();
     throw e instanceof TsrunError ? e : new TsrunError('Unavailable', `serve ${cfg.socket}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
+  // The window counts from when clients can subscribe: re-adoption can take longer than it (it
+  // asks every shim, and for a native shim's running init the runtime, for their state; an
+  // interrupted create in a Node shim is given CREATE_SETTLE_MS, tasks/adopt.ts).
+  events.keepBacklog(STARTUP_BACKLOG_MS);
   restarts?.start();
   return {
     store,
@@ -196,7 +174,6 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     networks,
     async stop() {
       restarts?.stop();
-      pool?.close();
       await server.close();
       tasks.detachAll();
       imageServices.close();

@@ -2,8 +2,7 @@
  * tsrund's entry point: parse flags and config, start the daemon in the foreground, log to
  * stderr, stop on SIGINT/SIGTERM (containers keep running in their shims).
  */
-import { connectShim, listShimDirs, reapDeadShim } from './shims/client';
-import { startShim } from './shims/pool';
+import { connectShim, listShimDirs, reapDeadShim, startShim } from './shims/client';
 import { nativeShimDriver } from './shims/c-shim';
 import { TsrunError } from '../spec/errors';
 import { HELP, parseArgs } from './config';

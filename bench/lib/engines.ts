@@ -149,7 +149,7 @@ function engine(s: EngineSpec): Engine {
     const containers = lines(spawnSync(CTR, ctr(['container', 'ls', '-q']).slice(1), { encoding: 'utf8' }).stdout ?? '');
     await pool(containers.map((id) => () => ctrAsync(ctr(['container', 'rm', id]), 60_000)), 8);
   };
-  // Shims that name the engine's dir, and idle warm shims (children of the daemon naming none).
+  // Shims that name the engine's dir, and children of the daemon that name none.
   const shimPids = (): number[] =>
     allPids().filter((p) => p !== process.pid && p !== s.daemon.pid && cmdline(p).includes(s.shimMarker) && (cmdline(p).includes(s.dir) || ppidOf(p) === s.daemon.pid));
   return {
@@ -169,7 +169,7 @@ function engine(s: EngineSpec): Engine {
         if (s.daemon.exitCode === null) await clear();
       } finally {
         await stopDaemon(s.daemon);
-        // Shims outlive their daemon by design (idle warm shims exit with it); anything still
+        // Shims outlive their daemon by design; anything still
         // mentioning the dir is ours.
         for (let i = 0; i < 50; i++) {
           const left = allPids().filter((p) => p !== process.pid && cmdline(p).includes(s.dir));

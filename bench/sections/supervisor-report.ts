@@ -18,8 +18,8 @@ export interface ScaleResult {
   readonly n: number;
   readonly sequential: { times: number[]; totalMs: number };
   readonly parallel: { times: number[]; totalMs: number };
-  /** shims: every shim and helper, idle warm shims included; idle: those idle warm shims alone */
-  readonly density: { shims: Memory & { count: number }; idle: Memory & { count: number }; daemon: Memory | undefined };
+  /** shims: every shim and helper process */
+  readonly density: { shims: Memory & { count: number }; daemon: Memory | undefined };
 }
 
 const BASE = 'containerd + runc';
@@ -95,9 +95,9 @@ export function supervisorReport(l: Lifecycle, scale: readonly ScaleResult[], fl
 
     out.push('\n## Density\n');
     out.push(
-      'While N `sleep` containers run (after the sequential start): Pss and Rss from /proc/<pid>/smaps_rollup of every shim and helper process of the engine (tsrund\'s idle warm shims included, and shown apart), divided by N, in MiB; the containers\' own processes are the same busybox `sleep` for every engine and are not counted. The daemon\'s own memory beside it.\n',
+      'While N `sleep` containers run (after the sequential start): Pss and Rss from /proc/<pid>/smaps_rollup of every shim and helper process of the engine, divided by N, in MiB; the containers\' own processes are the same busybox `sleep` for every engine and are not counted. The daemon\'s own memory beside it.\n',
     );
-    const drows: string[][] = [['N', 'subject', 'shim processes (idle warm)', 'Pss / container', 'Rss / container', 'Pss ÷ containerd-shim-runc-v2', 'of it idle warm shims', 'daemon Pss', 'daemon Rss']];
+    const drows: string[][] = [['N', 'subject', 'shim processes', 'Pss / container', 'Rss / container', 'Pss ÷ containerd-shim-runc-v2', 'daemon Pss', 'daemon Rss']];
     for (const n of ns) {
       const b = get(BASE, n);
       for (const s of subjects) {
@@ -107,11 +107,10 @@ export function supervisorReport(l: Lifecycle, scale: readonly ScaleResult[], fl
         drows.push([
           String(n),
           s,
-          `${d.shims.count} (${d.idle.count})`,
+          String(d.shims.count),
           mib(d.shims.pssKb / n),
           mib(d.shims.rssKb / n),
           b === undefined ? '–' : ratio(d.shims.pssKb / b.density.shims.pssKb),
-          mib(d.idle.pssKb / n),
           mib(d.daemon?.pssKb ?? Number.NaN),
           mib(d.daemon?.rssKb ?? Number.NaN),
         ]);
@@ -139,7 +138,6 @@ export function supervisorReport(l: Lifecycle, scale: readonly ScaleResult[], fl
     trows.push([`Pss per container, N = ${n}, ${label} (MiB)`, `≤ ${factor} × containerd-shim-runc-v2`, mib(v), mib(limit), v <= limit ? 'yes' : 'no']);
   };
   pssRow('tsrund', 20, 3, 'one shim per container');
-  for (const n of ns) pssRow('tsrund, grouped', n, 1, `one shim per group`);
   out.push(table(trows));
   return out.join('\n');
 }

@@ -10,25 +10,19 @@
  *               helper processes) per container, and of the daemon itself; and node's floor:
  *               20 idle node processes with the shims' flags and no shim code
  *
- * Subjects of scale and density are the engines plus tsrund with every container labelled
- * io.tsrun.shim-group=bench (one shim for the namespace's group). BENCH_SUPERVISOR_N=20,100 sets
- * the Ns; BENCH_SUPERVISOR_POOLS=0,2 adds tsrunds with other --shim-pool sizes to the lifecycle
- * rounds (0: every shim started on demand, as before the pool existed). Every task, container, shim, cgroup and directory is removed before the section returns.
+ * tsrund runs its default shim (the native one, docs/native-shim.md). BENCH_SUPERVISOR_N=20,100
+ * sets the Ns. Every task, container, shim, cgroup and directory is removed before the section returns.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SHIM_NODE_ARGS } from '../../supervisor/shims/client';
-import { cmdline } from '../../test/helpers/host';
 import { makeRootfs } from '../lib/bundle';
 import { ctrAsync, ctrSync, rpcTimes, startContainerd, startTsrund, type Engine } from '../lib/engines';
 import { memoryOf, memoryOfAll, type Memory } from '../lib/memory';
 import type { BenchContext, SectionReport, Section } from '../lib/section';
 import { rotation } from '../lib/stats';
 import { supervisorReport, type ScaleResult, type Subject } from './supervisor-report';
-
-/** The label that puts a container into a shared shim (supervisor/tasks, shim/). */
-export const GROUP_LABEL = 'io.tsrun.shim-group';
 
 function ns(): string {
   return `tsrun-bench-${process.pid}`;
@@ -55,14 +49,9 @@ async function startMany(s: Subject, rootfs: string, n: number, parallel: boolea
   return { times: results.map((r) => r.ms), totalMs };
 }
 
-/** Idle warm shims of a tsrund: still titled `tsrun-shim --pool` (a taken one names its container). */
-function idleWarm(e: Engine): number[] {
-  return e.shimPids().filter((p) => cmdline(p).includes('tsrun-shim --pool'));
-}
-
-/** The shims' (all, and the idle warm ones among them) and the daemon's memory while containers run. */
-function measureDensity(e: Engine, idle: readonly number[]): ScaleResult['density'] {
-  return { shims: memoryOfAll(e.shimPids()), idle: memoryOfAll(idle), daemon: memoryOf(e.pid) };
+/** The shims' and the daemon's memory while containers run. */
+function measureDensity(e: Engine): ScaleResult['density'] {
+  return { shims: memoryOfAll(e.shimPids()), daemon: memoryOf(e.pid) };
 }
 
 /**
@@ -89,11 +78,6 @@ async function nodeFloor(dir: string, n: number): Promise<Memory & { count: numb
     await Promise.all(kids.map((k) => new Promise<void>((r) => (k.exitCode !== null || k.signalCode !== null ? r() : (k.once('exit', () => r()), k.kill('SIGKILL'))))));
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function poolSizes(): number[] {
-  const v = process.env['BENCH_SUPERVISOR_POOLS'] ?? '0,2';
-  return v.split(',').filter((x) => /^\d+$/.test(x)).map(Number);
 }
 
 function nsList(): number[] {
@@ -125,14 +109,8 @@ export const supervisorSection: Section = {
         { name: 'containerd + runc', engine: containerd, runFlags: [] },
         { name: 'tsrund', engine: tsrund, runFlags: [] },
       ];
-      const variants: Subject[] = [];
-      for (const size of poolSizes()) {
-        const e = await startTsrund(ctx.repo, path.join(dir, `tp${size}`), ns(), ['--shim-pool', String(size)]);
-        engines.push(e);
-        variants.push({ name: `tsrund --shim-pool ${size}`, engine: e, runFlags: [] });
-      }
-      const lifecycle = [...base, ...variants];
-      const scaled: Subject[] = [...base, { name: 'tsrund, grouped', engine: tsrund, runFlags: ['--label', `${GROUP_LABEL}=bench`] }];
+      const lifecycle = base;
+      const scaled = base;
 
       // Warm the page cache and both daemons, untimed.
       for (const s of lifecycle) for (let i = 0; i < 2; i++) ctrSync(s.engine.run(['--rm'], rootfs, `warm-${i}`, ['/bin/true']));
@@ -150,20 +128,15 @@ export const supervisorSection: Section = {
       }
 
       const rpcs = rpcTimes(fs.readFileSync(tsrund.log, 'utf8').slice(logStart));
-      // The variants are done: stop them before memory is measured (their shims would share node's pages).
-      for (const v of variants) {
-        await v.engine.stop();
-        engines.splice(engines.indexOf(v.engine), 1);
-      }
       const scale: ScaleResult[] = [];
       for (const n of nsList()) {
         for (const s of scaled) {
           if (ctx.stopping()) break;
-          const tag = `n${n}-${s.runFlags.length > 0 ? 'g' : 'x'}`;
+          const tag = `n${n}`;
           ctx.progress(`supervisor: ${s.name}: ${n} containers, one after another`);
           const seq = await startMany(s, rootfs, n, false, `${tag}-s`);
           await settle(1000);
-          const density = measureDensity(s.engine, idleWarm(s.engine));
+          const density = measureDensity(s.engine);
           await s.engine.clear();
           await settle(500);
           ctx.progress(`supervisor: ${s.name}: ${n} containers at once`);

@@ -568,8 +568,9 @@ export async function connectNativeShim(shimDir: string, fresh = false): Promise
   }
 
   const removeDir = (): void => {
+    // plan-<name>.bin: a tsrund killed during SPAWN_PLAN left it (its re-adoption discards that create)
     for (const f of fs.readdirSync(dir)) {
-      if (f === FILES.runtimeRoot || /^(config|options|native-shim|log)\.json$|\.pid$|^exec-.*\.json$|^pty-.*\.sock$/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+      if (f === FILES.runtimeRoot || /^(config|options|native-shim|log)\.json$|\.pid$|^exec-.*\.json$|^pty-.*\.sock$|^plan-.*\.bin$/.test(f)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
     }
     try {
       fs.rmdirSync(dir);

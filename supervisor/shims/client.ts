@@ -43,7 +43,7 @@ export function locateShimBinary(explicit?: string): string {
 
 /** Make the shim directory <stateRoot>/<ns>/<id> (exclusive) with config.json and options.json; returns it. */
 export function prepareShimDir(opts: ShimStartOptions): string {
-  for (const [k, v] of [['namespace', opts.namespace], ['id', opts.id], ['group', opts.group ?? 'x']] as const) {
+  for (const [k, v] of [['namespace', opts.namespace], ['id', opts.id]] as const) {
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(v)) throw new TsrunError('InvalidArgument', `start shim: invalid ${k} ${JSON.stringify(v)}`);
   }
   const dir = path.join(path.resolve(opts.stateRoot), opts.namespace, opts.id);
@@ -86,13 +86,10 @@ export function shimAnswerError(answer: string | undefined, what: string): Tsrun
   return new TsrunError(CODES.has(e.code ?? '') ? (e.code as ErrorCode) : 'Internal', `${what}: ${e.message ?? 'failed'}`);
 }
 
-/**
- * Kill the shim a failed start left in `dir` (if it wrote its pid) and remove the directory. A
- * group's shim serves other containers too: it is left alone (`kill: false`).
- */
-export function abandonShimDir(dir: string, opts: { kill: boolean } = { kill: true }): void {
+/** Kill the shim a failed start left in `dir` (if it wrote its pid) and remove the directory. */
+export function abandonShimDir(dir: string): void {
   const pid = readShimPid(dir);
-  if (opts.kill && pid && isShimAlive(pid, dir)) {
+  if (pid && isShimAlive(pid, dir)) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
@@ -124,11 +121,8 @@ export function shimEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/**
- * Start a shim of its own for one container (no group) and connect to it; startShim (pool.ts)
- * is the entry point that also handles groups.
- */
-export async function startSingleShim(opts: ShimStartOptions): Promise<ShimConnection> {
+/** Start a Node shim for one container and connect to it. */
+export async function startShim(opts: ShimStartOptions): Promise<ShimConnection> {
   const binary = locateShimBinary(opts.shimBinary);
   const dir = prepareShimDir(opts);
   try {
@@ -198,17 +192,8 @@ export async function connectShim(shimDir: string): Promise<ShimConnection> {
   return attachShim(sock, dir);
 }
 
-/**
- * Hand `dir` to a warm shim over its fd-3 socket and keep that socket as the connection: the
- * assignment line and hello/subscribe go out in one write, and the shim answers "ok\n" (or a
- * JSON error line) followed by their responses. What failed is reported as `what: …`.
- */
-export function handOffShim(sock: net.Socket, dir: string, line: string, what: string): Promise<ShimConnection> {
-  return attachShim(sock, path.resolve(dir), { line, what });
-}
-
-/** The protocol over a connected socket; with `handOff`, the stream starts with the shim's answer line. */
-async function attachShim(sock: net.Socket, dir: string, handOff?: { line: string; what: string }): Promise<ShimConnection> {
+/** The protocol over a connected socket. */
+async function attachShim(sock: net.Socket, dir: string): Promise<ShimConnection> {
   let nextId = 1;
   let closed = false;
   const pending = new Map<number, { method: string; resolve: (r: WireResponse) => void; reject: (e: Error) => void }>();
@@ -216,9 +201,6 @@ async function attachShim(sock: net.Socket, dir: string, handOff?: { line: strin
   const closeListeners: Array<() => void> = [];
   const queued: ShimEvent[] = [];
   const reader = frameReader();
-  /** A hand-off's answer line not yet read (bytes so far), or undefined once past it. */
-  let answer: Buffer | undefined = handOff ? Buffer.alloc(0) : undefined;
-  let refused: TsrunError | undefined;
   /** the shim answered delete: it is going away, and later calls find no task (not a transient fault) */
   let deleted = false;
   const gone = (method: string): TsrunError =>
@@ -234,29 +216,14 @@ async function attachShim(sock: net.Socket, dir: string, handOff?: { line: strin
   const onClosed = (): void => {
     if (closed) return;
     closed = true;
-    const why = refused ?? (answer !== undefined && handOff ? shimAnswerError(undefined, handOff.what) : undefined);
-    for (const p of pending.values()) p.reject(why ?? gone(p.method));
+    for (const p of pending.values()) p.reject(gone(p.method));
     pending.clear();
     for (const l of closeListeners) l();
   };
   sock.on('data', (data: Buffer) => {
-    let chunk = data;
-    if (answer !== undefined) {
-      answer = answer.length === 0 ? chunk : Buffer.concat([answer, chunk]);
-      const nl = answer.indexOf(10);
-      if (nl < 0) return;
-      refused = shimAnswerError(answer.subarray(0, nl).toString('utf8'), handOff!.what);
-      chunk = answer.subarray(nl + 1);
-      answer = undefined;
-      if (refused) {
-        sock.destroy();
-        onClosed();
-        return;
-      }
-    }
     let frames: Buffer[];
     try {
-      frames = reader.push(chunk);
+      frames = reader.push(data);
     } catch {
       sock.destroy();
       return;
@@ -294,14 +261,7 @@ async function attachShim(sock: net.Socket, dir: string, handOff?: { line: strin
   let hello: WireResponse;
   try {
     // Both at once: one round trip instead of two (answers come back in either order).
-    // A hand-off's line and both requests leave in one write.
-    if (handOff) {
-      sock.cork();
-      sock.write(`${handOff.line}\n`);
-    }
-    const answers = Promise.all([call({ method: 'hello' }), call({ method: 'subscribe' })]);
-    if (handOff) sock.uncork();
-    [hello] = await answers;
+    [hello] = await Promise.all([call({ method: 'hello' }), call({ method: 'subscribe' })]);
   } catch (err) {
     sock.destroy();
     throw err;
@@ -381,7 +341,8 @@ export function listShimDirs(stateRoot: string): ShimDirEntry[] {
 
 /**
  * Whether pid is a live tsrun-shim serving dir: its argv names the dir (started for it), or it
- * holds the dir open (a warm or grouped shim keeps an O_DIRECTORY fd on every container it serves).
+ * holds the dir open (a Node shim keeps an O_DIRECTORY fd on its container's; its retitled
+ * command line is one string).
  */
 export function isShimAlive(pid: number | undefined, dir: string): boolean {
   if (!pid) return false;

@@ -65,7 +65,7 @@ export async function startTsctl(t: TeardownHost, extraArgs: readonly string[] =
   // tap runs teardowns last-registered first: this one runs after tsrund's and reports
   t.teardown(() => {
     const left = inShimRoot();
-    killPids(left); // tsrund's warm pool shims (tsrun-shim --pool <shimRoot>) outlive it
+    killPids(left); // whatever still names the shim root (tsrund's teardown already killed and reported its shims)
     fs.rmSync(shimRoot, { recursive: true, force: true });
     // the rootfs mount points: only empty directories (a mount left would be a leak, never walked)
     const rootfsDirs = path.join(shimParent, 'rootfs');

@@ -93,8 +93,15 @@ function ctrArgv(d: { socket: string; ns: string }, args: readonly string[], ns?
   return ['--address', d.socket, '--namespace', ns ?? d.ns, ...args];
 }
 
+/**
+ * The shim kind every test's tsrund gets unless the test names one ($TSRUND_SHIM: node or native;
+ * default tsrund's own), so a suite can be run against the Node shim too.
+ */
+const shimOverride = process.env['TSRUND_SHIM'];
+
 /** Start a private tsrund and register its teardown on `t`. */
-export async function startTsrund(t: TeardownHost, extraArgs: readonly string[] = []): Promise<Tsrund> {
+export async function startTsrund(t: TeardownHost, givenArgs: readonly string[] = []): Promise<Tsrund> {
+  const extraArgs = shimOverride !== undefined && shimOverride !== '' && !givenArgs.includes('--shim') ? [...givenArgs, '--shim', shimOverride] : givenArgs;
   const sandbox = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrund-it-'));
   const socket = path.join(sandbox, 'tsrund.sock');
   const root = path.join(sandbox, 'root');

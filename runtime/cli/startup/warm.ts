@@ -1,6 +1,6 @@
 /*
- * A create's warm-up, shared by the full CLI's snapshot (entry.ts) and a warm shim
- * (shim/warmup.ts): its plan and cgroup code run once over made-up data, so they are compiled
+ * A create's warm-up, run by the full CLI's snapshot builder (entry.ts): its plan and cgroup
+ * code run once over made-up data, so they are compiled
  * before the first real container. Nothing touches the host. Each bundle's own warm-up stays in
  * its entry file, because esbuild puts every module a file imports, dynamically or not, into the
  * bundle that imports it (README.md).

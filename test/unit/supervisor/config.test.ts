@@ -43,21 +43,21 @@ t.test('config file, then flags over it', async (t) => {
   t.match(thrown(() => parseArgs(['--what'])).message, 'unknown flag');
 });
 
-t.test('shim: node by default, native by flag or file, anything else refused', async (t) => {
+t.test('shim: native by default, node by flag or file, anything else refused', async (t) => {
   const d = parseArgs([]);
   if (d.kind !== 'run') throw new Error('want run');
-  t.equal(d.config.shim, 'node');
-  const f = parseArgs(['--shim', 'native']);
+  t.equal(d.config.shim, 'native');
+  const f = parseArgs(['--shim', 'node']);
   if (f.kind !== 'run') throw new Error('want run');
-  t.equal(f.config.shim, 'native');
+  t.equal(f.config.shim, 'node');
   t.match(thrown(() => parseArgs(['--shim', 'c'])).message, '--shim "c" is not node or native');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrund-cfg-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'c.json');
-  fs.writeFileSync(file, JSON.stringify({ shim: 'native' }));
+  fs.writeFileSync(file, JSON.stringify({ shim: 'node' }));
   const c = parseArgs(['--config', file]);
   if (c.kind !== 'run') throw new Error('want run');
-  t.equal(c.config.shim, 'native');
+  t.equal(c.config.shim, 'node');
   fs.writeFileSync(file, JSON.stringify({ shim: 1 }));
   t.match(thrown(() => parseArgs(['--config', file])).message, 'shim must be "node" or "native"');
 });
