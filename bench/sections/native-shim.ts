@@ -61,6 +61,8 @@ interface Density {
   readonly atN: ReturnType<typeof pssPerContainer> | undefined;
   readonly parallelMs: number;
   readonly parallelFailed: number;
+  /** the first failed start's error, when any failed */
+  readonly parallelError: string;
 }
 
 /** A target: its value, limit and whether it holds (lower is better). */
@@ -151,7 +153,7 @@ export const nativeShimSection: Section = {
         );
         const parallelMs = Number(process.hrtime.bigint() - t0) / 1e6;
         await s.engine.clear();
-        density.push({ name: s.name, starts, at20, atN, parallelMs, parallelFailed: results.filter((r) => r.status !== 0).length });
+        density.push({ name: s.name, starts, at20, atN, parallelMs, parallelFailed: results.filter((r) => r.status !== 0).length, parallelError: results.find((r) => r.status !== 0)?.stderr.trim().split('\n')[0] ?? '' });
         ctx.progress(`native-shim: ${s.name}: ${par} parallel starts done`);
       }
 
@@ -200,6 +202,7 @@ export const nativeShimSection: Section = {
           return [d.name, String(k), String(x?.shims ?? '–'), mib(x?.shimPss ?? NaN), mib(x?.daemonGrowth ?? NaN), mib(x?.perContainer ?? NaN)];
         }),
       );
+      const parallelErrors = density.filter((d) => d.parallelFailed > 0).map((d) => `${d.name}: ${d.parallelFailed} of ${par} parallel starts failed, the first with: ${d.parallelError.replace(/\/\S+/g, '…')}`);
       const curveRows = curve.map((c) => [String(c.n), mib(c.rssKb), `${c.growthKb.toFixed(0)}`, ms(c.startMs)]);
       const lastCurve = curve.at(-1);
       const times = (v: number): string => ratio(v);
@@ -227,6 +230,7 @@ export const nativeShimSection: Section = {
         `\`ctr run -d … sleep\`, ms: ${n} started one after another (p50 of the first 20 and of the last 20), then ${par} at once (wall time until the last returns).`,
         '',
         table([['subject', 'p50 at N = 20', `p50 at N = ${n}`, `${par} parallel`], ...seqRows]),
+        ...(parallelErrors.length > 0 ? [parallelErrors.join('\n\n'), ''] : []),
         `Memory with N \`sleep\` containers running, MiB per container: the shims' Pss, the daemon's Pss growth divided by N, and Pss per container (shim plus the growth when positive).`,
         '',
         table([['subject', 'N', 'shim processes', 'shim Pss', 'daemon growth', 'Pss per container'], ...memRows]),
