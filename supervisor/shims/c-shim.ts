@@ -465,13 +465,15 @@ export async function connectNativeShim(shimDir: string, fresh = false): Promise
   };
 
   /** create for the library: the runtime's state directory, cgroup and sync loop here, init the shim's clone. */
+  // durableState false: the runtime root is inside the shim directory, volatile state written
+  // without fsync like the shim's own files (nothing of it outlives a reboot).
   const createFromPlan = (): Promise<number> =>
     fromPlan(
       'init',
       async (s) =>
         (
           await createContainerRemote(
-            { root: info.runtimeRoot, id: options.id, bundle: dir, pidFile: path.join(dir, 'init.pid'), noPivot: options.noPivot, noNewKeyring: options.noNewKeyring, preserveFds: 0, systemdCgroup: false, consoleSocket: s.consolePath || undefined, detached: true, remoteFdBase: PLAN_FD_BASE },
+            { root: info.runtimeRoot, id: options.id, bundle: dir, pidFile: path.join(dir, 'init.pid'), noPivot: options.noPivot, noNewKeyring: options.noNewKeyring, preserveFds: 0, systemdCgroup: false, consoleSocket: s.consolePath || undefined, detached: true, remoteFdBase: PLAN_FD_BASE, durableState: false },
             s.spawn,
           )
         ).pid,
