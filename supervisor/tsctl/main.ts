@@ -8,7 +8,8 @@
  * context.ts. This is the only tsctl file that exits; startup/entry.ts calls runCli.
  */
 import { TsrunError } from '../../spec/errors';
-import { connectTsrund, RpcError } from '../client';
+import { RpcError } from '../client';
+import { connectTsrundH2 } from './h2-client';
 import { parseArgs, type OptionDef } from './args';
 import { exitCodeOf, usage, type Ctx } from './context';
 import { exec } from './commands/exec';
@@ -108,11 +109,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!host.startsWith('unix://') && !host.startsWith('/')) throw usage(`--host ${JSON.stringify(host)}: want unix://PATH`);
   const socket = host.replace(/^unix:\/\//, '');
   const namespace = globals.strings.get('namespace') ?? process.env['TSCTL_NAMESPACE'] ?? 'tsctl';
-  const client = connectTsrund(socket, { namespace });
+  const client = connectTsrundH2(socket, { namespace });
   const ctx: Ctx = {
     client,
     namespace,
-    stdin: process.stdin,
+    // a getter: node opens its stdin stream on first access, which most commands never make
+    get stdin() {
+      return process.stdin;
+    },
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,

@@ -353,7 +353,7 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     ctx.out(r.id);
     return 0;
   }
-  const fifos = openFifos({ withStdin: r.interactive, tty: r.tty, input: ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
+  const fifos = openFifos({ withStdin: r.interactive, tty: r.tty, input: () => ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
   let restore = (): void => undefined;
   const cleanups: Array<() => void> = [];
   try {
