@@ -171,6 +171,7 @@ export function connectTsrundH2(socketPath: string, opts: { namespace?: string }
   let session: http2.ClientHttp2Session | undefined;
   let connectError: Error | undefined;
   let closed = false;
+  const open = new Set<http2.ClientHttp2Stream>();
 
   const connect = (): http2.ClientHttp2Session => {
     if (session !== undefined && !session.destroyed && !session.closed) return session;
@@ -206,6 +207,8 @@ export function connectTsrundH2(socketPath: string, opts: { namespace?: string }
     if (ns !== '') headers['containerd-namespace'] = ns;
     if (o.lease !== undefined && o.lease !== '') headers['containerd-lease'] = o.lease;
     const stream = s.request(headers, { endStream: false });
+    open.add(stream);
+    stream.on('close', () => open.delete(stream));
     let response: http2.IncomingHttpHeaders | undefined;
     let trailers: http2.IncomingHttpHeaders | undefined;
     let ended: RpcError | undefined; // set by cancel or the deadline: the call's outcome whatever follows
@@ -325,7 +328,9 @@ export function connectTsrundH2(socketPath: string, opts: { namespace?: string }
       };
     },
     close() {
+      // calls still open are abandoned (a stream nobody reads would keep the connection forever)
       closed = true;
+      for (const s of open) s.close(NGHTTP2_CANCEL);
       session?.close();
     },
   };
