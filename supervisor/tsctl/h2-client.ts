@@ -240,8 +240,9 @@ export function connectTsrundH2(socketPath: string, opts: { namespace?: string }
         const cause = connectError ?? err;
         return new RpcError(UNAVAILABLE, `No connection established. Last error: ${cause.message}`);
       }
-      if (err.code === 'ERR_HTTP2_STREAM_ERROR') {
-        // RST_STREAM from the server: CANCEL is a cancellation, anything else a protocol failure
+      if (err.code === 'ERR_HTTP2_STREAM_ERROR' || (stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR)) {
+        // RST_STREAM from the server (node reports CANCEL as a premature close, other codes as
+        // stream errors): CANCEL is a cancellation, as grpc-js has it, anything else a protocol failure
         return stream.rstCode === NGHTTP2_CANCEL
           ? new RpcError(CANCELLED, 'Call cancelled')
           : new RpcError(INTERNAL, `Received RST_STREAM with code ${stream.rstCode ?? '?'}`);
@@ -254,20 +255,26 @@ export function connectTsrundH2(socketPath: string, opts: { namespace?: string }
         for await (const chunk of stream) {
           for (const b of deframer.push(chunk as Buffer)) yield m!.decode(b);
         }
+        // (checked before the finally below resets a stream still open, which sets rstCode)
+        if (ended !== undefined) throw ended;
+        // no status: a reset may be why, and node tells its code only once the stream closes (it
+        // will: our side has ended too; a duplex still writing is left as it is)
+        const statusCame = trailers?.['grpc-status'] !== undefined || response?.['grpc-status'] !== undefined;
+        if (!statusCame && !stream.closed && stream.writableEnded) await new Promise((resolve) => stream.once('close', resolve));
+        // reset before a status came: the reset is the outcome
+        if (trailers === undefined && response?.['grpc-status'] === undefined && stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR) {
+          throw failure(Object.assign(new Error('stream reset'), { code: 'ERR_HTTP2_STREAM_ERROR' }));
+        }
+        if (response === undefined && connectError !== undefined) throw failure(connectError);
+        const st = statusOf(response, trailers);
+        if (st !== undefined) throw st;
+        if (deframer.rest !== 0) throw new RpcError(INTERNAL, 'the stream ended inside a message');
       } catch (e) {
         throw failure(e);
       } finally {
         if (timer !== undefined) clearTimeout(timer);
         if (!stream.closed) stream.close(NGHTTP2_CANCEL);
       }
-      if (ended !== undefined) throw ended;
-      if (response === undefined && stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR) {
-        throw failure(Object.assign(new Error('stream reset'), { code: 'ERR_HTTP2_STREAM_ERROR' }));
-      }
-      if (response === undefined && connectError !== undefined) throw failure(connectError);
-      const st = statusOf(response, trailers);
-      if (st !== undefined) throw st;
-      if (deframer.rest !== 0) throw new RpcError(INTERNAL, 'the stream ended inside a message');
     }
     return {
       stream,

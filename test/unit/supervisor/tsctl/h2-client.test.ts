@@ -206,6 +206,12 @@ t.test('responses grpc-js never sends', async (t) => {
       case '/containerd.services.version.v1.Version/Version':
         stream.respond({ ':status': 404 }, { endStream: true });
         break;
+      case '/tsrun.services.transfer.v1.Transfer/Pull':
+        // one message, then a reset with INTERNAL_ERROR
+        stream.on('error', () => undefined); // node reports its own reset on this side too
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+        stream.write(frame(Buffer.alloc(0)), () => setTimeout(() => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 20));
+        break;
       case '/containerd.services.namespaces.v1.Namespaces/Get':
         stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
         stream.end();
@@ -225,4 +231,13 @@ t.test('responses grpc-js never sends', async (t) => {
   t.equal(e.code, 13, `no grpc-status: ${e.message}`);
   const two = await rejection(c.call('Namespaces', 'Delete', { name: 'x' }));
   t.match(two.details, /more than one message/);
+  let n = 0;
+  const reset = await rejection(
+    (async () => {
+      for await (const _ of c.stream('Transfer', 'Pull', {}).messages) n++;
+    })(),
+  );
+  t.equal(n, 1, 'the message before the reset');
+  t.equal(reset.code, 13, reset.message);
+  t.match(reset.details, /RST_STREAM/);
 });
