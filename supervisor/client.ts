@@ -1,7 +1,8 @@
 /*
  * A small typed gRPC client for tsrund (and containerd): one connection, promise-returning unary
  * calls by service and method name, server streams as async iterables, the namespace header
- * added to every call. Used by tests and by tsctl.
+ * added to every call. Used by tests; tsctl shares its interface, RpcError and
+ * SERVICES but makes its calls without grpc-js (tsctl/h2-client.ts, docs/tsctl.md).
  *
  *   const c = connectTsrund('/run/tsrund/tsrund.sock', { namespace: 'default' });
  *   const { process } = await c.call('Tasks', 'Get', { containerId: 'web' });
