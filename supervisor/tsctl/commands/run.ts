@@ -20,7 +20,7 @@ import { buildSpec, expandEnv, mergeEnv, parseBytes, parseEnvFile, type RunConfi
 import { mergeCommand, prepareSnapshot, removeSnapshot, resolveImage, SNAPSHOTTER, STOP_SIGNAL_LABEL, withMountedSnapshot, type SnapshotMount } from '../image-run';
 import { createRunLease, exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWorkdir, type RunLease } from '../image-run';
 import { openFifos, rawTerminal } from '../stdio';
-import { deleteTask, isNotFound, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
+import { deleteTask, isNotFound, readRecord, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
 import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork } from '../network';
@@ -402,8 +402,9 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     if (r.interactive) ctx.stdin.pause();
     if (r.rm) {
       try {
+        const record = readRecord(client, r.id);
         await deleteTask(client, r.id);
-        await removeRecord(client, r.id);
+        await removeRecord(client, r.id, record);
         await removeAnonymousVolumes(client, r.mounts);
       } catch (e) {
         // removed meanwhile (tsctl rm -f): nothing is left to do
