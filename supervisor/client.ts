@@ -1,7 +1,8 @@
 /*
  * A small typed gRPC client for tsrund (and containerd): one connection, promise-returning unary
  * calls by service and method name, server streams as async iterables, the namespace header
- * added to every call. Used by tests and by tsctl.
+ * added to every call. Used by tests; tsctl shares its interface, RpcError and
+ * SERVICES but makes its calls without grpc-js (tsctl/h2-client.ts, docs/tsctl.md).
  *
  *   const c = connectTsrund('/run/tsrund/tsrund.sock', { namespace: 'default' });
  *   const { process } = await c.call('Tasks', 'Get', { containerId: 'web' });
@@ -55,30 +56,50 @@ export interface CallOptions {
   lease?: string;
 }
 
+/** gRPC status code names, by code (grpc-js's status enum, without loading grpc-js for it). */
+const STATUS_NAMES = [
+  'OK',
+  'CANCELLED',
+  'UNKNOWN',
+  'INVALID_ARGUMENT',
+  'DEADLINE_EXCEEDED',
+  'NOT_FOUND',
+  'ALREADY_EXISTS',
+  'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED',
+  'FAILED_PRECONDITION',
+  'ABORTED',
+  'OUT_OF_RANGE',
+  'UNIMPLEMENTED',
+  'INTERNAL',
+  'UNAVAILABLE',
+  'DATA_LOSS',
+  'UNAUTHENTICATED',
+] as const;
+
 /** A gRPC failure: the status code and message as the server sent them. */
 export class RpcError extends Error {
   constructor(
     readonly code: grpc.status,
     readonly details: string,
   ) {
-    super(`${grpcJs().status[code] ?? code}: ${details}`);
+    super(`${STATUS_NAMES[code] ?? code}: ${details}`);
   }
 
   /** The project's error code for this status (Internal for codes outside the set). */
   errorCode(): ErrorCode {
-    const status = grpcJs().status;
-    switch (this.code) {
-      case status.NOT_FOUND:
+    switch (STATUS_NAMES[this.code]) {
+      case 'NOT_FOUND':
         return 'NotFound';
-      case status.ALREADY_EXISTS:
+      case 'ALREADY_EXISTS':
         return 'AlreadyExists';
-      case status.INVALID_ARGUMENT:
+      case 'INVALID_ARGUMENT':
         return 'InvalidArgument';
-      case status.FAILED_PRECONDITION:
+      case 'FAILED_PRECONDITION':
         return 'FailedPrecondition';
-      case status.PERMISSION_DENIED:
+      case 'PERMISSION_DENIED':
         return 'PermissionDenied';
-      case status.UNAVAILABLE:
+      case 'UNAVAILABLE':
         return 'Unavailable';
       default:
         return 'Internal';
@@ -87,7 +108,7 @@ export class RpcError extends Error {
 
   /** Is this UNIMPLEMENTED (a server without the method or service)? */
   isUnimplemented(): boolean {
-    return this.code === grpcJs().status.UNIMPLEMENTED;
+    return STATUS_NAMES[this.code] === 'UNIMPLEMENTED';
   }
 
   /** As a TsrunError (for tsctl's CLI edge). */

@@ -68,7 +68,7 @@ export async function runInContainer(client: TsrundClient, req: RunRequest): Pro
     },
   });
   req.started?.(id);
-  const fifos = openFifos({ withStdin: false, tty: false, input: process.stdin, output: req.output, errput: req.output });
+  const fifos = openFifos({ withStdin: false, tty: false, input: () => process.stdin, output: req.output, errput: req.output });
   try {
     try {
       await client.call('Tasks', 'Create', { containerId: id, rootfs: req.mounts, stdin: '', stdout: fifos.stdout, stderr: fifos.stderr, terminal: false });

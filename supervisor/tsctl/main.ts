@@ -8,7 +8,8 @@
  * context.ts. This is the only tsctl file that exits; startup/entry.ts calls runCli.
  */
 import { TsrunError } from '../../spec/errors';
-import { connectTsrund, RpcError } from '../client';
+import { RpcError } from '../client';
+import { connectTsrundH2 } from './h2-client';
 import { parseArgs, type OptionDef } from './args';
 import { exitCodeOf, usage, type Ctx } from './context';
 import { exec } from './commands/exec';
@@ -67,6 +68,7 @@ const COMMANDS: Record<string, { fn: Command; help: string }> = {
   export: { fn: exportContainer, help: 'write a container\'s file system as a tar archive' },
   commit: { fn: commit, help: 'create a new image from a container\'s changes' },
   build: { fn: build, help: 'build an image from a Dockerfile' },
+  version: { fn: version, help: 'print the versions of tsctl and tsrund' },
 };
 
 const GLOBAL: readonly OptionDef[] = [
@@ -89,12 +91,23 @@ function help(): string {
 
 declare const TSRUN_COMMIT: string | undefined;
 
+const CLIENT_VERSION = `tsctl version 0.1.0 (${typeof TSRUN_COMMIT === 'string' ? TSRUN_COMMIT : 'dev'})`;
+
+/** `tsctl version`: tsctl's version, then tsrund's (Version.Version), as `docker version` prints both. */
+async function version(ctx: Ctx, argv: readonly string[]): Promise<number> {
+  if (argv.length > 0) throw usage(`"tsctl version" accepts no arguments, got ${JSON.stringify(argv[0])}`);
+  ctx.out(`Client: ${CLIENT_VERSION}`);
+  const v = await ctx.client.call<{ version: string; revision: string }>('Version', 'Version', {}, { namespace: '' });
+  ctx.out(`Server: tsrund version ${v.version}${v.revision !== '' ? ` (${v.revision})` : ''}`);
+  return 0;
+}
+
 /** Run tsctl with `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const cmdAt = argv.findIndex((a, i) => !a.startsWith('-') && !['--host', '-H', '--namespace', '-n'].includes(argv[i - 1] ?? ''));
   const globals = parseArgs(cmdAt < 0 ? argv : argv.slice(0, cmdAt), GLOBAL, false);
   if (globals.bools.has('version')) {
-    process.stdout.write(`tsctl version 0.1.0 (${typeof TSRUN_COMMIT === 'string' ? TSRUN_COMMIT : 'dev'})\n`);
+    process.stdout.write(`${CLIENT_VERSION}\n`);
     return 0;
   }
   const name = cmdAt < 0 ? undefined : argv[cmdAt];
@@ -108,11 +121,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   if (!host.startsWith('unix://') && !host.startsWith('/')) throw usage(`--host ${JSON.stringify(host)}: want unix://PATH`);
   const socket = host.replace(/^unix:\/\//, '');
   const namespace = globals.strings.get('namespace') ?? process.env['TSCTL_NAMESPACE'] ?? 'tsctl';
-  const client = connectTsrund(socket, { namespace });
+  const client = connectTsrundH2(socket, { namespace });
   const ctx: Ctx = {
     client,
     namespace,
-    stdin: process.stdin,
+    // a getter: node opens its stdin stream on first access, which most commands never make
+    get stdin() {
+      return process.stdin;
+    },
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,

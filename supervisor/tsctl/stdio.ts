@@ -35,8 +35,12 @@ function mkfifo(p: string): void {
   mknod(p, S_IFIFO, 0o600, 0, 0);
 }
 
-/** Make the fifos of one process: stdin only with `withStdin`, stderr only without a terminal. */
-export function openFifos(opts: { withStdin: boolean; tty: boolean; input: NodeJS.ReadableStream; output: NodeJS.WritableStream; errput: NodeJS.WritableStream }): Fifos {
+/**
+ * Make the fifos of one process: stdin only with `withStdin`, stderr only without a terminal.
+ * `input` is called only then: node opens its stdin stream on first access, a cost (and, on a
+ * terminal, a mode change) a run without -i must not pay.
+ */
+export function openFifos(opts: { withStdin: boolean; tty: boolean; input: () => NodeJS.ReadableStream; output: NodeJS.WritableStream; errput: NodeJS.WritableStream }): Fifos {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsctl-'));
   const sockets: net.Socket[] = [];
   const fds: number[] = [];
@@ -81,14 +85,15 @@ export function openFifos(opts: { withStdin: boolean; tty: boolean; input: NodeJ
           const w = new net.Socket({ fd: inFd, readable: false, writable: true });
           sockets.push(w);
           w.on('error', () => undefined);
-          opts.input.on('data', (b: Buffer) => {
+          const input = opts.input();
+          input.on('data', (b: Buffer) => {
             if (!w.write(b)) {
-              opts.input.pause();
-              w.once('drain', () => opts.input.resume());
+              input.pause();
+              w.once('drain', () => input.resume());
             }
           });
-          opts.input.on('end', () => w.end());
-          opts.input.resume();
+          input.on('end', () => w.end());
+          input.resume();
         }
         attached = Promise.all(ends).then(() => undefined);
         return attached;

@@ -99,16 +99,34 @@ export async function stopContainer(client: TsrundClient, c: ContainerInfo, grac
 
 /** Remove a stopped container: its task, record, image snapshot and json-file log directory. */
 export async function removeContainer(client: TsrundClient, c: ContainerInfo): Promise<void> {
+  const record = readRecord(client, c.id);
   await deleteTask(client, c.id);
-  await removeRecord(client, c.id);
+  await removeRecord(client, c.id, record);
+}
+
+/** What removeRecord needs of a record: none of it changes when the task is deleted. */
+interface RecordFields {
+  snapshotter: string;
+  snapshotKey: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * Read the record for removeRecord, to be started beside the task's deletion (a round trip
+ * fewer in rm and run --rm); a failure comes out where the promise is awaited.
+ */
+export function readRecord(client: TsrundClient, id: string): Promise<RecordFields> {
+  const p = client.call<{ container: RecordFields }>('Containers', 'Get', { id }).then((r) => r.container);
+  p.catch(() => undefined);
+  return p;
 }
 
 /**
  * Remove the record of a container without a task, then its snapshot, json-file log directory
  * and network, which depend on the record only, not on each other. Removed already: NotFound.
  */
-export async function removeRecord(client: TsrundClient, id: string): Promise<void> {
-  const { container } = await client.call<{ container: { snapshotter: string; snapshotKey: string; labels: Record<string, string> } }>('Containers', 'Get', { id });
+export async function removeRecord(client: TsrundClient, id: string, record: Promise<RecordFields> = readRecord(client, id)): Promise<void> {
+  const container = await record;
   await client.call('Containers', 'Delete', { id });
   const snapshot = container.snapshotKey !== '' ? removeSnapshot(client, container.snapshotter || SNAPSHOTTER, container.snapshotKey) : Promise.resolve();
   // tsrund releases the network with the record too; this waits for it, so rm returns with

@@ -1,7 +1,7 @@
 /**
  * tsctl against a private tsrund: -it and exec -it on a pty, pause/unpause (freezer), top,
  * stats, update --memory (cgroup), events, restart policies (restarting state, count), json-file
- * log rotation.
+ * log rotation; version (a call tsctl makes without a namespace).
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -98,6 +98,17 @@ if (why !== undefined) {
     t.match(JSON.parse(e.tsctl(['inspect', 'busy']).stdout), [{ HostConfig: { Memory: 128 * 1024 * 1024 } }], 'kept for the next start');
     const rmr = e.tsctl(['rm', '-f', 'busy']);
     t.equal(rmr.status, 0, show(rmr));
+  });
+
+  t.test('version: tsctl\'s, then tsrund\'s; --version without a call', async (t) => {
+    const r = e.tsctl(['version']);
+    t.equal(r.status, 0, show(r));
+    t.match(r.stdout, /^Client: tsctl version \S+ \(\S+\)\nServer: tsrund version \S+/);
+    const only = e.tsctl(['--version'], { env: { TSCTL_HOST: 'unix:///nonexistent/tsrund.sock' } });
+    t.match(only.stdout, /^tsctl version \S+ \(\S+\)\n$/, show(only));
+    const down = e.tsctl(['version'], { env: { TSCTL_HOST: 'unix:///nonexistent/tsrund.sock' } });
+    t.equal(down.status, 125, show(down));
+    t.match(down.stderr, /cannot connect to tsrund: .*ENOENT.*Is tsrund running\?/);
   });
 
   t.test('events', async (t) => {

@@ -69,7 +69,7 @@ export async function exec(ctx: Ctx, argv: readonly string[]): Promise<number> {
     return 0;
   }
   const interactive = a.bools.has('interactive');
-  const fifos = openFifos({ withStdin: interactive, tty, input: ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
+  const fifos = openFifos({ withStdin: interactive, tty, input: () => ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
   let restore = (): void => undefined;
   const cleanups: Array<() => void> = [];
   let registered = false;

@@ -20,7 +20,7 @@ import { buildSpec, expandEnv, mergeEnv, parseBytes, parseEnvFile, type RunConfi
 import { mergeCommand, prepareSnapshot, removeSnapshot, resolveImage, SNAPSHOTTER, STOP_SIGNAL_LABEL, withMountedSnapshot, type SnapshotMount } from '../image-run';
 import { createRunLease, exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWorkdir, type RunLease } from '../image-run';
 import { openFifos, rawTerminal } from '../stdio';
-import { deleteTask, isNotFound, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
+import { deleteTask, isNotFound, readRecord, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
 import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork } from '../network';
@@ -353,7 +353,7 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     ctx.out(r.id);
     return 0;
   }
-  const fifos = openFifos({ withStdin: r.interactive, tty: r.tty, input: ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
+  const fifos = openFifos({ withStdin: r.interactive, tty: r.tty, input: () => ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
   let restore = (): void => undefined;
   const cleanups: Array<() => void> = [];
   try {
@@ -405,8 +405,9 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
       // removeRecord's own Detach waits for this one (and reports its error if one is left).
       const network = releaseNetwork(ctx, r.id).catch(() => undefined);
       try {
+        const record = readRecord(client, r.id);
         await deleteTask(client, r.id);
-        await removeRecord(client, r.id);
+        await removeRecord(client, r.id, record);
         await removeAnonymousVolumes(client, r.mounts);
       } catch (e) {
         // removed meanwhile (tsctl rm -f): nothing is left to do

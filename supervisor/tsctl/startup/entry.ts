@@ -2,7 +2,7 @@
  * tsctl's entry point (bin/tsctl.js). Run by node, it runs the command. Run by
  * `node --build-snapshot` (the bin/tsctl recipe in the Makefile), it warms tsctl up and leaves the
  * run to the snapshot's main function, so a tsctl started from bin/tsctl.blob finds every command
- * module, grpc-js and the protobuf registry (with each message's generated encoder and decoder)
+ * module, tsctl's gRPC client (h2-client.ts) and the protobuf registry (with each message's generated encoder and decoder)
  * already compiled and initialised, as bin/tsrun does (runtime/cli/startup/README.md).
  *
  *   bin/tsctl (launcher.sh) ── snapshot usable ──▶ node --snapshot-blob bin/tsctl.blob bin/tsctl.js
@@ -14,6 +14,7 @@
 import * as v8 from 'node:v8';
 import { LAUNCHER_GLIBC_TUNABLES } from '../../../runtime/cli/startup/env';
 import { warmClient } from '../../client';
+import { warmH2Client } from '../h2-client';
 import { runCli } from '../main';
 import { setRunningScript } from '../seccomp';
 
@@ -27,6 +28,7 @@ function run(): void {
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {
   warmClient();
+  warmH2Client();
   v8.startupSnapshot.setDeserializeMainFunction(run);
 } else {
   run();
