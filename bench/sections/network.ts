@@ -370,7 +370,10 @@ export const networkSection: Section = {
         ['docker', medianP95(s.get('run --rm … true', 'docker bridge')), medianP95(s.get('run --rm … true', 'docker none')), `${dkCost.toFixed(1)} ms`],
       ]),
       '',
-      `tsctl's networking cost: **${ratio(tsCost / dkCost)}** docker's (target ≤ 1×).`,
+      // A ratio over a difference that the noise swallowed would read as a result: say so instead.
+      dkCost > 0
+        ? `tsctl's networking cost: **${ratio(tsCost / dkCost)}** docker's (target ≤ 1×).`
+        : `tsctl's networking cost: **not comparable** in this run: docker's bridge median was not above its none median (its run-to-run noise is larger than its networking cost; more rounds needed).`,
       '',
       `${PARALLEL} containers started at once on one user-defined network, then each pings every other (median of ${par['tsctl']!.length} rounds, ms):`,
       '',
