@@ -351,43 +351,48 @@ async function writeCache(file: string, entry: CacheEntry, opts: CniOptions): Pr
   opts.trace?.('cni cache write', { container: entry.containerId, ifName: entry.ifName, ms: Math.round(performance.now() - t0) });
 }
 
-/**
- * Every cache entry in the directory (for reconciling after a crash), or only those of one
- * container id: their file names hold it, so the others are not read.
- */
-export function listCache(cacheDir: string, containerId?: string): CacheEntry[] {
-  let names: string[];
-  try {
-    names = fs.readdirSync(cacheDir);
-  } catch {
-    return [];
-  }
-  const out: CacheEntry[] = [];
-  for (const n of names) {
-    if (n.endsWith('.tmp')) continue;
-    if (containerId !== undefined && !n.includes(`-${containerId}-`)) continue;
-    const e = readCache(path.join(cacheDir, n));
-    if (e !== undefined && (containerId === undefined || e.containerId === containerId)) out.push(e);
-  }
-  return out;
+/** One read of the cache directory: the whole entries, and the files torn by a machine crash. */
+export interface CacheScan {
+  readonly entries: CacheEntry[];
+  /** paths of files that hold no whole entry; their network, container id and interface are known
+   *  only from the name (cacheFile's `<network>-<container id>-<ifName>`) */
+  readonly torn: string[];
 }
 
 /**
- * The cache files that hold no whole entry (torn by a machine crash), or only those whose name
- * holds the container id. Their network, container id and interface are known only from the name
- * (cacheFile's `<network>-<container id>-<ifName>`).
+ * Every cache file in the directory (for reconciling after a crash), or only those of one
+ * container id: their file names hold it, so the others are not read. Each file is read once.
  */
-export function tornCache(cacheDir: string, containerId?: string): string[] {
+export function scanCache(cacheDir: string, containerId?: string): CacheScan {
   let names: string[];
   try {
     names = fs.readdirSync(cacheDir);
   } catch {
-    return [];
+    return { entries: [], torn: [] };
   }
-  return names
-    .filter((n) => !n.endsWith('.tmp') && (containerId === undefined || n.includes(`-${containerId}-`)))
-    .map((n) => path.join(cacheDir, n))
-    .filter((f) => readRecord(f).kind === 'torn');
+  const entries: CacheEntry[] = [];
+  const torn: string[] = [];
+  for (const n of names) {
+    if (n.endsWith('.tmp')) continue;
+    if (containerId !== undefined && !n.includes(`-${containerId}-`)) continue;
+    const file = path.join(cacheDir, n);
+    const r = readRecord<CacheEntry>(file);
+    if (r.kind === 'torn') torn.push(file);
+    if (r.kind !== 'ok') continue;
+    if (r.value.kind !== 'cniCacheV1') throw new TsrunError('Internal', `cni cache ${file}: unknown kind ${JSON.stringify(r.value.kind)}`);
+    if (containerId === undefined || r.value.containerId === containerId) entries.push(r.value);
+  }
+  return { entries, torn };
+}
+
+/** The whole cache entries (scanCache). */
+export function listCache(cacheDir: string, containerId?: string): CacheEntry[] {
+  return scanCache(cacheDir, containerId).entries;
+}
+
+/** The torn cache files (scanCache). */
+export function tornCache(cacheDir: string, containerId?: string): string[] {
+  return scanCache(cacheDir, containerId).torn;
 }
 
 /**

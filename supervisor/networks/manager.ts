@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { TsrunError } from '../../spec/errors';
 import type { Logger } from '../log';
-import { addNetworkList, delFromCache, delNetworkList, listCache, tornCache, type CniOptions, type CniResult } from './cni';
+import { addNetworkList, delFromCache, delNetworkList, listCache, scanCache, type CniOptions, type CniResult } from './cni';
 import { chooseSubnet, confList, contains, defaultGateway, formatCidr, hostRoutes, parseCidr, parseIp, type Cidr, type Network } from './config';
 import { createInPlaceWriter, readJson, readRecord, writeAtomic, writeJson } from './files';
 import { CHAIN_PREFIX, removeIsolation, syncIsolation } from './isolation';
@@ -472,12 +472,12 @@ export function createNetworks(opts: NetworkOptions): Networks {
    * DEL what torn CNI cache files (a machine crash, cni.ts) of the containers `mine` picks may
    * name, with their network's full list (what the name says is all there is: network, container
    * id, interface), and remove the files; one whose network is gone has nothing left to DEL (the
-   * network's bridge and allocations went with it), and `mine` gets only its name. `only` (a
-   * container id) limits the files read to those whose name holds it. Returns the errors.
+   * network's bridge and allocations went with it), and `mine` gets only its name. `torn` comes
+   * from the same scanCache as the whole entries, so each file is read once. Returns the errors.
    */
-  async function releaseTornCache(nets: readonly Network[], mine: (containerId: string | undefined, name: string) => boolean, only?: string): Promise<Error[]> {
+  async function releaseTornCache(nets: readonly Network[], torn: readonly string[], mine: (containerId: string | undefined, name: string) => boolean): Promise<Error[]> {
     const errs: Error[] = [];
-    for (const file of tornCache(cni.cacheDir, only)) {
+    for (const file of torn) {
       const name = path.basename(file);
       const iface = /-(eth\d+)$/.exec(name);
       // the longest network name the file name starts with (names may hold dashes)
@@ -509,14 +509,15 @@ export function createNetworks(opts: NetworkOptions): Networks {
       }
     }
     // Endpoints whose ADD was under way when tsrund died are only in the CNI cache.
-    for (const c of listCache(cni.cacheDir, who)) {
+    const cache = scanCache(cni.cacheDir, who);
+    for (const c of cache.entries) {
       try {
         await delFromCache(c, cni);
       } catch (e) {
         errs.push(e as Error);
       }
     }
-    errs.push(...(await releaseTornCache(nets, (containerId, name) => containerId === who || (containerId === undefined && name.includes(`-${who}-`)), who)));
+    errs.push(...(await releaseTornCache(nets, cache.torn, (containerId, name) => containerId === who || (containerId === undefined && name.includes(`-${who}-`)))));
     try {
       await step('detach netns remove', who, () => removeNetns(att.netns));
     } catch (e) {
@@ -718,12 +719,13 @@ export function createNetworks(opts: NetworkOptions): Networks {
           fs.rmSync(file, { force: true });
           released.push(key);
         }
-        for (const c of listCache(cni.cacheDir)) {
+        const cache = scanCache(cni.cacheDir);
+        for (const c of cache.entries) {
           if (keep.has(c.containerId)) continue;
           await delFromCache(c, cni);
           released.push(c.containerId);
         }
-        const tornErrs = await releaseTornCache(nets, (containerId, name) => (containerId !== undefined ? !keep.has(containerId) : ![...keep].some((k) => name.includes(`-${k}-`))));
+        const tornErrs = await releaseTornCache(nets, cache.torn, (containerId, name) => (containerId !== undefined ? !keep.has(containerId) : ![...keep].some((k) => name.includes(`-${k}-`))));
         if (tornErrs.length > 0) throw new TsrunError('Internal', `release torn cni cache entries: ${tornErrs[0]!.message}`, { cleanup: tornErrs.slice(1) });
         for (const name of readdirOrEmpty(cni.cacheDir)) if (name.endsWith('.tmp')) fs.rmSync(path.join(cni.cacheDir, name), { force: true });
         for (const f of listNetns(nsDir)) {
