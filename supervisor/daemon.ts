@@ -39,6 +39,8 @@ const CNI_TIMEOUT_MS = 30000;
 
 /** How long after start events are replayed to new subscribers (exits missed while tsrund was down). */
 const STARTUP_BACKLOG_MS = 5000;
+/** How long such an event is kept for the first subscriber it matches if none has had it yet. */
+const STARTUP_HOLD_MS = 60_000;
 
 /** A running daemon. */
 export interface Daemon {
@@ -123,7 +125,9 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
     },
   };
 
-  events.keepBacklog(STARTUP_BACKLOG_MS);
+  // Everything published before serving starts is kept (nobody can subscribe yet); the window
+  // proper is set once serving starts, below.
+  events.keepBacklog(STARTUP_HOLD_MS, STARTUP_HOLD_MS);
   // Re-adopt before serving: a client never sees a task list without the tasks that are running.
   const t0 = Date.now();
   const adopted = await tasks.adopt();
@@ -163,7 +167,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
   // The window counts from when clients can subscribe: re-adoption can take longer than it (it
   // asks every shim, and for a native shim's running init the runtime, for their state; an
   // interrupted create in a Node shim is given CREATE_SETTLE_MS, tasks/adopt.ts).
-  events.keepBacklog(STARTUP_BACKLOG_MS);
+  events.keepBacklog(STARTUP_BACKLOG_MS, STARTUP_HOLD_MS);
   restarts?.start();
   return {
     store,

@@ -5,9 +5,11 @@
  * With no subscriber a publish costs one array check: nothing is encoded.
  *
  * Start-up backlog: exits that happened while tsrund was down are published while it re-adopts
- * its shims, before any client can subscribe. During a short window after start (`keepBacklog`)
- * published envelopes are also kept, and a subscriber that arrives within the window gets the
- * matching ones first; so `ctr events` restarted together with tsrund still sees them.
+ * its shims, before any client can subscribe. What is published during a window after start
+ * (`keepBacklog`) is also kept, and a subscriber gets the kept envelopes its filter matches first;
+ * so `ctr events` restarted together with tsrund still sees them. An envelope no subscriber has
+ * had yet outlives the window (until `holdMs`): on a loaded machine the client that waits for the
+ * missed exits may subscribe only after the window has closed.
  */
 import { now, packAny, type AnyValue, type Timestamp } from '../proto/index';
 import { objectAdaptor, type Filter } from './filters';
@@ -33,25 +35,43 @@ export interface Exchange {
   /** returns the unsubscribe function */
   subscribe(sub: Subscription): () => void;
   subscriberCount(): number;
-  /** keep what is published for `ms` from now and replay it to subscribers arriving meanwhile */
-  keepBacklog(ms: number): void;
+  /**
+   * Keep what is published for `ms` from now and replay it to subscribers arriving meanwhile; an
+   * envelope that no subscriber's filter has matched yet is kept until `holdMs` from now.
+   */
+  keepBacklog(ms: number, holdMs?: number): void;
 }
 
 /** A new in-process exchange. */
 export function createExchange(): Exchange {
   const subs = new Set<Subscription>();
-  let backlog: Array<{ envelope: Envelope; adaptor: (path: readonly string[]) => string | undefined }> | undefined;
-  let backlogUntil = 0;
+  interface Kept {
+    envelope: Envelope;
+    adaptor: (path: readonly string[]) => string | undefined;
+    delivered: boolean;
+  }
+  let backlog: Kept[] = [];
+  let keepUntil = 0;
+  let holdUntil = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const prune = (): void => {
+    const t = Date.now();
+    if (t >= keepUntil) backlog = t >= holdUntil ? [] : backlog.filter((b) => !b.delivered);
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    if (backlog.length === 0) return;
+    const next = t < keepUntil ? keepUntil : holdUntil;
+    timer = setTimeout(prune, next - t + 10).unref();
+  };
   return {
-    keepBacklog(ms) {
-      backlog ??= [];
-      backlogUntil = Date.now() + ms;
-      setTimeout(() => {
-        if (Date.now() >= backlogUntil) backlog = undefined;
-      }, ms + 10).unref();
+    keepBacklog(ms, holdMs = ms) {
+      const t = Date.now();
+      keepUntil = t + ms;
+      holdUntil = Math.max(holdUntil, t + Math.max(ms, holdMs), keepUntil);
+      prune();
     },
     publish(namespace, topic, type, event) {
-      const keep = backlog !== undefined && Date.now() < backlogUntil;
+      const keep = Date.now() < keepUntil;
       if (subs.size === 0 && !keep) return;
       let envelope: Envelope | undefined;
       const adaptor = (path: readonly string[]): string | undefined => {
@@ -61,19 +81,28 @@ export function createExchange(): Exchange {
         if (head === 'event') return objectAdaptor(event)(path.slice(1));
         return undefined;
       };
+      let kept: Kept | undefined;
       if (keep) {
         envelope = { timestamp: now(), namespace, topic, event: packAny(type, event) };
-        backlog!.push({ envelope, adaptor });
+        kept = { envelope, adaptor, delivered: false };
+        backlog.push(kept);
+        if (timer === undefined) prune();
       }
       for (const s of subs) {
         if (!s.filter(adaptor)) continue;
         envelope ??= { timestamp: now(), namespace, topic, event: packAny(type, event) };
+        if (kept !== undefined) kept.delivered = true;
         s.send(envelope);
       }
     },
     subscribe(sub) {
-      if (backlog !== undefined && Date.now() < backlogUntil) {
-        for (const b of backlog) if (sub.filter(b.adaptor)) sub.send(b.envelope);
+      if (backlog.length > 0 && Date.now() < holdUntil) {
+        for (const b of backlog) {
+          if (!sub.filter(b.adaptor)) continue;
+          b.delivered = true;
+          sub.send(b.envelope);
+        }
+        prune();
       }
       subs.add(sub);
       return () => subs.delete(sub);
