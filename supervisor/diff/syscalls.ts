@@ -63,6 +63,19 @@ function fail(what: string, n: number): TsrunError {
   return new TsrunError(codeForErrno(name), `${what}: ${describeErrno(name)}`, { errno: name });
 }
 
+/**
+ * Load koffi and bind libc now (what the first call would do), for a caller that has time to
+ * spare now and a call to make soon: tsctl run, while its first requests are with tsrund. A
+ * failure is left for that call to report.
+ */
+export function preloadLibc(): void {
+  try {
+    bind();
+  } catch {
+    // the call that needs it says why
+  }
+}
+
 /** Linux's dev_t encoding (glibc's makedev). */
 export function makedev(major: number, minor: number): bigint {
   const ma = BigInt(major);

@@ -22,6 +22,7 @@ import { createRunLease, exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWo
 import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, isNotFound, readRecord, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
+import { preloadLibc } from '../../diff/syscalls';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
 import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork } from '../network';
 
@@ -249,7 +250,11 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
   if (img === undefined) spec = await build(cfg, image);
   else {
     held.lease = await (held.pending ?? createRunLease(ctx.client, 'run'));
-    const mounts = await prepareSnapshot(held.lease.client, img, id);
+    const preparing = prepareSnapshot(held.lease.client, img, id);
+    // the snapshot is mounted next (withMountedSnapshot): koffi's load, a synchronous stretch, runs
+    // once the Prepare request is written (a timer comes after http2's write) and while tsrund answers
+    setTimeout(preloadLibc, 0);
+    const mounts = await preparing;
     rootfs = mounts;
     try {
       spec = await withMountedSnapshot(mounts, (root) => build({ ...cfg, image: root, fromImage: true }, root));
