@@ -408,8 +408,9 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
       await deleteTask(client, r.id).catch(() => undefined);
       throw startError(e);
     }
-    // recorded while the container runs: a short one has often exited before this returns
-    const labelled = setLabels(client, r.id, { [LABELS.startedAt]: formatRfc3339(now()) }).catch(() => undefined);
+    // recorded while the container runs (a short one has often exited before this returns); not
+    // for --rm, whose record goes with the container: while it runs inspect reads /proc instead
+    const labelled = r.rm ? Promise.resolve() : setLabels(client, r.id, { [LABELS.startedAt]: formatRfc3339(now()) }).catch(() => undefined);
     const { exitStatus } = await waited;
     await labelled;
     await Promise.race([output, new Promise((res) => setTimeout(res, 2000).unref())]);
