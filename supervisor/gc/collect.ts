@@ -21,6 +21,15 @@ import type { Snapshots } from '../snapshots/local';
 import type { Store } from '../store/db';
 import type { ImageMeta } from '../store/images';
 
+/**
+ * How long a scheduled collection waits. A delete that schedules one is usually part of a longer
+ * operation: `ctr images import` drops its first lease and then unpacks, and a collection 100 ms
+ * later ran its mark and sweep on tsrund's thread in the middle of the first layer's apply.
+ * containerd's scheduler does not collect after a lease's deletion at all (only on demand or after
+ * many mutations); a second is still "soon" for whoever waits for the space.
+ */
+const SCHEDULE_DELAY_MS = 1000;
+
 /** What one collection removed. */
 export interface GcResult {
   content: number;
@@ -214,7 +223,7 @@ export function createGc(store: Store, meta: ImageMeta, cs: ContentStore, snaps:
       pending = setTimeout(() => {
         pending = undefined;
         background();
-      }, 100);
+      }, SCHEDULE_DELAY_MS);
       pending.unref();
     },
     start(ms) {
