@@ -201,6 +201,12 @@ export function createGc(store: Store, meta: ImageMeta, cs: ContentStore, snaps:
   const run = async (): Promise<GcResult> => {
     while (running !== undefined) await running.catch(() => undefined);
     running = (async () => {
+      // this collection covers whatever asked for one before it starts: a scheduled one still
+      // waiting would only run again later, in the middle of whatever comes next
+      if (pending !== undefined) {
+        clearTimeout(pending);
+        pending = undefined;
+      }
       const t0 = Date.now();
       const r = collectOnce(store, meta, cs, snaps);
       const n = r.content + r.snapshots + r.leases + r.blobs + r.dirs + r.ingests;
