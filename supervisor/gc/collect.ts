@@ -22,13 +22,10 @@ import type { Store } from '../store/db';
 import type { ImageMeta } from '../store/images';
 
 /**
- * How long a scheduled collection waits. A delete that schedules one is usually part of a longer
- * operation: `ctr images import` drops its first lease and then unpacks, and a collection 100 ms
- * later ran its mark and sweep on tsrund's thread in the middle of the first layer's apply.
- * containerd's scheduler does not collect after a lease's deletion at all (only on demand or after
- * many mutations); a second is still "soon" for whoever waits for the space.
+ * How long a scheduled collection waits, coalescing a burst of deletes. Not much longer: what a
+ * failed import left behind (blobs no lease holds any more) is expected gone by the next command.
  */
-const SCHEDULE_DELAY_MS = 1000;
+const SCHEDULE_DELAY_MS = 100;
 
 /** What one collection removed. */
 export interface GcResult {
