@@ -2,11 +2,13 @@
  * The few file-system calls Node lacks: mknod(2) (device nodes, fifos, overlay whiteouts), the
  * l*xattr(2) family (xattrs on the entry itself, never through a symlink), and mount(2)/umount2(2)
  * for tsctl's look at an image's snapshot (supervisor/tsctl/image-run.ts), which would otherwise
- * start mount(8) and umount(8). Bound from libc with koffi
+ * start mount(8) and umount(8), and the FS_IOC_*FLAGS ioctls for the snapshotters' directory
+ * (setTopDir). Bound from libc with koffi
  * on first use, as supervisor/grpc/peer-cred.ts does: runtime/native binds only the tsrun.node addon and is
  * reserved for runtime/container, and koffi's load cost is paid only by a daemon that unpacks.
  */
 import { TsrunError, codeForErrno, describeErrno } from '../../spec/errors';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 
 interface Libc {
@@ -16,6 +18,7 @@ interface Libc {
   llistxattr(path: string, list: Buffer | null, size: number): number;
   mount(source: string, target: string, fstype: string | null, flags: number, data: string | null): number;
   umount2(target: string, flags: number): number;
+  ioctl(fd: number, request: number, arg: Buffer): number;
   errno(): number;
 }
 
@@ -35,6 +38,7 @@ function bind(): Libc {
   const llistxattr = lib.func('intptr_t llistxattr(const char *path, _Out_ uint8_t *list, size_t size)');
   const mount = lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)');
   const umount2 = lib.func('int umount2(const char *target, int flags)');
+  const ioctl = lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)');
   libc = {
     mknod: (p, m, d) => mknod(p, m, d),
     lsetxattr: (p, n, v, s, f) => lsetxattr(p, n, v, s, f),
@@ -42,6 +46,7 @@ function bind(): Libc {
     llistxattr: (p, l, s) => llistxattr(p, l, s),
     mount: (src, t, ty, f, d) => mount(src, t, ty, f, d),
     umount2: (t, f) => umount2(t, f),
+    ioctl: (fd, r, a) => ioctl(fd, r, a),
     errno: () => koffi.errno(),
   };
   return libc;
@@ -56,6 +61,19 @@ function errnoName(n: number): string {
 function fail(what: string, n: number): TsrunError {
   const name = errnoName(n);
   return new TsrunError(codeForErrno(name), `${what}: ${describeErrno(name)}`, { errno: name });
+}
+
+/**
+ * Load koffi and bind libc now (what the first call would do), for a caller that has time to
+ * spare now and a call to make soon: tsctl run, while its first requests are with tsrund. A
+ * failure is left for that call to report.
+ */
+export function preloadLibc(): void {
+  try {
+    bind();
+  } catch {
+    // the call that needs it says why
+  }
 }
 
 /** Linux's dev_t encoding (glibc's makedev). */
@@ -144,4 +162,29 @@ export function lgetxattr(path: string, name: string): Buffer | undefined {
     return buf.subarray(0, got);
   }
   throw new TsrunError('Internal', `lgetxattr ${path} (${name}): value keeps changing size`);
+}
+
+const FS_IOC_GETFLAGS = 0x80086601;
+const FS_IOC_SETFLAGS = 0x40086602;
+const FS_TOPDIR_FL = 0x00020000;
+
+/**
+ * Mark `dir` the top of directory hierarchies (chattr +T). ext2/3/4 then place each new
+ * subdirectory in a block group of its own choosing (Orlov), as for directories under the root,
+ * instead of beside its parent, and the files made in it follow. False where the file system has
+ * no such flag (the call changes nothing there).
+ */
+export function setTopDir(dir: string): boolean {
+  const c = bind();
+  const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    const b = Buffer.alloc(4);
+    if (c.ioctl(fd, FS_IOC_GETFLAGS, b) !== 0) return false;
+    const flags = b.readInt32LE(0);
+    if ((flags & FS_TOPDIR_FL) !== 0) return true;
+    b.writeInt32LE(flags | FS_TOPDIR_FL, 0);
+    return c.ioctl(fd, FS_IOC_SETFLAGS, b) === 0;
+  } finally {
+    fs.closeSync(fd);
+  }
 }

@@ -21,6 +21,12 @@ import type { Snapshots } from '../snapshots/local';
 import type { Store } from '../store/db';
 import type { ImageMeta } from '../store/images';
 
+/**
+ * How long a scheduled collection waits, coalescing a burst of deletes. Not much longer: what a
+ * failed import left behind (blobs no lease holds any more) is expected gone by the next command.
+ */
+const SCHEDULE_DELAY_MS = 100;
+
 /** What one collection removed. */
 export interface GcResult {
   content: number;
@@ -192,6 +198,12 @@ export function createGc(store: Store, meta: ImageMeta, cs: ContentStore, snaps:
   const run = async (): Promise<GcResult> => {
     while (running !== undefined) await running.catch(() => undefined);
     running = (async () => {
+      // this collection covers whatever asked for one before it starts: a scheduled one still
+      // waiting would only run again later, in the middle of whatever comes next
+      if (pending !== undefined) {
+        clearTimeout(pending);
+        pending = undefined;
+      }
       const t0 = Date.now();
       const r = collectOnce(store, meta, cs, snaps);
       const n = r.content + r.snapshots + r.leases + r.blobs + r.dirs + r.ingests;
@@ -214,7 +226,7 @@ export function createGc(store: Store, meta: ImageMeta, cs: ContentStore, snaps:
       pending = setTimeout(() => {
         pending = undefined;
         background();
-      }, 100);
+      }, SCHEDULE_DELAY_MS);
       pending.unref();
     },
     start(ms) {

@@ -233,13 +233,18 @@ export async function ensureUnpacked(client: TsrundClient, img: ResolvedImage): 
  * run's lease (createRunLease), which keeps the snapshot until the container record names it.
  */
 export async function prepareSnapshot(client: TsrundClient, img: ResolvedImage, id: string): Promise<SnapshotMount[]> {
-  await ensureUnpacked(client, img);
-  const { mounts } = await client.call<{ mounts: SnapshotMount[] }>('Snapshots', 'Prepare', {
-    snapshotter: SNAPSHOTTER,
-    key: id,
-    parent: img.chain[img.chain.length - 1]!,
-    labels: {},
-  });
+  const prepare = async (): Promise<SnapshotMount[]> =>
+    (await client.call<{ mounts: SnapshotMount[] }>('Snapshots', 'Prepare', { snapshotter: SNAPSHOTTER, key: id, parent: img.chain[img.chain.length - 1]!, labels: {} })).mounts;
+  // The image is unpacked almost always: Prepare on its top chain straight away, and unpack only
+  // when that parent is missing (NotFound), not one Stat round trip first on every run.
+  let mounts: SnapshotMount[];
+  try {
+    mounts = await prepare();
+  } catch (e) {
+    if (!notFound(e)) throw e;
+    await ensureUnpacked(client, img);
+    mounts = await prepare();
+  }
   // test-only (TSRUND_TEST_CRASH_AT, shim/crash-points.ts): tsctl killed before the record exists
   crashPoint('tsctl:run-snapshot-prepared');
   return mounts;

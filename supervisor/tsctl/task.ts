@@ -123,11 +123,13 @@ export function readRecord(client: TsrundClient, id: string): Promise<RecordFiel
 
 /**
  * Remove the record of a container without a task, then its snapshot, json-file log directory
- * and network, which depend on the record only, not on each other. Removed already: NotFound.
+ * and network (and whatever `alongside` removes once the record is gone), which depend on the
+ * record only, not on each other. Removed already: NotFound.
  */
-export async function removeRecord(client: TsrundClient, id: string, record: Promise<RecordFields> = readRecord(client, id)): Promise<void> {
+export async function removeRecord(client: TsrundClient, id: string, record: Promise<RecordFields> = readRecord(client, id), alongside?: () => Promise<unknown>): Promise<void> {
   const container = await record;
   await client.call('Containers', 'Delete', { id });
+  const also = alongside === undefined ? Promise.resolve() : alongside();
   const snapshot = container.snapshotKey !== '' ? removeSnapshot(client, container.snapshotter || SNAPSHOTTER, container.snapshotKey) : Promise.resolve();
   // tsrund releases the network with the record too; this waits for it, so rm returns with
   // the namespace, veth and rules gone (an older tsrund without the service has none to release).
@@ -138,7 +140,7 @@ export async function removeRecord(client: TsrundClient, id: string, record: Pro
     },
   );
   const log = Promise.resolve().then(() => removeLog(container.labels[LABELS.logPath]));
-  const results = await Promise.allSettled([snapshot, log, network]);
+  const results = await Promise.allSettled([snapshot, log, network, also]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed !== undefined) throw failed.reason;
 }

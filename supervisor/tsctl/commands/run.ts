@@ -22,6 +22,7 @@ import { createRunLease, exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWo
 import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, isNotFound, readRecord, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
+import { preloadLibc } from '../../diff/syscalls';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
 import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork } from '../network';
 
@@ -100,12 +101,13 @@ type Created = {
  * holds the snapshot (or the create failed): a tsctl killed before leaves only what expires.
  */
 async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<Created> {
-  const held: { lease?: RunLease } = {};
+  const held: Held = {};
   let created: Omit<Created, 'released'>;
   try {
     created = await createUnderLease(ctx, argv, held);
   } catch (e) {
-    await held.lease?.release().catch(() => undefined);
+    const lease = held.lease ?? (await held.pending?.catch(() => undefined));
+    await lease?.release().catch(() => undefined);
     throw e;
   }
   // the record holds the snapshot now: the lease's deletion need not hold up the task's start
@@ -113,7 +115,13 @@ async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<Creat
   return { ...created, released };
 }
 
-async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease?: RunLease }): Promise<Omit<Created, 'released'>> {
+/** The run's lease once made, and its creation while under way (a failure before it is awaited still deletes it). */
+interface Held {
+  lease?: RunLease;
+  pending?: Promise<RunLease>;
+}
+
+async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): Promise<Omit<Created, 'released'>> {
   const a = parseArgs(argv, RUN_OPTIONS, true);
   const [imageArg, ...cmd] = a.operands;
   if (imageArg === undefined) throw usage('"run" requires at least 1 argument: tsctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
@@ -130,6 +138,11 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease
   // the container list (for the name) is read while the image is resolved; the image's error comes first
   const listed = listContainers(ctx.client);
   listed.catch(() => undefined);
+  // and so is the run's lease made (one round trip less before the snapshot's Prepare)
+  if (st?.isDirectory() !== true) {
+    held.pending = createRunLease(ctx.client, 'run');
+    held.pending.catch(() => undefined);
+  }
   const img = st?.isDirectory() === true ? undefined : await resolveImage(ctx.client, imageArg);
   const image = dir;
   const restart = a.strings.get('restart') ?? 'no';
@@ -236,8 +249,12 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: { lease
   let rootfs: SnapshotMount[] = [];
   if (img === undefined) spec = await build(cfg, image);
   else {
-    held.lease = await createRunLease(ctx.client, 'run');
-    const mounts = await prepareSnapshot(held.lease.client, img, id);
+    held.lease = await (held.pending ?? createRunLease(ctx.client, 'run'));
+    const preparing = prepareSnapshot(held.lease.client, img, id);
+    // the snapshot is mounted next (withMountedSnapshot): koffi's load, a synchronous stretch, runs
+    // once the Prepare request is written (a timer comes after http2's write) and while tsrund answers
+    setTimeout(preloadLibc, 0);
+    const mounts = await preparing;
     rootfs = mounts;
     try {
       spec = await withMountedSnapshot(mounts, (root) => build({ ...cfg, image: root, fromImage: true }, root));
@@ -391,8 +408,11 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
       await deleteTask(client, r.id).catch(() => undefined);
       throw startError(e);
     }
-    await setLabels(client, r.id, { [LABELS.startedAt]: formatRfc3339(now()) }).catch(() => undefined);
+    // recorded while the container runs (a short one has often exited before this returns); not
+    // for --rm, whose record goes with the container: while it runs inspect reads /proc instead
+    const labelled = r.rm ? Promise.resolve() : setLabels(client, r.id, { [LABELS.startedAt]: formatRfc3339(now()) }).catch(() => undefined);
     const { exitStatus } = await waited;
+    await labelled;
     await Promise.race([output, new Promise((res) => setTimeout(res, 2000).unref())]);
     return exitStatus;
   } finally {
@@ -407,8 +427,8 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
       try {
         const record = readRecord(client, r.id);
         await deleteTask(client, r.id);
-        await removeRecord(client, r.id, record);
-        await removeAnonymousVolumes(client, r.mounts);
+        // the anonymous volumes are free once the record is gone: removed beside its snapshot
+        await removeRecord(client, r.id, record, () => removeAnonymousVolumes(client, r.mounts));
       } catch (e) {
         // removed meanwhile (tsctl rm -f): nothing is left to do
         if (!isNotFound(e)) ctx.warn(`tsctl: removing ${r.id.slice(0, 12)}: ${e instanceof RpcError ? e.details : String(e)}`);

@@ -3,6 +3,7 @@
  * overlayfs mounts, commit/remove rules, then mark-and-sweep over images, leases, containers and
  * gc.ref labels: nothing referenced is collected and everything unreferenced is.
  */
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -50,6 +51,9 @@ t.test('overlayfs mounts follow containerd: bind without parent, ro bind for a o
   const m1 = snaps.prepare('overlayfs', 'default', 'extract-1', '', {}, '');
   t.same(m1, [{ type: 'bind', source: `${dir}/1/fs`, target: '', options: ['rw', 'rbind'] }]);
   t.ok(fs.existsSync(`${dir}/1/work`), 'active snapshot has a work dir');
+  // FS_TOPDIR_FL on the snapshots' directory where the file system has it (ext2/3/4: lsattr's "T")
+  const attrs = spawnSync('lsattr', ['-d', dir], { encoding: 'utf8' });
+  if (attrs.status === 0) t.match(attrs.stdout.split(' ')[0], /T/, 'snapshot directories are spread over block groups (chattr +T)');
   snaps.commit('overlayfs', 'default', 'layer-1', 'extract-1', {}, '');
   snaps.prepare('overlayfs', 'default', 'extract-2', 'layer-1', {}, '');
   snaps.commit('overlayfs', 'default', 'layer-2', 'extract-2', {}, '');

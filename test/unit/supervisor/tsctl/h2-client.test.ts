@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as http2 from 'node:http2';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
@@ -180,6 +181,21 @@ t.test('against tsrund\'s gRPC server', async (t) => {
     t.equal(got.length, 1);
     t.equal(got[0]!.state, 'done');
     t.equal(Number(got[0]!.current), 100_003);
+  });
+
+  t.test('the server widens its HTTP/2 receive windows (a client sends a 1 MiB message without waiting for updates)', async (t) => {
+    const session = http2.connect('http://localhost', { createConnection: () => net.connect(socketPath) });
+    t.teardown(() => session.close());
+    const settings = await new Promise<http2.Settings>((resolve, reject) => {
+      session.on('error', reject);
+      const check = (s: http2.Settings): void => {
+        if ((s.initialWindowSize ?? 0) > 65535) resolve(s);
+      };
+      session.on('remoteSettings', check);
+    });
+    t.equal(settings.initialWindowSize, 8 << 20, 'stream window');
+    await new Promise((r) => setTimeout(r, 50));
+    t.equal(session.state.remoteWindowSize, 16 << 20, 'connection window');
   });
 
   t.test('many calls on one connection at once', async (t) => {
