@@ -181,6 +181,23 @@ export function openImageMeta(root: string): ImageMeta {
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   migrate(db);
+  /*
+   * A lease's resources are written with synchronous=NORMAL, as store/db.ts writes leases: every
+   * ingest adds one and every lease delete drops them, and an fsync each was a good part of an
+   * import's metadata cost. Still safe against kill -9; after a power loss a lost row can only
+   * drop a lease's hold, never name a missing blob (the WAL is a sequence: the FULL commit of a
+   * content or snapshot row that comes after makes the earlier rows durable with it). Inside a
+   * transaction the setting can't change; the transaction's own commit decides.
+   */
+  const relaxed = <T>(fn: () => T): T => {
+    if (db.inTransaction) return fn();
+    db.pragma('synchronous = NORMAL');
+    try {
+      return fn();
+    } finally {
+      db.pragma('synchronous = FULL');
+    }
+  };
   const p = (sql: string): Database.Statement => db.prepare(sql);
   const q = {
     cGet: p('SELECT * FROM content WHERE namespace = ? AND digest = ?'),
@@ -259,15 +276,15 @@ export function openImageMeta(root: string): ImageMeta {
     countChildren: (snapshotter, ns, key) => (q.sChildren.get(snapshotter, ns, key) as { n: number }).n,
 
     addLeaseResource(ns, lease, r) {
-      q.rAdd.run(ns, lease, r.type, r.id);
+      relaxed(() => q.rAdd.run(ns, lease, r.type, r.id));
     },
     deleteLeaseResource(ns, lease, r) {
-      q.rDel.run(ns, lease, r.type, r.id);
+      relaxed(() => q.rDel.run(ns, lease, r.type, r.id));
     },
     listLeaseResources: (ns, lease) => q.rList.all(ns, lease) as LeaseResource[],
     allLeaseResources: () => q.rAll.all() as Array<LeaseResource & { namespace: string; lease: string }>,
     dropLeaseResources(ns, lease) {
-      q.rDrop.run(ns, lease);
+      relaxed(() => q.rDrop.run(ns, lease));
     },
     transaction: <T>(fn: () => T): T => db.transaction(fn)(),
     close: () => db.close(),
