@@ -49,6 +49,8 @@ export interface CtrResult {
 /** Options of one ctr call. */
 export interface CtrOptions {
   input?: string;
+  /** a file as stdin (seekable, as a resumed `content ingest` needs), instead of `input` */
+  stdinFile?: string;
   timeoutMs?: number;
   /** namespace; default the sandbox's */
   ns?: string;
@@ -178,13 +180,18 @@ export async function startTsrund(t: TeardownHost, givenArgs: readonly string[] 
     },
     newId: (prefix = 'c') => `${prefix}${process.pid}-${++seq}`,
     ctr(args: readonly string[], opts: CtrOptions = {}): CtrResult {
-      const r: SpawnSyncReturns<string> = spawnSync(ctrPath, ctrArgv(d, args, opts.ns), {
-        encoding: 'utf8',
-        input: opts.input ?? '',
-        timeout: opts.timeoutMs ?? 60_000,
-        env: { ...process.env, ...(opts.env ?? {}) },
-      });
-      return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+      const stdin = opts.stdinFile === undefined ? undefined : fs.openSync(opts.stdinFile, 'r');
+      try {
+        const r: SpawnSyncReturns<string> = spawnSync(ctrPath, ctrArgv(d, args, opts.ns), {
+          encoding: 'utf8',
+          ...(stdin === undefined ? { input: opts.input ?? '' } : { stdio: [stdin, 'pipe', 'pipe'] }),
+          timeout: opts.timeoutMs ?? 60_000,
+          env: { ...process.env, ...(opts.env ?? {}) },
+        });
+        return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+      } finally {
+        if (stdin !== undefined) fs.closeSync(stdin);
+      }
     },
     ctrSpawn(args: readonly string[], opts: CtrOptions = {}): ChildProcess {
       const c = spawn(ctrPath, ctrArgv(d, args, opts.ns), {
