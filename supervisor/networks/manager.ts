@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { TsrunError } from '../../spec/errors';
 import type { Logger } from '../log';
-import { addNetworkList, delFromCache, delNetworkList, listCache, scanCache, type CniOptions, type CniResult } from './cni';
+import { addNetworkList, attachmentOf, deleteLink, delFromCache, delNetworkList, delRunsAny, hostLinkOf, listCache, scanCache, type Attachment, type CniConfList, type CniOptions, type CniResult } from './cni';
 import { chooseSubnet, confList, contains, defaultGateway, formatCidr, hostRoutes, parseCidr, parseIp, type Cidr, type Network } from './config';
 import { createInPlaceWriter, readJson, readRecord, writeAtomic, writeJson } from './files';
 import { CHAIN_PREFIX, removeIsolation, syncIsolation } from './isolation';
@@ -197,7 +197,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
   const load = (): Network[] => readJson<Network[]>(netFile, []);
   const save = (nets: Network[]) => writeJson(netFile, nets);
   const attFile = (ns: string, id: string) => path.join(attDir, `${ns}-${id}.json`);
-  const saveAtt = (a: AttachmentRecord): Promise<void> => writeAtomic(attFile(a.namespace, a.id), JSON.stringify(a, null, 1));
+  const saveAtt = (a: AttachmentRecord): void => writeAtomic(attFile(a.namespace, a.id), JSON.stringify(a, null, 1));
   const loadAtt = (ns: string, id: string): AttachmentRecord | undefined => {
     const r = readRecord<AttachmentRecord>(attFile(ns, id));
     if (r.kind === 'ok') return r.value;
@@ -443,10 +443,11 @@ export function createNetworks(opts: NetworkOptions): Networks {
   /** hosts, hostname and resolv.conf of one container. */
   async function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): Promise<void> {
     fs.mkdirSync(att.filesDir, { recursive: true, mode: 0o755 });
+    // written at once (a few system calls each) unless a peer's refresh of the file is under way
     await Promise.all([
-      inPlace.write(path.join(att.filesDir, 'hosts'), hostsText(att, all)),
-      inPlace.write(path.join(att.filesDir, 'hostname'), `${att.hostname}\n`),
-      inPlace.write(path.join(att.filesDir, 'resolv.conf'), resolvConf(att, opts.hostResolvConf ?? '/etc/resolv.conf')),
+      inPlace.writeNow(path.join(att.filesDir, 'hosts'), hostsText(att, all)),
+      inPlace.writeNow(path.join(att.filesDir, 'hostname'), `${att.hostname}\n`),
+      inPlace.writeNow(path.join(att.filesDir, 'resolv.conf'), resolvConf(att, opts.hostResolvConf ?? '/etc/resolv.conf')),
     ]);
   }
 
@@ -497,39 +498,79 @@ export function createNetworks(opts: NetworkOptions): Networks {
     return errs;
   }
 
+  /**
+   * Release a container's networking: every endpoint's DEL (from its cache entry, else with its
+   * network's full list), the endpoints only the cache knows (an ADD under way when tsrund died),
+   * torn cache entries, then the namespace; the files and the record go last, once all of that
+   * succeeded (a failure leaves the record for the next detach or reconcile).
+   *
+   * Each list's DEL is split around the namespace (cni.ts DelPart): the plugins that need it run
+   * first; for the rest (bridge, portmap), when the cached result names the host end of the veth
+   * pair, tsrund deletes that device itself (the container's end goes with it) while the plugins
+   * run without CNI_NETNS (bridge then only releases the address): the veth's deletion is the
+   * slowest part of the bridge plugin's DEL and now overlaps its process starts (its own and
+   * host-local's) instead of coming before them. The device is deleted explicitly rather than left
+   * to the namespace's end: anything else holding the namespace (a container joined with
+   * --network container:…, a mount namespace with a copy of the bind mount) would keep it alive.
+   */
   async function detachLocked(att: AttachmentRecord, nets: readonly Network[]): Promise<void> {
     const who = `${att.namespace}-${att.id}`;
     const t0 = performance.now();
     const errs: Error[] = [];
+    // The container's files are needed by nothing that finishes a release (reconcile sweeps a
+    // files directory of no attachment): they go while the plugins run. Peers' refreshes never
+    // create files here (create: false), and the retries cover one that opened a file just before
+    // it was unlinked.
+    const files = fs.promises.rm(att.filesDir, { recursive: true, force: true, maxRetries: 3 });
+    files.catch(() => undefined); // awaited below
+    const cache = scanCache(cni.cacheDir, who);
+    interface Job {
+      readonly what: string;
+      readonly list: CniConfList;
+      readonly att: Attachment;
+      readonly link: string | undefined;
+    }
+    const jobs: Job[] = [];
     for (const ep of [...att.endpoints].reverse()) {
-      try {
-        await step(`detach DEL ${ep.network} ${ep.ifName}`, who, () => delEndpoint(att, ep, nets.find((n) => n.id === ep.networkId)));
-      } catch (e) {
-        errs.push(e as Error);
-      }
+      const c = cache.entries.find((e) => e.ifName === ep.ifName);
+      const n = nets.find((x) => x.id === ep.networkId);
+      if (c !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, list: c.config, att: attachmentOf(c), link: hostLinkOf(c) });
+      else if (n !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, list: confList(n, dataDir, { ports: true, mac: true }), att: { containerId: who, netns: att.netns, ifName: ep.ifName }, link: undefined });
     }
     // Endpoints whose ADD was under way when tsrund died are only in the CNI cache.
-    const cache = scanCache(cni.cacheDir, who);
-    for (const c of cache.entries) {
+    for (const c of cache.entries) if (!att.endpoints.some((ep) => ep.ifName === c.ifName)) jobs.push({ what: `${c.networkName} ${c.ifName} (cache only)`, list: c.config, att: attachmentOf(c), link: hostLinkOf(c) });
+    for (const j of jobs) {
+      if (!delRunsAny(j.list, 'inNetns')) continue;
       try {
-        await delFromCache(c, cni);
+        await step(`detach DEL ${j.what} in the namespace`, who, () => delNetworkList(j.list, j.att, cni, 'inNetns'));
       } catch (e) {
         errs.push(e as Error);
       }
     }
     errs.push(...(await releaseTornCache(nets, cache.torn, (containerId, name) => containerId === who || (containerId === undefined && name.includes(`-${who}-`)))));
+    // different networks' lists are independent: their DELs run side by side
+    const after = await Promise.allSettled(
+      jobs.map((j) =>
+        step(`detach DEL ${j.what}`, who, () =>
+          j.link === undefined
+            ? delNetworkList(j.list, j.att, cni, 'afterNetns')
+            : settleBoth(deleteLink(j.link, cni), delNetworkList(j.list, { ...j.att, netns: '' }, cni, 'afterNetns')),
+        ),
+      ),
+    );
+    for (const r of after) if (r.status === 'rejected') errs.push(r.reason as Error);
     try {
       await step('detach netns remove', who, () => removeNetns(att.netns));
     } catch (e) {
       errs.push(e as Error);
     }
+    try {
+      await step('detach files remove', who, () => files);
+    } catch (e) {
+      errs.push(e as Error);
+    }
     if (errs.length > 0) throw new TsrunError('Internal', `release the network of container ${att.id}: ${errs[0]!.message}`, { cleanup: errs.slice(1) });
-    await step('detach files and record remove', who, () => {
-      // peers' refreshes never create files here (create: false), and the retries cover one that
-      // opened a file just before it was unlinked
-      fs.rmSync(att.filesDir, { recursive: true, force: true, maxRetries: 3 });
-      fs.rmSync(attFile(att.namespace, att.id), { force: true });
-    });
+    fs.rmSync(attFile(att.namespace, att.id), { force: true });
     await step('detach peers refresh', who, () => refreshPeers({ ...att, endpoints: att.endpoints }));
     if (tracing) trace('detach done', { container: who, ms: Math.round(performance.now() - t0) });
   }
@@ -657,7 +698,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         let i = 0;
         while (att.endpoints.some((e) => e.ifName === `eth${i}`)) i++;
         att.endpoints.push(await addEndpoint(att, n, `eth${i}`, ep, []));
-        await saveAtt(att);
+        saveAtt(att);
         await writeFiles(att, allAtts());
         await refreshPeers(att);
         return att;
@@ -670,7 +711,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         if (att === undefined || ep === undefined) throw new TsrunError('NotFound', `container ${id} is not connected to network ${n.name}`);
         await delEndpoint(att, ep, n);
         const next: AttachmentRecord = { ...att, endpoints: att.endpoints.filter((e) => e !== ep) };
-        await saveAtt(next);
+        saveAtt(next);
         await writeFiles(next, allAtts());
         await refreshPeers(att);
         return next;
@@ -742,6 +783,13 @@ export function createNetworks(opts: NetworkOptions): Networks {
         return released;
       }),
   };
+}
+
+/** Wait for both; then throw the first one's error, if any (neither is left running). */
+async function settleBoth(a: Promise<void>, b: Promise<void>): Promise<void> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
 }
 
 /** The names in `dir`, none when it does not exist. */
