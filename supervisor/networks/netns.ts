@@ -177,38 +177,6 @@ export function removeNetns(file: string): void {
   fs.rmSync(file, { force: true });
 }
 
-/**
- * True when something besides its file keeps the namespace at `file` alive: a process in it (a
- * container joined with --network container:…, an `ip netns exec`) or another bind mount of it.
- * Its release then does not destroy it, nor the interfaces in it. Processes are seen by their
- * main thread's namespace; a file descriptor held open on it is not seen.
- */
-export function netnsHeldElsewhere(file: string): boolean {
-  let ino: number;
-  try {
-    ino = fs.statSync(file).ino;
-  } catch {
-    return false;
-  }
-  const id = `net:[${ino}]`;
-  let mounts = 0;
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep >= 0 && f[sep + 1] === 'nsfs' && f[3] === id && ++mounts > 1) return true;
-  }
-  if (mounts === 0) return false; // not a namespace (never bound, or released already)
-  for (const pid of fs.readdirSync('/proc')) {
-    if (pid.charCodeAt(0) < 48 || pid.charCodeAt(0) > 57) continue;
-    try {
-      if (fs.readlinkSync(`/proc/${pid}/ns/net`) === id) return true;
-    } catch {
-      // gone meanwhile, or a kernel thread
-    }
-  }
-  return false;
-}
-
 /** The namespace files under `dir`. */
 export function listNetns(dir: string): string[] {
   try {
