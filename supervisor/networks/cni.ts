@@ -9,7 +9,9 @@
  *   CHECK  plugins in order with the cached result as prevResult (skipped when disableCheck).
  *   DEL    plugins in reverse order with the cached result as prevResult (none when there is
  *          no cache); idempotent: a second DEL, or a DEL of something never added, succeeds as
- *          long as the plugins say so (they must tolerate missing state, per the spec).
+ *          long as the plugins say so (they must tolerate missing state, per the spec). It can be
+ *          split around the release of the namespace (DelPart): plugins that need it first, then
+ *          the list's head of those that do not (bridge, portmap) without CNI_NETNS.
  *
  * Plugins are found by their `type` in the configured directories, get the CNI_* environment and
  * the plugin's configuration (with name, cniVersion, prevResult and the runtimeConfig entries of
@@ -41,7 +43,7 @@ export interface CniConfList {
 /** What one attachment of a network to a container is. */
 export interface Attachment {
   readonly containerId: string;
-  /** path of the network namespace (a bind-mounted nsfs file) */
+  /** path of the network namespace (a bind-mounted nsfs file); '' for a DEL without it */
   readonly netns: string;
   readonly ifName: string;
   /** CNI_ARGS pairs */

@@ -111,6 +111,8 @@ export function rewriteInPlace(file: string, text: string): void {
  * writes of one file never interleave their truncate and write. A write with `create: false`
  * (a peer's hosts file) only rewrites a file that exists: one that is being removed with its
  * container's directory is not made again inside it (ENOENT is the caller's to ignore).
+ * writeNow, for a container's own files, writes on the calling thread at once (a few system
+ * calls) when no write of the file is under way, and queues like write otherwise.
  */
 export function createInPlaceWriter(): {
   write(file: string, text: string, opts?: { create?: boolean }): Promise<void>;
@@ -151,18 +153,18 @@ export function createInPlaceWriter(): {
     }
   };
   const write = (file: string, text: string, opts: { create?: boolean } = {}): Promise<void> =>
-      new Promise<void>((resolve, reject) => {
-        const create = opts.create ?? true;
-        const state = busy.get(file);
-        if (state !== undefined) {
-          state.next = text;
-          state.create ||= create;
-          state.waiters.push({ resolve, reject });
-          return;
-        }
-        busy.set(file, { next: text, create, waiters: [{ resolve, reject }] });
-        void pump(file);
-      });
+    new Promise<void>((resolve, reject) => {
+      const create = opts.create ?? true;
+      const state = busy.get(file);
+      if (state !== undefined) {
+        state.next = text;
+        state.create ||= create;
+        state.waiters.push({ resolve, reject });
+        return;
+      }
+      busy.set(file, { next: text, create, waiters: [{ resolve, reject }] });
+      void pump(file);
+    });
   return {
     write,
     writeNow: (file, text) => {
