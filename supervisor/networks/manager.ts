@@ -539,18 +539,22 @@ export function createNetworks(opts: NetworkOptions): Networks {
     }
     // Endpoints whose ADD was under way when tsrund died are only in the CNI cache.
     for (const c of cache.entries) if (!att.endpoints.some((ep) => ep.ifName === c.ifName)) jobs.push({ what: `${c.networkName} ${c.ifName} (cache only)`, list: c.config, att: attachmentOf(c), link: hostLinkOf(c) });
+    // a list whose first part failed stops there, as a whole DEL stops at its failing plugin: its
+    // cache entry stays for the next try
+    const failed = new Set<Job>();
     for (const j of jobs) {
       if (!delRunsAny(j.list, 'inNetns')) continue;
       try {
         await step(`detach DEL ${j.what} in the namespace`, who, () => delNetworkList(j.list, j.att, cni, 'inNetns'));
       } catch (e) {
         errs.push(e as Error);
+        failed.add(j);
       }
     }
     errs.push(...(await releaseTornCache(nets, cache.torn, (containerId, name) => containerId === who || (containerId === undefined && name.includes(`-${who}-`)))));
     // different networks' lists are independent: their DELs run side by side
     const after = await Promise.allSettled(
-      jobs.map((j) =>
+      jobs.filter((j) => !failed.has(j)).map((j) =>
         step(`detach DEL ${j.what}`, who, () =>
           j.link === undefined
             ? delNetworkList(j.list, j.att, cni, 'afterNetns')
