@@ -307,7 +307,16 @@ export const networkSection: Section = {
         ctx.progress(`network: parallel round ${r + 1}/${parRounds}`);
       }
       runSync(tsctl.argv(['network', 'rm', 'benchnet']));
-      runSync(docker.argv(['network', 'rm', 'benchnet']));
+      // dockerd may still be releasing the endpoints of the containers `rm -f` just removed
+      for (let i = 0; ; i++) {
+        try {
+          runSync(docker.argv(['network', 'rm', 'benchnet']));
+          break;
+        } catch (e) {
+          if (i >= 60 || !/has active endpoints/.test((e as Error).message)) throw e;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
     } finally {
       try {
         restoreNeighbourLimits?.();
