@@ -507,9 +507,9 @@ export function createNetworks(opts: NetworkOptions): Networks {
    * Each list's DEL is split around the namespace (cni.ts DelPart): the plugins that need it run
    * first; for the rest (bridge, portmap), when the cached result names the host end of the veth
    * pair, tsrund deletes that device itself (the container's end goes with it) while the plugins
-   * run without CNI_NETNS (bridge then only releases the address): the veth's deletion is the
-   * slowest part of the bridge plugin's DEL and now overlaps its process starts (its own and
-   * host-local's) instead of coming before them. The device is deleted explicitly rather than left
+   * run without CNI_NETNS (bridge then only releases the address): the veth's deletion, a large
+   * part of the bridge plugin's DEL (an RCU grace period in the kernel), now overlaps its process
+   * starts (its own and host-local's) instead of coming before them. The device is deleted explicitly rather than left
    * to the namespace's end: anything else holding the namespace (a container joined with
    * --network container:…, a mount namespace with a copy of the bind mount) would keep it alive.
    */
