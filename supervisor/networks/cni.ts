@@ -9,9 +9,7 @@
  *   CHECK  plugins in order with the cached result as prevResult (skipped when disableCheck).
  *   DEL    plugins in reverse order with the cached result as prevResult (none when there is
  *          no cache); idempotent: a second DEL, or a DEL of something never added, succeeds as
- *          long as the plugins say so (they must tolerate missing state, per the spec). It can be
- *          split around the release of the namespace (DelPart): plugins that need it first, then
- *          the list's head of those that do not (bridge, portmap) without CNI_NETNS.
+ *          long as the plugins say so (they must tolerate missing state, per the spec).
  *
  * Plugins are found by their `type` in the configured directories, get the CNI_* environment and
  * the plugin's configuration (with name, cniVersion, prevResult and the runtimeConfig entries of
@@ -43,7 +41,7 @@ export interface CniConfList {
 /** What one attachment of a network to a container is. */
 export interface Attachment {
   readonly containerId: string;
-  /** path of the network namespace (a bind-mounted nsfs file); '' for a DEL without it */
+  /** path of the network namespace (a bind-mounted nsfs file) */
   readonly netns: string;
   readonly ifName: string;
   /** CNI_ARGS pairs */
@@ -103,8 +101,6 @@ export function findPlugin(type: string, binDirs: readonly string[]): string {
 /** One plugin call to make: the executable, its environment and stdin, its time limit. */
 interface PluginCall {
   readonly file: string;
-  /** none for a plugin; deleteLink's `ip` gets its arguments */
-  readonly args?: readonly string[];
   readonly env: NodeJS.ProcessEnv;
   readonly stdin: string;
   readonly timeoutMs: number;
@@ -118,7 +114,7 @@ interface PluginCall {
 function spawnPluginWith(spawnFn: typeof spawn, m: PluginCall, maxOutput: number, done: (a: RunnerAnswer) => void): void {
   let child;
   try {
-    child = spawnFn(m.file, m.args ?? [], { env: m.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    child = spawnFn(m.file, [], { env: m.env, stdio: ['pipe', 'pipe', 'pipe'] });
   } catch (e) {
     done({ error: String((e instanceof Error && e.message) || e) });
     return;
@@ -257,11 +253,10 @@ async function invoke(cmd: Command, list: CniConfList, plugin: CniPluginConf, at
     PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin',
     CNI_COMMAND: cmd,
     CNI_CONTAINERID: att.containerId,
+    CNI_NETNS: att.netns,
     CNI_IFNAME: att.ifName,
     CNI_PATH: opts.binDirs.join(':'),
   };
-  // optional for DEL (delNetworkList's 'afterNetns' part): the namespace is gone
-  if (att.netns !== '') env['CNI_NETNS'] = att.netns;
   if (att.args !== undefined && att.args.length > 0) env['CNI_ARGS'] = att.args.map(([k, v]) => `${k}=${v}`).join(';');
   const stdin = JSON.stringify(pluginStdin(list, plugin, prev, att.capabilityArgs));
   const t0 = performance.now();
@@ -441,70 +436,27 @@ export async function checkNetworkList(list: CniConfList, att: Attachment, opts:
   for (const plugin of list.plugins) await invoke('CHECK', list, plugin, att, cached.result, opts);
 }
 
-/**
- * Plugins whose DEL does nothing inside the namespace that the namespace's own end does not undo:
- * bridge deletes the container's end of the veth pair (deleting the namespace deletes it, and the
- * pair with it) before its IPAM DEL; portmap removes host rules by container id. The spec makes
- * CNI_NETNS optional for DEL, and these two skip the namespace when it is not given (bridge then
- * runs only its IPAM DEL). Another plugin (tuning restores and forgets what it changed in there)
- * gets the namespace.
- */
-const DEL_WITHOUT_NETNS: ReadonlySet<string> = new Set(['bridge', 'portmap']);
-
-/**
- * Which part of a list's DEL to run: 'all'; 'inNetns', the plugins from the last one that needs
- * the namespace back to the first of the list's tail that does (in reverse order, the cache kept),
- * to run before the namespace is released; 'afterNetns', the rest (the head of the list made of
- * DEL_WITHOUT_NETNS plugins), without CNI_NETNS, once it is released, dropping the cache. The two
- * together run every plugin once, in reverse order.
- */
-export type DelPart = 'all' | 'inNetns' | 'afterNetns';
-
-/** How many plugins at the head of the list can be DELed without the namespace. */
-function headWithoutNetns(list: CniConfList): number {
-  let k = 0;
-  while (k < list.plugins.length && DEL_WITHOUT_NETNS.has(list.plugins[k]!.type)) k++;
-  return k;
-}
-
-/** True when `part` of the list's DEL runs a plugin (an 'inNetns' part of a bridge-only list runs none). */
-export function delRunsAny(list: CniConfList, part: DelPart): boolean {
-  const k = headWithoutNetns(list);
-  return part === 'all' ? list.plugins.length > 0 : part === 'inNetns' ? k < list.plugins.length : k > 0;
-}
-
-/**
- * DEL the attachment (reverse order, cached result as prevResult), then drop its cache; `part`
- * splits it around the release of the namespace (DelPart).
- */
-export async function delNetworkList(list: CniConfList, att: Attachment, opts: CniOptions, part: DelPart = 'all'): Promise<void> {
+/** DEL the attachment (reverse order, cached result as prevResult), then drop its cache. */
+export async function delNetworkList(list: CniConfList, att: Attachment, opts: CniOptions): Promise<void> {
   const file = cacheFile(opts.cacheDir, list.name, att);
-  const k = headWithoutNetns(list);
-  const plugins = part === 'all' ? list.plugins : part === 'inNetns' ? list.plugins.slice(k) : list.plugins.slice(0, k);
-  if (plugins.length > 0) {
-    const cached = readCache(file);
-    const prev = cached?.result;
-    const withCached: Attachment = {
-      ...att,
-      ...(cached?.capabilityArgs !== undefined && att.capabilityArgs === undefined ? { capabilityArgs: cached.capabilityArgs } : {}),
-      ...(part === 'afterNetns' ? { netns: '' } : {}),
-    };
-    for (const plugin of [...plugins].reverse()) {
-      try {
-        findPlugin(plugin.type, opts.binDirs);
-      } catch {
-        // Not installed: it never ran here (an ADD with it fails first), so it has nothing to undo.
-        continue;
-      }
-      await invoke('DEL', list, plugin, withCached, prev, opts);
+  const cached = readCache(file);
+  const prev = cached?.result;
+  const withCached: Attachment = cached === undefined ? att : { ...att, ...(cached.capabilityArgs !== undefined && att.capabilityArgs === undefined ? { capabilityArgs: cached.capabilityArgs } : {}) };
+  for (const plugin of [...list.plugins].reverse()) {
+    try {
+      findPlugin(plugin.type, opts.binDirs);
+    } catch {
+      // Not installed: it never ran here (an ADD with it fails first), so it has nothing to undo.
+      continue;
     }
+    await invoke('DEL', list, plugin, withCached, prev, opts);
   }
-  if (part !== 'inNetns') fs.rmSync(file, { force: true });
+  fs.rmSync(file, { force: true });
 }
 
 /** DEL from a cache entry alone (the network may be gone from the store, e.g. after a crash). */
-export async function delFromCache(entry: CacheEntry, opts: CniOptions, part: DelPart = 'all'): Promise<void> {
-  await delNetworkList(entry.config, attachmentOf(entry), opts, part);
+export async function delFromCache(entry: CacheEntry, opts: CniOptions): Promise<void> {
+  await delNetworkList(entry.config, attachmentOf(entry), opts);
 }
 
 /** The attachment a cache entry describes. */
@@ -516,32 +468,4 @@ export function attachmentOf(entry: CacheEntry): Attachment {
     ...(entry.cniArgs !== undefined ? { args: entry.cniArgs } : {}),
     ...(entry.capabilityArgs !== undefined ? { capabilityArgs: entry.capabilityArgs } : {}),
   };
-}
-
-const LINK_RE = /^[A-Za-z0-9_.-]{1,15}$/;
-
-/**
- * The host end of the veth pair a bridge plugin's cached result names (the interface outside the
- * container that is not the bridge), or undefined when the list is not a bridge one or nothing
- * was cached.
- */
-export function hostLinkOf(entry: CacheEntry): string | undefined {
-  const first = entry.config.plugins[0];
-  if (first?.type !== 'bridge' || entry.result === undefined) return undefined;
-  const link = entry.result.interfaces?.find((i) => (i.sandbox ?? '') === '' && i.name !== first['bridge'] && LINK_RE.test(i.name));
-  return link?.name;
-}
-
-/**
- * Delete a network device of the host (and its veth peer with it): `ip link del`, from the plugin
- * runner's threads as the plugins are. A device that is not there is not an error.
- */
-export async function deleteLink(name: string, opts: CniOptions): Promise<void> {
-  if (!LINK_RE.test(name)) throw new TsrunError('InvalidArgument', `network device ${JSON.stringify(name)}: not a device name`);
-  const t0 = performance.now();
-  const a = await runner({ file: 'ip', args: ['link', 'del', 'dev', name], env: { PATH: process.env['PATH'] ?? '/usr/sbin:/usr/bin:/sbin:/bin' }, stdin: '', timeoutMs: opts.timeoutMs });
-  if ('error' in a) throw new TsrunError('Internal', `ip link del dev ${name}: ${a.error}`);
-  opts.trace?.('link delete', { device: name, exit: a.code ?? String(a.signal), ms: Math.round(performance.now() - t0) });
-  if (a.code === 0 || /Cannot find device|does not exist/.test(a.stderr)) return;
-  throw new TsrunError('Internal', `ip link del dev ${name}: ${a.timedOut ? `timed out after ${opts.timeoutMs} ms` : a.stderr.trim() || `exit status ${a.code ?? a.signal}`}`);
 }

@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { TsrunError } from '../../spec/errors';
 import type { Logger } from '../log';
-import { addNetworkList, attachmentOf, deleteLink, delFromCache, delNetworkList, delRunsAny, hostLinkOf, listCache, scanCache, type Attachment, type CniConfList, type CniOptions, type CniResult } from './cni';
+import { addNetworkList, delFromCache, delNetworkList, listCache, scanCache, type CniOptions, type CniResult } from './cni';
 import { chooseSubnet, confList, contains, defaultGateway, formatCidr, hostRoutes, parseCidr, parseIp, type Cidr, type Network } from './config';
 import { createInPlaceWriter, readJson, readRecord, writeAtomic, writeJson } from './files';
 import { CHAIN_PREFIX, removeIsolation, syncIsolation } from './isolation';
@@ -498,21 +498,6 @@ export function createNetworks(opts: NetworkOptions): Networks {
     return errs;
   }
 
-  /**
-   * Release a container's networking: every endpoint's DEL (from its cache entry, else with its
-   * network's full list), the endpoints only the cache knows (an ADD under way when tsrund died),
-   * torn cache entries, then the namespace; the files and the record go last, once all of that
-   * succeeded (a failure leaves the record for the next detach or reconcile).
-   *
-   * Each list's DEL is split around the namespace (cni.ts DelPart): the plugins that need it run
-   * first; for the rest (bridge, portmap), when the cached result names the host end of the veth
-   * pair, tsrund deletes that device itself (the container's end goes with it) while the plugins
-   * run without CNI_NETNS (bridge then only releases the address): the veth's deletion, a large
-   * part of the bridge plugin's DEL (an RCU grace period in the kernel), now overlaps its process
-   * starts (its own and host-local's) instead of coming before them. The device is deleted explicitly rather than left
-   * to the namespace's end: anything else holding the namespace (a container joined with
-   * --network container:…, a mount namespace with a copy of the bind mount) would keep it alive.
-   */
   async function detachLocked(att: AttachmentRecord, nets: readonly Network[]): Promise<void> {
     const who = `${att.namespace}-${att.id}`;
     const t0 = performance.now();
@@ -524,45 +509,24 @@ export function createNetworks(opts: NetworkOptions): Networks {
     const files = fs.promises.rm(att.filesDir, { recursive: true, force: true, maxRetries: 3 });
     files.catch(() => undefined); // awaited below
     const cache = scanCache(cni.cacheDir, who);
-    interface Job {
-      readonly what: string;
-      readonly list: CniConfList;
-      readonly att: Attachment;
-      readonly link: string | undefined;
-    }
-    const jobs: Job[] = [];
+    // each endpoint's DEL from its cache entry, else with its network's full list; endpoints whose
+    // ADD was under way when tsrund died are only in the CNI cache
+    const jobs: { what: string; run: () => Promise<void> }[] = [];
     for (const ep of [...att.endpoints].reverse()) {
       const c = cache.entries.find((e) => e.ifName === ep.ifName);
       const n = nets.find((x) => x.id === ep.networkId);
-      if (c !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, list: c.config, att: attachmentOf(c), link: hostLinkOf(c) });
-      else if (n !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, list: confList(n, dataDir, { ports: true, mac: true }), att: { containerId: who, netns: att.netns, ifName: ep.ifName }, link: undefined });
+      if (c !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, run: () => delFromCache(c, cni) });
+      else if (n !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, run: () => delNetworkList(confList(n, dataDir, { ports: true, mac: true }), { containerId: who, netns: att.netns, ifName: ep.ifName }, cni) });
     }
-    // Endpoints whose ADD was under way when tsrund died are only in the CNI cache.
-    for (const c of cache.entries) if (!att.endpoints.some((ep) => ep.ifName === c.ifName)) jobs.push({ what: `${c.networkName} ${c.ifName} (cache only)`, list: c.config, att: attachmentOf(c), link: hostLinkOf(c) });
-    // a list whose first part failed stops there, as a whole DEL stops at its failing plugin: its
-    // cache entry stays for the next try
-    const failed = new Set<Job>();
+    for (const c of cache.entries) if (!att.endpoints.some((ep) => ep.ifName === c.ifName)) jobs.push({ what: `${c.networkName} ${c.ifName} (cache only)`, run: () => delFromCache(c, cni) });
     for (const j of jobs) {
-      if (!delRunsAny(j.list, 'inNetns')) continue;
       try {
-        await step(`detach DEL ${j.what} in the namespace`, who, () => delNetworkList(j.list, j.att, cni, 'inNetns'));
+        await step(`detach DEL ${j.what}`, who, j.run);
       } catch (e) {
         errs.push(e as Error);
-        failed.add(j);
       }
     }
     errs.push(...(await releaseTornCache(nets, cache.torn, (containerId, name) => containerId === who || (containerId === undefined && name.includes(`-${who}-`)))));
-    // different networks' lists are independent: their DELs run side by side
-    const after = await Promise.allSettled(
-      jobs.filter((j) => !failed.has(j)).map((j) =>
-        step(`detach DEL ${j.what}`, who, () =>
-          j.link === undefined
-            ? delNetworkList(j.list, j.att, cni, 'afterNetns')
-            : settleBoth(deleteLink(j.link, cni), delNetworkList(j.list, { ...j.att, netns: '' }, cni, 'afterNetns')),
-        ),
-      ),
-    );
-    for (const r of after) if (r.status === 'rejected') errs.push(r.reason as Error);
     try {
       await step('detach netns remove', who, () => removeNetns(att.netns));
     } catch (e) {
@@ -787,13 +751,6 @@ export function createNetworks(opts: NetworkOptions): Networks {
         return released;
       }),
   };
-}
-
-/** Wait for both; then throw the first one's error, if any (neither is left running). */
-async function settleBoth(a: Promise<void>, b: Promise<void>): Promise<void> {
-  const [x, y] = await Promise.allSettled([a, b]);
-  if (x.status === 'rejected') throw x.reason;
-  if (y.status === 'rejected') throw y.reason;
 }
 
 /** The names in `dir`, none when it does not exist. */
