@@ -250,7 +250,9 @@ export const networkSection: Section = {
     fs.mkdirSync(dir, { recursive: true });
     const chainsBefore = { filter: new Set(listTable('filter').chains), nat: new Set(listTable('nat').chains) };
     const forward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
-    const rootfs = makeRootfs(ctx.repo, path.join(dir, 'rootfs'));
+    // not <dir>/rootfs: tsrund (--shim-root <dir>/s) keeps image containers' rootfs mounts in
+    // <dir>/rootfs/<namespace>/<id> and at start removes the empty directories it finds there
+    const rootfs = makeRootfs(ctx.repo, path.join(dir, 'image'));
     const tag = String(process.pid % 100000);
     // host-wide names: docker's bridge, tsrund's default bridge and chain prefix, tsctl's namespace (its cgroups)
     const bridge = `tsbd${tag}`;
@@ -305,7 +307,16 @@ export const networkSection: Section = {
         ctx.progress(`network: parallel round ${r + 1}/${parRounds}`);
       }
       runSync(tsctl.argv(['network', 'rm', 'benchnet']));
-      runSync(docker.argv(['network', 'rm', 'benchnet']));
+      // dockerd may still be releasing the endpoints of the containers `rm -f` just removed
+      for (let i = 0; ; i++) {
+        try {
+          runSync(docker.argv(['network', 'rm', 'benchnet']));
+          break;
+        } catch (e) {
+          if (i >= 60 || !/has active endpoints/.test((e as Error).message)) throw e;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
     } finally {
       try {
         restoreNeighbourLimits?.();

@@ -345,9 +345,9 @@ export function readCache(file: string): CacheEntry | undefined {
  * Atomic against a kill of tsrund (temp → rename), not fsynced: it is written twice per ADD, and
  * an fsync waits on the disk. A file torn by a machine crash reads as none (readCache, tornCache).
  */
-async function writeCache(file: string, entry: CacheEntry, opts: CniOptions): Promise<void> {
+function writeCache(file: string, entry: CacheEntry, opts: CniOptions): void {
   const t0 = performance.now();
-  await writeAtomic(file, JSON.stringify(entry));
+  writeAtomic(file, JSON.stringify(entry));
   opts.trace?.('cni cache write', { container: entry.containerId, ifName: entry.ifName, ms: Math.round(performance.now() - t0) });
 }
 
@@ -411,7 +411,7 @@ export async function addNetworkList(list: CniConfList, att: Attachment, opts: C
     ...(att.args !== undefined ? { cniArgs: att.args } : {}),
     ...(att.capabilityArgs !== undefined ? { capabilityArgs: att.capabilityArgs } : {}),
   };
-  await writeCache(file, base, opts);
+  writeCache(file, base, opts);
   let prev: CniResult | undefined;
   try {
     for (const plugin of list.plugins) prev = await invoke('ADD', list, plugin, att, prev, opts);
@@ -424,7 +424,7 @@ export async function addNetworkList(list: CniConfList, att: Attachment, opts: C
     throw e;
   }
   if (prev === undefined) throw new TsrunError('InvalidArgument', `network ${list.name}: the configuration list has no plugins`);
-  await writeCache(file, { ...base, result: prev }, opts);
+  writeCache(file, { ...base, result: prev }, opts);
   return prev;
 }
 
@@ -456,11 +456,16 @@ export async function delNetworkList(list: CniConfList, att: Attachment, opts: C
 
 /** DEL from a cache entry alone (the network may be gone from the store, e.g. after a crash). */
 export async function delFromCache(entry: CacheEntry, opts: CniOptions): Promise<void> {
-  await delNetworkList(entry.config, {
+  await delNetworkList(entry.config, attachmentOf(entry), opts);
+}
+
+/** The attachment a cache entry describes. */
+export function attachmentOf(entry: CacheEntry): Attachment {
+  return {
     containerId: entry.containerId,
     netns: entry.netns,
     ifName: entry.ifName,
     ...(entry.cniArgs !== undefined ? { args: entry.cniArgs } : {}),
     ...(entry.capabilityArgs !== undefined ? { capabilityArgs: entry.capabilityArgs } : {}),
-  }, opts);
+  };
 }

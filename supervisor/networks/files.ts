@@ -31,14 +31,22 @@ export function writeJson(file: string, value: unknown): void {
 }
 
 /**
- * Write `text` to `file` atomically against a kill of tsrund (temp → rename), without fsync, off
- * the main thread. Files written so must be read with readRecord (see the top of this file).
+ * Write `text` to `file` atomically against a kill of tsrund (temp → rename), without fsync.
+ * Files written so must be read with readRecord (see the top of this file). Synchronous: without
+ * the fsync it is a few system calls on the page cache (tens of µs), where each step of an
+ * asynchronous write waited for a turn of libuv's pool and then of the event loop, several ms per
+ * file on a loaded machine, in the path of every attach.
  */
-export async function writeAtomic(file: string, text: string): Promise<void> {
-  await fs.promises.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+export function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp`;
-  await fs.promises.writeFile(tmp, text, { mode: 0o600 });
-  await fs.promises.rename(tmp, file);
+  try {
+    fs.writeFileSync(tmp, text, { mode: 0o600 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(tmp, text, { mode: 0o600 });
+  }
+  fs.renameSync(tmp, file);
 }
 
 /** What readRecord found. */
@@ -103,8 +111,14 @@ export function rewriteInPlace(file: string, text: string): void {
  * writes of one file never interleave their truncate and write. A write with `create: false`
  * (a peer's hosts file) only rewrites a file that exists: one that is being removed with its
  * container's directory is not made again inside it (ENOENT is the caller's to ignore).
+ * writeNow, for a container's own files, writes on the calling thread at once (a few system
+ * calls) when no write of the file is under way, and queues like write otherwise.
  */
-export function createInPlaceWriter(): { write(file: string, text: string, opts?: { create?: boolean }): Promise<void> } {
+export function createInPlaceWriter(): {
+  write(file: string, text: string, opts?: { create?: boolean }): Promise<void>;
+  /** a container's own file: written before this returns unless a write of it is under way (then queued as write's) */
+  writeNow(file: string, text: string): Promise<void>;
+} {
   type Waiter = { resolve(): void; reject(e: unknown): void };
   /** per file being written: the text still to write (the newest asked for), whether it may be created, and who waits */
   const busy = new Map<string, { next: string | undefined; create: boolean; waiters: Waiter[] }>();
@@ -138,19 +152,29 @@ export function createInPlaceWriter(): { write(file: string, text: string, opts?
       }
     }
   };
+  const write = (file: string, text: string, opts: { create?: boolean } = {}): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const create = opts.create ?? true;
+      const state = busy.get(file);
+      if (state !== undefined) {
+        state.next = text;
+        state.create ||= create;
+        state.waiters.push({ resolve, reject });
+        return;
+      }
+      busy.set(file, { next: text, create, waiters: [{ resolve, reject }] });
+      void pump(file);
+    });
   return {
-    write: (file, text, opts = {}) =>
-      new Promise<void>((resolve, reject) => {
-        const create = opts.create ?? true;
-        const state = busy.get(file);
-        if (state !== undefined) {
-          state.next = text;
-          state.create ||= create;
-          state.waiters.push({ resolve, reject });
-          return;
-        }
-        busy.set(file, { next: text, create, waiters: [{ resolve, reject }] });
-        void pump(file);
-      }),
+    write,
+    writeNow: (file, text) => {
+      if (busy.has(file)) return write(file, text);
+      try {
+        rewriteInPlace(file, text);
+        return Promise.resolve();
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    },
   };
 }

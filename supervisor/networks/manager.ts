@@ -197,7 +197,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
   const load = (): Network[] => readJson<Network[]>(netFile, []);
   const save = (nets: Network[]) => writeJson(netFile, nets);
   const attFile = (ns: string, id: string) => path.join(attDir, `${ns}-${id}.json`);
-  const saveAtt = (a: AttachmentRecord): Promise<void> => writeAtomic(attFile(a.namespace, a.id), JSON.stringify(a, null, 1));
+  const saveAtt = (a: AttachmentRecord): void => writeAtomic(attFile(a.namespace, a.id), JSON.stringify(a, null, 1));
   const loadAtt = (ns: string, id: string): AttachmentRecord | undefined => {
     const r = readRecord<AttachmentRecord>(attFile(ns, id));
     if (r.kind === 'ok') return r.value;
@@ -443,10 +443,11 @@ export function createNetworks(opts: NetworkOptions): Networks {
   /** hosts, hostname and resolv.conf of one container. */
   async function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): Promise<void> {
     fs.mkdirSync(att.filesDir, { recursive: true, mode: 0o755 });
+    // written at once (a few system calls each) unless a peer's refresh of the file is under way
     await Promise.all([
-      inPlace.write(path.join(att.filesDir, 'hosts'), hostsText(att, all)),
-      inPlace.write(path.join(att.filesDir, 'hostname'), `${att.hostname}\n`),
-      inPlace.write(path.join(att.filesDir, 'resolv.conf'), resolvConf(att, opts.hostResolvConf ?? '/etc/resolv.conf')),
+      inPlace.writeNow(path.join(att.filesDir, 'hosts'), hostsText(att, all)),
+      inPlace.writeNow(path.join(att.filesDir, 'hostname'), `${att.hostname}\n`),
+      inPlace.writeNow(path.join(att.filesDir, 'resolv.conf'), resolvConf(att, opts.hostResolvConf ?? '/etc/resolv.conf')),
     ]);
   }
 
@@ -501,18 +502,26 @@ export function createNetworks(opts: NetworkOptions): Networks {
     const who = `${att.namespace}-${att.id}`;
     const t0 = performance.now();
     const errs: Error[] = [];
-    for (const ep of [...att.endpoints].reverse()) {
-      try {
-        await step(`detach DEL ${ep.network} ${ep.ifName}`, who, () => delEndpoint(att, ep, nets.find((n) => n.id === ep.networkId)));
-      } catch (e) {
-        errs.push(e as Error);
-      }
-    }
-    // Endpoints whose ADD was under way when tsrund died are only in the CNI cache.
+    // The container's files are needed by nothing that finishes a release (reconcile sweeps a
+    // files directory of no attachment): they go while the plugins run. Peers' refreshes never
+    // create files here (create: false), and the retries cover one that opened a file just before
+    // it was unlinked.
+    const files = fs.promises.rm(att.filesDir, { recursive: true, force: true, maxRetries: 3 });
+    files.catch(() => undefined); // awaited below
     const cache = scanCache(cni.cacheDir, who);
-    for (const c of cache.entries) {
+    // each endpoint's DEL from its cache entry, else with its network's full list; endpoints whose
+    // ADD was under way when tsrund died are only in the CNI cache
+    const jobs: { what: string; run: () => Promise<void> }[] = [];
+    for (const ep of [...att.endpoints].reverse()) {
+      const c = cache.entries.find((e) => e.ifName === ep.ifName);
+      const n = nets.find((x) => x.id === ep.networkId);
+      if (c !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, run: () => delFromCache(c, cni) });
+      else if (n !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, run: () => delNetworkList(confList(n, dataDir, { ports: true, mac: true }), { containerId: who, netns: att.netns, ifName: ep.ifName }, cni) });
+    }
+    for (const c of cache.entries) if (!att.endpoints.some((ep) => ep.ifName === c.ifName)) jobs.push({ what: `${c.networkName} ${c.ifName} (cache only)`, run: () => delFromCache(c, cni) });
+    for (const j of jobs) {
       try {
-        await delFromCache(c, cni);
+        await step(`detach DEL ${j.what}`, who, j.run);
       } catch (e) {
         errs.push(e as Error);
       }
@@ -523,13 +532,13 @@ export function createNetworks(opts: NetworkOptions): Networks {
     } catch (e) {
       errs.push(e as Error);
     }
+    try {
+      await step('detach files remove', who, () => files);
+    } catch (e) {
+      errs.push(e as Error);
+    }
     if (errs.length > 0) throw new TsrunError('Internal', `release the network of container ${att.id}: ${errs[0]!.message}`, { cleanup: errs.slice(1) });
-    await step('detach files and record remove', who, () => {
-      // peers' refreshes never create files here (create: false), and the retries cover one that
-      // opened a file just before it was unlinked
-      fs.rmSync(att.filesDir, { recursive: true, force: true, maxRetries: 3 });
-      fs.rmSync(attFile(att.namespace, att.id), { force: true });
-    });
+    fs.rmSync(attFile(att.namespace, att.id), { force: true });
     await step('detach peers refresh', who, () => refreshPeers({ ...att, endpoints: att.endpoints }));
     if (tracing) trace('detach done', { container: who, ms: Math.round(performance.now() - t0) });
   }
@@ -657,7 +666,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         let i = 0;
         while (att.endpoints.some((e) => e.ifName === `eth${i}`)) i++;
         att.endpoints.push(await addEndpoint(att, n, `eth${i}`, ep, []));
-        await saveAtt(att);
+        saveAtt(att);
         await writeFiles(att, allAtts());
         await refreshPeers(att);
         return att;
@@ -670,7 +679,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         if (att === undefined || ep === undefined) throw new TsrunError('NotFound', `container ${id} is not connected to network ${n.name}`);
         await delEndpoint(att, ep, n);
         const next: AttachmentRecord = { ...att, endpoints: att.endpoints.filter((e) => e !== ep) };
-        await saveAtt(next);
+        saveAtt(next);
         await writeFiles(next, allAtts());
         await refreshPeers(att);
         return next;
