@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import type { ProcessExit, ProcessState, ShimConnection, ShimDirEntry, StdioSpec } from '../../shim/api';
 import type { Logger } from '../log';
 import type { ShimDriver } from './local';
-import { rootfsDir, unmountRootfs } from './rootfs';
+import { rootfsDir, unmountLeftoverRootfs } from './rootfs';
 import type { TaskMarkers } from './markers';
 import { newProc, newTask, nowRfc3339, taskKey, type Proc, type Task } from './task';
 
@@ -84,13 +84,14 @@ export async function adoptAll(ctx: AdoptContext, shimRoot: string, markers: Tas
     }
   }
   // rootfs mounts (image containers) of tasks that are not here: an interrupted create, or a
-  // crash between mounting and starting the shim
+  // crash between mounting and starting the shim. Only mount points are touched: with a
+  // --shim-root of the user's choice the directory may hold something else.
   const mounts = path.dirname(rootfsDir(shimRoot, 'ns', 'id'));
   for (const ns of readdirOrEmpty(path.dirname(mounts))) {
     for (const id of readdirOrEmpty(path.join(path.dirname(mounts), ns))) {
       if (tasks.has(taskKey(ns, id))) continue;
       try {
-        unmountRootfs(rootfsDir(shimRoot, ns, id));
+        if (unmountLeftoverRootfs(rootfsDir(shimRoot, ns, id))) log.info('unmounted a leftover rootfs', { namespace: ns, id });
       } catch (e) {
         log.warn('leftover rootfs mount', { namespace: ns, id, error: message(e) });
       }

@@ -49,6 +49,17 @@ export function mountRootfs(dir: string, mounts: readonly RootfsMount[], spec: U
   return Buffer.from(JSON.stringify(parsed));
 }
 
+/**
+ * A start-up sweep's step for a directory where a rootfs may have been left mounted: unmounted and
+ * removed only when something is mounted on it. An empty directory is left: the directory these
+ * live in sits beside the shim root, which a user may have put next to a `rootfs` of their own.
+ */
+export function unmountLeftoverRootfs(dir: string): boolean {
+  if (!isMountpoint(dir)) return false;
+  unmountRootfs(dir);
+  return true;
+}
+
 /** Unmount everything stacked on `dir` and remove it; nothing mounted → just the rmdir. */
 export function unmountRootfs(dir: string): void {
   if (!fs.existsSync(dir)) return;
