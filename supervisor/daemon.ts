@@ -127,7 +127,7 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
 
   // Everything published before serving starts is kept (nobody can subscribe yet); the window
   // proper is set once serving starts, below.
-  events.keepBacklog(STARTUP_HOLD_MS, STARTUP_HOLD_MS);
+  events.holdBacklog();
   // Re-adopt before serving: a client never sees a task list without the tasks that are running.
   const t0 = Date.now();
   const adopted = await tasks.adopt();

@@ -5,11 +5,12 @@
  * With no subscriber a publish costs one array check: nothing is encoded.
  *
  * Start-up backlog: exits that happened while tsrund was down are published while it re-adopts
- * its shims, before any client can subscribe. What is published during a window after start
- * (`keepBacklog`) is also kept, and a subscriber gets the kept envelopes its filter matches first;
- * so `ctr events` restarted together with tsrund still sees them. An envelope no subscriber has
- * had yet outlives the window (until `holdMs`): on a loaded machine the client that waits for the
- * missed exits may subscribe only after the window has closed.
+ * its shims, before any client can subscribe (`holdBacklog`). What is published then and during
+ * a window after serving starts (`keepBacklog`) is kept, and a subscriber gets the kept envelopes
+ * its filter matches first; so `ctr events` restarted together with tsrund still sees them. An
+ * envelope published before serving that no subscriber has had yet outlives the window (until
+ * `holdMs`): on a loaded machine the client that waits for the missed exits may subscribe only
+ * after the window has closed. What is published while serving is never held past the window.
  */
 import { now, packAny, type AnyValue, type Timestamp } from '../proto/index';
 import { objectAdaptor, type Filter } from './filters';
@@ -35,9 +36,12 @@ export interface Exchange {
   /** returns the unsubscribe function */
   subscribe(sub: Subscription): () => void;
   subscriberCount(): number;
+  /** keep everything published from now on, until keepBacklog (nobody can subscribe yet) */
+  holdBacklog(): void;
   /**
-   * Keep what is published for `ms` from now and replay it to subscribers arriving meanwhile; an
-   * envelope that no subscriber's filter has matched yet is kept until `holdMs` from now.
+   * Keep what is published for `ms` from now and replay it to subscribers arriving meanwhile;
+   * what was published since holdBacklog and no subscriber's filter has matched yet is kept
+   * until `holdMs` from now.
    */
   keepBacklog(ms: number, holdMs?: number): void;
 }
@@ -49,29 +53,36 @@ export function createExchange(): Exchange {
     envelope: Envelope;
     adaptor: (path: readonly string[]) => string | undefined;
     delivered: boolean;
+    /** published before serving: kept past the window until a subscriber had it */
+    held: boolean;
   }
   let backlog: Kept[] = [];
   let keepUntil = 0;
   let holdUntil = 0;
+  let holding = false;
   let timer: NodeJS.Timeout | undefined;
   const prune = (): void => {
     const t = Date.now();
-    if (t >= keepUntil) backlog = t >= holdUntil ? [] : backlog.filter((b) => !b.delivered);
+    if (t >= keepUntil && !holding) backlog = t >= holdUntil ? [] : backlog.filter((b) => b.held && !b.delivered);
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    if (backlog.length === 0) return;
+    if (backlog.length === 0 || holding) return;
     const next = t < keepUntil ? keepUntil : holdUntil;
     timer = setTimeout(prune, next - t + 10).unref();
   };
   return {
+    holdBacklog() {
+      holding = true;
+    },
     keepBacklog(ms, holdMs = ms) {
       const t = Date.now();
+      holding = false;
       keepUntil = t + ms;
       holdUntil = Math.max(holdUntil, t + Math.max(ms, holdMs), keepUntil);
       prune();
     },
     publish(namespace, topic, type, event) {
-      const keep = Date.now() < keepUntil;
+      const keep = holding || Date.now() < keepUntil;
       if (subs.size === 0 && !keep) return;
       let envelope: Envelope | undefined;
       const adaptor = (path: readonly string[]): string | undefined => {
@@ -84,7 +95,7 @@ export function createExchange(): Exchange {
       let kept: Kept | undefined;
       if (keep) {
         envelope = { timestamp: now(), namespace, topic, event: packAny(type, event) };
-        kept = { envelope, adaptor, delivered: false };
+        kept = { envelope, adaptor, delivered: false, held: holding };
         backlog.push(kept);
         if (timer === undefined) prune();
       }
@@ -96,7 +107,9 @@ export function createExchange(): Exchange {
       }
     },
     subscribe(sub) {
-      if (backlog.length > 0 && Date.now() < holdUntil) {
+      // pruned first: past the window only the held envelopes nobody had are left to replay
+      if (backlog.length > 0) prune();
+      if (backlog.length > 0) {
         for (const b of backlog) {
           if (!sub.filter(b.adaptor)) continue;
           b.delivered = true;
