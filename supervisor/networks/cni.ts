@@ -343,7 +343,7 @@ export function readCache(file: string): CacheEntry | undefined {
 
 /**
  * Atomic against a kill of tsrund (temp → rename), not fsynced: it is written twice per ADD, and
- * an fsync waits on the disk. A file torn by a machine crash reads as none (readCache, tornCache).
+ * an fsync waits on the disk. A file torn by a machine crash reads as none (readCache, scanCache).
  */
 function writeCache(file: string, entry: CacheEntry, opts: CniOptions): void {
   const t0 = performance.now();
@@ -388,11 +388,6 @@ export function scanCache(cacheDir: string, containerId?: string): CacheScan {
 /** The whole cache entries (scanCache). */
 export function listCache(cacheDir: string, containerId?: string): CacheEntry[] {
   return scanCache(cacheDir, containerId).entries;
-}
-
-/** The torn cache files (scanCache). */
-export function tornCache(cacheDir: string, containerId?: string): string[] {
-  return scanCache(cacheDir, containerId).torn;
 }
 
 /**

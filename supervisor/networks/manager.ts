@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { TsrunError } from '../../spec/errors';
 import type { Logger } from '../log';
-import { addNetworkList, delFromCache, delNetworkList, listCache, scanCache, type CniOptions, type CniResult } from './cni';
+import { addNetworkList, delFromCache, delNetworkList, listCache, scanCache, type CacheEntry, type CniOptions, type CniResult } from './cni';
 import { chooseSubnet, confList, contains, defaultGateway, formatCidr, hostRoutes, parseCidr, parseIp, type Cidr, type Network } from './config';
 import { createInPlaceWriter, readJson, readRecord, writeAtomic, writeJson } from './files';
 import { CHAIN_PREFIX, removeIsolation, syncIsolation } from './isolation';
@@ -412,9 +412,9 @@ export function createNetworks(opts: NetworkOptions): Networks {
   }
 
   /** DEL with the configuration the ADD used (in the cache), else the network's full list. */
-  async function delEndpoint(att: AttachmentRecord, ep: Endpoint, n: Network | undefined): Promise<void> {
+  async function delEndpoint(att: AttachmentRecord, ep: Endpoint, n: Network | undefined, entries: readonly CacheEntry[] = listCache(cni.cacheDir, `${att.namespace}-${att.id}`)): Promise<void> {
     const containerId = `${att.namespace}-${att.id}`;
-    const cached = listCache(cni.cacheDir, containerId).find((c) => c.ifName === ep.ifName);
+    const cached = entries.find((c) => c.ifName === ep.ifName);
     if (cached !== undefined) await delFromCache(cached, cni);
     else if (n !== undefined) await delNetworkList(confList(n, dataDir, { ports: true, mac: true }), { containerId, netns: att.netns, ifName: ep.ifName }, cni);
   }
@@ -513,10 +513,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
     // ADD was under way when tsrund died are only in the CNI cache
     const jobs: { what: string; run: () => Promise<void> }[] = [];
     for (const ep of [...att.endpoints].reverse()) {
-      const c = cache.entries.find((e) => e.ifName === ep.ifName);
-      const n = nets.find((x) => x.id === ep.networkId);
-      if (c !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, run: () => delFromCache(c, cni) });
-      else if (n !== undefined) jobs.push({ what: `${ep.network} ${ep.ifName}`, run: () => delNetworkList(confList(n, dataDir, { ports: true, mac: true }), { containerId: who, netns: att.netns, ifName: ep.ifName }, cni) });
+      jobs.push({ what: `${ep.network} ${ep.ifName}`, run: () => delEndpoint(att, ep, nets.find((x) => x.id === ep.networkId), cache.entries) });
     }
     for (const c of cache.entries) if (!att.endpoints.some((ep) => ep.ifName === c.ifName)) jobs.push({ what: `${c.networkName} ${c.ifName} (cache only)`, run: () => delFromCache(c, cni) });
     for (const j of jobs) {

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import t from 'tap';
-import { cacheFile, listCache, readCache, tornCache, type CacheEntry } from '../../../supervisor/networks/cni';
+import { cacheFile, listCache, readCache, scanCache, type CacheEntry } from '../../../supervisor/networks/cni';
 import { readRecord, writeAtomic } from '../../../supervisor/networks/files';
 
 function tmpDir(t: { teardown(fn: () => void): void }): string {
@@ -51,7 +51,7 @@ t.test('readRecord: missing, torn (empty, cut short, not an object) and whole fi
   t.throws(() => readRecord(file), { code: 'Internal' }, 'a read error other than ENOENT is not taken for a torn file');
 });
 
-t.test('a torn cache entry reads as none, is left out of listCache and named by tornCache', async (t) => {
+t.test('a torn cache entry reads as none, is left out of listCache and named by scanCache', async (t) => {
   const dir = tmpDir(t);
   const whole = cacheFile(dir, 'front', { containerId: 'default-c1', ifName: 'eth0' });
   const torn = cacheFile(dir, 'front', { containerId: 'default-c2', ifName: 'eth0' });
@@ -61,9 +61,9 @@ t.test('a torn cache entry reads as none, is left out of listCache and named by 
   t.equal(readCache(torn), undefined);
   t.equal(readCache(whole)?.containerId, 'default-c1');
   t.same(listCache(dir).map((e) => e.containerId), ['default-c1']);
-  t.same(tornCache(dir), [torn], 'temp files are not entries');
-  t.same(tornCache(dir, 'default-c2'), [torn]);
-  t.same(tornCache(dir, 'default-c1'), []);
+  t.same(scanCache(dir).torn, [torn], 'temp files are not entries');
+  t.same(scanCache(dir, 'default-c2').torn, [torn]);
+  t.same(scanCache(dir, 'default-c1').torn, []);
   fs.writeFileSync(whole, JSON.stringify({ ...entry('default-c1', 'eth0'), kind: 'other' }));
   t.throws(() => readCache(whole), /unknown kind/, 'a whole file of another kind is an error, not a torn file');
 });
