@@ -251,7 +251,7 @@ export const networkSection: Section = {
     const chainsBefore = { filter: new Set(listTable('filter').chains), nat: new Set(listTable('nat').chains) };
     const forward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim();
     // not <dir>/rootfs: tsrund (--shim-root <dir>/s) keeps image containers' rootfs mounts in
-    // <dir>/rootfs/<namespace>/<id> and at start removes the empty directories it finds there
+    // <dir>/rootfs/<namespace>/<id> and sweeps leftover mounts there at start
     const rootfs = makeRootfs(ctx.repo, path.join(dir, 'image'));
     const tag = String(process.pid % 100000);
     // host-wide names: docker's bridge, tsrund's default bridge and chain prefix, tsctl's namespace (its cgroups)

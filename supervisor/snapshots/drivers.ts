@@ -64,7 +64,7 @@ function removeDir(dir: string): void {
 function baseDriver(root: string, name: string): { dir: string; spread(): void; fsPath(id: number): string; remove(id: number): void; ids(): number[] } {
   const dir = path.join(root, 'snapshots', name, 'snapshots');
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  let spread = false;
+  let spreadDone = false;
   return {
     dir,
     /**
@@ -76,8 +76,8 @@ function baseDriver(root: string, name: string): { dir: string; spread(): void; 
      * whiteouts and xattrs and tsrund's rootfs mounts load anyway; it is made once, on first use.
      */
     spread() {
-      if (spread) return;
-      spread = true;
+      if (spreadDone) return;
+      spreadDone = true;
       try {
         setTopDir(dir);
       } catch {
