@@ -14,6 +14,7 @@ import { RpcError } from '../../../../supervisor/client';
 import { serve, type RpcContext } from '../../../../supervisor/grpc/server';
 import { createLogger } from '../../../../supervisor/log';
 import { connectTsrundH2, Deframer, frame, grpcTimeout, statusOf } from '../../../../supervisor/tsctl/h2-client';
+import { waitFor } from '../../../helpers/wait';
 
 const VERSION = 'containerd.services.version.v1.Version';
 const EVENTS = 'containerd.services.events.v1.Events';
@@ -194,7 +195,8 @@ t.test('against tsrund\'s gRPC server', async (t) => {
       session.on('remoteSettings', check);
     });
     t.equal(settings.initialWindowSize, 8 << 20, 'stream window');
-    await new Promise((r) => setTimeout(r, 50));
+    // the connection window comes in a WINDOW_UPDATE after the settings: waited for, not timed
+    await waitFor(() => session.state.remoteWindowSize === 16 << 20, 5000);
     t.equal(session.state.remoteWindowSize, 16 << 20, 'connection window');
   });
 
