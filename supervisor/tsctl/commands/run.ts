@@ -295,9 +295,10 @@ async function createResolving(
     held.lease = await (held.pending ?? createRunLease(ctx.client, 'run'));
     const preparing = prepareSnapshot(held.lease.client, img, id);
     const mount = readsImage(cfg, mountRequests);
-    // the snapshot is mounted next (withMountedSnapshot): koffi's load, a synchronous stretch, runs
-    // once the Prepare request is written (a timer comes after http2's write) and while tsrund answers
-    if (mount) setTimeout(preloadLibc, 0);
+    // the snapshot is mounted next (withMountedSnapshot), or the fifos are made (mknod): koffi's
+    // load, a synchronous stretch, runs once the Prepare request is written (a timer comes after
+    // http2's write) and while tsrund answers
+    setTimeout(preloadLibc, 0);
     const mounts = await preparing;
     rootfs = mounts;
     try {
