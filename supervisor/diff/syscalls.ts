@@ -10,6 +10,7 @@
 import { TsrunError, codeForErrno, describeErrno } from '../../spec/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 
 interface Libc {
   mknod(path: string, mode: number, dev: bigint): number;
@@ -24,13 +25,38 @@ interface Libc {
 
 let libc: Libc | undefined;
 
+interface Koffi {
+  load(p: string): { func(sig: string): (...args: unknown[]) => number };
+  errno(): number;
+}
+
+/**
+ * koffi's native module, opened straight from where our layouts keep it (the bundle's directory's
+ * ../node_modules, as for `make build` and `make install`): require('koffi') spends most of its
+ * time resolving modules and reading package.json files rather than in the dlopen, and tsctl run
+ * waits for it (the mknod of its fifos). Anything else (another layout, a musl build) takes
+ * require('koffi'), which finds the right build itself.
+ */
+function loadKoffi(): Koffi {
+  const script = process.argv[1];
+  if (script !== undefined && process.platform === 'linux') {
+    const arch = process.arch;
+    const file = path.join(path.dirname(script), '..', 'node_modules', '@koromix', `koffi-linux-${arch}`, `linux_${arch}`, 'koffi.node');
+    const m = { exports: {} as Partial<Koffi> };
+    try {
+      process.dlopen(m, file);
+    } catch {
+      m.exports = {};
+    }
+    if (typeof m.exports.load === 'function' && typeof m.exports.errno === 'function') return m.exports as Koffi;
+  }
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('koffi') as Koffi;
+}
+
 function bind(): Libc {
   if (libc !== undefined) return libc;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const koffi = require('koffi') as {
-    load(p: string): { func(sig: string): (...args: unknown[]) => number };
-    errno(): number;
-  };
+  const koffi = loadKoffi();
   const lib = koffi.load('libc.so.6');
   const mknod = lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)');
   const lsetxattr = lib.func('int lsetxattr(const char *path, const char *name, const uint8_t *value, size_t size, int flags)');

@@ -200,6 +200,15 @@ if (why !== undefined) {
     t.match(r.stderr, /host bits are set/, show(r));
     r = e.tsctl(['run', '--rm', '-p', '99999', e.d.rootfs, 'true']);
     t.equal(r.status, 125, show(r));
+    // run attaches the network while the image resolves: a missing image, or a flag refused after
+    // the attach, releases it again (and the image's error is the one shown)
+    r = e.tsctl(['run', '--rm', '--log-driver', 'bogus', 'no-such-image-here:1', 'true']);
+    t.equal(r.status, 125, show(r));
+    t.match(r.stderr, /no-such-image-here/, `the image's error (${show(r)})`);
+    r = e.tsctl(['run', '--rm', '--log-driver', 'bogus', e.d.rootfs, 'true']);
+    t.not(r.status, 0, show(r));
+    t.match(r.stderr, /log driver "bogus"/, show(r));
+    t.same(fs.readdirSync(`${e.d.state}/netns`), [], 'no namespace left by the refused runs');
     t.equal(e.tsctl(['ps', '-a', '-q']).stdout, '', 'nothing was left by the refused runs');
   });
 

@@ -12,19 +12,19 @@ import { TsrunError } from '../../../spec/errors';
 import { RpcError } from '../../client';
 import { formatRfc3339, now, packAny, SPEC_TYPE_URL } from '../../proto/index';
 import { parsePolicy, POLICY_LABEL } from '../../restart/policy';
-import { parseArgs, type OptionDef } from '../args';
+import { parseArgs, type OptionDef, type Parsed } from '../args';
 import { startFailureExit, usage, withExit, type Ctx } from '../context';
 import { LABELS } from '../../labels';
-import { listContainers, setLabels } from '../model';
+import { listContainers, setLabels, type ContainerInfo } from '../model';
 import { buildSpec, expandEnv, mergeEnv, parseBytes, parseEnvFile, type RunConfig } from '../spec';
-import { mergeCommand, prepareSnapshot, removeSnapshot, resolveImage, SNAPSHOTTER, STOP_SIGNAL_LABEL, withMountedSnapshot, type SnapshotMount } from '../image-run';
+import { mergeCommand, prepareSnapshot, removeSnapshot, resolveImage, SNAPSHOTTER, STOP_SIGNAL_LABEL, withMountedSnapshot, type ResolvedImage, type SnapshotMount } from '../image-run';
 import { createRunLease, exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWorkdir, type RunLease } from '../image-run';
 import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, isNotFound, readRecord, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
 import { preloadLibc } from '../../diff/syscalls';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
-import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork } from '../network';
+import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, parseNetworkMode, prepareNetwork, releaseNetwork, type NetworkPlan } from '../network';
 
 /** run's options. */
 export const RUN_OPTIONS: readonly OptionDef[] = [
@@ -143,8 +143,40 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
     held.pending = createRunLease(ctx.client, 'run');
     held.pending.catch(() => undefined);
   }
-  const img = st?.isDirectory() === true ? undefined : await resolveImage(ctx.client, imageArg);
-  const image = dir;
+  // the image resolves while the flags are checked and the network is attached
+  const resolving = st?.isDirectory() === true ? Promise.resolve(undefined) : resolveImage(ctx.client, imageArg);
+  resolving.catch(() => undefined);
+  const run: EarlyRun = { resolved: false };
+  try {
+    return await createResolving(ctx, a, resolving, run, { imageArg, dir, cmd, held, listed });
+  } catch (e) {
+    const plan = run.net ?? (await run.early?.catch(() => undefined));
+    if (plan?.attachment !== undefined && run.id !== undefined) await releaseNetwork(ctx, run.id).catch(() => undefined);
+    // the image's error comes first, as when the image was resolved before anything else
+    if (!run.resolved) await resolving;
+    throw e;
+  }
+}
+
+/** What createResolving has under way, for its caller to undo on failure. */
+interface EarlyRun {
+  /** the image has been awaited (its error, if any, is what was thrown) */
+  resolved: boolean;
+  id?: string;
+  /** the network attach started before the image resolved (-P needs the image, so not then) */
+  early?: Promise<NetworkPlan>;
+  net?: NetworkPlan;
+}
+
+async function createResolving(
+  ctx: Ctx,
+  a: Parsed,
+  resolving: Promise<ResolvedImage | undefined>,
+  run: EarlyRun,
+  o: { imageArg: string; dir: string; cmd: readonly string[]; held: Held; listed: Promise<ContainerInfo[]> },
+): Promise<Omit<Created, 'released'>> {
+  const { imageArg, cmd, held } = o;
+  const image = o.dir;
   const restart = a.strings.get('restart') ?? 'no';
   try {
     parsePolicy(restart);
@@ -153,7 +185,7 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
   }
   const rm = a.bools.has('rm');
   if (rm && restart !== 'no') throw usage('conflicting options: --restart and --rm');
-  const all = await listed;
+  const all = await o.listed;
   const taken = new Set(all.map((c) => c.name));
   const given = a.strings.get('name');
   if (given !== undefined) {
@@ -169,6 +201,7 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
   }
   const name = given?.replace(/^\//, '') ?? randomName(taken);
   const id = randomBytes(32).toString('hex');
+  run.id = id;
   let env = expandEnv(a.lists.get('env') ?? [], ctx.env);
   for (const f of a.lists.get('env-file') ?? []) {
     let text: string;
@@ -199,6 +232,14 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
   } catch (e) {
     throw withExit(e as Error, 125);
   }
+  // A CNI network's plugins take tens of ms of process starts: begun now, they run while the image
+  // resolves and the snapshot is prepared (-P waits for the image's ExposedPorts)
+  if (parseNetworkMode(a.strings.get('network')).kind === 'cni' && !a.bools.has('publish-all')) {
+    run.early = prepareNetwork(ctx, a, { id, name, hostname: a.strings.get('hostname') ?? id.slice(0, 12) }, all);
+    run.early.catch(() => undefined);
+  }
+  const img = await resolving;
+  run.resolved = true;
   const tty = a.bools.has('tty');
   const merged = img === undefined ? undefined : mergeCommand(img.config, a.strings.get('entrypoint'), cmd);
   const workdir = a.strings.get('workdir') ?? img?.config.WorkingDir;
@@ -229,16 +270,18 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
     if (!fs.existsSync(b.source)) fs.mkdirSync(b.source, { recursive: true });
   }
   // the spec and the volumes' copy-up read the image's files: from the container's own snapshot
-  const build = async (c: RunConfig, rootfs: string): Promise<Spec> => {
+  // (rootfs undefined: nothing of the image is read, see readsImage)
+  const build = async (c: RunConfig, rootfs: string | undefined): Promise<Spec> => {
     let spec: Spec;
     try {
       spec = buildSpec(c);
-      if (img !== undefined && spec.process?.cwd !== undefined) makeWorkdir(rootfs, spec.process.cwd);
+      if (img !== undefined && rootfs !== undefined && spec.process?.cwd !== undefined) makeWorkdir(rootfs, spec.process.cwd);
     } catch (e) {
       throw withExit(e as Error, 125);
     }
     try {
-      spec.mounts = mergeMounts(spec.mounts ?? [], await resolveMounts(ctx.client, mountRequests, spec.root?.path !== undefined && img === undefined ? spec.root.path : rootfs));
+      const root = spec.root?.path !== undefined && img === undefined ? spec.root.path : rootfs;
+      spec.mounts = mergeMounts(spec.mounts ?? [], root === undefined ? [] : await resolveMounts(ctx.client, mountRequests, root));
     } catch (e) {
       await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
       throw withExit(e instanceof RpcError ? e.toTsrunError() : (e as Error), 125);
@@ -251,13 +294,15 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
   else {
     held.lease = await (held.pending ?? createRunLease(ctx.client, 'run'));
     const preparing = prepareSnapshot(held.lease.client, img, id);
-    // the snapshot is mounted next (withMountedSnapshot): koffi's load, a synchronous stretch, runs
-    // once the Prepare request is written (a timer comes after http2's write) and while tsrund answers
+    const mount = readsImage(cfg, mountRequests);
+    // the snapshot is mounted next (withMountedSnapshot), or the fifos are made (mknod): koffi's
+    // load, a synchronous stretch, runs once the Prepare request is written (a timer comes after
+    // http2's write) and while tsrund answers
     setTimeout(preloadLibc, 0);
     const mounts = await preparing;
     rootfs = mounts;
     try {
-      spec = await withMountedSnapshot(mounts, (root) => build({ ...cfg, image: root, fromImage: true }, root));
+      spec = mount ? await withMountedSnapshot(mounts, (root) => build({ ...cfg, image: root, fromImage: true }, root)) : await build({ ...cfg, fromImage: true }, undefined);
     } catch (e) {
       await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
       throw e;
@@ -292,11 +337,12 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
   if (rm && detach) labels[LABELS.autoRemove] = 'true';
   const runtime = a.strings.get('runtime');
   const exposed = img !== undefined ? exposedPorts(img.config) : [];
-  const net = await prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all, exposed).catch(async (e: unknown) => {
+  const net = await (run.early ?? prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all, exposed)).catch(async (e: unknown) => {
     await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
     if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw withExit(e as Error, 125);
   });
+  run.net = net;
   try {
     applyNetwork(spec, net);
     labels[NETWORK_MODE_LABEL] = modeLabel(net.mode);
@@ -314,7 +360,7 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
       },
     });
   } catch (e) {
-    if (net.attachment !== undefined) await releaseNetwork(ctx, id).catch(() => undefined);
+    // (the network is released by createUnderLease)
     await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
     if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw e;
@@ -330,6 +376,15 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
     rootfs,
     mounts: spec.mounts ?? [],
   };
+}
+
+/**
+ * Does building the spec read the image's files? The user's name and groups (/etc/passwd,
+ * /etc/group), a working directory other than / (made when missing) and volumes (copy-up) do;
+ * otherwise the snapshot need not be mounted in tsctl at all.
+ */
+function readsImage(c: RunConfig, mountRequests: readonly unknown[]): boolean {
+  return c.user !== undefined || (c.workdir !== undefined && path.posix.resolve('/', c.workdir) !== '/') || mountRequests.length > 0;
 }
 
 function startError(e: unknown): Error {
