@@ -8,8 +8,9 @@
  *
  * What the child gets is what Node's spawn gives it, and a little less: stdin, stdout and stderr
  * are pipes, every other descriptor is closed (posix_spawn_file_actions_addclosefrom_np, so an fd
- * someone opened without O_CLOEXEC does not reach a plugin either), every signal is at its default
- * disposition (Node ignores SIGPIPE) and none is blocked.
+ * someone opened without O_CLOEXEC does not reach a plugin either), signals 1-31 are at their
+ * default disposition (Node ignores SIGPIPE) and none is blocked. (glibc's posix_spawn leaves its
+ * two internal real-time signals, 32 and 33, ignored in every child it makes.)
  *
  * runPosixSpawn is self-contained (it uses only its parameters and require): the plugin runner's
  * worker threads run it from its source text (cni.ts). It binds libc with koffi on first use in
