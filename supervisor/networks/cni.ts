@@ -196,8 +196,8 @@ const WORKERS = 2;
 /**
  * Plugin processes are spawned from worker threads, not tsrund's main thread: a spawn returns only
  * once the child has exec'd, and on a loaded machine that wait stalled every other request of
- * tsrund, twice per container. They spawn with posix_spawn, not fork (plugin-spawn.ts). Made on first use; a worker that cannot be made (or dies) leaves
- * the spawns to this thread.
+ * tsrund, twice per container. They spawn with posix_spawn, not fork (plugin-spawn.ts). Made on
+ * first use; a worker that cannot be made (or dies) leaves the spawns to this thread.
  */
 function createRunner(): (m: PluginCall) => Promise<RunnerAnswer> {
   interface Slot {
