@@ -22,6 +22,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { TsrunError } from '../../spec/errors';
 import { readRecord, writeAtomic } from './files';
+import { runPosixSpawn } from './plugin-spawn';
 
 /** One plugin's configuration inside a list. */
 export interface CniPluginConf {
@@ -153,12 +154,37 @@ function spawnPlugin(m: PluginCall): Promise<RunnerAnswer> {
   return new Promise((resolve) => spawnPluginWith(spawn, m, MAX_OUTPUT, resolve));
 }
 
-/** A worker thread's program: spawnPluginWith for each message, answered with the message's id. */
+/** Where koffi is, for the worker threads' posix_spawn (plugin-spawn.ts); undefined: Node's spawn. */
+function koffiPath(): string | undefined {
+  try {
+    return require.resolve('koffi');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A worker thread's program: runPosixSpawn for each message, answered with the message's id, or
+ * Node's spawn (spawnPluginWith) when libc cannot be bound in this thread.
+ */
 const WORKER_SOURCE = `
 const { spawn } = require('node:child_process');
 const { parentPort } = require('node:worker_threads');
 const spawnPluginWith = ${spawnPluginWith.toString()};
-parentPort.on('message', (m) => spawnPluginWith(spawn, m, ${MAX_OUTPUT}, (a) => parentPort.postMessage({ id: m.id, ...a })));
+const runPosixSpawn = ${runPosixSpawn.toString()};
+const koffiPath = ${JSON.stringify(koffiPath() ?? null)};
+let posix = koffiPath !== null;
+parentPort.on('message', (m) => {
+  const answer = (a) => parentPort.postMessage({ id: m.id, ...a });
+  if (posix) {
+    try {
+      return runPosixSpawn(koffiPath, m, ${MAX_OUTPUT}, answer);
+    } catch {
+      posix = false;
+    }
+  }
+  spawnPluginWith(spawn, m, ${MAX_OUTPUT}, answer);
+});
 `;
 
 /** What the runner answers: a plugin run, or why it could not be started. */
@@ -168,10 +194,10 @@ type RunnerAnswer = PluginRun | { readonly error: string };
 const WORKERS = 2;
 
 /**
- * Plugin processes are spawned from worker threads, not tsrund's main thread: spawn() returns only
+ * Plugin processes are spawned from worker threads, not tsrund's main thread: a spawn returns only
  * once the child has exec'd, and on a loaded machine that wait stalled every other request of
- * tsrund, twice per container. Made on first use; a worker that cannot be made (or dies) leaves
- * the spawns to this thread.
+ * tsrund, twice per container. They spawn with posix_spawn, not fork (plugin-spawn.ts). Made on
+ * first use; a worker that cannot be made (or dies) leaves the spawns to this thread.
  */
 function createRunner(): (m: PluginCall) => Promise<RunnerAnswer> {
   interface Slot {

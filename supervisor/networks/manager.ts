@@ -440,6 +440,15 @@ export function createNetworks(opts: NetworkOptions): Networks {
     return `${lines.join('\n')}\n`;
   }
 
+  /**
+   * The attachments hostsText needs for `att`: every one when `att` is on a user-defined network,
+   * none when it is on the default network only (no peer is listed there), so that such an attach
+   * does not read every other container's record on its way to the task's start.
+   */
+  function peersOf(att: AttachmentRecord): AttachmentRecord[] {
+    return att.endpoints.some((e) => e.network !== DEFAULT_NETWORK) ? allAtts() : [];
+  }
+
   /** hosts, hostname and resolv.conf of one container. */
   async function writeFiles(att: AttachmentRecord, all: readonly AttachmentRecord[]): Promise<void> {
     fs.mkdirSync(att.filesDir, { recursive: true, mode: 0o755 });
@@ -595,7 +604,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
           att.endpoints.push(await step(`attach ADD ${t.net.name} eth${i}`, who, () => addEndpoint(att, t.net, `eth${i}`, t.req, i === publishOn ? att.ports : [])));
           await step('attach record write', who, () => saveAtt(att));
         }
-        await step('attach files write', who, () => writeFiles(att, allAtts()));
+        await step('attach files write', who, () => writeFiles(att, peersOf(att)));
       } catch (e) {
         try {
           await detachLocked(att, nets);
@@ -664,7 +673,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         while (att.endpoints.some((e) => e.ifName === `eth${i}`)) i++;
         att.endpoints.push(await addEndpoint(att, n, `eth${i}`, ep, []));
         saveAtt(att);
-        await writeFiles(att, allAtts());
+        await writeFiles(att, peersOf(att));
         await refreshPeers(att);
         return att;
       }),
@@ -677,7 +686,7 @@ export function createNetworks(opts: NetworkOptions): Networks {
         await delEndpoint(att, ep, n);
         const next: AttachmentRecord = { ...att, endpoints: att.endpoints.filter((e) => e !== ep) };
         saveAtt(next);
-        await writeFiles(next, allAtts());
+        await writeFiles(next, peersOf(next));
         await refreshPeers(att);
         return next;
       }),
