@@ -17,6 +17,7 @@ import { warmClient } from '../../client';
 import { warmH2Client } from '../h2-client';
 import { runCli } from '../main';
 import { setRunningScript } from '../seccomp';
+import { HOT_METHODS } from './hot';
 
 function run(): void {
   // the launcher's malloc tunables are for node's own start-up, not for what tsctl starts
@@ -27,7 +28,7 @@ function run(): void {
 }
 
 if (v8.startupSnapshot.isBuildingSnapshot()) {
-  warmClient();
+  warmClient(HOT_METHODS);
   warmH2Client();
   v8.startupSnapshot.setDeserializeMainFunction(run);
 } else {
