@@ -164,7 +164,10 @@ export function warmClient(methods: readonly string[]): void {
     if (done.has(t)) return;
     done.add(t);
     t.setup();
-    for (const f of t.fieldsArray) if (f.resolve().resolvedType instanceof protobuf.Type) setup(f.resolvedType);
+    for (const f of t.fieldsArray) {
+      const ft = f.resolve().resolvedType;
+      if (ft instanceof protobuf.Type) setup(ft);
+    }
   };
   for (const name of methods) {
     const [service, method] = name.split('.') as [string, string];
