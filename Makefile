@@ -178,7 +178,7 @@ bin/tsrun-shim: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs $(LOCK_STAMP)
 # builder runs supervisor/tsctl/startup/entry.ts's warm-up. No blob: the launcher runs the plain bundle.
 TSCTL_LAUNCHER := supervisor/tsctl/startup/launcher.sh
 TSCTL_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --external:better-sqlite3 \
-  --loader:.proto=text --log-level=warning --snapshot-require \
+  --loader:.proto=text --log-level=warning --snapshot-require --shared-builtins \
   --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
 
 bin/tsctl: $(TS_SRC) $(PROTO_SRC) $(TSCTL_LAUNCHER) scripts/bundle.cjs $(LOCK_STAMP)
