@@ -2,8 +2,10 @@
  * tsctl's entry point (bin/tsctl.js). Run by node, it runs the command. Run by
  * `node --build-snapshot` (the bin/tsctl recipe in the Makefile), it warms tsctl up and leaves the
  * run to the snapshot's main function, so a tsctl started from bin/tsctl.blob finds every command
- * module, tsctl's gRPC client (h2-client.ts) and the protobuf registry (with each message's generated encoder and decoder)
- * already compiled and initialised, as bin/tsrun does (runtime/cli/startup/README.md).
+ * module, tsctl's gRPC client (h2-client.ts) and the protobuf registry already compiled and
+ * initialised, as bin/tsrun does (runtime/cli/startup/README.md), with the encoders and decoders
+ * of the messages the hot commands send and receive generated (./hot.ts; the rest are generated
+ * on first use: every start pays for what the snapshot holds, docs/tsctl.md).
  *
  *   bin/tsctl (launcher.sh) ── snapshot usable ──▶ node --snapshot-blob bin/tsctl.blob bin/tsctl.js
  *                           └─ otherwise ─────────▶ node bin/tsctl.js
