@@ -149,7 +149,7 @@ function ctor(service: ServiceName): Ctor {
 }
 
 /**
- * Resolve every service's methods, and generate protobufjs's code (encoders, decoders) of the
+ * Resolve every service's methods, and generate protobufjs's encoders and decoders of the
  * messages `methods` ("Service.Method") send and receive, with the messages inside them; without
  * grpc-js or a connection: what tsctl's startup snapshot captures (supervisor/tsctl/startup/), so
  * the calls of a command on its hot path do not pay for them. Only those: a snapshot costs every
@@ -164,6 +164,10 @@ export function warmClient(methods: readonly string[]): void {
     if (done.has(t)) return;
     done.add(t);
     t.setup();
+    // setup() also generates verify, fromObject and toObject, which tsctl's calls do not use
+    // (h2-client.ts encodes and decodes); without them the prototype's set-up-on-first-use versions
+    // answer (generating all five again), and the snapshot holds two functions a message, not five
+    for (const k of ['verify', 'fromObject', 'toObject']) delete (t as unknown as Record<string, unknown>)[k];
     for (const f of t.fieldsArray) {
       const ft = f.resolve().resolvedType;
       if (ft instanceof protobuf.Type) setup(ft);

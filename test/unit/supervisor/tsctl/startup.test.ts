@@ -45,3 +45,14 @@ t.test('the warm-up generates the code of the hot messages and their parts, and 
   t.ok(ready.includes('.containerd.types.Mount'), 'a message inside the request');
   t.notOk(ready.includes('.containerd.services.images.v1.Image'), 'a message of another method');
 });
+
+t.test('after the warm-up, messages still encode, decode, verify and convert', async (t) => {
+  const out = fresh(`
+    client.warmClient(['Tasks.Create']);
+    const T = protoRoot().lookupType('containerd.services.tasks.v1.CreateTaskRequest');
+    const own = ['encode', 'decode', 'verify', 'fromObject', 'toObject'].filter((k) => Object.hasOwn(T, k));
+    const msg = T.decode(T.encode({ containerId: 'c1', rootfs: [{ type: 'overlay', source: 'x' }] }).finish());
+    const obj = T.toObject(T.fromObject({ containerId: 'c2' }));
+    process.stdout.write(JSON.stringify({ own, id: msg.containerId, mount: msg.rootfs[0].type, json: msg.toJSON().containerId, obj: obj.containerId, ok: T.verify({ containerId: 'c3' }) }));`);
+  t.same(JSON.parse(out), { own: ['encode', 'decode'], id: 'c1', mount: 'overlay', json: 'c1', obj: 'c2', ok: null });
+});
