@@ -179,7 +179,7 @@ bin/tsrun-shim: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs $(LOCK_STAMP)
 # --shared-builtins: node's built-ins one module each, not a copy per importer in the snapshot (scripts/bundle.cjs).
 TSCTL_LAUNCHER := supervisor/tsctl/startup/launcher.sh
 TSCTL_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --external:better-sqlite3 \
-  --loader:.proto=text --log-level=warning --snapshot-require --shared-builtins \
+  --loader:.proto=text --log-level=warning --snapshot-require \
   --define:TSRUN_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)"'
 
 bin/tsctl: $(TS_SRC) $(PROTO_SRC) $(TSCTL_LAUNCHER) scripts/bundle.cjs $(LOCK_STAMP)

@@ -5,7 +5,7 @@
  * reports errors in English only, so the locales index is replaced by one exporting `en` alone.
  * That source would otherwise sit in every shim's heap and in the tsrun startup snapshot.
  *
- *   node scripts/bundle.cjs ENTRY [esbuild flags…] [--snapshot-require] [--shared-builtins]
+ *   node scripts/bundle.cjs ENTRY [esbuild flags…] [--snapshot-require]
  *
  * Takes the esbuild command-line flags the Makefile uses (--bundle, --platform=, --target=,
  * --format=, --minify-whitespace, --external:M, --loader:.EXT=L, --log-level=, --banner:js=,
@@ -16,12 +16,6 @@
  * `require` loads built-in modules only, so koffi (external) is loaded from beside the bundle at
  * run time, and node:child_process, which node does not support in a snapshot, is a proxy that
  * requires it on first use.
- *
- * --shared-builtins (tsctl's snapshot, supervisor/tsctl/startup/) gives each node built-in that
- * modules import (`import * as fs from 'node:fs'`) one module of its own, whose exports are the
- * built-in's properties read once. esbuild otherwise wraps a built-in anew in every module that
- * imports its namespace: a copy with one getter closure per property (≈100 for node:fs, 24
- * modules import it), which a startup snapshot holds and every start deserialises.
  */
 'use strict';
 const path = require('node:path');
@@ -38,30 +32,6 @@ const englishOnly = {
       loader: 'js',
       resolveDir: path.dirname(args.path),
     }));
-  },
-};
-
-/** Built-ins --shared-builtins leaves alone: what snapshotRequire defers (reading a property loads it). */
-const UNSHARED_BUILTINS = new Set(['node:child_process']);
-
-/**
- * One ESM module per imported built-in: `export const name = …` for each of its properties (as
- * the node running the bundler has them), a pure call each so that esbuild drops the names no
- * module uses, and the built-in itself as the default export. Without side effects: a built-in
- * whose names go unused is not loaded at all, as esbuild's own import of it would not be.
- */
-const sharedBuiltins = {
-  name: 'shared-builtins',
-  setup(build) {
-    build.onResolve({ filter: /^node:[a-z_0-9/]+$/ }, (args) =>
-      args.kind === 'import-statement' && args.namespace === 'file' && !UNSHARED_BUILTINS.has(args.path) ? { path: args.path, namespace: 'shared-builtin', sideEffects: false } : undefined,
-    );
-    build.onLoad({ filter: /.*/, namespace: 'shared-builtin' }, (args) => {
-      const names = Object.keys(require(args.path)).filter((k) => /^[A-Za-z_$][\w$]*$/.test(k) && k !== 'default');
-      const lines = [`const m = /* @__PURE__ */ require(${JSON.stringify(args.path)});`, 'export default m;'];
-      for (const k of names) lines.push(`export const ${k} = /* @__PURE__ */ (() => m.${k})();`);
-      return { contents: `${lines.join('\n')}\n`, loader: 'js' };
-    });
   },
 };
 
@@ -101,7 +71,6 @@ function parse(argv) {
     else if (key === '--banner:js') o.banner = { js: value };
     else if (key === '--footer:js') o.footer = { js: value };
     else if (a === '--snapshot-require') o.snapshotRequire = true;
-    else if (a === '--shared-builtins') o.plugins.push(sharedBuiltins);
     else throw new Error(`bundle.cjs: unsupported flag ${a}`);
   }
   if (o.entryPoints.length !== 1 || o.outfile === undefined) throw new Error('usage: bundle.cjs ENTRY --outfile=FILE [esbuild flags…]');

@@ -51,26 +51,3 @@ t.test('a wrapped bundle runs, and finds koffi beside the script', async (t) => 
   fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
   t.equal(execFileSync(process.execPath, [out], { encoding: 'utf8', timeout: 30_000 }).trim(), 'function function');
 });
-
-t.test('--shared-builtins: one copy of a built-in for all its importers, no getters, unused ones not loaded', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-bundle-'));
-  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.writeFileSync(path.join(dir, 'a.ts'), "import * as fs from 'node:fs';\nexport const a = (): boolean => fs.existsSync('/');\n");
-  fs.writeFileSync(path.join(dir, 'b.ts'), "import * as fs from 'node:fs';\nexport const b = (): string => typeof fs.readFileSync;\n");
-  // entry.ts imports c but never uses it, so no name of node:zlib is used; node:child_process keeps its deferred proxy
-  fs.writeFileSync(path.join(dir, 'c.ts'), "import * as zlib from 'node:zlib';\nexport const c = (): unknown => zlib.gzipSync;\n");
-  fs.writeFileSync(
-    path.join(dir, 'entry.ts'),
-    "import { spawnSync } from 'node:child_process';\nimport fsDefault from 'node:fs';\nimport { a } from './a';\nimport { b } from './b';\nimport { c } from './c';\n" +
-      "console.log(a(), b(), typeof fsDefault.statSync, typeof spawnSync);\n",
-  );
-  const out = path.join(dir, 'out.js');
-  const root = path.resolve(__dirname, '..', '..', '..');
-  const flags = ['--bundle', '--platform=node', '--format=cjs', '--log-level=warning', '--snapshot-require', '--shared-builtins', `--outfile=${out}`];
-  execFileSync(process.execPath, [path.join(root, 'scripts', 'bundle.cjs'), path.join(dir, 'entry.ts'), ...flags], { cwd: root, timeout: 60_000 });
-  const text = fs.readFileSync(out, 'utf8');
-  t.equal(text.match(/require\("node:fs"\)/g)?.length, 1, 'node:fs required once');
-  t.notMatch(text, /__toESM\(require\("node:fs"\)\)/, 'no per-importer copy with a getter per property');
-  t.notMatch(text, /require\("node:zlib"\)/, 'a built-in whose names go unused is not loaded');
-  t.equal(execFileSync(process.execPath, [out], { encoding: 'utf8', timeout: 30_000 }).trim(), 'true function function function');
-});
