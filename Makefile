@@ -176,7 +176,6 @@ bin/tsrun-shim: $(TS_SRC) $(PROTO_SRC) scripts/bundle.cjs $(LOCK_STAMP)
 # startup snapshot bin/tsctl.blob as bin/tsrun is (above: --snapshot-require, --no-rehash-snapshot
 # and mode 0600 for the same reasons, the building node's mtime on bin/tsctl.blob-node); the
 # builder runs supervisor/tsctl/startup/entry.ts's warm-up. No blob: the launcher runs the plain bundle.
-# --shared-builtins: node's built-ins one module each, not a copy per importer in the snapshot (scripts/bundle.cjs).
 TSCTL_LAUNCHER := supervisor/tsctl/startup/launcher.sh
 TSCTL_BUNDLE_FLAGS := --bundle --platform=node --target=node20 --format=cjs --minify-whitespace --external:koffi --external:better-sqlite3 \
   --loader:.proto=text --log-level=warning --snapshot-require \
