@@ -11,7 +11,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { TsrunError, type ErrorCode } from '../spec/errors';
 import * as protobuf from 'protobufjs';
 import { serviceDefinition } from './grpc/definition';
-import { protoRoot } from './proto/index';
+import { serviceType } from './proto/index';
 
 let grpcModule: typeof grpc | undefined;
 
@@ -149,20 +149,38 @@ function ctor(service: ServiceName): Ctor {
 }
 
 /**
- * Resolve every service's methods and generate protobufjs's code of every message (encoders,
- * decoders), without grpc-js or a connection: what tsctl's startup snapshot captures (supervisor/tsctl/startup/),
- * so a command's first calls do not pay for them.
+ * Resolve every service's methods, and generate protobufjs's encoders and decoders of the
+ * messages `methods` ("Service.Method") send and receive, with the messages inside them; without
+ * grpc-js or a connection: what tsctl's startup snapshot captures (supervisor/tsctl/startup/), so
+ * the calls of a command on its hot path do not pay for them. Only those: a snapshot costs every
+ * start by its size, and the code of a message costs more to load from it than the rare command
+ * that needs it pays to generate it. An unknown method throws (the build fails, not the warm-up).
  */
-export function warmClient(): void {
+export function warmClient(methods: readonly string[]): void {
   for (const service of Object.keys(SERVICES) as ServiceName[]) serviceDefinition(SERVICES[service]);
-  // protobufjs generates a type's code on its first encode or decode; setup() does it for every type now
-  const walk = (ns: protobuf.NamespaceBase): void => {
-    for (const o of ns.nestedArray) {
-      if (o instanceof protobuf.Type) o.setup();
-      if (o instanceof protobuf.Namespace || o instanceof protobuf.Type) walk(o);
+  const done = new Set<protobuf.Type>();
+  // protobufjs generates a type's code on its first encode or decode; setup() does it now
+  const setup = (t: protobuf.Type): void => {
+    if (done.has(t)) return;
+    done.add(t);
+    t.setup();
+    // setup() also generates verify, fromObject and toObject, which tsctl's calls do not use
+    // (h2-client.ts encodes and decodes); without them the prototype's set-up-on-first-use versions
+    // answer (generating all five again), and the snapshot holds two functions a message, not five
+    for (const k of ['verify', 'fromObject', 'toObject']) delete (t as unknown as Record<string, unknown>)[k];
+    for (const f of t.fieldsArray) {
+      const ft = f.resolve().resolvedType;
+      if (ft instanceof protobuf.Type) setup(ft);
     }
   };
-  walk(protoRoot());
+  for (const name of methods) {
+    const [service, method] = name.split('.') as [string, string];
+    const m = Object.hasOwn(SERVICES, service) ? serviceType(SERVICES[service as ServiceName]).methods[method] : undefined;
+    if (m === undefined) throw new Error(`warmClient: no method ${name}`);
+    m.resolve();
+    setup(m.resolvedRequestType!);
+    setup(m.resolvedResponseType!);
+  }
 }
 
 /** Connect to the tsrund (or containerd) socket at `socketPath`. */
