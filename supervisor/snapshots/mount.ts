@@ -7,7 +7,8 @@
  * most of the time of a whole mount, and tsrund must not block its event loop on one.
  */
 import { spawnSync } from 'node:child_process';
-import { parseMountOptions } from '../../spec';
+// not the spec index, which brings zod (tsctl's snapshot holds this module)
+import { parseMountOptions } from '../../spec/mount-options';
 import { TsrunError } from '../../spec/errors';
 import { MNT_DETACH, mount, umount2 } from '../diff/syscalls';
 

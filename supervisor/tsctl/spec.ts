@@ -17,7 +17,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defaultSpec, parseSpec, type LinuxResources, type Mount, type Spec } from '../../spec';
+import type { LinuxResources, Mount, Spec } from '../../spec';
+// not the spec index: it brings zod's schemas, which tsctl's snapshot would then hold and every
+// start deserialise, for the one case that parses a spec (a bundle's config.json, parseSpec)
+import { defaultSpec } from '../../spec/default';
 import { TsrunError } from '../../spec/errors';
 import { idProblem } from '../../spec/ids';
 import { resolveInRoot } from '../volumes/copy-up';
@@ -216,6 +219,8 @@ export function buildSpec(cfg: RunConfig): Spec {
   let rootfs: string;
   if (cfg.fromImage !== true && isBundle(cfg.image)) {
     const file = path.join(cfg.image, 'config.json');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { parseSpec } = require('../../spec/parse') as typeof import('../../spec/parse');
     spec = parseSpec(fs.readFileSync(file, 'utf8'), file);
     rootfs = path.resolve(cfg.image, spec.root?.path ?? 'rootfs');
     spec.root = { ...(spec.root ?? {}), path: rootfs };
