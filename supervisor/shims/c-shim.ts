@@ -28,6 +28,7 @@ import type { Runtime } from '../../shim/runtime/types';
 import { FILES, nowRfc3339Nano, readShimPid, runtimeRootFor, writeAtomic, type ShimOptions } from '../../shim/state';
 import { withSocketPath } from '../../shim/sockpath';
 import * as nodeShim from './client';
+import { startDetached } from '../../shim/detached';
 
 /** The file that marks a directory as the native shim's, and what tsrund needs to drive it again. */
 export const NATIVE_MARKER = 'native-shim.json';
@@ -216,23 +217,7 @@ export async function startNativeShim(opts: ShimStartOptions): Promise<ShimConne
       systemdCgroup: opts.runtime.kind === 'binary' && opts.runtime.systemdCgroup === true,
     };
     writeAtomic(path.join(dir, NATIVE_MARKER), JSON.stringify(info), 0o600);
-    const child = spawn(binary, [dir], { argv0: 'tsrun-shim', cwd: dir, detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
-    const answer = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      const pipe = child.stdio[3] as net.Socket | null;
-      const timer = setTimeout(() => reject(new TsrunError('Unavailable', `start native shim ${binary}: not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      child.once('error', (e) => {
-        clearTimeout(timer);
-        reject(new TsrunError('Unavailable', `start native shim ${binary}: ${e.message}`, { cause: e }));
-      });
-      pipe?.on('data', (b: Buffer) => (text += b.toString()));
-      pipe?.on('close', () => {
-        clearTimeout(timer);
-        resolve(text);
-      });
-    });
-    (child.stdio[3] as net.Socket | null)?.destroy();
-    child.unref();
+    const answer = await startDetached(binary, 'tsrun-shim', dir, START_TIMEOUT_MS, `start native shim ${binary}`);
     const failed = nodeShim.shimAnswerError(answer, `start native shim for ${opts.namespace}/${opts.id}`);
     if (failed) throw failed;
     return await connectNativeShim(dir, true);
