@@ -681,20 +681,22 @@ export async function connectNativeShim(shimDir: string, fresh = false): Promise
           await rt.delete(true);
         });
       }
-      // The shim removes its own files (shim.sock, shim.pid, exit records) after answering and
-      // then exits, which closes this connection: the directory is emptied only after that, or
-      // its rmdir could lose the race and leave it (a later container of the same id would fail).
-      const shimGone = new Promise<void>((resolve) => {
-        if (closed) resolve();
-        else closeListeners.push(resolve);
-        setTimeout(resolve, 2000).unref();
-      });
-      await call(TYPE.shutdown);
-      await shimGone;
+      // The shim removes its own files (shim.sock, shim.pid, exit records) after SHUTDOWN and then
+      // exits, which closes this connection: the directory is emptied only after that, or its
+      // rmdir could lose the race and leave it. That happens after Delete answered: the caller
+      // holds a new task of the same id back until this connection closed (local.ts's
+      // `releasing`, which closes it itself after a bound), and a tsrund killed before it finds
+      // an unmarked directory at restart, which it discards with the shim (adopt.ts).
+      if (closed) throw gone();
       deleted = true;
-      sock.destroy();
-      onClosed();
-      removeDir();
+      closeListeners.unshift(() => {
+        try {
+          removeDir();
+        } catch {
+          // already gone
+        }
+      });
+      call(TYPE.shutdown).catch(() => sock.destroy());
       return init.status === 'created' && init.exit === undefined ? { ...exit, exitStatus: 137 } : exit;
     },
     onEvent: (l) => {
