@@ -282,10 +282,11 @@ SHIM_NATIVE_SRC := shim/native/shim.c shim/native/proto.c
 LINT_C += $(wildcard shim/native/*.c shim/native/*.h)
 native: build/tsrun-shim
 # It links the plan executor (the helper's sources without the addon) for SPAWN_PLAN; its clones
-# exec build/tsrun-stage beside it, as the addon's do.
+# exec build/tsrun-stage beside it, as the addon's do. Static, as the stage: no dynamic loader
+# work on the critical path of every Tasks/Create.
 build/tsrun-shim: $(SHIM_NATIVE_SRC) shim/native/proto.h $(NATIVE_SRC) $(NATIVE_HDR)
 	@mkdir -p build
-	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -Inative-helpers -o $@.tmp $(SHIM_NATIVE_SRC) $(NATIVE_SRC)
+	$(CC) $(filter-out -fPIC,$(CFLAGS_NATIVE)) -static -Inative-helpers -o $@.tmp $(SHIM_NATIVE_SRC) $(NATIVE_SRC)
 	mv $@.tmp $@
 
 test-unit: test-native-shim

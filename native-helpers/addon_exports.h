@@ -36,6 +36,11 @@ static int th_call_waitpid(const th_val *v) {
 }
 static const th_arg th_args_waitpid[] = {{"pid", TH_A_I32, -1, 0}, {"status", TH_A_OUT, -1, 4}, {"options", TH_A_I32, -1, 0}};
 
+static int th_call_spawnDetached(const th_val *v) {
+  return tsrun_spawn_detached(v[0].s, v[1].s, v[2].s, v[3].p);
+}
+static const th_arg th_args_spawnDetached[] = {{"path", TH_A_STR, -1, 0}, {"argv0", TH_A_STR, -1, 0}, {"arg", TH_A_STR, -1, 0}, {"out", TH_A_OUT, -1, 8}};
+
 static int th_call_pidfdOpen(const th_val *v) {
   return tsrun_pidfd_open(v[0].i32, v[1].u32);
 }
@@ -86,7 +91,7 @@ static int th_call_bpfProgLoadAttach(const th_val *v) {
 }
 static const th_arg th_args_bpfProgLoadAttach[] = {{"cgroup_fd", TH_A_I32, -1, 0}, {"insns", TH_A_IN, 2, 0}, {"len", TH_A_U32, -1, 0}, {"log", TH_A_OUT, 4, 0}, {"loglen", TH_A_U32, -1, 0}};
 
-#define TH_N_EXPORTS 17
+#define TH_N_EXPORTS 18
 static const th_export th_exports[TH_N_EXPORTS] = {
     {"abiVersion", th_call_abiVersion, 0, NULL, 0},
     {"spawn", th_call_spawn, 5, th_args_spawn, 0},
@@ -95,6 +100,7 @@ static const th_export th_exports[TH_N_EXPORTS] = {
     {"unixConnect", th_call_unixConnect, 1, th_args_unixConnect, 0},
     {"flock", th_call_flock, 2, th_args_flock, 0},
     {"waitpid", th_call_waitpid, 3, th_args_waitpid, 1},
+    {"spawnDetached", th_call_spawnDetached, 4, th_args_spawnDetached, 0},
     {"pidfdOpen", th_call_pidfdOpen, 2, th_args_pidfdOpen, 0},
     {"pidfdSendSignal", th_call_pidfdSendSignal, 2, th_args_pidfdSendSignal, 0},
     {"prctl", th_call_prctl, 5, th_args_prctl, 0},

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -289,4 +291,66 @@ int tsrun_send_fds(int sock, const uint8_t *data, uint32_t len, const uint8_t *f
   while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0)
     if (errno != EINTR) return -errno;
   return (int)n;
+}
+
+extern char **environ;
+
+/*
+ * A daemon-like child started without fork(): posix_spawn clones with CLONE_VM|CLONE_VFORK, so
+ * a large caller (tsrund) pays neither the copy of its page tables nor the copy-on-write faults
+ * that a fork() of it costs until the child execs. The readiness pipe is made here so that its
+ * write end exists only in the child (and is closed in the caller before this returns).
+ */
+int tsrun_spawn_detached(const char *path, const char *argv0, const char *arg, int32_t *out) {
+  if (path == NULL || argv0 == NULL || arg == NULL || out == NULL) return -EINVAL;
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return -errno;
+  /* adddup2 onto its own number would leave close-on-exec set: keep the write end off fd 3 */
+  if (p[1] == 3) {
+    int moved = fcntl(p[1], F_DUPFD_CLOEXEC, 4);
+    int e = errno;
+    close(p[1]);
+    if (moved < 0) {
+      close(p[0]);
+      return -e;
+    }
+    p[1] = moved;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  int rc = posix_spawn_file_actions_init(&fa);
+  if (rc != 0) {
+    close(p[0]);
+    close(p[1]);
+    return -rc;
+  }
+  rc = posix_spawnattr_init(&at);
+  if (rc == 0) {
+    rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_RDWR, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_RDWR, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+    if (rc == 0)
+      rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&at, &none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&at, &all);
+    pid_t pid = -1;
+    char *argv[] = {(char *)argv0, (char *)arg, NULL};
+    if (rc == 0) rc = posix_spawn(&pid, path, &fa, &at, argv, environ);
+    if (rc == 0) {
+      out[0] = (int32_t)pid;
+      out[1] = p[0];
+    }
+    posix_spawnattr_destroy(&at);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  if (rc != 0) {
+    close(p[0]);
+    return -rc;
+  }
+  return 0;
 }

@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 0x35963422
+#define TSRUN_ABI_VERSION 0x1e65d5b3
 #define TSRUN_EXPORT __attribute__((visibility("default")))
 
 /*
@@ -45,6 +45,13 @@ TSRUN_EXPORT int tsrun_flock(int fd, int op);
  * waitpid(2), retrying EINTR. pid, 0 (WNOHANG, none ready) or -errno.
  */
 TSRUN_EXPORT int tsrun_waitpid(int pid, int32_t *status, int options);
+/*
+ * posix_spawn (vfork: the caller's page tables are not copied) of path with argv [argv0, arg], in
+ * a new session, signals at their defaults and unblocked, 0-2 on /dev/null and fd 3 the write end
+ * of a fresh pipe; out[0] = pid, out[1] = the read end (CLOEXEC). The caller reaps the pid. 0 or
+ * -errno.
+ */
+TSRUN_EXPORT int tsrun_spawn_detached(const char *path, const char *argv0, const char *arg, int32_t *out);
 /*
  * pidfd_open(2). fd or -errno.
  */

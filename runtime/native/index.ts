@@ -276,6 +276,17 @@ export function idmappedTree(source: string, uidMap: string, gidMap: string, rec
   throw new TsrunError(codeForErrno(name), `${what}: ${describeErrno(name)}`, { errno: name });
 }
 
+/**
+ * Start `path` as a daemon (argv [argv0, arg], a new session, 0-2 on /dev/null) without fork()ing
+ * this process: posix_spawn's vfork copies none of Node's page tables. fd 3 of the child is the
+ * write end of a pipe whose read end (close-on-exec) is returned; the caller reaps the pid.
+ */
+export function spawnDetached(path: string, argv0: string, arg: string): { pid: number; readyFd: number } {
+  const out = new Int32Array(2);
+  check(`spawn ${path}`, load().spawnDetached(path, argv0, arg, out));
+  return { pid: out[0]!, readyFd: out[1]! };
+}
+
 /** A connected unix stream socket to path (for the seccomp agent's listenerPath). */
 export function unixConnect(p: string): number {
   return check(`connect to ${p}`, load().unixConnect(p));

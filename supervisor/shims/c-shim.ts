@@ -28,6 +28,7 @@ import type { Runtime } from '../../shim/runtime/types';
 import { FILES, nowRfc3339Nano, readShimPid, runtimeRootFor, writeAtomic, type ShimOptions } from '../../shim/state';
 import { withSocketPath } from '../../shim/sockpath';
 import * as nodeShim from './client';
+import { startDetached } from '../../shim/detached';
 
 /** The file that marks a directory as the native shim's, and what tsrund needs to drive it again. */
 export const NATIVE_MARKER = 'native-shim.json';
@@ -203,6 +204,68 @@ export function isNativeDir(dir: string): boolean {
   return fs.existsSync(path.join(dir, NATIVE_MARKER));
 }
 
+/** A spawner of plans through the shim's SPAWN_PLAN (planSpawner). */
+type PlanSpawner = { spawn: (plan: Buffer, fds: readonly number[]) => Promise<{ pid: number; syncFd: number }>; consolePath: string; spawned: () => boolean };
+
+/**
+ * The spawn step of the library's create and exec in tsrund (runtime/container/remote-create.ts):
+ * the plan goes to the shim as SPAWN_PLAN with the process's stdio, and the shim answers with
+ * the spawned pid and the sync socket. `spawned` says whether the shim now has an entry for it.
+ * `gate`: what must hold before the plan is sent (the shim up and connected, for a create begun
+ * while the shim starts).
+ */
+function planSpawner(dir: string, name: string, stdio: StdioSpec, log?: ShimOptions['log'], gate?: Promise<void>): PlanSpawner {
+  const sockPath = path.join(dir, FILES.sock);
+  const consolePath = stdio.terminal ? path.join(dir, `pty-${name}.sock`) : '';
+  const planFile = `plan-${name}.bin`;
+  let spawned = false;
+  const spawnViaShim = async (plan: Buffer, fds: readonly number[]): Promise<{ pid: number; syncFd: number }> => {
+    if (gate !== undefined) await gate;
+    writeAtomic(path.join(dir, planFile), plan, 0o600);
+    const fields: Field[] = [[TAG.name, name], [TAG.plan, planFile], [TAG.fds, fds.length], [TAG.stdin, stdio.stdin], [TAG.stdout, stdio.stdout], [TAG.stderr, stdio.terminal ? '' : stdio.stderr]];
+    if (stdio.terminal) fields.push([TAG.terminal, 1], [TAG.console, consolePath]);
+    if (log) fields.push([TAG.logPath, log.path], [TAG.logMax, BigInt(log.maxSize)], [TAG.logFiles, Math.max(1, log.maxFiles)]);
+    try {
+      const { answer, fd } = await withSocketPath(sockPath, (usable) => requestWithFds(usable, encodeRequest(0, TYPE.spawnPlan, fields), fds));
+      const f = decodeBody(answer.subarray(4, 4 + answer.readUInt32BE(0)));
+      const e = str(f.fields, TAG.error);
+      if (e !== undefined || fd < 0) {
+        if (fd >= 0) fs.closeSync(fd);
+        throw e === undefined ? new TsrunError('Internal', 'native shim: spawn plan answered without the sync socket') : spawnError(shimError(e), u32(f.fields, TAG.status));
+      }
+      spawned = true;
+      return { pid: u32(f.fields, TAG.pid) ?? 0, syncFd: fd };
+    } finally {
+      fs.rmSync(path.join(dir, planFile), { force: true });
+    }
+  };
+  return { spawn: spawnViaShim, consolePath, spawned: () => spawned };
+}
+
+/** The library's create of init, begun before the connection to the shim exists (beginCreate). */
+interface EarlyCreate {
+  readonly s: PlanSpawner;
+  /** init's pid once the sync loop saw CREATED; rejected as the create failed (it undid itself) */
+  readonly pid: Promise<number>;
+}
+
+/**
+ * The runtime library's create of init (state directory, cgroup, plan; then the spawn through
+ * the shim and the sync loop), its spawn step held until `gate`. durableState false: the
+ * runtime root is inside the shim directory, volatile state written without fsync like the
+ * shim's own files (nothing of it outlives a reboot).
+ */
+function beginCreate(dir: string, options: ShimOptions, info: NativeDirInfo, gate?: Promise<void>): EarlyCreate {
+  const s = planSpawner(dir, 'init', options.stdio, options.log, gate);
+  const pid = createContainerRemote(
+    { root: info.runtimeRoot, id: options.id, bundle: dir, pidFile: path.join(dir, 'init.pid'), noPivot: options.noPivot, noNewKeyring: options.noNewKeyring, preserveFds: 0, systemdCgroup: false, consoleSocket: s.consolePath || undefined, detached: true, remoteFdBase: PLAN_FD_BASE, durableState: false },
+    s.spawn,
+  ).then((st) => st.pid);
+  // awaited by the connection's create(); an early failure must not count as unhandled meanwhile
+  pid.catch(() => undefined);
+  return { s, pid };
+}
+
 /** Start the native shim for one container and connect to it. */
 export async function startNativeShim(opts: ShimStartOptions): Promise<ShimConnection> {
   const binary = locateNativeShim();
@@ -216,26 +279,32 @@ export async function startNativeShim(opts: ShimStartOptions): Promise<ShimConne
       systemdCgroup: opts.runtime.kind === 'binary' && opts.runtime.systemdCgroup === true,
     };
     writeAtomic(path.join(dir, NATIVE_MARKER), JSON.stringify(info), 0o600);
-    const child = spawn(binary, [dir], { argv0: 'tsrun-shim', cwd: dir, detached: true, stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
-    const answer = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      const pipe = child.stdio[3] as net.Socket | null;
-      const timer = setTimeout(() => reject(new TsrunError('Unavailable', `start native shim ${binary}: not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
-      child.once('error', (e) => {
-        clearTimeout(timer);
-        reject(new TsrunError('Unavailable', `start native shim ${binary}: ${e.message}`, { cause: e }));
-      });
-      pipe?.on('data', (b: Buffer) => (text += b.toString()));
-      pipe?.on('close', () => {
-        clearTimeout(timer);
-        resolve(text);
-      });
+    // The shim boots in its own process meanwhile: the library's create of init does its part
+    // in tsrund (state directory, cgroup, plan) now, and sends the plan once the shim is connected.
+    const answer = startDetached(binary, 'tsrun-shim', dir, START_TIMEOUT_MS, `start native shim ${binary}`);
+    let open = (): void => undefined;
+    let shut = (_e: unknown): void => undefined;
+    const gate = new Promise<void>((resolve, reject) => {
+      open = resolve;
+      shut = reject;
     });
-    (child.stdio[3] as net.Socket | null)?.destroy();
-    child.unref();
-    const failed = nodeShim.shimAnswerError(answer, `start native shim for ${opts.namespace}/${opts.id}`);
-    if (failed) throw failed;
-    return await connectNativeShim(dir, true);
+    gate.catch(() => undefined);
+    let early: EarlyCreate | undefined;
+    try {
+      if (info.library) early = beginCreate(dir, readJson<ShimOptions>(path.join(dir, FILES.options)), info, gate);
+      const failed = nodeShim.shimAnswerError(await answer, `start native shim for ${opts.namespace}/${opts.id}`);
+      if (failed) throw failed;
+      const conn = await connectNativeShim(dir, true, early);
+      open();
+      return conn;
+    } catch (err) {
+      // nothing was spawned: the create undoes what it made (state directory, cgroup) and fails
+      shut(err);
+      if (early !== undefined) await early.pid.catch(() => undefined);
+      // a shim still starting must have written its pid before abandonShimDir looks for it
+      await answer.catch(() => undefined);
+      throw err;
+    }
   } catch (err) {
     nodeShim.abandonShimDir(dir);
     throw err;
@@ -256,7 +325,8 @@ interface LocalProc {
 const nameOf = (execId: string | undefined): string => execId ?? 'init';
 
 /** Connect to a native shim (also to re-adopt it after a tsrund restart; `fresh`: startNativeShim's own, nothing to re-adopt). */
-export async function connectNativeShim(shimDir: string, fresh = false): Promise<ShimConnection> {
+export async function connectNativeShim(shimDir: string, fresh = false, begun?: EarlyCreate): Promise<ShimConnection> {
+  let early = begun;
   const dir = path.resolve(shimDir);
   const options = readJson<ShimOptions>(path.join(dir, FILES.options));
   const info = readJson<NativeDirInfo>(path.join(dir, NATIVE_MARKER));
@@ -411,42 +481,11 @@ export async function connectNativeShim(shimDir: string, fresh = false): Promise
   };
 
   /**
-   * The spawn step of the library's create and exec in tsrund (runtime/container/remote-create.ts):
-   * the plan goes to the shim as SPAWN_PLAN with the process's stdio, and the shim answers with
-   * the spawned pid and the sync socket. `spawned` says whether the shim now has an entry for it.
-   */
-  const planSpawner = (name: string, stdio: StdioSpec, log?: ShimOptions['log']): { spawn: (plan: Buffer, fds: readonly number[]) => Promise<{ pid: number; syncFd: number }>; consolePath: string; spawned: () => boolean } => {
-    const consolePath = stdio.terminal ? path.join(dir, `pty-${name}.sock`) : '';
-    const planFile = `plan-${name}.bin`;
-    let spawned = false;
-    const spawnViaShim = async (plan: Buffer, fds: readonly number[]): Promise<{ pid: number; syncFd: number }> => {
-      writeAtomic(path.join(dir, planFile), plan, 0o600);
-      const fields: Field[] = [[TAG.name, name], [TAG.plan, planFile], [TAG.fds, fds.length], [TAG.stdin, stdio.stdin], [TAG.stdout, stdio.stdout], [TAG.stderr, stdio.terminal ? '' : stdio.stderr]];
-      if (stdio.terminal) fields.push([TAG.terminal, 1], [TAG.console, consolePath]);
-      if (log) fields.push([TAG.logPath, log.path], [TAG.logMax, BigInt(log.maxSize)], [TAG.logFiles, Math.max(1, log.maxFiles)]);
-      try {
-        const { answer, fd } = await withSocketPath(sockPath, (usable) => requestWithFds(usable, encodeRequest(0, TYPE.spawnPlan, fields), fds));
-        const f = decodeBody(answer.subarray(4, 4 + answer.readUInt32BE(0)));
-        const e = str(f.fields, TAG.error);
-        if (e !== undefined || fd < 0) {
-          if (fd >= 0) fs.closeSync(fd);
-          throw e === undefined ? new TsrunError('Internal', 'native shim: spawn plan answered without the sync socket') : spawnError(shimError(e), u32(f.fields, TAG.status));
-        }
-        spawned = true;
-        return { pid: u32(f.fields, TAG.pid) ?? 0, syncFd: fd };
-      } finally {
-        fs.rmSync(path.join(dir, planFile), { force: true });
-      }
-    };
-    return { spawn: spawnViaShim, consolePath, spawned: () => spawned };
-  };
-
-  /**
    * The library's create (or exec) with its steps awaited and the process spawned by the shim;
    * ADOPT gives the shim the pid once the sync loop saw CREATED. A failure kills what was spawned
    * and leaves no entry in the shim (FORGET); `undo` removes what succeeded before ADOPT failed.
    */
-  const fromPlan = async (name: string, run: (s: ReturnType<typeof planSpawner>) => Promise<number>, s: ReturnType<typeof planSpawner>, undo: () => Promise<void>): Promise<number> => {
+  const fromPlan = async (name: string, run: (s: PlanSpawner) => Promise<number>, s: PlanSpawner, undo: () => Promise<void>): Promise<number> => {
     let pid: number;
     try {
       pid = await run(s);
@@ -464,22 +503,15 @@ export async function connectNativeShim(shimDir: string, fresh = false): Promise
     return pid;
   };
 
-  /** create for the library: the runtime's state directory, cgroup and sync loop here, init the shim's clone. */
-  // durableState false: the runtime root is inside the shim directory, volatile state written
-  // without fsync like the shim's own files (nothing of it outlives a reboot).
-  const createFromPlan = (): Promise<number> =>
-    fromPlan(
-      'init',
-      async (s) =>
-        (
-          await createContainerRemote(
-            { root: info.runtimeRoot, id: options.id, bundle: dir, pidFile: path.join(dir, 'init.pid'), noPivot: options.noPivot, noNewKeyring: options.noNewKeyring, preserveFds: 0, systemdCgroup: false, consoleSocket: s.consolePath || undefined, detached: true, remoteFdBase: PLAN_FD_BASE, durableState: false },
-            s.spawn,
-          )
-        ).pid,
-      planSpawner('init', options.stdio, options.log),
-      () => rt.delete(true),
-    );
+  /**
+   * create for the library: the runtime's state directory, cgroup and sync loop here, init the
+   * shim's clone (begun by startNativeShim while the shim started, or begun now).
+   */
+  const createFromPlan = (): Promise<number> => {
+    const c = early ?? beginCreate(dir, options, info);
+    early = undefined;
+    return fromPlan('init', () => c.pid, c.s, () => rt.delete(true));
+  };
 
   /** exec for the library: the exec plan spawned by the shim. */
   const execFromPlan = (execId: string, processJson: Uint8Array, stdio: StdioSpec): Promise<number> =>
@@ -492,7 +524,7 @@ export async function connectNativeShim(shimDir: string, fresh = false): Promise
             s.spawn,
           )
         ).pid,
-      planSpawner(execId, stdio),
+      planSpawner(dir, execId, stdio),
       async () => {
         // the process started but the shim cannot track it: it must not run untracked
         const pid = Number(fs.readFileSync(path.join(dir, `${execId}.pid`), 'utf8'));
@@ -696,20 +728,22 @@ export async function connectNativeShim(shimDir: string, fresh = false): Promise
           await rt.delete(true);
         });
       }
-      // The shim removes its own files (shim.sock, shim.pid, exit records) after answering and
-      // then exits, which closes this connection: the directory is emptied only after that, or
-      // its rmdir could lose the race and leave it (a later container of the same id would fail).
-      const shimGone = new Promise<void>((resolve) => {
-        if (closed) resolve();
-        else closeListeners.push(resolve);
-        setTimeout(resolve, 2000).unref();
-      });
-      await call(TYPE.shutdown);
-      await shimGone;
+      // The shim removes its own files (shim.sock, shim.pid, exit records) after SHUTDOWN and then
+      // exits, which closes this connection: the directory is emptied only after that, or its
+      // rmdir could lose the race and leave it. That happens after Delete answered: the caller
+      // holds a new task of the same id back until this connection closed (local.ts's
+      // `releasing`, which closes it itself after a bound), and a tsrund killed before it finds
+      // an unmarked directory at restart, which it discards with the shim (adopt.ts).
+      if (closed) throw gone();
       deleted = true;
-      sock.destroy();
-      onClosed();
-      removeDir();
+      closeListeners.unshift(() => {
+        try {
+          removeDir();
+        } catch {
+          // already gone
+        }
+      });
+      call(TYPE.shutdown).catch(() => sock.destroy());
       return init.status === 'created' && init.exit === undefined ? { ...exit, exitStatus: 137 } : exit;
     },
     onEvent: (l) => {
