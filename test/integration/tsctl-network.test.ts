@@ -200,8 +200,8 @@ if (why !== undefined) {
     t.match(r.stderr, /host bits are set/, show(r));
     r = e.tsctl(['run', '--rm', '-p', '99999', e.d.rootfs, 'true']);
     t.equal(r.status, 125, show(r));
-    // run attaches the network while the image resolves: a missing image, or a flag refused after
-    // the attach, releases it again (and the image's error is the one shown)
+    // a missing image, or a flag refused, leaves no network behind (and the image's error is the
+    // one shown: it resolves while the flags are checked)
     r = e.tsctl(['run', '--rm', '--log-driver', 'bogus', 'no-such-image-here:1', 'true']);
     t.equal(r.status, 125, show(r));
     t.match(r.stderr, /no-such-image-here/, `the image's error (${show(r)})`);

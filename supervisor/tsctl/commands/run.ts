@@ -24,7 +24,7 @@ import { deleteTask, isNotFound, readRecord, removeContainer, removeRecord, sign
 import { findSeccompProfile } from '../seccomp';
 import { preloadLibc } from '../../diff/syscalls';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
-import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, parseNetworkMode, prepareNetwork, releaseNetwork, type NetworkPlan } from '../network';
+import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork, type NetworkPlan } from '../network';
 
 /** run's options. */
 export const RUN_OPTIONS: readonly OptionDef[] = [
@@ -143,14 +143,14 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
     held.pending = createRunLease(ctx.client, 'run');
     held.pending.catch(() => undefined);
   }
-  // the image resolves while the flags are checked and the network is attached
+  // the image resolves while the flags are checked
   const resolving = st?.isDirectory() === true ? Promise.resolve(undefined) : resolveImage(ctx.client, imageArg);
   resolving.catch(() => undefined);
   const run: EarlyRun = { resolved: false };
   try {
     return await createResolving(ctx, a, resolving, run, { imageArg, dir, cmd, held, listed });
   } catch (e) {
-    const plan = run.net ?? (await run.early?.catch(() => undefined));
+    const plan = run.net;
     if (plan?.attachment !== undefined && run.id !== undefined) await releaseNetwork(ctx, run.id).catch(() => undefined);
     // the image's error comes first, as when the image was resolved before anything else
     if (!run.resolved) await resolving;
@@ -163,8 +163,6 @@ interface EarlyRun {
   /** the image has been awaited (its error, if any, is what was thrown) */
   resolved: boolean;
   id?: string;
-  /** the network attach started before the image resolved (-P needs the image, so not then) */
-  early?: Promise<NetworkPlan>;
   net?: NetworkPlan;
 }
 
@@ -231,12 +229,6 @@ async function createResolving(
     ];
   } catch (e) {
     throw withExit(e as Error, 125);
-  }
-  // A CNI network's plugins take tens of ms of process starts: begun now, they run while the image
-  // resolves and the snapshot is prepared (-P waits for the image's ExposedPorts)
-  if (parseNetworkMode(a.strings.get('network')).kind === 'cni' && !a.bools.has('publish-all')) {
-    run.early = prepareNetwork(ctx, a, { id, name, hostname: a.strings.get('hostname') ?? id.slice(0, 12) }, all);
-    run.early.catch(() => undefined);
   }
   const img = await resolving;
   run.resolved = true;
@@ -337,7 +329,7 @@ async function createResolving(
   if (rm && detach) labels[LABELS.autoRemove] = 'true';
   const runtime = a.strings.get('runtime');
   const exposed = img !== undefined ? exposedPorts(img.config) : [];
-  const net = await (run.early ?? prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all, exposed)).catch(async (e: unknown) => {
+  const net = await prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all, exposed).catch(async (e: unknown) => {
     await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
     if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw withExit(e as Error, 125);
