@@ -22,6 +22,7 @@ import { createRunLease, exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWo
 import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, isNotFound, readRecord, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
+import { crashPoint } from '../../../shim/crash-points';
 import { preloadLibc } from '../../diff/syscalls';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
 import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork, type NetworkPlan } from '../network';
@@ -327,6 +328,9 @@ async function createResolving(
   if (restart !== 'no') labels[POLICY_LABEL] = restart;
   const detach = a.bools.has('detach');
   if (rm && detach) labels[LABELS.autoRemove] = 'true';
+  // the container is removed once it exits: tsrund starts the network's release right then,
+  // sooner than tsctl could ask for it (the container never runs again)
+  if (rm && !detach) labels[LABELS.releaseNetworkOnExit] = 'true';
   const runtime = a.strings.get('runtime');
   const exposed = img !== undefined ? exposedPorts(img.config) : [];
   const net = await prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all, exposed).catch(async (e: unknown) => {
@@ -420,6 +424,8 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
   const fifos = openFifos({ withStdin: r.interactive, tty: r.tty, input: () => ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
   let restore = (): void => undefined;
   const cleanups: Array<() => void> = [];
+  /** --rm: the network's release, under way from the task's exit on */
+  let network: Promise<void> | undefined;
   try {
     try {
       await client.call('Tasks', 'Create', { containerId: r.id, rootfs: r.rootfs, stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: r.tty });
@@ -459,6 +465,12 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     // for --rm, whose record goes with the container: while it runs inspect reads /proc instead
     const labelled = r.rm ? Promise.resolve() : setLabels(client, r.id, { [LABELS.startedAt]: formatRfc3339(now()) }).catch(() => undefined);
     const { exitStatus } = await waited;
+    // test-only (TSRUND_TEST_CRASH_AT, shim/crash-points.ts): tsctl killed once the task exited
+    crashPoint('tsctl:run-exited');
+    // The task has exited, so its network can go now, while the output drains and the task and
+    // the record are deleted; removeRecord's own Detach waits for this one (and reports its error
+    // if one is left).
+    if (r.rm) network = releaseNetwork(ctx, r.id).catch(() => undefined);
     await labelled;
     await Promise.race([output, new Promise((res) => setTimeout(res, 2000).unref())]);
     return exitStatus;
@@ -468,9 +480,8 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     fifos.close();
     if (r.interactive) ctx.stdin.pause();
     if (r.rm) {
-      // The task has exited, so its network can go while the task and the record are deleted;
-      // removeRecord's own Detach waits for this one (and reports its error if one is left).
-      const network = releaseNetwork(ctx, r.id).catch(() => undefined);
+      // (when the task did not run to its exit, the network goes from here)
+      network ??= releaseNetwork(ctx, r.id).catch(() => undefined);
       try {
         const record = readRecord(client, r.id);
         await deleteTask(client, r.id);
