@@ -101,11 +101,11 @@ type Created = {
  * image's unpack and the container's snapshot are made under a lease, deleted once the record
  * holds the snapshot (or the create failed): a tsctl killed before leaves only what expires.
  */
-async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<Created> {
+async function createContainer(ctx: Ctx, argv: readonly string[], command: 'run' | 'create'): Promise<Created> {
   const held: Held = {};
   let created: Omit<Created, 'released'>;
   try {
-    created = await createUnderLease(ctx, argv, held);
+    created = await createUnderLease(ctx, argv, held, command);
   } catch (e) {
     const lease = held.lease ?? (await held.pending?.catch(() => undefined));
     await lease?.release().catch(() => undefined);
@@ -122,7 +122,7 @@ interface Held {
   pending?: Promise<RunLease>;
 }
 
-async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): Promise<Omit<Created, 'released'>> {
+async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held, command: 'run' | 'create'): Promise<Omit<Created, 'released'>> {
   const a = parseArgs(argv, RUN_OPTIONS, true);
   const [imageArg, ...cmd] = a.operands;
   if (imageArg === undefined) throw usage('"run" requires at least 1 argument: tsctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
@@ -149,7 +149,7 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
   resolving.catch(() => undefined);
   const run: EarlyRun = { resolved: false };
   try {
-    return await createResolving(ctx, a, resolving, run, { imageArg, dir, cmd, held, listed });
+    return await createResolving(ctx, a, resolving, run, { imageArg, dir, cmd, held, listed, command });
   } catch (e) {
     const plan = run.net;
     if (plan?.attachment !== undefined && run.id !== undefined) await releaseNetwork(ctx, run.id).catch(() => undefined);
@@ -172,7 +172,7 @@ async function createResolving(
   a: Parsed,
   resolving: Promise<ResolvedImage | undefined>,
   run: EarlyRun,
-  o: { imageArg: string; dir: string; cmd: readonly string[]; held: Held; listed: Promise<ContainerInfo[]> },
+  o: { imageArg: string; dir: string; cmd: readonly string[]; held: Held; listed: Promise<ContainerInfo[]>; command: 'run' | 'create' },
 ): Promise<Omit<Created, 'released'>> {
   const { imageArg, cmd, held } = o;
   const image = o.dir;
@@ -328,9 +328,10 @@ async function createResolving(
   if (restart !== 'no') labels[POLICY_LABEL] = restart;
   const detach = a.bools.has('detach');
   if (rm && detach) labels[LABELS.autoRemove] = 'true';
-  // the container is removed once it exits: tsrund starts the network's release right then,
-  // sooner than tsctl could ask for it (the container never runs again)
-  if (rm && !detach) labels[LABELS.releaseNetworkOnExit] = 'true';
+  // run --rm: tsctl removes the container once it exits, so tsrund starts the network's release
+  // right then, sooner than tsctl could ask for it (the container never runs again; not `create
+  // --rm`, whose container `start` may run again)
+  if (rm && !detach && o.command === 'run') labels[LABELS.releaseNetworkOnExit] = 'true';
   const runtime = a.strings.get('runtime');
   const exposed = img !== undefined ? exposedPorts(img.config) : [];
   const net = await prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all, exposed).catch(async (e: unknown) => {
@@ -390,7 +391,7 @@ function startError(e: unknown): Error {
 
 /** `tsctl create`: the container record only. */
 export async function create(ctx: Ctx, argv: readonly string[]): Promise<number> {
-  const r = await createContainer(ctx, argv);
+  const r = await createContainer(ctx, argv, 'create');
   await r.released;
   ctx.out(r.id);
   return 0;
@@ -398,7 +399,7 @@ export async function create(ctx: Ctx, argv: readonly string[]): Promise<number>
 
 /** `tsctl run`. */
 export async function run(ctx: Ctx, argv: readonly string[]): Promise<number> {
-  const r = await createContainer(ctx, argv);
+  const r = await createContainer(ctx, argv, 'run');
   try {
     return await runCreated(ctx, r);
   } finally {
