@@ -28,6 +28,7 @@ import { transferService } from './services/transfer';
 import { volumesService } from './services/volumes';
 import { createVolumes } from './volumes/local';
 import { removeSnapshotIfAny } from './snapshots/local';
+import { LABELS } from './labels';
 import { openStore, type Store } from './store/db';
 import { createTasks, type ShimDriver, type Tasks } from './tasks/local';
 
@@ -106,6 +107,13 @@ export async function startDaemon(cfg: Config, driver: ShimDriver, log: Logger, 
       networks.detach(ns, id).catch((e: unknown) => log.warn('release network', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) }));
     },
   };
+
+  // `tsctl run --rm`: the network goes the moment the task exits, while tsctl deletes the task and
+  // the record (its own Detach then waits for this one).
+  tasks.onInitExit((ns, id) => {
+    if (store.getContainer(ns, id)?.labels[LABELS.releaseNetworkOnExit] !== 'true') return;
+    networks.detach(ns, id).catch((e: unknown) => log.warn('release network on exit', { namespace: ns, id, error: e instanceof Error ? e.message : String(e) }));
+  });
 
   // A background network attach (tsctl run) overlaps the container's create; its task starts only
   // once the plugins are done, and a create that failed meanwhile reports the network's error.

@@ -13,6 +13,9 @@
  *   tsctl.finished-at       set with it: RFC 3339 time of that exit (the exited task may be gone
  *                           when a stop ends the restart half-way: the container shows as exited)
  *   tsctl.auto-remove       "true" with `run --rm -d`: tsrund removes the container when it exits
+ *   tsctl.release-network-on-exit
+ *                           "true" with `run --rm` (attached): tsrund releases the container's
+ *                           network as soon as its task exits, while tsctl removes the rest
  *   tsctl.oom-killed        set by tsrund to "true" when the shim reports an OOM kill in the
  *                           container's cgroup; removed when its next task is created (docker's
  *                           State.OOMKilled)
@@ -33,6 +36,7 @@ export const LABELS = {
   logPath: 'tsctl.log-path',
   startedAt: 'tsctl.started-at',
   autoRemove: 'tsctl.auto-remove',
+  releaseNetworkOnExit: 'tsctl.release-network-on-exit',
   exitCode: 'tsctl.exit-code',
   finishedAt: 'tsctl.finished-at',
   oomKilled: 'tsctl.oom-killed',

@@ -39,6 +39,11 @@ import { median, rotation } from '../lib/stats';
 import { stopProcess } from '../lib/dockerd';
 
 const PARALLEL = Number(process.env['BENCH_NETWORK_PARALLEL'] ?? 50);
+/**
+ * At least this many rounds of the per-container runs, whatever --runs says: the cost is the
+ * difference of two medians, each with a few ms of run-to-run noise, and a round is only seconds.
+ */
+const MIN_ROUNDS = Number(process.env['BENCH_NETWORK_ROUNDS'] ?? 20);
 
 interface Cli {
   readonly name: string;
@@ -292,9 +297,10 @@ export const networkSection: Section = {
         { cli: docker, net: 'none', key: 'docker none' },
       ];
       for (const sub of subjects) await timed(sub.cli.argv(['run', '--rm', '--network', sub.net, sub.cli.image, 'true'])); // warm-up
-      for (let r = 0; r < ctx.runs && !ctx.stopping(); r++) {
+      const rounds = Math.max(ctx.runs, MIN_ROUNDS);
+      for (let r = 0; r < rounds && !ctx.stopping(); r++) {
         for (const sub of rotation(subjects, r)) s.add('run --rm … true', sub.key, await timed(sub.cli.argv(['run', '--rm', '--network', sub.net, sub.cli.image, 'true'])));
-        ctx.progress(`network: round ${r + 1}/${ctx.runs}`);
+        ctx.progress(`network: round ${r + 1}/${rounds}`);
       }
       runSync(tsctl.argv(['network', 'create', 'benchnet']));
       const other = chooseSubnet([...hostRoutes(fs.readFileSync('/proc/net/route', 'utf8')), subnet]);
@@ -373,7 +379,7 @@ export const networkSection: Section = {
     const md = [
       '## Networking (tsctl + tsrund with CNI vs docker 20.10)',
       '',
-      `Median / p95 ms of \`run --rm --network X IMAGE true\`, ${ctx.runs} interleaved rounds; the networking cost is the bridge median minus the none median.`,
+      `Median / p95 ms of \`run --rm --network X IMAGE true\`, ${Math.max(ctx.runs, MIN_ROUNDS)} interleaved rounds; the networking cost is the bridge median minus the none median.`,
       '',
       table([
         ['subject', 'bridge', 'none', 'networking cost'],

@@ -212,6 +212,25 @@ if (why !== undefined) {
     t.equal(e.tsctl(['ps', '-a', '-q']).stdout, '', 'nothing was left by the refused runs');
   });
 
+  t.test('run --rm: tsrund releases the network as the task exits, even when tsctl is killed right then', async (t) => {
+    const netns = (): string[] => (fs.existsSync(`${e.d.state}/netns`) ? fs.readdirSync(`${e.d.state}/netns`) : []);
+    const before = netns().length;
+    const tmpBefore = fs.readdirSync(e.tmp);
+    const r = e.tsctl(['run', '--rm', '--name', 'exiting', e.d.rootfs, 'true'], { env: { TSRUND_TEST_CRASH_AT: 'tsctl:run-exited' } });
+    t.teardown(() => {
+      e.tsctl(['rm', '-f', 'exiting']);
+    });
+    // the killed tsctl's own fifo directory (its stdio), which only tsctl removes
+    for (const d of fs.readdirSync(e.tmp).filter((d) => !tmpBefore.includes(d))) fs.rmSync(`${e.tmp}/${d}`, { recursive: true, force: true });
+    t.equal(r.status, null, `tsctl died at the crash point: ${show(r)}`);
+    t.match(r.stderr, 'crashing at tsctl:run-exited');
+    t.ok(await waitFor(() => netns().length === before, 30_000), 'its network namespace is released without tsctl');
+    t.equal(ipOf('exiting'), '', 'inspect shows no address');
+    t.equal(e.tsctl(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', 'exiting']).stdout.trim(), 'exited 0', 'the record is left for rm (tsctl removes an attached --rm container, not tsrund)');
+    const rm = e.tsctl(['rm', 'exiting']);
+    t.equal(rm.status, 0, `rm: ${show(rm)}`);
+  });
+
   t.test('kill -9 of tsrund: running containers keep their network; rm afterwards releases it', async (t) => {
     await server(t, 'survivor', 5000, 'still-here', ['-p', '127.0.0.1::5000']);
     const port = Number(e.tsctl(['port', 'survivor', '5000']).stdout.trim().split(':')[1]);

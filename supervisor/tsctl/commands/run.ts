@@ -22,6 +22,7 @@ import { createRunLease, exposedPorts, IMAGE_LABELS, imageVolumeRequests, makeWo
 import { openFifos, rawTerminal } from '../stdio';
 import { deleteTask, isNotFound, readRecord, removeContainer, removeRecord, signalNumber, startDetached } from '../task';
 import { findSeccompProfile } from '../seccomp';
+import { crashPoint } from '../../../shim/crash-points';
 import { preloadLibc } from '../../diff/syscalls';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
 import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork, type NetworkPlan } from '../network';
@@ -100,11 +101,11 @@ type Created = {
  * image's unpack and the container's snapshot are made under a lease, deleted once the record
  * holds the snapshot (or the create failed): a tsctl killed before leaves only what expires.
  */
-async function createContainer(ctx: Ctx, argv: readonly string[]): Promise<Created> {
+async function createContainer(ctx: Ctx, argv: readonly string[], command: 'run' | 'create'): Promise<Created> {
   const held: Held = {};
   let created: Omit<Created, 'released'>;
   try {
-    created = await createUnderLease(ctx, argv, held);
+    created = await createUnderLease(ctx, argv, held, command);
   } catch (e) {
     const lease = held.lease ?? (await held.pending?.catch(() => undefined));
     await lease?.release().catch(() => undefined);
@@ -121,7 +122,7 @@ interface Held {
   pending?: Promise<RunLease>;
 }
 
-async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): Promise<Omit<Created, 'released'>> {
+async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held, command: 'run' | 'create'): Promise<Omit<Created, 'released'>> {
   const a = parseArgs(argv, RUN_OPTIONS, true);
   const [imageArg, ...cmd] = a.operands;
   if (imageArg === undefined) throw usage('"run" requires at least 1 argument: tsctl run [OPTIONS] IMAGE [COMMAND] [ARG...]');
@@ -148,7 +149,7 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held): 
   resolving.catch(() => undefined);
   const run: EarlyRun = { resolved: false };
   try {
-    return await createResolving(ctx, a, resolving, run, { imageArg, dir, cmd, held, listed });
+    return await createResolving(ctx, a, resolving, run, { imageArg, dir, cmd, held, listed, command });
   } catch (e) {
     const plan = run.net;
     if (plan?.attachment !== undefined && run.id !== undefined) await releaseNetwork(ctx, run.id).catch(() => undefined);
@@ -171,7 +172,7 @@ async function createResolving(
   a: Parsed,
   resolving: Promise<ResolvedImage | undefined>,
   run: EarlyRun,
-  o: { imageArg: string; dir: string; cmd: readonly string[]; held: Held; listed: Promise<ContainerInfo[]> },
+  o: { imageArg: string; dir: string; cmd: readonly string[]; held: Held; listed: Promise<ContainerInfo[]>; command: 'run' | 'create' },
 ): Promise<Omit<Created, 'released'>> {
   const { imageArg, cmd, held } = o;
   const image = o.dir;
@@ -327,6 +328,10 @@ async function createResolving(
   if (restart !== 'no') labels[POLICY_LABEL] = restart;
   const detach = a.bools.has('detach');
   if (rm && detach) labels[LABELS.autoRemove] = 'true';
+  // run --rm: tsctl removes the container once it exits, so tsrund starts the network's release
+  // right then, sooner than tsctl could ask for it (the container never runs again; not `create
+  // --rm`, whose container `start` may run again)
+  if (rm && !detach && o.command === 'run') labels[LABELS.releaseNetworkOnExit] = 'true';
   const runtime = a.strings.get('runtime');
   const exposed = img !== undefined ? exposedPorts(img.config) : [];
   const net = await prepareNetwork(ctx, a, { id, name, hostname: spec.hostname ?? id.slice(0, 12) }, all, exposed).catch(async (e: unknown) => {
@@ -386,7 +391,7 @@ function startError(e: unknown): Error {
 
 /** `tsctl create`: the container record only. */
 export async function create(ctx: Ctx, argv: readonly string[]): Promise<number> {
-  const r = await createContainer(ctx, argv);
+  const r = await createContainer(ctx, argv, 'create');
   await r.released;
   ctx.out(r.id);
   return 0;
@@ -394,7 +399,7 @@ export async function create(ctx: Ctx, argv: readonly string[]): Promise<number>
 
 /** `tsctl run`. */
 export async function run(ctx: Ctx, argv: readonly string[]): Promise<number> {
-  const r = await createContainer(ctx, argv);
+  const r = await createContainer(ctx, argv, 'run');
   try {
     return await runCreated(ctx, r);
   } finally {
@@ -420,6 +425,8 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
   const fifos = openFifos({ withStdin: r.interactive, tty: r.tty, input: () => ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
   let restore = (): void => undefined;
   const cleanups: Array<() => void> = [];
+  /** --rm: the network's release, under way from the task's exit on */
+  let network: Promise<void> | undefined;
   try {
     try {
       await client.call('Tasks', 'Create', { containerId: r.id, rootfs: r.rootfs, stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: r.tty });
@@ -459,6 +466,12 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     // for --rm, whose record goes with the container: while it runs inspect reads /proc instead
     const labelled = r.rm ? Promise.resolve() : setLabels(client, r.id, { [LABELS.startedAt]: formatRfc3339(now()) }).catch(() => undefined);
     const { exitStatus } = await waited;
+    // test-only (TSRUND_TEST_CRASH_AT, shim/crash-points.ts): tsctl killed once the task exited
+    crashPoint('tsctl:run-exited');
+    // The task has exited, so its network can go now, while the output drains and the task and
+    // the record are deleted; removeRecord's own Detach waits for this one (and reports its error
+    // if one is left).
+    if (r.rm) network = releaseNetwork(ctx, r.id).catch(() => undefined);
     await labelled;
     await Promise.race([output, new Promise((res) => setTimeout(res, 2000).unref())]);
     return exitStatus;
@@ -468,9 +481,8 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     fifos.close();
     if (r.interactive) ctx.stdin.pause();
     if (r.rm) {
-      // The task has exited, so its network can go while the task and the record are deleted;
-      // removeRecord's own Detach waits for this one (and reports its error if one is left).
-      const network = releaseNetwork(ctx, r.id).catch(() => undefined);
+      // (when the task did not run to its exit, the network goes from here)
+      network ??= releaseNetwork(ctx, r.id).catch(() => undefined);
       try {
         const record = readRecord(client, r.id);
         await deleteTask(client, r.id);

@@ -1,7 +1,7 @@
 /*
  * The gRPC methods whose messages tsctl's startup snapshot holds ready-generated (warmClient in
  * ../../client.ts): those that run, create, start, stop, kill, rm, exec, wait, ps, inspect, logs,
- * images and version call. Every other method's messages are generated on their first use, which
+ * images and version call (run's default network is a CNI one: Attach and Detach). Every other method's messages are generated on their first use, which
  * costs that command a fraction of a millisecond per message; holding them all in the snapshot
  * would cost every command more (a snapshot is paid for by its size at each start).
  */
@@ -30,5 +30,7 @@ export const HOT_METHODS: readonly string[] = [
   'Snapshots.Mounts',
   'Snapshots.Remove',
   'Snapshots.Usage',
+  'Networks.Attach',
+  'Networks.Detach',
   'Networks.ListAttachments',
 ];
