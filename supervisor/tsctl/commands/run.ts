@@ -425,8 +425,6 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
   const fifos = openFifos({ withStdin: r.interactive, tty: r.tty, input: () => ctx.stdin, output: ctx.stdout, errput: ctx.stderr });
   let restore = (): void => undefined;
   const cleanups: Array<() => void> = [];
-  /** --rm: the network's release, under way from the task's exit on */
-  let network: Promise<void> | undefined;
   try {
     try {
       await client.call('Tasks', 'Create', { containerId: r.id, rootfs: r.rootfs, stdin: fifos.stdin, stdout: fifos.stdout, stderr: fifos.stderr, terminal: r.tty });
@@ -468,10 +466,6 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     const { exitStatus } = await waited;
     // test-only (TSRUND_TEST_CRASH_AT, shim/crash-points.ts): tsctl killed once the task exited
     crashPoint('tsctl:run-exited');
-    // The task has exited, so its network can go now, while the output drains and the task and
-    // the record are deleted; removeRecord's own Detach waits for this one (and reports its error
-    // if one is left).
-    if (r.rm) network = releaseNetwork(ctx, r.id).catch(() => undefined);
     await labelled;
     await Promise.race([output, new Promise((res) => setTimeout(res, 2000).unref())]);
     return exitStatus;
@@ -481,8 +475,8 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
     fifos.close();
     if (r.interactive) ctx.stdin.pause();
     if (r.rm) {
-      // (when the task did not run to its exit, the network goes from here)
-      network ??= releaseNetwork(ctx, r.id).catch(() => undefined);
+      // The network's release is under way since the task's exit (tsrund starts it, see the
+      // release-network-on-exit label); removeRecord's Detach waits for it.
       try {
         const record = readRecord(client, r.id);
         await deleteTask(client, r.id);
@@ -491,8 +485,6 @@ async function runCreated(ctx: Ctx, r: Created): Promise<number> {
       } catch (e) {
         // removed meanwhile (tsctl rm -f): nothing is left to do
         if (!isNotFound(e)) ctx.warn(`tsctl: removing ${r.id.slice(0, 12)}: ${e instanceof RpcError ? e.details : String(e)}`);
-      } finally {
-        await network;
       }
     }
   }
