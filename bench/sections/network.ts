@@ -43,7 +43,7 @@ const PARALLEL = Number(process.env['BENCH_NETWORK_PARALLEL'] ?? 50);
  * At least this many rounds of the per-container runs, whatever --runs says: the cost is the
  * difference of two medians, each with a few ms of run-to-run noise, and a round is only seconds.
  */
-const MIN_ROUNDS = Number(process.env['BENCH_NETWORK_ROUNDS'] ?? 20);
+const MIN_ROUNDS = Number(process.env['BENCH_NETWORK_ROUNDS'] ?? 40);
 
 interface Cli {
   readonly name: string;
