@@ -41,7 +41,8 @@ import { stopProcess } from '../lib/dockerd';
 const PARALLEL = Number(process.env['BENCH_NETWORK_PARALLEL'] ?? 50);
 /**
  * At least this many rounds of the per-container runs, whatever --runs says: the cost is the
- * difference of two medians, each with a few ms of run-to-run noise, and a round is only seconds.
+ * difference of two medians, and docker's runs vary by far more than its networking cost from one
+ * to the next; a round is only seconds.
  */
 const MIN_ROUNDS = Number(process.env['BENCH_NETWORK_ROUNDS'] ?? 40);
 
