@@ -333,6 +333,8 @@ int tsrun_spawn_detached(const char *path, const char *argv0, const char *arg, i
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_RDWR, 0);
     if (rc == 0) rc = posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_RDWR, 0);
     if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, p[1], 3);
+    /* an fd someone opened without O_CLOEXEC does not reach the daemon either */
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 4);
     if (rc == 0)
       rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     if (rc == 0) rc = posix_spawnattr_setsigmask(&at, &none);
