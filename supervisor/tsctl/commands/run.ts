@@ -25,7 +25,7 @@ import { findSeccompProfile } from '../seccomp';
 import { crashPoint } from '../../../shim/crash-points';
 import { preloadLibc } from '../../diff/syscalls';
 import { mergeMounts, parseMountFlag, parseTmpfsFlag, parseVolumeFlag, parseVolumesFrom, removeAnonymousVolumes, resolveMounts } from '../mounts';
-import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork, type NetworkPlan } from '../network';
+import { applyNetwork, modeLabel, NETWORK_MODE_LABEL, NETWORK_OPTIONS, prepareNetwork, releaseNetwork } from '../network';
 
 /** run's options. */
 export const RUN_OPTIONS: readonly OptionDef[] = [
@@ -151,20 +151,16 @@ async function createUnderLease(ctx: Ctx, argv: readonly string[], held: Held, c
   try {
     return await createResolving(ctx, a, resolving, run, { imageArg, dir, cmd, held, listed, command });
   } catch (e) {
-    const plan = run.net;
-    if (plan?.attachment !== undefined && run.id !== undefined) await releaseNetwork(ctx, run.id).catch(() => undefined);
     // the image's error comes first, as when the image was resolved before anything else
     if (!run.resolved) await resolving;
     throw e;
   }
 }
 
-/** What createResolving has under way, for its caller to undo on failure. */
+/** How far createResolving got, for its caller's error. */
 interface EarlyRun {
   /** the image has been awaited (its error, if any, is what was thrown) */
   resolved: boolean;
-  id?: string;
-  net?: NetworkPlan;
 }
 
 async function createResolving(
@@ -200,7 +196,6 @@ async function createResolving(
   }
   const name = given?.replace(/^\//, '') ?? randomName(taken);
   const id = randomBytes(32).toString('hex');
-  run.id = id;
   let env = expandEnv(a.lists.get('env') ?? [], ctx.env);
   for (const f of a.lists.get('env-file') ?? []) {
     let text: string;
@@ -339,7 +334,6 @@ async function createResolving(
     if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw withExit(e as Error, 125);
   });
-  run.net = net;
   try {
     applyNetwork(spec, net);
     labels[NETWORK_MODE_LABEL] = modeLabel(net.mode);
@@ -357,7 +351,7 @@ async function createResolving(
       },
     });
   } catch (e) {
-    // (the network is released by createUnderLease)
+    if (net.attachment !== undefined) await releaseNetwork(ctx, id).catch(() => undefined);
     await removeAnonymousVolumes(ctx.client, spec.mounts ?? []).catch(() => undefined);
     if (img !== undefined) await removeSnapshot(ctx.client, SNAPSHOTTER, id).catch(() => undefined);
     throw e;
