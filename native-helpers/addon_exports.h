@@ -100,7 +100,7 @@ static const th_export th_exports[TH_N_EXPORTS] = {
     {"unixConnect", th_call_unixConnect, 1, th_args_unixConnect, 0},
     {"flock", th_call_flock, 2, th_args_flock, 0},
     {"waitpid", th_call_waitpid, 3, th_args_waitpid, 1},
-    {"spawnDetached", th_call_spawnDetached, 4, th_args_spawnDetached, 0},
+    {"spawnDetached", th_call_spawnDetached, 4, th_args_spawnDetached, 1},
     {"pidfdOpen", th_call_pidfdOpen, 2, th_args_pidfdOpen, 0},
     {"pidfdSendSignal", th_call_pidfdSendSignal, 2, th_args_pidfdSendSignal, 0},
     {"prctl", th_call_prctl, 5, th_args_prctl, 0},

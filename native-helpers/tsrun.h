@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-#define TSRUN_ABI_VERSION 0x1e65d5b3
+#define TSRUN_ABI_VERSION 0x1621c73e
 #define TSRUN_EXPORT __attribute__((visibility("default")))
 
 /*

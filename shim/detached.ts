@@ -2,7 +2,7 @@
  * Start a daemon (the native shim: docs/native-shim.md) and wait for its readiness line, without
  * fork()ing this process: child_process.spawn has libuv fork() the whole of tsrund, and copying
  * its page tables, then taking the copy-on-write faults until the child execs, was most of the
- * native shim's start. posix_spawn (the addon's spawnDetached) clones with CLONE_VM|CLONE_VFORK.
+ * native shim's start. posix_spawn (the addon's spawnDetached, called on a pool thread) clones with CLONE_VM|CLONE_VFORK.
  *
  * The daemon writes its readiness line on fd 3 and closes it; it double-forks, so its first
  * process exits at once. That process is our child but not libuv's (libuv waits only for the
@@ -16,7 +16,7 @@ import * as native from '../runtime/native';
 export async function startDetached(binary: string, argv0: string, arg: string, timeoutMs: number, what: string): Promise<string> {
   let spawned: { pid: number; readyFd: number };
   try {
-    spawned = native.spawnDetached(binary, argv0, arg);
+    spawned = await native.spawnDetachedAsync(binary, argv0, arg);
   } catch (e) {
     throw new TsrunError('Unavailable', `${what}: ${(e as Error).message}`, { cause: e });
   }

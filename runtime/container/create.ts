@@ -318,9 +318,14 @@ export function* createSteps(opts: CreateOptions): Steps<ContainerState> {
   }
 }
 
-/** This process, as the `creating` field of a record names it. */
+let self: ProcessIdentity | undefined;
+
+/** This process, as the `creating` field of a record names it (read once: a long-lived caller such as tsrund creates many). */
 function selfIdentity(): ProcessIdentity {
-  return { pid: process.pid, startTime: parseProcStat(fs.readFileSync('/proc/self/stat', 'utf8'))?.startTime ?? '' };
+  if (self !== undefined && self.pid === process.pid) return self;
+  const me = { pid: process.pid, startTime: parseProcStat(fs.readFileSync('/proc/self/stat', 'utf8'))?.startTime ?? '' };
+  if (me.startTime !== '') self = me;
+  return me;
 }
 
 /** publishContainerDir, with an AlreadyExists that says when the id is held by a create that died. */

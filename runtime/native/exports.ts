@@ -120,6 +120,7 @@ export const NATIVE_EXPORTS: readonly NativeExport[] = [
     c: 'tsrun_spawn_detached',
     doc: 'posix_spawn (vfork: the caller\'s page tables are not copied) of path with argv [argv0, arg], in a new session, signals at their defaults and unblocked, 0-2 on /dev/null and fd 3 the write end of a fresh pipe; out[0] = pid, out[1] = the read end (CLOEXEC). The caller reaps the pid. 0 or -errno.',
     args: [str('path'), str('argv0'), str('arg'), output('out', 'int32_t *', { bytes: 8 })],
+    async: true,
   },
   {
     name: 'pidfdOpen',

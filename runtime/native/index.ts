@@ -279,12 +279,26 @@ export function idmappedTree(source: string, uidMap: string, gidMap: string, rec
 /**
  * Start `path` as a daemon (argv [argv0, arg], a new session, 0-2 on /dev/null) without fork()ing
  * this process: posix_spawn's vfork copies none of Node's page tables. fd 3 of the child is the
- * write end of a pipe whose read end (close-on-exec) is returned; the caller reaps the pid.
+ * write end of a pipe whose read end (close-on-exec) is returned; the caller reaps the pid. The
+ * call runs on a libuv pool thread: the vfork suspends the calling thread until the child has
+ * exec'd, and that wait is better spent there than on the event loop.
  */
-export function spawnDetached(path: string, argv0: string, arg: string): { pid: number; readyFd: number } {
+export function spawnDetachedAsync(path: string, argv0: string, arg: string): Promise<{ pid: number; readyFd: number }> {
+  const l = load();
   const out = new Int32Array(2);
-  check(`spawn ${path}`, load().spawnDetached(path, argv0, arg, out));
-  return { pid: out[0]!, readyFd: out[1]! };
+  return new Promise((resolve, reject) => {
+    l.spawnDetachedAsync(path, argv0, arg, out, (err, rc) => {
+      if (err) reject(err);
+      else {
+        try {
+          check(`spawn ${path}`, rc);
+          resolve({ pid: out[0]!, readyFd: out[1]! });
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      }
+    });
+  });
 }
 
 /** A connected unix stream socket to path (for the seccomp agent's listenerPath). */

@@ -22,6 +22,8 @@ export interface NativeLib {
   waitpidAsync(pid: number, status: Int32Array, options: number, done: (err: Error | null, rc: number) => void): void;
   /** tsrun_spawn_detached: posix_spawn (vfork: the caller's page tables are not copied) of path with argv [argv0, arg], in a new session, signals at their defaults and unblocked, 0-2 on /dev/null and fd 3 the write end of a fresh pipe; out[0] = pid, out[1] = the read end (CLOEXEC). The caller reaps the pid. 0 or -errno. */
   spawnDetached(path: string, argv0: string, arg: string, out: Int32Array): number;
+  /** tsrun_spawn_detached on a libuv pool thread; done(null, rc) on the main thread, after the out buffers are filled. */
+  spawnDetachedAsync(path: string, argv0: string, arg: string, out: Int32Array, done: (err: Error | null, rc: number) => void): void;
   /** tsrun_pidfd_open: pidfd_open(2). fd or -errno. */
   pidfdOpen(pid: number, flags: number): number;
   /** tsrun_pidfd_send_signal: pidfd_send_signal(2) with no siginfo. 0 or -errno. */
@@ -45,4 +47,4 @@ export interface NativeLib {
 }
 
 /** Every function name NativeLib has, for the loader's check. */
-export const NATIVE_LIB_FUNCTIONS: readonly (keyof NativeLib)[] = ['abiVersion', 'spawn', 'syncSend', 'syncRecv', 'syncRecvAsync', 'unixConnect', 'flock', 'waitpid', 'waitpidAsync', 'spawnDetached', 'pidfdOpen', 'pidfdSendSignal', 'prctl', 'mkfifo', 'setWinsize', 'sendFd', 'recvFd', 'sendFds', 'idmappedTree', 'bpfProgLoadAttach'];
+export const NATIVE_LIB_FUNCTIONS: readonly (keyof NativeLib)[] = ['abiVersion', 'spawn', 'syncSend', 'syncRecv', 'syncRecvAsync', 'unixConnect', 'flock', 'waitpid', 'waitpidAsync', 'spawnDetached', 'spawnDetachedAsync', 'pidfdOpen', 'pidfdSendSignal', 'prctl', 'mkfifo', 'setWinsize', 'sendFd', 'recvFd', 'sendFds', 'idmappedTree', 'bpfProgLoadAttach'];
