@@ -62,8 +62,8 @@ int tsh_decode(const uint8_t *body, size_t len, struct tsh_msg *m, char *err, si
   memset(m, 0, offsetof(struct tsh_msg, arena));
   m->arena[0] = '\0';
   used = 1;
-  m->name = m->pidfile = m->stdin_path = m->stdout_path = m->stderr_path = m->console = m->log_path = m->plan =
-      m->dir = m->arena;
+  m->name = m->pidfile = m->stdin_path = m->stdout_path = m->stderr_path = m->console = m->log_path = m->plan = m->dir =
+      m->arena;
   if (err && errlen > 0) err[0] = '\0';
   if (len > TSH_MAX_FRAME) return fail(err, errlen, "longer than the limit", 0);
   if (len < 6) return fail(err, errlen, "shorter than its header", 0);

@@ -91,8 +91,8 @@ struct proc {
   int exit_pending;
   int64_t exit_deadline;
   /* OOM_WATCH: the memory cgroup's OOM-kill count, watched without polling (oom_watch) */
-  int oom_fd;          /* v1: eventfd registered with cgroup.event_control; v2: inotify on memory.events */
-  int oom_ctl;         /* v1: memory.oom_control, held open while its eventfd is registered */
+  int oom_fd;              /* v1: eventfd registered with cgroup.event_control; v2: inotify on memory.events */
+  int oom_ctl;             /* v1: memory.oom_control, held open while its eventfd is registered */
   char oom_file[PATH_MAX]; /* the file with the "oom_kill N" line */
   uint64_t oom_seen;
   uint32_t oom_undelivered; /* OOM events no subscriber took yet (sent after SUBSCRIBE, before exits) */
@@ -485,8 +485,8 @@ static void do_oom_watch(int ci, struct proc *p) {
       if (cfd >= 0) close(cfd);
       if (efd >= 0) close(efd);
       close(ocfd);
-      return answer_error(ci, m->id, TSH_OOM_WATCH, "%s: oom watch: register an eventfd in %s: %s", errno_code(e),
-                          ctl, strerror(e));
+      return answer_error(ci, m->id, TSH_OOM_WATCH, "%s: oom watch: register an eventfd in %s: %s", errno_code(e), ctl,
+                          strerror(e));
     }
     close(cfd);
     p->oom_fd = efd;
