@@ -6,7 +6,7 @@
  *   tsrun-shim <dir>        started by tsrund (setsid, stdio /dev/null, fd 3 = readiness pipe)
  *     fork: the parent exits at once, so tsrund reaps it and the shim is nobody's child but init's
  *     the shim: subreaper, signalfd(SIGCHLD), listen <dir>/shim.sock, <dir>/shim.pid, "ok\n" on fd 3
- *     poll loop: control connections, stdio relays, json-file log, reaping, exit records
+ *     poll loop: control connections, stdio relays, json-file log, reaping, exit records, OOM watches
  *
  * A SPAWN request runs an OCI runtime command (create, exec --detach) with the process's stdio
  * (pipes the shim holds, or a console socket for a pty), so the container's process ends up the

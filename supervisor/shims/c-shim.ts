@@ -389,16 +389,16 @@ export async function connectNativeShim(shimDir: string, fresh = false, begun?: 
   let buf: Buffer = Buffer.alloc(0);
   /**
    * OOM kills of init's memory cgroup: the shim watches them (OOM_WATCH) and sends OOM events.
-   * Not awaited: requests are handled in order, so the watch is in place before any later one.
-   * A shim that already watches init (re-adoption) keeps its watch and count.
+   * Awaited before init is started, so the shim's count starts before the program runs. A shim
+   * that already watches init (re-adoption) keeps its watch and count. Never rejects.
    */
-  const watchInit = (pid: number): void => {
+  const watchInit = async (pid: number): Promise<void> => {
     const cg = oomCgroupDir(pid);
     if (cg === undefined) {
       driverLog?.debug('no memory cgroup to watch for OOM kills', { id: options.id, pid });
       return;
     }
-    call(TYPE.oomWatch, [[TAG.name, 'init'], [TAG.dir, cg]]).catch((e: unknown) => {
+    await call(TYPE.oomWatch, [[TAG.name, 'init'], [TAG.dir, cg]]).then(() => undefined, (e: unknown) => {
       driverLog?.debug('native shim: no OOM watch', { id: options.id, dir: cg, error: e instanceof Error ? e.message : String(e) });
     });
   };
@@ -602,7 +602,7 @@ export async function connectNativeShim(shimDir: string, fresh = false, begun?: 
       procs.set(name, p);
     }
     const init = procs.get('init');
-    if (init !== undefined && init.exit === undefined && init.pid > 0) watchInit(init.pid);
+    if (init !== undefined && init.exit === undefined && init.pid > 0) await watchInit(init.pid);
   } catch (err) {
     sock.destroy();
     throw err;
@@ -650,7 +650,7 @@ export async function connectNativeShim(shimDir: string, fresh = false, begun?: 
         : await spawnThrough('init', 'create', [...(options.noPivot ? ['--no-pivot'] : []), ...(options.noNewKeyring ? ['--no-new-keyring'] : [])], options.stdio, options.log);
       p.pid = pid;
       p.status = 'created';
-      watchInit(pid);
+      await watchInit(pid);
       return { pid };
     },
     async start(execId) {
