@@ -3,7 +3,7 @@
  * stderr, stop on SIGINT/SIGTERM (containers keep running in their shims).
  */
 import { connectShim, listShimDirs, reapDeadShim, startShim } from './shims/client';
-import { nativeShimDriver } from './shims/c-shim';
+import { nativeShimDriver, setNativeShimLogger } from './shims/c-shim';
 import { TsrunError } from '../spec/errors';
 import { HELP, parseArgs } from './config';
 import { API_VERSION, startDaemon } from './daemon';
@@ -33,6 +33,7 @@ async function main(): Promise<number> {
   const log = createLogger(cfg.logLevel);
   let daemon;
   try {
+    if (cfg.shim === 'native') setNativeShimLogger(log);
     const driver = cfg.shim === 'native' ? nativeShimDriver : { startShim, connectShim, listShimDirs, reapDeadShim };
     daemon = await startDaemon(cfg, driver, log, revision);
   } catch (e) {

@@ -1,7 +1,9 @@
 /*
  * OOM kills of a cgroup. The kernel counts them per memory cgroup as "oom_kill N": in
- * memory.oom_control on v1 (Linux 4.13+) and in memory.events on v2. `tsrun events` and the shim
- * read that counter (polled: no eventfd, no inotify), and report an OOM when it grows.
+ * memory.oom_control on v1 (Linux 4.13+) and in memory.events on v2. `tsrun events` and the Node
+ * shim poll that counter and report an OOM when it grows; the native shim reads the same counter
+ * when an eventfd (v1) or inotify (v2) says it may have changed (shim/native/shim.c, OOM_WATCH),
+ * in the directory tsrund finds with memoryCgroupDirs.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

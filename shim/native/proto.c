@@ -49,6 +49,8 @@ static const char **str_slot(struct tsh_msg *m, uint8_t tag) {
     return &m->log_path;
   case TSH_T_PLAN:
     return &m->plan;
+  case TSH_T_DIR:
+    return &m->dir;
   default:
     return NULL;
   }
@@ -60,7 +62,7 @@ int tsh_decode(const uint8_t *body, size_t len, struct tsh_msg *m, char *err, si
   memset(m, 0, offsetof(struct tsh_msg, arena));
   m->arena[0] = '\0';
   used = 1;
-  m->name = m->pidfile = m->stdin_path = m->stdout_path = m->stderr_path = m->console = m->log_path = m->plan =
+  m->name = m->pidfile = m->stdin_path = m->stdout_path = m->stderr_path = m->console = m->log_path = m->plan = m->dir =
       m->arena;
   if (err && errlen > 0) err[0] = '\0';
   if (len > TSH_MAX_FRAME) return fail(err, errlen, "longer than the limit", 0);
@@ -69,14 +71,14 @@ int tsh_decode(const uint8_t *body, size_t len, struct tsh_msg *m, char *err, si
   m->kind = body[4];
   m->type = body[5];
   if (m->kind != TSH_REQUEST) return fail(err, errlen, "not a request", 4);
-  if (m->type < TSH_HELLO || m->type > TSH_ADOPT) return fail(err, errlen, "unknown request type", 5);
+  if (m->type < TSH_HELLO || m->type > TSH_OOM_WATCH) return fail(err, errlen, "unknown request type", 5);
   while (pos < len) {
     if (len - pos < 3) return fail(err, errlen, "truncated field header", pos);
     uint8_t tag = body[pos];
     size_t n = (size_t)body[pos + 1] << 8 | body[pos + 2];
     const uint8_t *v = body + pos + 3;
     if (n > len - pos - 3) return fail(err, errlen, "field runs past the frame", pos);
-    if (tag == 0 || tag > TSH_T_FDS) return fail(err, errlen, "unknown field tag", pos);
+    if (tag == 0 || tag > TSH_T_DIR) return fail(err, errlen, "unknown field tag", pos);
     if (tag != TSH_T_ARG) {
       if (seen & (1u << tag)) return fail(err, errlen, "field given twice", pos);
       seen |= 1u << tag;

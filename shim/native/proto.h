@@ -31,7 +31,9 @@ enum tsh_type {
   TSH_SHUTDOWN = 9,
   TSH_SPAWN_PLAN = 10,
   TSH_ADOPT = 11,
+  TSH_OOM_WATCH = 12,
   TSH_EV_EXIT = 20,
+  TSH_EV_OOM = 21,
 };
 
 enum tsh_tag {
@@ -58,6 +60,7 @@ enum tsh_tag {
   TSH_T_VERSION = 21,   /* u32 */
   TSH_T_PLAN = 22,      /* str: the file holding an encoded plan (runtime/plan/ops.ts) */
   TSH_T_FDS = 23,       /* u32: how many fds came with the frame (SCM_RIGHTS) */
+  TSH_T_DIR = 24,       /* str: a memory cgroup directory (OOM_WATCH) */
 };
 
 /*
@@ -75,7 +78,7 @@ enum tsh_pstate { TSH_P_CREATING = 1, TSH_P_RUNNING = 2, TSH_P_STOPPED = 3 };
 struct tsh_msg {
   uint32_t id;
   uint8_t kind, type;
-  const char *name, *pidfile, *stdin_path, *stdout_path, *stderr_path, *console, *log_path, *plan;
+  const char *name, *pidfile, *stdin_path, *stdout_path, *stderr_path, *console, *log_path, *plan, *dir;
   const char *argv[TSH_MAX_ARGS + 1]; /* NULL-terminated */
   uint32_t argc;
   uint32_t terminal, log_files, signal, width, height, pid, fds;

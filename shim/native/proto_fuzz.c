@@ -23,8 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (err[0] == '\0') abort();
     return 0;
   }
-  if (m.kind != TSH_REQUEST || m.type < TSH_HELLO || m.type > TSH_ADOPT) abort();
-  const char *strs[] = {m.name, m.pidfile, m.stdin_path, m.stdout_path, m.stderr_path, m.console, m.log_path, m.plan};
+  if (m.kind != TSH_REQUEST || m.type < TSH_HELLO || m.type > TSH_OOM_WATCH) abort();
+  const char *strs[] = {m.name,    m.pidfile,  m.stdin_path, m.stdout_path, m.stderr_path,
+                        m.console, m.log_path, m.plan,       m.dir};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) in_arena(&m, strs[i]);
   if (m.argc > TSH_MAX_ARGS || m.argv[m.argc] != NULL) abort();
   for (uint32_t i = 0; i < m.argc; i++) in_arena(&m, m.argv[i]);

@@ -66,8 +66,14 @@ static void plan_frame(void) {
 /* `proto_test --seeds DIR`: write a few valid frame bodies to DIR for the fuzzer, then exit. */
 static int write_seeds(const char *dir) {
   char path[4096];
-  for (int i = 0; i < 5; i++) {
+  for (int i = 0; i < 6; i++) {
     if (i == 0) spawn_frame();
+    if (i == 5) {
+      tsh_begin(&o, 6, TSH_REQUEST, TSH_OOM_WATCH);
+      tsh_put_str(&o, TSH_T_NAME, "init");
+      tsh_put_str(&o, TSH_T_DIR, "/sys/fs/cgroup/memory/ns/c1");
+      tsh_finish(&o);
+    }
     if (i == 3) plan_frame();
     if (i == 4) {
       tsh_begin(&o, 4, TSH_REQUEST, TSH_ADOPT);
@@ -154,6 +160,24 @@ int main(int argc, char **argv) {
   tsh_put_u32(&o, TSH_T_PID, 4242);
   tsh_finish(&o);
   ok(decode(err, sizeof err) == 0 && m.type == TSH_ADOPT && m.pid == 4242, "an adopt request with its pid (%s)", err);
+
+  tsh_begin(&o, 6, TSH_REQUEST, TSH_OOM_WATCH);
+  tsh_put_str(&o, TSH_T_NAME, "init");
+  tsh_put_str(&o, TSH_T_DIR, "/sys/fs/cgroup/memory/ns/c1");
+  tsh_finish(&o);
+  ok(decode(err, sizeof err) == 0 && m.type == TSH_OOM_WATCH && strcmp(m.dir, "/sys/fs/cgroup/memory/ns/c1") == 0 &&
+         strcmp(m.name, "init") == 0,
+     "an oom-watch request with its cgroup directory (%s)", err);
+
+  tsh_begin(&o, 6, TSH_REQUEST, TSH_OOM_WATCH);
+  tsh_put_str(&o, TSH_T_DIR, "/a");
+  tsh_put_str(&o, TSH_T_DIR, "/b");
+  tsh_finish(&o);
+  ok(decode(err, sizeof err) != 0 && strstr(err, "twice"), "the directory twice: %s", err);
+
+  tsh_begin(&o, 1, TSH_REQUEST, TSH_EV_OOM);
+  tsh_finish(&o);
+  ok(decode(err, sizeof err) != 0 && strstr(err, "unknown request type"), "an event type as a request: %s", err);
 
   tsh_begin(&o, 5, TSH_REQUEST, TSH_ADOPT);
   tsh_put_bytes(&o, TSH_T_PID, (const uint8_t *)"\0\0\0\0\0\0\0\1", 8);

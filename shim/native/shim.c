@@ -6,7 +6,7 @@
  *   tsrun-shim <dir>        started by tsrund (setsid, stdio /dev/null, fd 3 = readiness pipe)
  *     fork: the parent exits at once, so tsrund reaps it and the shim is nobody's child but init's
  *     the shim: subreaper, signalfd(SIGCHLD), listen <dir>/shim.sock, <dir>/shim.pid, "ok\n" on fd 3
- *     poll loop: control connections, stdio relays, json-file log, reaping, exit records
+ *     poll loop: control connections, stdio relays, json-file log, reaping, exit records, OOM watches
  *
  * A SPAWN request runs an OCI runtime command (create, exec --detach) with the process's stdio
  * (pipes the shim holds, or a console socket for a pty), so the container's process ends up the
@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -48,6 +50,7 @@
 #define LOG_HOLD 16384
 #define OUTPUT_GRACE_MS 2000
 #define EXEC_GRACE_MS 5000
+#define OOM_RECHECK_MS 100
 #define PROTO_VERSION 1
 
 struct relay {
@@ -87,6 +90,13 @@ struct proc {
   /* reaped, waiting for its output to drain (and, for init, the execs' exits) */
   int exit_pending;
   int64_t exit_deadline;
+  /* OOM_WATCH: the memory cgroup's OOM-kill count, watched without polling (oom_watch) */
+  int oom_fd;              /* v1: eventfd registered with cgroup.event_control; v2: inotify on memory.events */
+  int oom_ctl;             /* v1: memory.oom_control, held open while its eventfd is registered */
+  char oom_file[PATH_MAX]; /* the file with the "oom_kill N" line */
+  uint64_t oom_seen;
+  uint32_t oom_undelivered; /* OOM events no subscriber took yet (sent after SUBSCRIBE, before exits) */
+  int64_t oom_recheck;      /* v1: the count did not grow yet when the eventfd fired: read it again then */
 };
 
 struct conn {
@@ -206,6 +216,8 @@ static void answer_error(int ci, uint32_t id, uint8_t type, const char *fmt, ...
   tsh_put_str(&out, TSH_T_ERROR, text);
   send_frame(ci);
 }
+
+static const char *errno_code(int e);
 
 static struct proc *find_proc(const char *name) {
   for (int i = 0; i < MAX_PROCS; i++)
@@ -368,6 +380,9 @@ static void proc_free(struct proc *p) {
   close_fd(&p->master);
   close_fd(&p->log_fd);
   close_fd(&p->console_fd);
+  close_fd(&p->oom_fd);
+  close_fd(&p->oom_ctl);
+  p->oom_file[0] = '\0';
   p->used = 0;
 }
 
@@ -375,9 +390,136 @@ static void exit_file(const struct proc *p, char *buf, size_t len) {
   snprintf(buf, len, "exit-%s.json", p->name);
 }
 
+/* ---- OOM kills ---- */
+
+/* The "oom_kill N" count of a memory.oom_control (v1) or memory.events (v2); -1 if unreadable. */
+static int read_oom_kill(const char *file, uint64_t *count) {
+  static char text[4096];
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  text[n] = '\0';
+  for (char *line = text; line; line = strchr(line, '\n')) {
+    if (*line == '\n') line++;
+    if (strncmp(line, "oom_kill ", 9) == 0) {
+      *count = strtoull(line + 9, NULL, 10);
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* One OOM event to every subscriber; kept for the next SUBSCRIBE when none took it. */
+static void emit_oom(struct proc *p) {
+  int sent = 0;
+  for (int i = 0; i < MAX_CONNS; i++) {
+    if (conns[i].fd < 0 || !conns[i].subscribed) continue;
+    tsh_begin(&out, 0, TSH_EVENT, TSH_EV_OOM);
+    tsh_put_str(&out, TSH_T_NAME, p->name);
+    if (send_frame(i) == 0) sent = 1;
+  }
+  if (!sent) p->oom_undelivered++;
+}
+
+/*
+ * Read the count again: an OOM event when it grew. `fired`: a v1 eventfd said so, but the kernel
+ * notifies before it kills and counts, so a count that did not grow yet is read once more shortly.
+ */
+static void oom_check(struct proc *p, int fired) {
+  uint64_t now;
+  p->oom_recheck = 0;
+  if (p->oom_file[0] == '\0' || read_oom_kill(p->oom_file, &now) != 0) return; /* the cgroup is gone */
+  if (now > p->oom_seen) {
+    p->oom_seen = now;
+    emit_oom(p);
+  } else if (fired) {
+    p->oom_recheck = now_ms() + OOM_RECHECK_MS;
+  }
+}
+
+static void oom_unwatch(struct proc *p) {
+  close_fd(&p->oom_fd);
+  close_fd(&p->oom_ctl);
+  p->oom_file[0] = '\0';
+  p->oom_recheck = 0;
+}
+
+/* The watch's fd is readable: drain it (eventfd counter, or inotify events), then read the count. */
+static void oom_readable(struct proc *p) {
+  static char drain[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+  while (read(p->oom_fd, drain, sizeof drain) > 0) {
+  }
+  oom_check(p, p->oom_ctl >= 0);
+}
+
+/*
+ * OOM_WATCH: watch the memory cgroup `dir` of a running process for OOM kills, as containerd's
+ * shim does: v1, an eventfd registered for memory.oom_control through cgroup.event_control; v2,
+ * inotify on memory.events. A second watch of the same process is ignored (a tsrund re-adopting
+ * the shim sends it again), so no count is read from a fresh start twice.
+ */
+static void do_oom_watch(int ci, struct proc *p) {
+  const struct tsh_msg *m = &msg;
+  char file[PATH_MAX], ctl[PATH_MAX];
+  if (p->state != TSH_P_RUNNING || p->exit_pending || p->pid <= 0)
+    return answer_error(ci, m->id, TSH_OOM_WATCH, "FailedPrecondition: process %s is not running", p->name);
+  if (p->oom_fd >= 0) {
+    tsh_begin(&out, m->id, TSH_RESPONSE, TSH_OOM_WATCH);
+    send_frame(ci);
+    return;
+  }
+  if (m->dir[0] != '/' || strlen(m->dir) + 32 >= sizeof file)
+    return answer_error(ci, m->id, TSH_OOM_WATCH, "InvalidArgument: oom watch: bad cgroup directory");
+  snprintf(file, sizeof file, "%s/memory.oom_control", m->dir);
+  int ocfd = open(file, O_RDONLY | O_CLOEXEC);
+  if (ocfd >= 0) {
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    snprintf(ctl, sizeof ctl, "%s/cgroup.event_control", m->dir);
+    int cfd = efd < 0 ? -1 : open(ctl, O_WRONLY | O_CLOEXEC);
+    char line[32];
+    int n = snprintf(line, sizeof line, "%d %d", efd, ocfd);
+    if (cfd < 0 || write(cfd, line, (size_t)n) != n) {
+      int e = errno;
+      if (cfd >= 0) close(cfd);
+      if (efd >= 0) close(efd);
+      close(ocfd);
+      return answer_error(ci, m->id, TSH_OOM_WATCH, "%s: oom watch: register an eventfd in %s: %s", errno_code(e), ctl,
+                          strerror(e));
+    }
+    close(cfd);
+    p->oom_fd = efd;
+    p->oom_ctl = ocfd;
+  } else {
+    snprintf(file, sizeof file, "%s/memory.events", m->dir);
+    int ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (ifd < 0 || inotify_add_watch(ifd, file, IN_MODIFY) < 0) {
+      int e = errno;
+      if (ifd >= 0) close(ifd);
+      return answer_error(ci, m->id, TSH_OOM_WATCH, "%s: oom watch: %s: no memory.oom_control or memory.events: %s",
+                          errno_code(e), m->dir, strerror(e));
+    }
+    p->oom_fd = ifd;
+  }
+  snprintf(p->oom_file, sizeof p->oom_file, "%s", file);
+  if (read_oom_kill(p->oom_file, &p->oom_seen) != 0) {
+    oom_unwatch(p);
+    return answer_error(ci, m->id, TSH_OOM_WATCH, "NotFound: oom watch: no oom_kill count in %s", file);
+  }
+  p->oom_undelivered = 0;
+  tsh_begin(&out, m->id, TSH_RESPONSE, TSH_OOM_WATCH);
+  send_frame(ci);
+}
+
 /* Record the exit (file first), then report it to every subscriber. */
 static void finish_exit(struct proc *p) {
   char file[300], doc[256];
+  /* an OOM kill that ended the process is reported before its exit; its output drained, the kernel counted it */
+  if (p->oom_fd >= 0) {
+    oom_check(p, 0);
+    oom_unwatch(p);
+  }
   p->exit_pending = 0;
   p->state = TSH_P_STOPPED;
   p->exit_seq = ++exit_seq;
@@ -622,7 +764,10 @@ static struct proc *prepare_proc(int ci, const struct tsh_msg *m, int child_fd[3
   p->used = 1;
   snprintf(p->name, sizeof p->name, "%s", m->name);
   p->state = TSH_P_CREATING;
-  p->master = p->log_fd = p->console_fd = -1;
+  p->master = p->log_fd = p->console_fd = p->oom_fd = p->oom_ctl = -1;
+  p->oom_file[0] = '\0';
+  p->oom_undelivered = 0;
+  p->oom_recheck = 0;
   relay_reset(&p->in);
   relay_reset(&p->out);
   relay_reset(&p->err);
@@ -848,7 +993,16 @@ static void do_adopt(int ci, struct proc *p) {
 }
 
 static void send_undelivered(int ci) {
-  /* in the order they happened */
+  /* OOM kills first: one that ended a process came before its exit */
+  for (int i = 0; i < MAX_PROCS; i++) {
+    struct proc *p = &procs[i];
+    for (; p->used && p->oom_undelivered > 0; p->oom_undelivered--) {
+      tsh_begin(&out, 0, TSH_EVENT, TSH_EV_OOM);
+      tsh_put_str(&out, TSH_T_NAME, p->name);
+      if (send_frame(ci) != 0) return;
+    }
+  }
+  /* exits in the order they happened */
   for (;;) {
     struct proc *next = NULL;
     for (int i = 0; i < MAX_PROCS; i++) {
@@ -955,6 +1109,8 @@ static void handle(int ci) {
     break;
   case TSH_ADOPT:
     return do_adopt(ci, p);
+  case TSH_OOM_WATCH:
+    return do_oom_watch(ci, p);
   case TSH_FORGET: {
     /* a stopped process, or a SPAWN_PLAN's entry whose create failed (tsrund killed what it spawned) */
     if (p->state != TSH_P_STOPPED && !(p->state == TSH_P_CREATING && p->rt_pid == 0))
@@ -1047,7 +1203,7 @@ static void shutdown_now(void) {
   exit(0);
 }
 
-enum { PF_LISTEN, PF_SIG, PF_CONN, PF_SRC, PF_DST };
+enum { PF_LISTEN, PF_SIG, PF_CONN, PF_SRC, PF_DST, PF_OOM };
 
 int main(int argc, char **argv) {
   int ready = fcntl(3, F_GETFD) >= 0 ? 3 : -1;
@@ -1101,11 +1257,11 @@ int main(int argc, char **argv) {
     close(ready);
   }
 
-  static struct pollfd pfd[2 + MAX_CONNS + MAX_PROCS * 6];
+  static struct pollfd pfd[2 + MAX_CONNS + MAX_PROCS * 7];
   static struct {
     int kind, index;
     struct relay *r;
-  } what[2 + MAX_CONNS + MAX_PROCS * 6];
+  } what[2 + MAX_CONNS + MAX_PROCS * 7];
   for (;;) {
     if (shutting_down) shutdown_now();
     int n = 0;
@@ -1138,6 +1294,16 @@ int main(int argc, char **argv) {
           what[n].index = i;
           what[n++].r = r;
         }
+      }
+      if (p->oom_fd >= 0) {
+        pfd[n] = (struct pollfd){.fd = p->oom_fd, .events = POLLIN};
+        what[n].kind = PF_OOM;
+        what[n++].index = i;
+      }
+      if (p->oom_recheck > 0) {
+        int64_t left = p->oom_recheck - now;
+        int t = left < 0 ? 0 : (int)left;
+        if (timeout < 0 || t < timeout) timeout = t;
       }
       if (p->exit_pending) {
         int64_t left = exit_due(p) - now;
@@ -1181,8 +1347,13 @@ int main(int argc, char **argv) {
           relay_settle(what[j].r);
         }
         break;
+      case PF_OOM:
+        if (procs[what[j].index].oom_fd == pfd[j].fd) oom_readable(&procs[what[j].index]);
+        break;
       }
     }
+    for (int i = 0; i < MAX_PROCS; i++)
+      if (procs[i].used && procs[i].oom_recheck > 0 && procs[i].oom_recheck <= now_ms()) oom_check(&procs[i], 0);
     /* stdin that ended: EOF for the process */
     for (int i = 0; i < MAX_PROCS; i++)
       if (procs[i].used) relay_settle(&procs[i].in);

@@ -9,6 +9,8 @@
  *   kill       ─ init: `<runtime> kill [--all]`; exec: SIGNAL (the shim is its parent: no pid reuse)
  *   pause, resume, pids, stats, update, delete ─ the runtime binary from tsrund (async)
  *   exits      ─ EXIT events; those that happened while nobody listened come after SUBSCRIBE
+ *   OOM kills  ─ OOM_WATCH init's memory cgroup once init runs; the shim watches it (eventfd, inotify)
+ *              and sends OOM events, before init's EXIT, kept like exits while nobody listens
  *
  * Directories of the Node shim (no native-shim.json) are handed to the Node shim's driver, so a
  * tsrund switched between the two re-adopts what the other one started.
@@ -19,7 +21,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { TsrunError, wrapSystemError, type ErrorCode } from '../../spec/errors';
 import type { ProcessExit, ProcessState, ProcessStatus, RuntimeChoice, ShimConnection, ShimDirEntry, ShimEvent, ShimStartOptions, StdioSpec } from '../../shim/api';
-import { watchOom, type OomWatch } from '../../shim/oom';
+import { memoryCgroupDirs } from '../../runtime/cgroups/oom';
 import { binaryRuntime, lastLogError, codeForRuntimeMessage } from '../../shim/runtime/binary';
 import { libraryRuntime } from '../../shim/runtime/library';
 import { createContainerRemote, requestWithFds, spawnError, startExecRemote } from '../../runtime/container/remote-create';
@@ -29,6 +31,7 @@ import { FILES, nowRfc3339Nano, readShimPid, runtimeRootFor, writeAtomic, type S
 import { withSocketPath } from '../../shim/sockpath';
 import * as nodeShim from './client';
 import { startDetached } from '../../shim/detached';
+import type { Logger } from '../log';
 
 /** The file that marks a directory as the native shim's, and what tsrund needs to drive it again. */
 export const NATIVE_MARKER = 'native-shim.json';
@@ -52,16 +55,33 @@ const MAX_FRAME = 65536;
 
 /* Frame kinds, types and field tags: shim/native/proto.h. */
 const KIND = { request: 1, response: 2, event: 3 } as const;
-const TYPE = { hello: 1, subscribe: 2, spawn: 3, signal: 4, resize: 5, closeStdin: 6, state: 7, forget: 8, shutdown: 9, spawnPlan: 10, adopt: 11, exit: 20 } as const;
+const TYPE = { hello: 1, subscribe: 2, spawn: 3, signal: 4, resize: 5, closeStdin: 6, state: 7, forget: 8, shutdown: 9, spawnPlan: 10, adopt: 11, oomWatch: 12, exit: 20, oom: 21 } as const;
 const TAG = {
   name: 1, arg: 2, pidfile: 3, stdin: 4, stdout: 5, stderr: 6, terminal: 7, console: 8, logPath: 9, logMax: 10, logFiles: 11,
-  signal: 12, width: 13, height: 14, pid: 15, status: 16, time: 17, error: 18, state: 19, proc: 20, version: 21, plan: 22, fds: 23,
+  signal: 12, width: 13, height: 14, pid: 15, status: 16, time: 17, error: 18, state: 19, proc: 20, version: 21, plan: 22, fds: 23, dir: 24,
 } as const;
 const U32_TAGS: ReadonlySet<number> = new Set([TAG.terminal, TAG.logFiles, TAG.signal, TAG.width, TAG.height, TAG.pid, TAG.fds]);
 /** SPAWN_PLAN: where the shim puts the fds a plan names (TSH_PLAN_FD_BASE in proto.h). */
 const PLAN_FD_BASE = 1000;
 
 type Field = readonly [tag: number, value: string | number | bigint];
+
+/** Where the driver logs what it can live without (an OOM watch the shim could not set up); tsrund's logger. */
+let driverLog: Pick<Logger, 'debug'> | undefined;
+export function setNativeShimLogger(log: Pick<Logger, 'debug'> | undefined): void {
+  driverLog = log;
+}
+
+/** The memory cgroup directory of pid that counts OOM kills (v1 memory hierarchy first, then v2); undefined if none. */
+function oomCgroupDir(pid: number): string | undefined {
+  let dirs: string[];
+  try {
+    dirs = memoryCgroupDirs(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'), fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return undefined; // init is gone already: its exit is reported without an OOM check
+  }
+  return dirs.find((d) => fs.existsSync(path.join(d, 'memory.oom_control')) || fs.existsSync(path.join(d, 'memory.events')));
+}
 
 /** One request frame (length prefix included). */
 export function encodeRequest(id: number, type: number, fields: readonly Field[]): Buffer {
@@ -367,11 +387,20 @@ export async function connectNativeShim(shimDir: string, fresh = false, begun?: 
   const procs = new Map<string, LocalProc>();
   procs.set('init', { pid: 0, status: 'created', stdio: options.stdio, waiters: [] });
   let buf: Buffer = Buffer.alloc(0);
-  /** OOM kills of init's memory cgroup, polled here as the Node shim does (shim/oom.ts) */
-  let oom: OomWatch | undefined;
-  const watchInit = (pid: number): void => {
-    oom?.stop();
-    oom = watchOom(pid, () => deliver({ type: 'oom' }));
+  /**
+   * OOM kills of init's memory cgroup: the shim watches them (OOM_WATCH) and sends OOM events.
+   * Awaited before init is started, so the shim's count starts before the program runs. A shim
+   * that already watches init (re-adoption) keeps its watch and count. Never rejects.
+   */
+  const watchInit = async (pid: number): Promise<void> => {
+    const cg = oomCgroupDir(pid);
+    if (cg === undefined) {
+      driverLog?.debug('no memory cgroup to watch for OOM kills', { id: options.id, pid });
+      return;
+    }
+    await call(TYPE.oomWatch, [[TAG.name, 'init'], [TAG.dir, cg]]).then(() => undefined, (e: unknown) => {
+      driverLog?.debug('native shim: no OOM watch', { id: options.id, dir: cg, error: e instanceof Error ? e.message : String(e) });
+    });
   };
 
   const gone = (): TsrunError => (deleted ? new TsrunError('NotFound', 'cannot use a deleted task: not found') : new TsrunError('Unavailable', `native shim ${dir}: connection closed`));
@@ -384,19 +413,12 @@ export async function connectNativeShim(shimDir: string, fresh = false, begun?: 
     if (p === undefined || p.exit !== undefined) return;
     p.exit = exit;
     p.status = 'stopped';
-    if (name === 'init') {
-      // an OOM kill that ended init is reported before its exit
-      oom?.poll();
-      oom?.stop();
-      oom = undefined;
-    }
     for (const w of p.waiters.splice(0)) w(exit);
     deliver({ type: 'exit', exit });
   };
   const onClosed = (): void => {
     if (closed) return;
     closed = true;
-    oom?.stop();
     for (const p of pending.values()) p.reject(gone());
     pending.clear();
     for (const l of closeListeners) l();
@@ -426,6 +448,9 @@ export async function connectNativeShim(shimDir: string, fresh = false, begun?: 
           exitStatus: u32(f.fields, TAG.status) ?? 0,
           exitedAt: str(f.fields, TAG.time) ?? nowRfc3339Nano(),
         });
+      } else if (f.kind === KIND.event && f.type === TYPE.oom) {
+        // the shim sends init's OOM kill before init's EXIT (also those kept while nobody listened)
+        deliver({ type: 'oom' });
       } else if (f.kind === KIND.response) {
         const p = pending.get(f.id);
         pending.delete(f.id);
@@ -577,7 +602,7 @@ export async function connectNativeShim(shimDir: string, fresh = false, begun?: 
       procs.set(name, p);
     }
     const init = procs.get('init');
-    if (init !== undefined && init.exit === undefined && init.pid > 0) watchInit(init.pid);
+    if (init !== undefined && init.exit === undefined && init.pid > 0) await watchInit(init.pid);
   } catch (err) {
     sock.destroy();
     throw err;
@@ -625,7 +650,7 @@ export async function connectNativeShim(shimDir: string, fresh = false, begun?: 
         : await spawnThrough('init', 'create', [...(options.noPivot ? ['--no-pivot'] : []), ...(options.noNewKeyring ? ['--no-new-keyring'] : [])], options.stdio, options.log);
       p.pid = pid;
       p.status = 'created';
-      watchInit(pid);
+      await watchInit(pid);
       return { pid };
     },
     async start(execId) {

@@ -2,8 +2,8 @@
  * tsrund with `--shim native` (docs/native-shim.md), continued from native-shim.test.ts: a slow
  * hook in one container's create does not delay another container; the json-file log with
  * rotation; kill -9 of tsrund: the container keeps running and logging, an exit while tsrund is
- * down is written to the shim directory and reported after the restart; tsctl over the native
- * shim (run, -i, -d, logs, stop, restart policy, rm).
+ * down is written to the shim directory and reported after the restart, and so is an OOM kill
+ * (before that exit); tsctl over the native shim (run, -i, -d, logs, stop, restart policy, rm).
  */
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -91,6 +91,43 @@ if (why !== undefined) {
     t.equal(w.exitStatus, 7, 'Wait returns the exit status of the exit missed');
     const tail = fs.readFileSync(logPath, 'utf8');
     t.match(tail, /"log":"bye\\n"/, 'the last output is in the log');
+    r = d.ctr(['task', 'delete', id]);
+    t.equal(r.status, 0, `task delete (${show(r)})`);
+    t.equal(d.ctr(['containers', 'rm', id]).status, 0, 'container removed');
+    t.ok(await waitFor(() => d.shimPids().length === 0, 10_000), 'no shim left');
+  });
+
+  t.test('kill -9 of tsrund: an OOM kill while it is down is reported after the restart, /tasks/oom before /tasks/exit', async (t) => {
+    const d = await startTsrund(t, ['--shim', 'native']);
+    const id = d.newId('oomdown');
+    // waits for /tmp/oom-go, then becomes busybox dd, which reads a whole 64 MiB block into one
+    // buffer: more than the 16 MiB limit allows, so the OOM killer ends init (137)
+    const script = 'while [ ! -e /tmp/oom-go ]; do usleep 20000; done; exec /bin/dd if=/dev/zero of=/dev/null bs=64M count=1';
+    let r = d.ctr(['run', '-d', '--memory-limit', String(16 * 1024 * 1024), ...d.runArgs(), id, '/bin/sh', '-c', script]);
+    t.equal(r.status, 0, `run -d with a memory limit (${show(r)})`);
+    t.equal(taskStatusOf(d, id), 'RUNNING', 'task running');
+    await d.kill9();
+    const dir = path.join(d.shimRoot, d.ns, id);
+    fs.writeFileSync(path.join(d.rootfs, 'tmp', 'oom-go'), '');
+    t.teardown(() => fs.rmSync(path.join(d.rootfs, 'tmp', 'oom-go'), { force: true }));
+    t.ok(await waitFor(() => fs.existsSync(path.join(dir, 'exit-init.json')), 10_000), 'init exited while tsrund was down');
+    const rec = JSON.parse(fs.readFileSync(path.join(dir, 'exit-init.json'), 'utf8')) as { exitStatus: number };
+    t.equal(rec.exitStatus, 137, 'killed by the OOM killer');
+
+    await d.start();
+    // the events published while re-adopting are replayed to a subscriber arriving soon after
+    const events = d.ctrSpawn(['events', 'topic~="/tasks/(oom|exit)"']);
+    let out = '';
+    events.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    t.teardown(() => void events.kill('SIGKILL'));
+    t.ok(await waitFor(() => out.includes(`/tasks/exit {"container_id":"${id}"`), 10_000), `the exit is published after the restart (${out})`);
+    const topics = out
+      .split('\n')
+      .filter((l) => l.includes(`"container_id":"${id}"`))
+      .map((l) => /\s(\/tasks\/[a-z]+)\s/.exec(l)?.[1]);
+    t.same(topics, ['/tasks/oom', '/tasks/exit'], `oom, then exit (${out})`);
+    const info = JSON.parse(d.ctr(['containers', 'info', id]).stdout) as { Labels?: Record<string, string> };
+    t.equal(info.Labels?.['tsctl.oom-killed'], 'true', 'the container is marked OOM-killed');
     r = d.ctr(['task', 'delete', id]);
     t.equal(r.status, 0, `task delete (${show(r)})`);
     t.equal(d.ctr(['containers', 'rm', id]).status, 0, 'container removed');

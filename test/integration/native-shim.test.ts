@@ -2,8 +2,8 @@
  * tsrund with `--shim native` (docs/native-shim.md) through the real ctr: the per-container
  * process is the C tsrun-shim (build/tsrun-shim), not node; exit codes and output of `ctr run`
  * with the library runtime (bin/tsrun), runc and crun; stdin, terminals, exec, ps, metrics,
- * pause/resume; OOM events. native-shim-restart.test.ts has the rest (hooks, kill -9 of
- * tsrund, the json-file log, tsctl).
+ * pause/resume; OOM events (of init, and of another process while init runs).
+ * native-shim-restart.test.ts has the rest (hooks, kill -9 of tsrund, the json-file log, tsctl).
  */
 import t from 'tap';
 import * as fs from 'node:fs';
@@ -134,6 +134,39 @@ if (why !== undefined) {
       .map((l) => /\s(\/tasks\/[a-z]+)\s/.exec(l)?.[1])
       .filter((x) => x !== '/tasks/create');
     t.same(topics, ['/tasks/oom', '/tasks/exit'], `oom, then exit (${out})`);
+  });
+
+  t.test('an OOM kill of a process other than init is reported while init runs (the shim watches the cgroup)', async (t) => {
+    const d = await startTsrund(t, ['--shim', 'native']);
+    const events = d.ctrSpawn(['events', 'topic~="/tasks/(oom|exit|create)"']);
+    let out = '';
+    events.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+    t.teardown(() => void events.kill('SIGKILL'));
+    const probe = d.newId('probe');
+    t.ok(await waitFor(() => {
+      if (out.includes(probe)) return true;
+      d.ctr(['run', '--rm', ...d.runArgs(), probe, '/bin/true']);
+      return false;
+    }, 20_000, 200), 'ctr events is subscribed');
+    const id = d.newId('oomchild');
+    // sh runs dd as its child: the OOM killer ends dd, and sh (init) goes on sleeping
+    const script = '/bin/dd if=/dev/zero of=/dev/null bs=64M count=1; exec sleep 1000';
+    let r = d.ctr(['run', '-d', '--memory-limit', String(16 * 1024 * 1024), ...d.runArgs(), id, '/bin/sh', '-c', script]);
+    t.equal(r.status, 0, `run -d with a memory limit (${show(r)})`);
+    t.ok(await waitFor(() => out.includes(`/tasks/oom {"container_id":"${id}"`), 10_000), `/tasks/oom arrives while init runs (${out})`);
+    t.notOk(out.includes(`/tasks/exit {"container_id":"${id}"`), 'no exit yet');
+    t.equal(taskStatusOf(d, id), 'RUNNING', 'init still runs');
+    t.equal(d.ctr(['task', 'kill', '-s', 'KILL', id]).status, 0, 'kill init');
+    t.ok(await waitFor(() => out.includes(`/tasks/exit {"container_id":"${id}"`), 10_000), 'the exit event arrived');
+    const topics = out
+      .split('\n')
+      .filter((l) => l.includes(`"container_id":"${id}"`))
+      .map((l) => /\s(\/tasks\/[a-z]+)\s/.exec(l)?.[1])
+      .filter((x) => x !== '/tasks/create');
+    t.same(topics, ['/tasks/oom', '/tasks/exit'], `one oom, then the exit (${out})`);
+    r = d.ctr(['task', 'delete', id]);
+    t.equal(r.status, 0, `task delete (${show(r)})`);
+    t.equal(d.ctr(['containers', 'rm', id]).status, 0, 'container removed');
   });
 
 }
