@@ -314,13 +314,20 @@ export const networkSection: Section = {
         ctx.progress(`network: parallel round ${r + 1}/${parRounds}`);
       }
       runSync(tsctl.argv(['network', 'rm', 'benchnet']));
-      // dockerd may still be releasing the endpoints of the containers `rm -f` just removed
+      // dockerd may still be releasing the endpoints of the containers `rm -f` just removed; one
+      // it keeps for a removed container (seen under load) is let go with `network disconnect -f`
       for (let i = 0; ; i++) {
         try {
           runSync(docker.argv(['network', 'rm', 'benchnet']));
           break;
         } catch (e) {
           if (i >= 60 || !/has active endpoints/.test((e as Error).message)) throw e;
+          if (i >= 10) {
+            const eps = spawnSync('docker', docker.argv(['network', 'inspect', '-f', '{{range $k, $v := .Containers}}{{$k}} {{end}}', 'benchnet']).slice(1), { encoding: 'utf8', timeout: 60_000 });
+            for (const ep of (eps.stdout ?? '').split(/\s+/).filter((x) => x !== '')) {
+              spawnSync('docker', docker.argv(['network', 'disconnect', '-f', 'benchnet', ep]).slice(1), { stdio: 'ignore', timeout: 60_000 });
+            }
+          }
           await new Promise((r) => setTimeout(r, 500));
         }
       }
