@@ -392,15 +392,22 @@ static void exit_file(const struct proc *p, char *buf, size_t len) {
 
 /* ---- OOM kills ---- */
 
+/* The start of a small file (a pid file, a cgroup's counters) into buf, NUL-terminated; its length, or -1 (unreadable
+ * or empty). */
+static ssize_t read_small(const char *file, char *buf, size_t len) {
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, len - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  return n;
+}
+
 /* The "oom_kill N" count of a memory.oom_control (v1) or memory.events (v2); -1 if unreadable. */
 static int read_oom_kill(const char *file, uint64_t *count) {
   static char text[4096];
-  int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, text, sizeof text - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  text[n] = '\0';
+  if (read_small(file, text, sizeof text) < 0) return -1;
   for (char *line = text; line; line = strchr(line, '\n')) {
     if (*line == '\n') line++;
     if (strncmp(line, "oom_kill ", 9) == 0) {
@@ -583,12 +590,7 @@ static void mark_exited(struct proc *p, int raw, const char *at) {
 
 static int read_pidfile(const char *file) {
   char buf[32];
-  int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = '\0';
+  if (read_small(file, buf, sizeof buf) < 0) return -1;
   long v = strtol(buf, NULL, 10);
   return v > 0 && v < INT_MAX ? (int)v : -1;
 }

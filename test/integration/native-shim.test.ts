@@ -8,7 +8,8 @@
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { startTsrund, taskStatusOf, tsrundMissing, type CtrResult } from '../helpers/tsrund';
+import { startTsrund, taskStatusOf, tsrundMissing, type CtrResult, type Tsrund } from '../helpers/tsrund';
+import type { TeardownHost } from '../helpers/bundle';
 import { cmdline, isAlive } from '../helpers/host';
 import { waitFor } from '../helpers/wait';
 
@@ -19,6 +20,29 @@ const show = (r: CtrResult): string => `status ${r.status}, stdout ${JSON.string
 const onPath = (bin: string): boolean => (process.env['PATH'] ?? '').split(':').some((d) => d !== '' && fs.existsSync(path.join(d, bin)));
 
 /** The shim process serving id, by its directory in its argv. */
+/** `ctr events` for /tasks/oom, /tasks/exit and /tasks/create, subscribed (an event made after it started showed up). */
+async function taskEvents(t: TeardownHost & { ok(v: unknown, m: string): unknown }, d: Tsrund): Promise<{ out: () => string; topics: (id: string) => (string | undefined)[] }> {
+  const events = d.ctrSpawn(['events', 'topic~="/tasks/(oom|exit|create)"']);
+  let out = '';
+  events.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
+  t.teardown(() => void events.kill('SIGKILL'));
+  const probe = d.newId('probe');
+  t.ok(await waitFor(() => {
+    if (out.includes(probe)) return true;
+    d.ctr(['run', '--rm', ...d.runArgs(), probe, '/bin/true']);
+    return false;
+  }, 20_000, 200), 'ctr events is subscribed');
+  return {
+    out: () => out,
+    // the task topics of container id, in order, without its create
+    topics: (id) => out
+      .split('\n')
+      .filter((l) => l.includes(`"container_id":"${id}"`))
+      .map((l) => /\s(\/tasks\/[a-z]+)\s/.exec(l)?.[1])
+      .filter((x) => x !== '/tasks/create'),
+  };
+}
+
 function shimOf(shimPids: number[], dir: string): number | undefined {
   return shimPids.find((p) => cmdline(p).split('\0').includes(dir) || cmdline(p).includes(dir));
 }
@@ -112,58 +136,29 @@ if (why !== undefined) {
 
   t.test('an OOM kill under the native shim: /tasks/oom before the exit, 137', async (t) => {
     const d = await startTsrund(t, ['--shim', 'native']);
-    const events = d.ctrSpawn(['events', 'topic~="/tasks/(oom|exit|create)"']);
-    let out = '';
-    events.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
-    t.teardown(() => void events.kill('SIGKILL'));
-    // subscribed once an event made after it started shows up
-    const probe = d.newId('probe');
-    t.ok(await waitFor(() => {
-      if (out.includes(probe)) return true;
-      d.ctr(['run', '--rm', ...d.runArgs(), probe, '/bin/true']);
-      return false;
-    }, 20_000, 200), 'ctr events is subscribed');
+    const ev = await taskEvents(t, d);
     const id = d.newId('oom');
     // busybox dd reads a whole 64 MiB block into one buffer: more than the 16 MiB limit allows
     const r = d.ctr(['run', '--rm', '--memory-limit', String(16 * 1024 * 1024), ...d.runArgs(), id, '/bin/dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1']);
     t.equal(r.status, 137, `killed by the OOM killer (${show(r)})`);
-    t.ok(await waitFor(() => out.includes(`/tasks/exit {"container_id":"${id}"`), 5000), 'the exit event arrived');
-    const topics = out
-      .split('\n')
-      .filter((l) => l.includes(`"container_id":"${id}"`))
-      .map((l) => /\s(\/tasks\/[a-z]+)\s/.exec(l)?.[1])
-      .filter((x) => x !== '/tasks/create');
-    t.same(topics, ['/tasks/oom', '/tasks/exit'], `oom, then exit (${out})`);
+    t.ok(await waitFor(() => ev.out().includes(`/tasks/exit {"container_id":"${id}"`), 5000), 'the exit event arrived');
+    t.same(ev.topics(id), ['/tasks/oom', '/tasks/exit'], `oom, then exit (${ev.out()})`);
   });
 
   t.test('an OOM kill of a process other than init is reported while init runs (the shim watches the cgroup)', async (t) => {
     const d = await startTsrund(t, ['--shim', 'native']);
-    const events = d.ctrSpawn(['events', 'topic~="/tasks/(oom|exit|create)"']);
-    let out = '';
-    events.stdout!.setEncoding('utf8').on('data', (s: string) => (out += s));
-    t.teardown(() => void events.kill('SIGKILL'));
-    const probe = d.newId('probe');
-    t.ok(await waitFor(() => {
-      if (out.includes(probe)) return true;
-      d.ctr(['run', '--rm', ...d.runArgs(), probe, '/bin/true']);
-      return false;
-    }, 20_000, 200), 'ctr events is subscribed');
+    const ev = await taskEvents(t, d);
     const id = d.newId('oomchild');
     // sh runs dd as its child: the OOM killer ends dd, and sh (init) goes on sleeping
     const script = '/bin/dd if=/dev/zero of=/dev/null bs=64M count=1; exec sleep 1000';
     let r = d.ctr(['run', '-d', '--memory-limit', String(16 * 1024 * 1024), ...d.runArgs(), id, '/bin/sh', '-c', script]);
     t.equal(r.status, 0, `run -d with a memory limit (${show(r)})`);
-    t.ok(await waitFor(() => out.includes(`/tasks/oom {"container_id":"${id}"`), 10_000), `/tasks/oom arrives while init runs (${out})`);
-    t.notOk(out.includes(`/tasks/exit {"container_id":"${id}"`), 'no exit yet');
+    t.ok(await waitFor(() => ev.out().includes(`/tasks/oom {"container_id":"${id}"`), 10_000), `/tasks/oom arrives while init runs (${ev.out()})`);
+    t.notOk(ev.out().includes(`/tasks/exit {"container_id":"${id}"`), 'no exit yet');
     t.equal(taskStatusOf(d, id), 'RUNNING', 'init still runs');
     t.equal(d.ctr(['task', 'kill', '-s', 'KILL', id]).status, 0, 'kill init');
-    t.ok(await waitFor(() => out.includes(`/tasks/exit {"container_id":"${id}"`), 10_000), 'the exit event arrived');
-    const topics = out
-      .split('\n')
-      .filter((l) => l.includes(`"container_id":"${id}"`))
-      .map((l) => /\s(\/tasks\/[a-z]+)\s/.exec(l)?.[1])
-      .filter((x) => x !== '/tasks/create');
-    t.same(topics, ['/tasks/oom', '/tasks/exit'], `one oom, then the exit (${out})`);
+    t.ok(await waitFor(() => ev.out().includes(`/tasks/exit {"container_id":"${id}"`), 10_000), 'the exit event arrived');
+    t.same(ev.topics(id), ['/tasks/oom', '/tasks/exit'], `one oom, then the exit (${ev.out()})`);
     r = d.ctr(['task', 'delete', id]);
     t.equal(r.status, 0, `task delete (${show(r)})`);
     t.equal(d.ctr(['containers', 'rm', id]).status, 0, 'container removed');
